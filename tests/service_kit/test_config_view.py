@@ -1,0 +1,52 @@
+"""The config view follows webhooks.config on the real embedded broker."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from contracts.base import utcnow
+from contracts.topics import Topics
+from contracts.webhooks import WebhookConfigV1
+from service_kit.config_view import ConfigFollower, WebhookView
+from service_kit.kafka import producer_options
+
+pytestmark = pytest.mark.integration
+
+
+def _webhook(wid: str, version: int = 1, active: bool = True) -> WebhookConfigV1:
+    return WebhookConfigV1(
+        id=wid, integration_id="ehr", integration_type="fhir", name=wid,
+        subscription_url="https://example.org/h", event_types=["*"], active=active,
+        version=version, updated_at=utcnow(),
+    )
+
+
+async def test_follower_catches_up_then_follows(kafka_bootstrap: str, topics: Topics) -> None:
+    producer = AIOKafkaProducer(**producer_options(kafka_bootstrap))
+    await producer.start()
+    try:
+        await producer.send_and_wait(topics.webhooks_config, _webhook("a").to_bytes(), key=b"a")
+        await producer.send_and_wait(topics.webhooks_config, _webhook("b").to_bytes(), key=b"b")
+        await producer.send_and_wait(topics.webhooks_config, None, key=b"b")
+        view = WebhookView()
+        follower = ConfigFollower(kafka_bootstrap, topics.webhooks_config, view)
+        await follower.start()
+        try:
+            await follower.wait_ready(20)
+            assert set(view.webhooks) == {"a"}
+            await producer.send_and_wait(topics.webhooks_config, _webhook("a", 2, active=False).to_bytes(), key=b"a")
+            await producer.send_and_wait(topics.webhooks_config, _webhook("a", 1).to_bytes(), key=b"a")
+            for _ in range(100):
+                if view.webhooks["a"].version == 2:
+                    break
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(0.3)
+            assert view.webhooks["a"].version == 2  # the stale version 1 was ignored
+            assert view.webhooks["a"].active is False
+        finally:
+            await follower.stop()
+    finally:
+        await producer.stop()
