@@ -94,3 +94,40 @@ ConfigRecord = Annotated[WebhookConfigV1 | PriorityRulesV1, Field(discriminator=
 def priority_rules_key(integration_id: str) -> str:
     """Kafka key of an integration's priority rules on ``webhooks.config``."""
     return f"{PRIORITY_RULES_KEY_PREFIX}{integration_id}"
+
+
+class NoAuth(BaseModel):
+    """No auth header."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    type: Literal["none"] = "none"
+
+
+class BasicAuth(BaseModel):
+    """HTTP Basic auth."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    type: Literal["basic"] = "basic"
+    username: str = Field(min_length=1, max_length=256)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class BearerAuth(BaseModel):
+    """``Authorization: Bearer <token>``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    type: Literal["bearer"] = "bearer"
+    token: str = Field(min_length=1, max_length=4096)
+
+
+class HeaderAuth(BaseModel):
+    """A custom header carrying a credential."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    type: Literal["header"] = "header"
+    name: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
+    value: str = Field(min_length=1, max_length=4096)
+
+
+AuthConfig = Annotated[NoAuth | BasicAuth | BearerAuth | HeaderAuth, Field(discriminator="type")]
+"""The plaintext auth object (only ever held in memory; encrypted everywhere else)."""
