@@ -31,8 +31,20 @@ def test_surveymonkey_catalog_has_the_twelve_events_and_contact_events() -> None
 
 def test_fhir_catalog_covers_required_resources() -> None:
     fhir = set(event_catalog("fhir"))
-    for rt in ("Patient", "CareTeam", "Appointment", "Schedule", "Slot", "PractitionerRole",
-               "CarePlan", "Task", "DiagnosticReport", "Observation", "Encounter", "Condition"):
+    for rt in (
+        "Patient",
+        "CareTeam",
+        "Appointment",
+        "Schedule",
+        "Slot",
+        "PractitionerRole",
+        "CarePlan",
+        "Task",
+        "DiagnosticReport",
+        "Observation",
+        "Encounter",
+        "Condition",
+    ):
         for op in ("create", "update", "delete"):
             assert f"{rt}.{op}" in fhir
 

@@ -18,9 +18,15 @@ pytestmark = pytest.mark.integration
 
 def _webhook(wid: str, version: int = 1, active: bool = True) -> WebhookConfigV1:
     return WebhookConfigV1(
-        id=wid, integration_id="ehr", integration_type="fhir", name=wid,
-        subscription_url="https://example.org/h", event_types=["*"], active=active,
-        version=version, updated_at=utcnow(),
+        id=wid,
+        integration_id="ehr",
+        integration_type="fhir",
+        name=wid,
+        subscription_url="https://example.org/h",
+        event_types=["*"],
+        active=active,
+        version=version,
+        updated_at=utcnow(),
     )
 
 
@@ -37,7 +43,9 @@ async def test_follower_catches_up_then_follows(kafka_bootstrap: str, topics: To
         try:
             await follower.wait_ready(20)
             assert set(view.webhooks) == {"a"}
-            await producer.send_and_wait(topics.webhooks_config, _webhook("a", 2, active=False).to_bytes(), key=b"a")
+            await producer.send_and_wait(
+                topics.webhooks_config, _webhook("a", 2, active=False).to_bytes(), key=b"a"
+            )
             await producer.send_and_wait(topics.webhooks_config, _webhook("a", 1).to_bytes(), key=b"a")
             for _ in range(100):
                 if view.webhooks["a"].version == 2:

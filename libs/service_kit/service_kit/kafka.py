@@ -7,6 +7,7 @@ InitProducerId. Delivery is therefore at-least-once with stable message ids for 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Any
 
@@ -66,16 +67,17 @@ async def ensure_topics(
             existing = set(await admin.list_topics())
             missing = [t for t in wanted if t.name not in existing]
             if missing:
-                try:
+                # another process may create them concurrently
+                with contextlib.suppress(TopicAlreadyExistsError):
                     await admin.create_topics(missing)
-                except TopicAlreadyExistsError:
-                    pass  # another process created them concurrently
                 logger.info("created topics", extra={"count": len(missing)})
             return
         except KafkaError as exc:
             if attempt == attempts:
                 raise
-            logger.warning("kafka not ready for topic creation, retrying", extra={"error": type(exc).__name__})
+            logger.warning(
+                "kafka not ready for topic creation, retrying", extra={"error": type(exc).__name__}
+            )
             await asyncio.sleep(min(2.0, 0.2 * attempt))
         finally:
             await admin.close()

@@ -59,7 +59,8 @@ class CommonSettings(BaseSettings):
     )
 
     kafka_bootstrap_servers: str = Field(
-        default="127.0.0.1:9092", validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "kafka_bootstrap_servers")
+        default="127.0.0.1:9092",
+        validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "kafka_bootstrap_servers"),
     )
     webhook_secrets_key: SecretStr = Field(
         validation_alias=AliasChoices("WEBHOOK_SECRETS_KEY", "webhook_secrets_key"),
@@ -73,9 +74,14 @@ class CommonSettings(BaseSettings):
         validation_alias=AliasChoices("WEBHOOK_ALLOWED_NETWORKS", "webhook_allowed_networks"),
     )
     topic_prefix: str = Field(default="", validation_alias=AliasChoices("TOPIC_PREFIX", "topic_prefix"))
-    topics_override: Topics = Field(default_factory=Topics, validation_alias=AliasChoices("TOPICS", "topics_override"))
+    topics_override: Topics = Field(
+        default_factory=Topics, validation_alias=AliasChoices("TOPICS", "topics_override")
+    )
     kafka_fetch_max_wait_ms: int = Field(
-        default=10, ge=1, le=5000, validation_alias=AliasChoices("KAFKA_FETCH_MAX_WAIT_MS", "kafka_fetch_max_wait_ms")
+        default=10,
+        ge=1,
+        le=5000,
+        validation_alias=AliasChoices("KAFKA_FETCH_MAX_WAIT_MS", "kafka_fetch_max_wait_ms"),
     )
     log_level: str = Field(default="INFO", validation_alias=AliasChoices("LOG_LEVEL", "log_level"))
     log_json: bool | None = Field(default=None, validation_alias=AliasChoices("LOG_JSON", "log_json"))

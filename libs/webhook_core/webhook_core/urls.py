@@ -37,7 +37,9 @@ def sanitize_url(raw: str) -> str:
         return text
     host = parts.hostname or ""
     try:
-        ascii_host = host.encode("idna").decode("ascii") if host and not _is_ip_literal(parts.netloc) else host
+        ascii_host = (
+            host.encode("idna").decode("ascii") if host and not _is_ip_literal(parts.netloc) else host
+        )
     except UnicodeError:
         ascii_host = host
     netloc = parts.netloc

@@ -27,14 +27,18 @@ def secret_context(webhook_id: str) -> str:
     return f"webhook:{webhook_id}:secret"
 
 
-def encrypt_auth(box: SecretBox, webhook_id: str, auth: NoAuth | BasicAuth | BearerAuth | HeaderAuth) -> str | None:
+def encrypt_auth(
+    box: SecretBox, webhook_id: str, auth: NoAuth | BasicAuth | BearerAuth | HeaderAuth
+) -> str | None:
     """Ciphertext of the auth object (None for no auth)."""
     if isinstance(auth, NoAuth):
         return None
     return box.encrypt(auth.model_dump_json(), auth_context(webhook_id))
 
 
-def decrypt_auth(box: SecretBox, webhook_id: str, token: str | None) -> NoAuth | BasicAuth | BearerAuth | HeaderAuth:
+def decrypt_auth(
+    box: SecretBox, webhook_id: str, token: str | None
+) -> NoAuth | BasicAuth | BearerAuth | HeaderAuth:
     """The plaintext auth object."""
     if token is None:
         return NoAuth()
