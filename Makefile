@@ -6,6 +6,12 @@ UV_SYSTEM := $(shell command -v uv 2>/dev/null)
 UV := $(if $(UV_SYSTEM),$(UV_SYSTEM),$(CURDIR)/.tools/bin/uv)
 PYTEST_ARGS ?=
 export UV_LINK_MODE ?= copy
+# Versions of the vendored browser builds of the admin UI (`make ui`); bump here and re-run the target.
+VUE_VERSION ?= 3.5.45
+PINIA_VERSION ?= 2.3.1
+VUE_DEMI_VERSION ?= 0.14.10
+DEVTOOLS_API_VERSION ?= 6.6.4
+
 
 .PHONY: help install run test test-fast lint typecheck fmt clean schemas bench chaos ui check
 
@@ -44,6 +50,27 @@ fmt: install ## format and autofix
 
 schemas: install ## regenerate the committed JSON Schemas of the contracts
 	$(UV) run --no-sync python -c "from contracts.schema import write_schemas; write_schemas()"
+
+# The vue-demi shim is copied as .js: some Python versions serve .mjs as application/octet-stream,
+# which browsers refuse to run as a module.
+ui: ## re-vendor the browser ES-module builds of Vue and Pinia into the admin UI (needs npm)
+	@set -euo pipefail; dest=services/config_api/config_api/ui/vendor; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	cd "$$tmp" && npm pack --silent vue@$(VUE_VERSION) pinia@$(PINIA_VERSION) vue-demi@$(VUE_DEMI_VERSION) @vue/devtools-api@$(DEVTOOLS_API_VERSION) >/dev/null; \
+	for f in *.tgz; do mkdir -p "$${f%.tgz}" && tar xzf "$$f" -C "$${f%.tgz}"; done; cd - >/dev/null; \
+	rm -rf "$$dest" && mkdir -p "$$dest"/vue "$$dest"/pinia "$$dest"/vue-demi "$$dest"/devtools-api; \
+	cp "$$tmp"/vue-$(VUE_VERSION)/package/{dist/vue.esm-browser.prod.js,LICENSE} "$$dest"/vue/; \
+	cp "$$tmp"/pinia-$(PINIA_VERSION)/package/{dist/pinia.esm-browser.js,LICENSE} "$$dest"/pinia/; \
+	cp "$$tmp"/vue-demi-$(VUE_DEMI_VERSION)/package/LICENSE "$$dest"/vue-demi/; \
+	cp "$$tmp"/vue-demi-$(VUE_DEMI_VERSION)/package/lib/v3/index.mjs "$$dest"/vue-demi/index.js; \
+	cp -r "$$tmp"/vue-devtools-api-$(DEVTOOLS_API_VERSION)/package/lib/esm "$$dest"/devtools-api/; \
+	cp "$$tmp"/vue-devtools-api-$(DEVTOOLS_API_VERSION)/package/package.json "$$dest"/devtools-api/; \
+	find "$$dest" -name '*.d.ts' -delete; \
+	{ echo "# package version file sha256 (written by make ui; tests/e2e/test_admin_ui.py checks it)"; \
+	  for spec in vue:$(VUE_VERSION) pinia:$(PINIA_VERSION) vue-demi:$(VUE_DEMI_VERSION) devtools-api:$(DEVTOOLS_API_VERSION); do \
+	    pkg=$${spec%%:*}; ver=$${spec#*:}; \
+	    (cd "$$dest" && find "$$pkg" -type f | LC_ALL=C sort | while read -r f; do echo "$$pkg $$ver $$f $$(sha256sum "$$f" | cut -d' ' -f1)"; done); \
+	  done; } > "$$dest"/VERSIONS; \
+	echo "vendored into $$dest:"; cat "$$dest"/VERSIONS
 
 bench: install ## benchmarks (figures as ratios against baselines measured in the same run)
 	$(UV) run --no-sync python bench/run_all.py
