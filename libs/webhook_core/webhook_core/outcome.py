@@ -45,7 +45,9 @@ def classify(status_code: int | None, error_kind: str | None) -> Classification:
         if error_kind not in ERROR_KINDS:
             raise ValueError(f"unknown error kind {error_kind!r}; expected one of {sorted(ERROR_KINDS)}")
         category: ErrorCategory = error_kind  # type: ignore[assignment]  # checked against ERROR_KINDS
-        return Classification(category=category, retryable=error_kind in _RETRYABLE_KINDS, gone=False, success=False)
+        return Classification(
+            category=category, retryable=error_kind in _RETRYABLE_KINDS, gone=False, success=False
+        )
     if status_code is None:
         raise ValueError("classify needs a status code or an error kind")
     if 200 <= status_code < 300:

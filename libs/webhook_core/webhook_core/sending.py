@@ -36,7 +36,9 @@ _MAX_ERROR_CHARS = 500
 
 Auth = NoAuth | BasicAuth | BearerAuth | HeaderAuth
 
-_STANDARD_HEADERS = frozenset({"content-type", "user-agent", "webhook-id", "webhook-timestamp", "webhook-signature"})
+_STANDARD_HEADERS = frozenset(
+    {"content-type", "user-agent", "webhook-id", "webhook-timestamp", "webhook-signature"}
+)
 RESERVED_HEADERS = _STANDARD_HEADERS | {"host", "content-length", "transfer-encoding", "connection"}
 """Header names a custom auth header may not use (it would replace the signature or break framing)."""
 
