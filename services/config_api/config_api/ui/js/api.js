@@ -1,0 +1,102 @@
+// The only module that talks to the config API. The bearer token lives in sessionStorage (gone when the
+// tab closes) and travels only in the Authorization header, never in a URL.
+
+const TOKEN_KEY = "carehooks.admin.token";
+
+// The UI is served at <base>/ui/ next to the API routes under <base> (normally /admin).
+export const API_BASE = window.location.pathname.replace(/\/ui(\/.*)?$/u, "") || "/admin";
+
+export function getToken() {
+  return sessionStorage.getItem(TOKEN_KEY);
+}
+
+export function setToken(token) {
+  sessionStorage.setItem(TOKEN_KEY, token);
+}
+
+export function clearToken() {
+  sessionStorage.removeItem(TOKEN_KEY);
+}
+
+/** An API answer that is not 2xx: `message` for the page, `fields` (dotted path -> message) for the form. */
+export class ApiError extends Error {
+  constructor(status, message, fields = {}) {
+    super(message);
+    this.name = "ApiError";
+    this.status = status;
+    this.fields = fields;
+  }
+}
+
+function fieldPath(loc) {
+  // FastAPI locations look like ["body", "retry_policy", "max_attempts"] or ["body", "event_types", 0].
+  const parts = (Array.isArray(loc) ? loc : [loc]).filter((p) => typeof p === "string");
+  if (["body", "query", "path"].includes(parts[0])) parts.shift();
+  return parts.join(".");
+}
+
+/** Turn any error body the API may send into {message, fields}. Exported for the browser tests. */
+export function parseErrorBody(status, body) {
+  const fields = {};
+  let message = "";
+  const detail = body && typeof body === "object" ? (body.detail ?? body.errors ?? body.error ?? body.message) : body;
+  const items = Array.isArray(detail) ? detail : detail && typeof detail === "object" && !Array.isArray(detail) && (detail.loc || detail.field) ? [detail] : null;
+  if (items) {
+    for (const item of items) {
+      const path = item.field ?? fieldPath(item.loc ?? []);
+      const msg = String(item.msg ?? item.message ?? item.detail ?? "invalid value").replace(/^Value error, /u, "");
+      if (path) fields[path] = fields[path] ? `${fields[path]}; ${msg}` : msg;
+      message = message || (path ? `${path}: ${msg}` : msg);
+    }
+  } else if (typeof detail === "string") {
+    message = detail;
+    // Server messages such as "subscription_url must use https" name the field first.
+    const m = /^([a-z_]+(?:\.[a-z_]+)*)(?::|\s)/u.exec(detail);
+    if (m && status === 422) fields[m[1]] = detail;
+  } else if (detail && typeof detail === "object") {
+    message = JSON.stringify(detail);
+  }
+  if (!message) {
+    const defaults = { 401: "The token is missing or unknown.", 403: "Your token's role may not do this.", 404: "Not found." };
+    message = defaults[status] ?? `The API answered ${status}.`;
+  }
+  return { message, fields };
+}
+
+/** Call the API; resolves with the parsed JSON (or null for 204), rejects with ApiError. */
+export async function request(method, path, { body, query } = {}) {
+  const url = new URL(API_BASE + path, window.location.origin);
+  for (const [key, value] of Object.entries(query ?? {})) {
+    if (value !== undefined && value !== null && value !== "") url.searchParams.set(key, String(value));
+  }
+  const headers = { Accept: "application/json" };
+  const token = getToken();
+  if (token) headers.Authorization = `Bearer ${token}`;
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  let response;
+  try {
+    response = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  } catch (err) {
+    throw new ApiError(0, `Cannot reach the config API (${err.message}).`);
+  }
+  if (response.status === 204) return null;
+  const text = await response.text();
+  let data = text;
+  try {
+    data = text ? JSON.parse(text) : null;
+  } catch {
+    // Not JSON (e.g. a proxy error page): keep the text for the message.
+  }
+  if (!response.ok) {
+    const { message, fields } = parseErrorBody(response.status, data);
+    throw new ApiError(response.status, message, fields);
+  }
+  return data;
+}
+
+/** Lists may come bare or wrapped ({items, next_cursor}); always return {items, nextCursor}. */
+export function asPage(data) {
+  if (Array.isArray(data)) return { items: data, nextCursor: null };
+  const items = data?.items ?? data?.data ?? data?.webhooks ?? data?.integrations ?? data?.logs ?? [];
+  return { items, nextCursor: data?.next_cursor ?? data?.nextCursor ?? data?.cursor ?? null };
+}

@@ -1,0 +1,41 @@
+// Integrations and their per-integration summary (webhook count, failing count).
+import { defineStore } from "pinia";
+import { asPage, request } from "../api.js";
+
+export function isFailing(webhook) {
+  return webhook.active === false || Number(webhook.consecutive_failures ?? 0) > 0;
+}
+
+export const useIntegrationsStore = defineStore("integrations", {
+  state: () => ({ integrations: [], summaries: {}, loading: false, error: null }),
+  getters: {
+    byId: (state) => (id) => state.integrations.find((i) => i.id === id) ?? null,
+  },
+  actions: {
+    async fetchIntegrations() {
+      this.loading = true;
+      this.error = null;
+      try {
+        this.integrations = asPage(await request("GET", "/integrations")).items;
+        await Promise.all(this.integrations.map((i) => this.fetchSummary(i)));
+      } catch (err) {
+        this.error = err;
+      } finally {
+        this.loading = false;
+      }
+    },
+    async fetchSummary(integration) {
+      // Use the API's counts when it sends them; otherwise count from the webhook list.
+      if (integration.webhook_count !== undefined) {
+        this.summaries[integration.id] = { webhooks: integration.webhook_count, failing: integration.failing_count ?? 0 };
+        return;
+      }
+      try {
+        const { items } = asPage(await request("GET", `/integration/${encodeURIComponent(integration.id)}/webhooks`, { query: { limit: 200 } }));
+        this.summaries[integration.id] = { webhooks: items.length, failing: items.filter(isFailing).length };
+      } catch {
+        this.summaries[integration.id] = { webhooks: "?", failing: "?" };
+      }
+    },
+  },
+});
