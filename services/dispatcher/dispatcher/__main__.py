@@ -1,0 +1,27 @@
+"""``python -m dispatcher``: load settings, configure logging, create topics, run until signalled."""
+
+from __future__ import annotations
+
+import asyncio
+
+from dispatcher.app import create_app
+from dispatcher.settings import DispatcherSettings
+from service_kit.kafka import ensure_topics
+from service_kit.logging_setup import configure_logging
+from service_kit.settings import load_settings
+
+
+async def _run(settings: DispatcherSettings) -> None:
+    await ensure_topics(settings.kafka_bootstrap_servers, settings.topics)
+    await create_app(settings).run()
+
+
+def main() -> None:
+    """Console entry point (``dispatcher``)."""
+    settings = load_settings(DispatcherSettings)
+    configure_logging("dispatcher", settings.log_level, settings.log_json)
+    asyncio.run(_run(settings))
+
+
+if __name__ == "__main__":
+    main()

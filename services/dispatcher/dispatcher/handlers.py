@@ -1,0 +1,198 @@
+"""Turns one input record into the records to publish (jobs, invalid events, patient-index entries).
+
+No Kafka I/O here: :mod:`dispatcher.app` polls, calls :meth:`EventProcessor.process` per record,
+publishes the result and commits only once the broker acknowledged all of it.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from contracts.base import utcnow
+from contracts.events import InvalidEventV1
+from contracts.topics import Headers, Topics
+from dispatcher import fhir, surveymonkey
+from dispatcher.enrichment import link_patient
+from dispatcher.events import InvalidInputError, NormalisedEvent, ParseResult, load_json
+from dispatcher.jobs import build_job, render_body
+from dispatcher.matching import WebhookIndex
+from dispatcher.metrics import DispatcherMetrics
+from dispatcher.patient_index import PatientIndex
+from dispatcher.priority import job_priority, rules_priority
+from service_kit.config_view import WebhookView
+from webhook_core.filters import FilterEvaluationError
+
+logger = logging.getLogger(__name__)
+
+MAX_INTEGRATION_ID = 128
+# Data-shape errors a malformed input can still raise past validation; one bad record must not stop
+# the partition, so these become an invalid event instead of a crash.
+_DATA_ERRORS = (ValueError, TypeError, KeyError, AttributeError, RecursionError)
+
+
+@dataclass(frozen=True)
+class InputRecord:
+    """The parts of a consumed Kafka record the dispatcher uses."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: Sequence[tuple[str, bytes]]
+    timestamp_ms: int
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A record to publish; ``job_labels`` (integration, priority) marks delivery jobs for the metric."""
+
+    topic: str
+    key: bytes | None
+    value: bytes | None
+    headers: list[tuple[str, bytes]]
+    job_labels: tuple[str, str] | None = None
+
+
+def decode_headers(headers: Sequence[tuple[str, bytes]]) -> dict[str, str]:
+    """Header values as text (undecodable bytes replaced; headers are metadata, not payload)."""
+    return {name: (value or b"").decode("utf-8", "replace") for name, value in headers}
+
+
+class EventProcessor:
+    """Parse, enrich, match and build jobs for one record at a time."""
+
+    def __init__(
+        self,
+        topics: Topics,
+        view: WebhookView,
+        index: WebhookIndex,
+        patients: PatientIndex,
+        metrics: DispatcherMetrics,
+        phone_region: str,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.topics = topics
+        self.view = view
+        self.index = index
+        self.patients = patients
+        self.metrics = metrics
+        self.region = phone_region
+        self.clock = clock
+
+    def process(self, record: InputRecord) -> list[Outgoing]:
+        """Everything to publish for one input record (never raises on bad input)."""
+        started = time.perf_counter()
+        headers = decode_headers(record.headers)
+        is_fhir = record.topic == self.topics.fhir_events
+        default = fhir.DEFAULT_INTEGRATION if is_fhir else surveymonkey.DEFAULT_INTEGRATION
+        integration_id = headers.get(Headers.INTEGRATION_ID, "").strip() or default
+        kafka_time = datetime.fromtimestamp(max(record.timestamp_ms, 0) / 1000, UTC)
+        try:
+            if len(integration_id) > MAX_INTEGRATION_ID:
+                raise InvalidInputError(f"integration-id header: longer than {MAX_INTEGRATION_ID} characters")
+            doc = load_json(record.value)
+            if is_fhir:
+                interaction = headers.get(Headers.FHIR_INTERACTION)
+                result = fhir.parse_fhir(
+                    doc, integration_id, interaction.strip() if interaction else None, kafka_time
+                )
+            else:
+                result = ParseResult(
+                    events=[surveymonkey.parse_surveymonkey(doc, integration_id, kafka_time)]
+                )
+            out = [self._invalid(record, headers, error.reason, error.index) for error in result.errors]
+            for _ in result.errors:
+                self.metrics.events_consumed.labels(integration_id[:64], "invalid").inc()
+            for event in result.events:
+                out.extend(self._dispatch(event, kafka_time))
+        except InvalidInputError as exc:
+            self.metrics.events_consumed.labels(integration_id[:64], "invalid").inc()
+            out = [self._invalid(record, headers, str(exc), None)]
+        except _DATA_ERRORS as exc:
+            logger.warning(
+                "record could not be processed",
+                extra={
+                    "topic": record.topic,
+                    "partition": record.partition,
+                    "offset": record.offset,
+                    "error": type(exc).__name__,
+                },
+            )
+            self.metrics.events_consumed.labels(integration_id[:64], "invalid").inc()
+            out = [self._invalid(record, headers, f"could not be processed ({type(exc).__name__})", None)]
+        self.metrics.dispatch_duration.observe(time.perf_counter() - started)
+        return out
+
+    def _dispatch(self, event: NormalisedEvent, kafka_time: datetime) -> list[Outgoing]:
+        out: list[Outgoing] = []
+        now = self.clock()
+        if event.source == "fhir" and event.object_type == "Patient":
+            for key, entry in self.patients.update_from_patient(event, self.region, now):
+                value = entry.to_bytes() if entry is not None else None
+                out.append(Outgoing(self.topics.patient_index, key.encode(), value, []))
+            self.metrics.patient_index_entries.set(len(self.patients))
+        elif event.source == "surveymonkey":
+            link_patient(event, self.patients, self.region)
+        matched = self.index.match(event, self._filter_error)
+        self.metrics.events_consumed.labels(
+            event.integration_id[:64], "matched" if matched else "unmatched"
+        ).inc()
+        if not matched:
+            return out
+        body = render_body(event)
+        by_rules = rules_priority(event, self.view.priority_rules.get(event.integration_id))
+        for webhook in matched:
+            priority = job_priority(by_rules, webhook)
+            job = build_job(event, webhook, body, priority, now, kafka_time)
+            topic = self.topics.deliveries_priority if priority == "high" else self.topics.deliveries
+            headers = [
+                ("message-type", b"delivery_job.v1"),
+                (Headers.DELIVERY_ID, job.delivery_id.encode()),
+                (Headers.WEBHOOK_ID, webhook.id.encode()),
+            ]
+            out.append(
+                Outgoing(
+                    topic, webhook.id.encode(), job.to_bytes(), headers, (event.integration_id[:64], priority)
+                )
+            )
+        return out
+
+    def _filter_error(self, webhook_id: str, exc: FilterEvaluationError) -> None:
+        self.metrics.filter_errors.inc()
+        logger.info("filter could not be evaluated", extra={"webhook_id": webhook_id, "error": str(exc)})
+
+    def _invalid(
+        self, record: InputRecord, headers: dict[str, str], reason: str, index: int | None
+    ) -> Outgoing:
+        message = InvalidEventV1(
+            source_topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            key_b64=base64.b64encode(record.key).decode() if record.key is not None else None,
+            value_b64=base64.b64encode(record.value or b"").decode(),
+            headers=headers,
+            reason=reason,
+            entry_index=index,
+            received_at=self.clock(),
+        )
+        logger.info(
+            "invalid input",
+            extra={
+                "topic": record.topic,
+                "partition": record.partition,
+                "offset": record.offset,
+                "reason": reason,
+            },
+        )
+        return Outgoing(
+            self.topics.invalid_events,
+            record.key,
+            message.to_bytes(),
+            [("message-type", b"invalid_event.v1")],
+        )
