@@ -1,0 +1,50 @@
+"""``python -m dlq_replayer``: the HTTP service (the ``dlq`` CLI is ``dlq_replayer.cli``)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiohttp import web
+from aiokafka.errors import KafkaError
+
+from dlq_replayer.app import create_app
+from dlq_replayer.errors import DlqError
+from dlq_replayer.settings import DlqReplayerSettings
+from service_kit.kafka import ensure_topics
+from service_kit.logging_setup import configure_logging
+from service_kit.settings import load_settings
+
+logger = logging.getLogger(__name__)
+
+
+async def serve(settings: DlqReplayerSettings) -> None:
+    """Create topics, then serve until cancelled."""
+    await ensure_topics(settings.kafka_bootstrap_servers, settings.topics)
+    runner = web.AppRunner(create_app(settings), access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, settings.host, settings.port)
+        await site.start()
+        logger.info("dlq replayer listening", extra={"host": settings.host, "port": settings.port})
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()
+
+
+def main() -> None:
+    """Entry point of the service."""
+    settings = load_settings(DlqReplayerSettings)
+    configure_logging("dlq-replayer", settings.log_level, settings.log_json)
+    try:
+        asyncio.run(serve(settings))
+    except KeyboardInterrupt:
+        pass
+    except (DlqError, OSError, KafkaError) as exc:
+        # Start-up failures (database or broker unreachable, port taken) get one clear line, no traceback.
+        logger.error("dlq replayer cannot start: %s", exc)
+        raise SystemExit(1) from None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,91 @@
+"""Kafka adapters of the core: the producer that republishes jobs and the webhook-set sources."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+
+from contracts.webhooks import WebhookConfigV1
+from dlq_replayer.errors import UnavailableError
+from service_kit.config_view import ConfigFollower, WebhookView
+from service_kit.kafka import producer_options
+
+
+class KafkaPublisher:
+    """An AIOKafkaProducer started on first use (a CLI ``list`` never connects a producer)."""
+
+    def __init__(self, bootstrap_servers: str) -> None:
+        self.bootstrap_servers = bootstrap_servers
+        self._producer: AIOKafkaProducer | None = None
+        self._lock = asyncio.Lock()
+
+    async def started(self) -> KafkaPublisher:
+        """Start the producer if needed (UnavailableError when the broker cannot be reached)."""
+        async with self._lock:
+            if self._producer is None:
+                producer = AIOKafkaProducer(**producer_options(self.bootstrap_servers))
+                try:
+                    await producer.start()
+                except KafkaError as exc:
+                    await producer.stop()
+                    raise UnavailableError(
+                        f"cannot reach Kafka at {self.bootstrap_servers}: {type(exc).__name__}"
+                    ) from None
+                self._producer = producer
+        return self
+
+    async def publish(self, topic: str, key: bytes, value: bytes, headers: list[tuple[str, bytes]]) -> None:
+        """Send and wait for the broker's acknowledgement (acks=all)."""
+        assert self._producer is not None, "call started() first"
+        await self._producer.send_and_wait(topic, value, key=key, headers=headers)
+
+    async def stop(self) -> None:
+        """Flush and stop."""
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
+
+
+class FollowedWebhooks:
+    """The webhook set of a long-running service: a ConfigFollower kept running."""
+
+    def __init__(self, bootstrap_servers: str, topic: str, fetch_max_wait_ms: int = 10) -> None:
+        self.view = WebhookView()
+        self.follower = ConfigFollower(bootstrap_servers, topic, self.view, fetch_max_wait_ms)
+
+    async def __call__(self) -> Mapping[str, WebhookConfigV1]:
+        if not self.follower.ready:
+            raise UnavailableError("the webhook configuration is still loading; retry in a few seconds")
+        return self.view.webhooks
+
+
+class SnapshotWebhooks:
+    """The webhook set of a CLI run: read the config topic up to its end once, then stop."""
+
+    def __init__(
+        self, bootstrap_servers: str, topic: str, timeout_s: float, fetch_max_wait_ms: int = 10
+    ) -> None:
+        self.bootstrap_servers = bootstrap_servers
+        self.topic = topic
+        self.timeout_s = timeout_s
+        self._fetch_max_wait_ms = fetch_max_wait_ms
+        self._webhooks: dict[str, WebhookConfigV1] | None = None
+
+    async def __call__(self) -> Mapping[str, WebhookConfigV1]:
+        if self._webhooks is None:
+            view = WebhookView()
+            follower = ConfigFollower(self.bootstrap_servers, self.topic, view, self._fetch_max_wait_ms)
+            try:
+                await follower.start()
+                await follower.wait_ready(self.timeout_s)
+            except (KafkaError, RuntimeError, TimeoutError) as exc:
+                raise UnavailableError(
+                    f"cannot read the webhook configuration from {self.topic}: {exc}"
+                ) from None
+            finally:
+                await follower.stop()
+            self._webhooks = dict(view.webhooks)
+        return self._webhooks

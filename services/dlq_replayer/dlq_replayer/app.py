@@ -1,0 +1,33 @@
+"""Composition root of the HTTP service: ``create_app(settings)``."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from dlq_replayer.handlers import ROUTES, RUNTIME, SETTINGS, TASKS, auth_middleware, error_middleware
+from dlq_replayer.runtime import open_core
+from dlq_replayer.settings import DlqReplayerSettings
+
+
+def create_app(settings: DlqReplayerSettings) -> web.Application:
+    """The HTTP service: /healthz /readyz /metrics and the bearer-protected /dlq API."""
+    app = web.Application(middlewares=[error_middleware, auth_middleware])
+    app[SETTINGS] = settings
+    app[TASKS] = set()
+
+    async def lifespan(app: web.Application) -> AsyncIterator[None]:
+        async with open_core(settings, follow=True) as runtime:
+            app[RUNTIME] = runtime
+            yield
+            running: set[asyncio.Task[object]] = app[TASKS]
+            tasks = list(running)
+            for task in tasks:
+                task.cancel()  # each run records itself as interrupted; resume it later
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    app.cleanup_ctx.append(lifespan)
+    app.add_routes(ROUTES)
+    return app

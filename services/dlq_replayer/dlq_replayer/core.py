@@ -1,0 +1,386 @@
+"""The one core of the replayer, used by the HTTP handlers and the CLI alike.
+
+Inspection scans the DLQ topic; a replay is prepared (scan + plan, holding the per-topic replay
+lock), committed (replay and items recorded with the audit entry in one transaction) and run
+(paced sends, each item marked ``sent`` only after the broker acknowledged it). A resume sends
+the items still pending or failed, so nothing acknowledged is sent twice by the replayer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from aiokafka.errors import KafkaError
+from pydantic import BaseModel, ConfigDict, Field
+
+from contracts.topics import Headers, Topics
+from contracts.webhooks import WebhookConfigV1
+from dlq_replayer.errors import InvalidInputError, NotFoundError
+from dlq_replayer.filters import DlqFilters, parse_message_id
+from dlq_replayer.metrics import REPLAY_ITEMS, REPLAYS_STARTED
+from dlq_replayer.ratelimit import Pacer
+from dlq_replayer.reader import DlqReader
+from dlq_replayer.selection import (
+    Decision,
+    DlqEntry,
+    DlqStats,
+    MessageRow,
+    ReplayPlan,
+    build_replay_job,
+    build_row,
+    compute_stats,
+    decide,
+    plan_replay,
+    select,
+)
+from dlq_replayer.store import ReplayLock, ReplayRecord, ReplayStore
+
+logger = logging.getLogger(__name__)
+
+WebhookSource = Callable[[], Awaitable[Mapping[str, WebhookConfigV1]]]
+Progress = Callable[[int, int], None]
+"""Called with (items done in this run, items to send in this run) after each item."""
+
+
+class PublisherProtocol(Protocol):
+    """Sends one record and returns once the broker acknowledged it (raises KafkaError otherwise)."""
+
+    async def publish(
+        self, topic: str, key: bytes, value: bytes, headers: list[tuple[str, bytes]]
+    ) -> None: ...
+
+
+class ReplayOptions(BaseModel):
+    """How a replay runs."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    dry_run: bool = False
+    rate: float = Field(default=50.0, gt=0, le=10_000, description="Messages per second.")
+    include_inactive: bool = False
+    force: bool = Field(default=False, description="Replay again what an earlier replay already sent.")
+
+
+class MessageList(BaseModel):
+    """Answer of ``dlq list`` / ``GET /dlq/messages``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    messages: list[MessageRow]
+    count: int
+    scanned: int
+    invalid_records: int
+
+
+class MessageDetail(BaseModel):
+    """Answer of ``dlq show`` / ``GET /dlq/messages/{id}``; the body only on request (it may hold PHI)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    message: MessageRow
+    dead_letter: dict[str, Any]
+    kafka_headers: dict[str, str]
+    payload_included: bool
+
+
+class ReplayStarted(BaseModel):
+    """Answer to a replay request: the plan, and the replay id unless it was a dry run or selected nothing."""
+
+    model_config = ConfigDict(frozen=True)
+
+    dry_run: bool
+    replay_id: str | None
+    plan: ReplayPlan
+    message: str
+
+
+@dataclass
+class ReplayRun:
+    """A recorded replay ready to send ``entries`` (holds the replay lock until it ends)."""
+
+    core: DlqCore
+    replay_id: str
+    requested_by: str
+    rate: float
+    entries: list[DlqEntry]
+    lock: ReplayLock
+
+    async def execute(self, progress: Progress | None = None) -> ReplayRecord:
+        """Send every entry at the rate; returns the final record (status completed, failed or interrupted)."""
+        core, store = self.core, self.core.store
+        pacer = Pacer(self.rate)
+        failed = in_a_row = 0
+        status, error = "completed", None
+        try:
+            for done, entry in enumerate(self.entries, start=1):
+                await pacer.wait()
+                try:
+                    await core.publish_replay(entry, self.replay_id, self.requested_by)
+                except KafkaError as exc:
+                    failed += 1
+                    in_a_row += 1
+                    error = f"publish failed: {type(exc).__name__}"
+                    await store.mark_item(self.replay_id, entry.partition, entry.offset, "failed", error)
+                    REPLAY_ITEMS.labels("failed").inc()
+                    if in_a_row >= core.max_consecutive_failures:
+                        status = "interrupted"
+                        break
+                else:
+                    in_a_row = 0
+                    await store.mark_item(self.replay_id, entry.partition, entry.offset, "sent")
+                    REPLAY_ITEMS.labels("sent").inc()
+                if progress is not None:
+                    progress(done, len(self.entries))
+            if status == "completed" and (failed or await self._left_failed()):
+                status = "failed"
+        except asyncio.CancelledError:
+            status, error = "interrupted", "stopped before the end (resume it)"
+            await asyncio.shield(self._end(status, error))
+            raise
+        except BaseException as exc:
+            status, error = "interrupted", f"{type(exc).__name__}: {exc}"
+            await asyncio.shield(self._end(status, error))
+            raise
+        await self._end(status, None if status == "completed" else error or "some items could not be sent")
+        logger.info(
+            "replay run ended", extra={"replay_id": self.replay_id, "status": status, "failed": failed}
+        )
+        record = await store.get(self.replay_id)
+        assert record is not None
+        return record
+
+    async def _left_failed(self) -> bool:
+        record = await self.core.store.get(self.replay_id)
+        return record is not None and record.failed > 0
+
+    async def _end(self, status: str, error: str | None) -> None:
+        try:
+            await self.core.store.finish(self.replay_id, status, error)
+        finally:
+            await self.lock.release()
+
+
+@dataclass
+class ReplayDraft:
+    """A planned, not yet recorded replay (holds the replay lock): commit it or abandon it."""
+
+    core: DlqCore
+    filters: DlqFilters
+    options: ReplayOptions
+    requested_by: str
+    decided: list[tuple[DlqEntry, Decision]]
+    plan: ReplayPlan
+    lock: ReplayLock
+
+    async def commit(self) -> ReplayRun:
+        """Record the replay, its items and the audit entry; returns the run to execute."""
+        replay_id = str(uuid.uuid4())
+        try:
+            await self.core.store.create_replay(
+                replay_id,
+                self.core.topic,
+                self.requested_by,
+                self.filters.describe(),
+                self.options.model_dump(mode="json"),
+                self.decided,
+                audit={
+                    "replay_id": replay_id,
+                    "filters": self.filters.describe(),
+                    "options": self.options.model_dump(mode="json"),
+                    "counts": self.plan.model_dump(mode="json"),
+                },
+            )
+        except BaseException:
+            await self.lock.release()
+            raise
+        REPLAYS_STARTED.labels("new").inc()
+        entries = [e for e, d in self.decided if d == "replay"]
+        return ReplayRun(self.core, replay_id, self.requested_by, self.options.rate, entries, self.lock)
+
+    async def abandon(self) -> None:
+        """Drop the draft (nothing was recorded)."""
+        await self.lock.release()
+
+
+class DlqCore:
+    """Inspect and replay one DLQ topic."""
+
+    def __init__(
+        self,
+        topics: Topics,
+        reader: DlqReader,
+        store: ReplayStore,
+        webhooks: WebhookSource,
+        publisher: Callable[[], Awaitable[PublisherProtocol]],
+        max_consecutive_failures: int = 3,
+    ) -> None:
+        self.topics = topics
+        self.topic = topics.deliveries_dlq
+        self.reader = reader
+        self.store = store
+        self._webhooks = webhooks
+        self._publisher = publisher
+        self.max_consecutive_failures = max_consecutive_failures
+
+    async def _selected(
+        self, filters: DlqFilters, scope: frozenset[str] | None
+    ) -> tuple[list[DlqEntry], Any, int, int]:
+        scan = await self.reader.scan(filters.since)
+        marks = await self.store.replay_marks(self.topic)
+        return select(scan.entries, filters, marks, scope), marks, scan.scanned, scan.invalid
+
+    async def list_messages(self, filters: DlqFilters, scope: frozenset[str] | None = None) -> MessageList:
+        """Matching dead letters, newest first."""
+        chosen, marks, scanned, invalid = await self._selected(filters, scope)
+        rows = [build_row(self.topic, e, marks.get(e.position)) for e in chosen]
+        return MessageList(messages=rows, count=len(rows), scanned=scanned, invalid_records=invalid)
+
+    async def get_message(
+        self, message_id: str, include_payload: bool = False, scope: frozenset[str] | None = None
+    ) -> MessageDetail:
+        """One dead letter in full (payload only when asked for)."""
+        position = parse_message_id(message_id, self.topic)
+        found = await self.reader.fetch([position])
+        entry = found.entries[0] if found.entries else None
+        if entry is None or (scope is not None and entry.letter.job.integration_id not in scope):
+            raise NotFoundError(f"no dead letter {message_id!r} on {self.topic}")
+        marks = await self.store.replay_marks(self.topic)
+        letter = entry.letter.model_dump(mode="json")
+        if not include_payload:
+            letter["job"]["body"] = None
+        return MessageDetail(
+            message=build_row(self.topic, entry, marks.get(entry.position)),
+            dead_letter=letter,
+            kafka_headers=dict(entry.headers),
+            payload_included=include_payload,
+        )
+
+    async def stats(self, filters: DlqFilters, scope: frozenset[str] | None = None) -> DlqStats:
+        """Counts by integration, webhook and error category of the matching dead letters."""
+        chosen, _, _, _ = await self._selected(filters, scope)
+        return compute_stats(chosen, filters.since, filters.until)
+
+    async def prepare_replay(
+        self,
+        filters: DlqFilters,
+        options: ReplayOptions,
+        requested_by: str,
+        scope: frozenset[str] | None = None,
+    ) -> ReplayStarted | ReplayDraft:
+        """The plan (dry run, or nothing to send), or a draft holding the replay lock to commit."""
+        lock = None if options.dry_run else await self.store.lock(self.topic)
+        try:
+            chosen, marks, _, _ = await self._selected(filters, scope)
+            webhooks = await self._webhooks()
+            decided, plan = plan_replay(chosen, webhooks, marks, options.include_inactive, options.force)
+        except BaseException:
+            if lock is not None:
+                await lock.release()
+            raise
+        if lock is None or plan.to_replay == 0:
+            if lock is not None:
+                await lock.release()
+            return ReplayStarted(
+                dry_run=options.dry_run, replay_id=None, plan=plan, message=describe_plan(plan, options)
+            )
+        if not options.dry_run:
+            # The publisher is started before anything is recorded: broker down -> nothing half-recorded.
+            try:
+                await self._publisher()
+            except BaseException:
+                await lock.release()
+                raise
+        return ReplayDraft(self, filters, options, requested_by, decided, plan, lock)
+
+    async def prepare_resume(self, replay_id: str, actor: str) -> tuple[ReplayRecord, ReplayRun | None]:
+        """The run sending what a replay has not sent yet (None when nothing is left)."""
+        lock = await self.store.lock(self.topic)
+        try:
+            record = await self.store.get(replay_id)
+            if record is None or record.dlq_topic != self.topic:
+                raise NotFoundError(f"no replay {replay_id!r}")
+            unsent = await self.store.unsent_items(replay_id)
+            if not unsent:
+                await lock.release()
+                return record, None
+            await self._publisher()
+            options = ReplayOptions.model_validate(record.options)
+            found = {e.position: e for e in (await self.reader.fetch(unsent)).entries}
+            webhooks = await self._webhooks()
+            marks = await self.store.replay_marks(self.topic)
+            entries = []
+            for position in unsent:
+                entry = found.get(position)
+                if entry is None:
+                    await self.store.mark_item(
+                        replay_id, *position, "failed", "record no longer on the DLQ topic"
+                    )
+                    continue
+                already = position in marks and marks[position].replay_id != replay_id
+                decision = decide(entry, webhooks, already, options.include_inactive, options.force)
+                if decision != "replay":
+                    await self.store.mark_item(replay_id, *position, decision)
+                    continue
+                entries.append(entry)
+            await self.store.start_run(replay_id, actor)
+            REPLAYS_STARTED.labels("resume").inc()
+        except BaseException:
+            await lock.release()
+            raise
+        run = ReplayRun(self, replay_id, record.requested_by, float(options.rate), entries, lock)
+        return record, run
+
+    async def publish_replay(self, entry: DlqEntry, replay_id: str, requested_by: str) -> None:
+        """Republish one dead letter's job to the deliveries topic (key = webhook id)."""
+        job = build_replay_job(entry.letter, replay_id, requested_by)
+        headers = dict(entry.letter.original_headers)
+        headers.update(
+            {
+                Headers.MESSAGE_TYPE: job.type,
+                Headers.DELIVERY_ID: job.delivery_id,
+                Headers.WEBHOOK_ID: job.webhook_id,
+                Headers.INTEGRATION_ID: job.integration_id,
+            }
+        )
+        publisher = await self._publisher()
+        await publisher.publish(
+            self.topics.deliveries,
+            job.webhook_id.encode(),
+            job.to_bytes(),
+            [(k, v.encode()) for k, v in headers.items()],
+        )
+
+    async def get_replay(self, replay_id: str) -> ReplayRecord:
+        """One replay's record and progress."""
+        record = await self.store.get(replay_id)
+        if record is None or record.dlq_topic != self.topic:
+            raise NotFoundError(f"no replay {replay_id!r}")
+        return record
+
+    async def list_replays(self, limit: int = 50) -> list[ReplayRecord]:
+        """The latest replays of this DLQ, newest first."""
+        if not 1 <= limit <= 1000:
+            raise InvalidInputError("limit: must be between 1 and 1000")
+        return [r for r in await self.store.list(limit) if r.dlq_topic == self.topic]
+
+
+def describe_plan(plan: ReplayPlan, options: ReplayOptions) -> str:
+    """A one-line human summary of a plan."""
+    if plan.selected == 0:
+        return "no dead letters match the filters: nothing to replay"
+    skipped = plan.skipped_deleted + plan.skipped_inactive + plan.skipped_already_replayed
+    verb = "would replay" if options.dry_run else "replaying"
+    text = f"{verb} {plan.to_replay} of {plan.selected} selected to {len(plan.by_webhook)} webhook(s)"
+    if skipped:
+        text += (
+            f"; skipped {skipped} (deleted webhook {plan.skipped_deleted}, inactive {plan.skipped_inactive}, "
+            f"already replayed {plan.skipped_already_replayed})"
+        )
+    if plan.to_replay == 0 and not options.dry_run:
+        text += ": nothing to replay"
+    return text
