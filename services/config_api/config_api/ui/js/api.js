@@ -29,10 +29,11 @@ export class ApiError extends Error {
 }
 
 function fieldPath(loc) {
-  // FastAPI locations look like ["body", "retry_policy", "max_attempts"] or ["body", "event_types", 0].
+  // Locations look like ["body", "retry_policy", "max_attempts"] or ["body", "event_types", 0];
+  // only body and query errors belong to a form field (["header", "Authorization"] does not).
   const parts = (Array.isArray(loc) ? loc : [loc]).filter((p) => typeof p === "string");
-  if (["body", "query", "path"].includes(parts[0])) parts.shift();
-  return parts.join(".");
+  if (!["body", "query"].includes(parts[0])) return "";
+  return parts.slice(1).join(".");
 }
 
 /** Turn any error body the API may send into {message, fields}. Exported for the browser tests. */

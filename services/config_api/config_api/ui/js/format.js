@@ -19,8 +19,12 @@ export function catalogName(entry) {
   return typeof entry === "string" ? entry : entry.name;
 }
 
+/** {type, hint} of a webhook's write-only auth, e.g. {type: "basic", hint: "username alice, password ****abcd"}. */
 export function authHint(webhook) {
   const auth = webhook?.auth ?? { type: webhook?.auth_type ?? "none" };
-  const hint = auth.hint ?? auth.masked ?? webhook?.auth_hint ?? "";
+  const hint = Object.entries(auth)
+    .filter(([k]) => k !== "type")
+    .map(([k, v]) => `${k.replace(/_hint$/u, "")} ${v}`)
+    .join(", ");
   return { type: auth.type ?? "none", hint };
 }

@@ -89,7 +89,8 @@ export const WebhookForm = {
       const editing = Boolean(props.webhookId);
       const retry = Object.fromEntries(Object.keys(RETRY_DEFAULTS).map((k) => [k, num(form.retry_policy[k])]).filter(([, v]) => v !== undefined));
       const body = {
-        name: form.name.trim(),
+        // Create: an empty name lets the server default it to the URL's host.
+        name: form.name.trim() || (editing ? form.name : undefined),
         // Sent as typed: the server sanitises and returns the stored form.
         subscription_url: form.subscription_url,
         event_types: [...form.event_types],
@@ -156,7 +157,8 @@ export const WebhookForm = {
         const graceS = Math.round(Number(rotation.hours) * 3600);
         const answer = await store.rotateSecret(props.webhookId, graceS);
         rotation.secret = answer?.signing_secret ?? answer?.secret ?? "";
-        const until = answer?.previous_expires_at ?? answer?.old_secret_expires_at;
+        // The answer lists the current secret first, then older ones with their expiry.
+        const until = answer?.secrets?.find((s) => s.expires_at)?.expires_at ?? answer?.previous_expires_at;
         rotation.note = until ? `The previous secret stays valid until ${new Date(until).toLocaleString()}.` : `The previous secret stays valid for ${rotation.hours} h.`;
       } catch (err) {
         rotation.error = err.status === 422 ? (err.fields.grace_period_s ?? err.message) : err.message;

@@ -26,8 +26,9 @@ export const useIntegrationsStore = defineStore("integrations", {
     },
     async fetchSummary(integration) {
       // Use the API's counts when it sends them; otherwise count from the webhook list.
-      if (integration.webhook_count !== undefined) {
-        this.summaries[integration.id] = { webhooks: integration.webhook_count, failing: integration.failing_count ?? 0 };
+      const failing = integration.failing_webhook_count ?? integration.failing_count;
+      if (integration.webhook_count !== undefined && failing !== undefined && failing !== null) {
+        this.summaries[integration.id] = { webhooks: integration.webhook_count, failing };
         return;
       }
       try {
