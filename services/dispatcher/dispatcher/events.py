@@ -69,7 +69,7 @@ def load_json(value: bytes | None) -> object:
     if value is None:
         raise InvalidInputError("empty record (null value)")
     try:
-        return json.loads(value)
+        return json.loads(value.decode("utf-8"))
     except UnicodeDecodeError:
         raise InvalidInputError("not JSON: the value is not UTF-8 text") from None
     except json.JSONDecodeError as exc:
