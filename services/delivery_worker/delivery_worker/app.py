@@ -1,0 +1,177 @@
+"""Composition root: ``create_app(settings)`` wires the config view, Kafka clients, HTTP session and loop.
+
+Start order matters: the ops server first (liveness while catching up), then the config view
+(jobs must not be judged against a half-loaded view), then the producer, the HTTP session and
+finally the job consumer. Shutdown runs in reverse, letting in-flight jobs finish first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+
+import aiohttp
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from prometheus_client import CollectorRegistry
+
+from delivery_worker.consumer import JobConsumer
+from delivery_worker.delivery import Deliverer, DeliveryOptions
+from delivery_worker.metrics import WorkerMetrics
+from delivery_worker.outbox import Outbox
+from delivery_worker.settings import WorkerSettings
+from service_kit.config_view import ConfigFollower, WebhookView
+from service_kit.kafka import consumer_options, producer_options
+from service_kit.ops_http import OpsServer
+from webhook_core.secrets_crypto import SecretBox
+from webhook_core.ssrf import Resolver, SsrfPolicy, system_resolver
+
+logger = logging.getLogger(__name__)
+
+
+class WorkerApp:
+    """The delivery worker process: :meth:`start`, :meth:`stop`, or :meth:`run` until a signal."""
+
+    def __init__(
+        self,
+        settings: WorkerSettings,
+        resolver: Resolver = system_resolver,
+        registry: CollectorRegistry | None = None,
+    ) -> None:
+        self.settings = settings
+        self.resolver = resolver
+        self.metrics = WorkerMetrics(registry)
+        self.view = WebhookView()
+        self.follower = ConfigFollower(
+            settings.kafka_bootstrap_servers,
+            settings.topics.webhooks_config,
+            self.view,
+            settings.kafka_fetch_max_wait_ms,
+        )
+        self.ops = OpsServer(
+            settings.host, settings.port, ready=lambda: self.ready, registry=self.metrics.registry
+        )
+        self.producer: AIOKafkaProducer | None = None
+        self.session: aiohttp.ClientSession | None = None
+        self.consumer: AIOKafkaConsumer | None = None
+        self.jobs: JobConsumer | None = None
+        self.deliverer: Deliverer | None = None
+        self._loop_task: asyncio.Task[None] | None = None
+        self._started = False
+
+    @property
+    def ready(self) -> bool:
+        """Ready once the config view caught up and the job consumer runs."""
+        return (
+            self._started
+            and self.follower.ready
+            and self._loop_task is not None
+            and not self._loop_task.done()
+        )
+
+    @property
+    def ops_port(self) -> int:
+        """The bound ops port (useful when configured as 0)."""
+        runner = self.ops._runner
+        if runner is None or not runner.addresses:
+            return self.settings.port
+        return int(runner.addresses[0][1])
+
+    async def start(self) -> None:
+        """Start everything; returns once jobs are being consumed."""
+        s = self.settings
+        await self.ops.start()
+        await self.follower.start()
+        await self.follower.wait_ready(s.config_ready_timeout_s)
+        self.producer = AIOKafkaProducer(**producer_options(s.kafka_bootstrap_servers))
+        await self.producer.start()
+        self.session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=s.max_concurrency, limit_per_host=0),
+            timeout=aiohttp.ClientTimeout(
+                total=120
+            ),  # each request sets its own, from the webhook's timeout_ms
+            cookie_jar=aiohttp.DummyCookieJar(),  # receivers must not be able to plant state across webhooks
+        )
+        stopping = asyncio.Event()
+        self.deliverer = Deliverer(
+            DeliveryOptions(
+                topics=s.topics,
+                policy=SsrfPolicy(allowed_networks=tuple(s.webhook_allowed_networks)),
+                allow_http=s.webhook_allow_http,
+                circuit_threshold=s.circuit_failure_threshold,
+                circuit_cooldown_s=s.circuit_cooldown_ms / 1000,
+                retry_floor_s=s.retry_floor_ms / 1000,
+                due_tolerance_s=s.due_tolerance_ms / 1000,
+            ),
+            self.view,
+            self.session,
+            Outbox(self.producer, stopping),
+            SecretBox(s.secrets_key),
+            self.metrics,
+            s.max_concurrency,
+            self.resolver,
+        )
+        self.consumer = AIOKafkaConsumer(
+            group_id=s.group_id,
+            session_timeout_ms=s.session_timeout_ms,
+            heartbeat_interval_ms=s.heartbeat_interval_ms,
+            **consumer_options(s.kafka_bootstrap_servers, s.kafka_fetch_max_wait_ms),
+        )
+        self.jobs = JobConsumer(
+            self.consumer,
+            self.deliverer,
+            s.topics,
+            self.metrics,
+            max_pending=s.max_pending,
+            poll_timeout_ms=s.poll_timeout_ms,
+            commit_interval_s=s.commit_interval_ms / 1000,
+            due_tolerance_ms=s.due_tolerance_ms,
+        )
+        self.jobs.stopping = stopping
+        self.consumer.subscribe(self.jobs.subscribed, listener=self.jobs.listener())
+        await self.consumer.start()
+        self._loop_task = asyncio.create_task(self.jobs.run(), name="delivery-loop")
+        self._started = True
+        logger.info(
+            "delivery worker started", extra={"ops_port": self.ops_port, "webhooks": len(self.view.webhooks)}
+        )
+
+    async def stop(self) -> None:
+        """Stop fetching, let in-flight jobs finish (bounded), commit, and close everything."""
+        if self.jobs is not None:
+            self.jobs.stopping.set()
+        if self._loop_task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop_task
+        if self.jobs is not None:
+            await self.jobs.drain(self.settings.shutdown_grace_s)
+        if self.consumer is not None:
+            await self.consumer.stop()
+        if self.producer is not None:
+            await self.producer.stop()
+        if self.session is not None:
+            await self.session.close()
+        await self.follower.stop()
+        await self.ops.stop()
+        self._started = False
+        logger.info("delivery worker stopped")
+
+    async def run(self) -> None:
+        """Run until SIGTERM or SIGINT, then shut down gracefully."""
+        done = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, done.set)
+        await self.start()
+        try:
+            await done.wait()
+        finally:
+            await self.stop()
+
+
+def create_app(
+    settings: WorkerSettings, resolver: Resolver = system_resolver, registry: CollectorRegistry | None = None
+) -> WorkerApp:
+    """The one composition root of the worker."""
+    return WorkerApp(settings, resolver, registry)

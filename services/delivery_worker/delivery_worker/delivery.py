@@ -1,0 +1,350 @@
+"""One job, start to finish: resolve config, guard the endpoint, send, decide, publish.
+
+Error handling: endpoint problems never raise (``send_webhook`` returns a classified result);
+a record that is not a job goes to the invalid-events topic; a webhook whose secrets or auth do
+not decrypt is an ``invalid_config`` attempt (dead-lettered, no retry). Only publish failures
+during shutdown propagate, which leaves the job uncommitted for the next owner.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import aiohttp
+from aiokafka.structs import ConsumerRecord
+from pydantic import ValidationError
+
+from contracts.base import utcnow
+from contracts.deliveries import AttemptSummary, CircuitState, DeliveryJobV1, Outcome
+from contracts.events import InvalidEventV1
+from contracts.topics import Topics
+from contracts.webhooks import WebhookConfigV1
+from delivery_worker.backoff import next_delay
+from delivery_worker.limits import WebhookGuards
+from delivery_worker.metrics import WorkerMetrics
+from delivery_worker.outbox import Outbox, Publication
+from delivery_worker.plan import (
+    dead_letter_publication,
+    result_for,
+    result_publication,
+    retry_publication,
+    with_attempt,
+)
+from service_kit.config_view import WebhookView
+from webhook_core.outcome import classify
+from webhook_core.secrets_crypto import SecretBox
+from webhook_core.sending import SendResult, build_headers, send_webhook
+from webhook_core.ssrf import Resolver, SsrfPolicy
+from webhook_core.webhook_secrets import active_signing_secrets, decrypt_auth
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DeliveryOptions:
+    """The settings one delivery needs."""
+
+    topics: Topics
+    policy: SsrfPolicy
+    allow_http: bool
+    circuit_threshold: int
+    circuit_cooldown_s: float
+    retry_floor_s: float
+    due_tolerance_s: float
+
+
+class Deliverer:
+    """Delivers jobs; one instance per worker process, shared by every partition."""
+
+    def __init__(
+        self,
+        options: DeliveryOptions,
+        view: WebhookView,
+        session: aiohttp.ClientSession,
+        outbox: Outbox,
+        box: SecretBox,
+        metrics: WorkerMetrics,
+        max_concurrency: int,
+        resolver: Resolver,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.options = options
+        self.view = view
+        self.session = session
+        self.outbox = outbox
+        self.box = box
+        self.metrics = metrics
+        self.resolver = resolver
+        self.clock = clock
+        self.guards: dict[str, WebhookGuards] = {}
+        self._global = asyncio.Semaphore(max_concurrency)
+
+    async def handle(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        """Process one record of a deliveries, priority or retry topic until its outputs are acked."""
+        headers: list[tuple[str, bytes]] = list(record.headers or [])
+        try:
+            job = DeliveryJobV1.model_validate_json(record.value or b"")
+        except ValidationError as exc:
+            await self._invalid(record, headers, exc)
+            return
+        now = utcnow()
+        topics = self.options.topics
+        if (
+            job.not_before is not None
+            and (job.not_before - now).total_seconds() > self.options.due_tolerance_s
+        ):
+            publication, _ = retry_publication(topics, job, headers, now)
+            await self.outbox.publish([publication])  # not due yet: hop to the next tier, no attempt
+            return
+        config = self.view.webhooks.get(job.webhook_id)
+        if config is None or not config.active:
+            reason = "webhook deleted" if config is None else "webhook inactive"
+            await self._cancel(job, reason)
+            return
+        guards = self.guards.setdefault(job.webhook_id, WebhookGuards())
+        await guards.limiter.acquire(config.max_in_flight)
+        try:
+            bucket = guards.bucket_for(config.rate_limit_per_s, self.clock())
+            if bucket is not None:
+                wait = bucket.reserve(self.clock())
+                if wait > 0:
+                    await asyncio.sleep(wait)
+            breaker = guards.breaker_for(
+                self.options.circuit_threshold,
+                self.options.circuit_cooldown_s,
+                config.retry_policy.max_delay_ms / 1000,
+            )
+            admission = breaker.admit(self.clock())
+            if admission == "reject":
+                retry_in = breaker.retry_at(self.clock()) - self.clock()
+                state = breaker.state(self.clock())
+                publications = self._deferral(job, headers, retry_in, state)
+                self._refresh_circuit_gauge()
+            else:
+                attempted_at = utcnow()
+                try:
+                    async with self._global:
+                        self.metrics.in_flight.inc()
+                        try:
+                            result = await self._send(job, config, attempted_at)
+                        finally:
+                            self.metrics.in_flight.dec()
+                except asyncio.CancelledError:
+                    breaker.release_probe()
+                    raise
+                now_m = self.clock()
+                if result.success or (result.status_code is not None and not result.classification.retryable):
+                    breaker.record_success()  # the endpoint answered: it is up, whatever it thought of the request
+                elif result.classification.retryable:
+                    breaker.record_failure(now_m)
+                else:
+                    breaker.release_probe()
+                self._refresh_circuit_gauge()
+                publications = self._after_attempt(
+                    job, config, headers, result, attempted_at, breaker.state(self.clock())
+                )
+        finally:
+            await guards.limiter.release()
+        await self.outbox.publish(publications)
+
+    async def _send(self, job: DeliveryJobV1, config: WebhookConfigV1, attempted_at: datetime) -> SendResult:
+        body = job.body.encode()
+        try:
+            secrets = active_signing_secrets(self.box, config)
+            auth = decrypt_auth(self.box, config.id, config.auth_encrypted)
+            headers = build_headers(job.delivery_id, int(time.time()), body, secrets, auth)
+        except (
+            ValueError
+        ) as exc:  # DecryptionError, ValidationError and reserved header names are ValueErrors
+            logger.warning(
+                "webhook secrets or auth unusable",
+                extra={"webhook_id": config.id, "error": type(exc).__name__},
+            )
+            return SendResult(
+                status_code=None,
+                response_ms=0,
+                response_body="",
+                error_category="invalid_config",
+                error=f"webhook secrets or auth could not be used ({type(exc).__name__})",
+                retry_after=None,
+                classification=classify(None, "invalid_config"),
+            )
+        started = time.perf_counter()
+        result = await send_webhook(
+            self.session,
+            config.subscription_url,
+            body,
+            headers,
+            config.timeout_ms / 1000,
+            self.options.policy,
+            self.options.allow_http,
+            self.resolver,
+        )
+        self.metrics.duration.labels(job.integration_id).observe(time.perf_counter() - started)
+        return result
+
+    def _after_attempt(
+        self,
+        job: DeliveryJobV1,
+        config: WebhookConfigV1,
+        headers: Sequence[tuple[str, bytes]],
+        result: SendResult,
+        attempted_at: datetime,
+        state: CircuitState,
+    ) -> list[Publication]:
+        topics = self.options.topics
+        now = utcnow()
+        payload = self._encrypt_payload(job)
+
+        def result_record(outcome: Outcome, next_at: datetime | None = None) -> Publication:
+            res = result_for(
+                job,
+                outcome,
+                attempted_at,
+                status_code=result.status_code,
+                error_category=result.error_category,
+                error_message=result.error,
+                response_ms=result.response_ms,
+                response_body=result.response_body,
+                next_attempt_at=next_at,
+                circuit_state=state,
+                gone=result.classification.gone,
+                payload_encrypted=payload,
+            )
+            return result_publication(topics, res)
+
+        category = result.error_category or "none"
+        if result.success:
+            self.metrics.attempts.labels(job.integration_id, "succeeded", "none").inc()
+            source_time = job.published_at or job.dispatched_at
+            self.metrics.event_to_delivery.observe(max(0.0, (now - source_time).total_seconds()))
+            logger.info(
+                "delivered",
+                extra={"delivery_id": job.delivery_id, "webhook_id": job.webhook_id, "attempt": job.attempt},
+            )
+            return [result_record("succeeded")]
+        summary = AttemptSummary(
+            attempt=job.attempt,
+            attempted_at=attempted_at,
+            outcome="failed",
+            status_code=result.status_code,
+            error_category=result.error_category,
+            error=result.error,
+            response_ms=result.response_ms,
+        )
+        policy = config.retry_policy
+        log_extra = {
+            "delivery_id": job.delivery_id,
+            "webhook_id": job.webhook_id,
+            "attempt": job.attempt,
+            "status": result.status_code,
+            "error_category": result.error_category,
+        }
+        if result.classification.retryable and job.attempt < policy.max_attempts:
+            delay = next_delay(
+                job.attempt,
+                policy,
+                error_category=result.error_category,
+                status_code=result.status_code,
+                retry_after=result.retry_after,
+                now=now,
+                floor_s=self.options.retry_floor_s,
+            )
+            next_at = now + timedelta(seconds=delay)
+            retry_job = with_attempt(job, summary, next_at)
+            hop, tier = retry_publication(topics, retry_job, headers, now)
+            self.metrics.attempts.labels(job.integration_id, "retrying", category).inc()
+            self.metrics.retries.labels(str(tier)).inc()
+            logger.info("attempt failed, retry scheduled", extra={**log_extra, "delay_s": round(delay, 3)})
+            return [hop, result_record("retrying", next_at)]
+        reason = "max_attempts" if result.classification.retryable else "non_retryable"
+        final_job = with_attempt(job, summary, None)
+        self.metrics.attempts.labels(job.integration_id, "dead_lettered", category).inc()
+        self.metrics.dead_lettered.labels(job.integration_id, reason).inc()
+        logger.info("attempt failed, dead-lettered", extra={**log_extra, "reason": reason})
+        text = (
+            f"gave up after {job.attempt} attempts"
+            if reason == "max_attempts"
+            else f"{result.error_category} is not retryable"
+        )
+        return [
+            dead_letter_publication(
+                topics, final_job, text, result.error_category, result.status_code, headers, now
+            ),
+            result_record("dead_lettered"),
+        ]
+
+    def _deferral(
+        self, job: DeliveryJobV1, headers: Sequence[tuple[str, bytes]], retry_in_s: float, state: CircuitState
+    ) -> list[Publication]:
+        """The circuit is open: the job goes back to the retry path without a request (no attempt used)."""
+        now = utcnow()
+        next_at = now + timedelta(seconds=max(0.0, retry_in_s))
+        deferred = job.model_copy(update={"not_before": next_at})
+        hop, tier = retry_publication(self.options.topics, deferred, headers, now)
+        self.metrics.attempts.labels(job.integration_id, "retrying", "circuit_open").inc()
+        self.metrics.retries.labels(str(tier)).inc()
+        res = result_for(
+            job,
+            "retrying",
+            now,
+            error_category="circuit_open",
+            error_message="circuit open: not sent",
+            next_attempt_at=next_at,
+            circuit_state=state,
+            payload_encrypted=self._encrypt_payload(job),
+        )
+        return [hop, result_publication(self.options.topics, res)]
+
+    async def _cancel(self, job: DeliveryJobV1, reason: str) -> None:
+        self.metrics.attempts.labels(job.integration_id, "cancelled", "cancelled").inc()
+        res = result_for(
+            job,
+            "cancelled",
+            utcnow(),
+            error_category="cancelled",
+            error_message=reason,
+            payload_encrypted=self._encrypt_payload(job),
+        )
+        logger.info(
+            "delivery cancelled", extra={"delivery_id": job.delivery_id, "webhook_id": job.webhook_id}
+        )
+        await self.outbox.publish([result_publication(self.options.topics, res)])
+
+    async def _invalid(
+        self, record: ConsumerRecord[bytes, bytes], headers: Sequence[tuple[str, bytes]], exc: ValidationError
+    ) -> None:
+        # The reason names fields and problems only: pydantic's default text would echo input values (PHI).
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'record'}: {err['msg']}"
+            for err in exc.errors(include_input=False)[:5]
+        )
+        self.metrics.invalid_jobs.inc()
+        logger.warning("not a delivery job", extra={"topic": record.topic, "offset": record.offset})
+        invalid = InvalidEventV1(
+            source_topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            key_b64=base64.b64encode(record.key).decode() if record.key is not None else None,
+            value_b64=base64.b64encode(record.value or b"").decode(),
+            headers={k: v.decode("utf-8", errors="replace") for k, v in headers},
+            reason=f"not a delivery_job.v1: {problems}"[:2000],
+            received_at=utcnow(),
+        )
+        key = record.key.decode("utf-8", errors="replace") if record.key else ""
+        await self.outbox.publish([Publication(self.options.topics.invalid_events, key, invalid.to_bytes())])
+
+    def _encrypt_payload(self, job: DeliveryJobV1) -> str:
+        return self.box.encrypt(job.body, f"delivery:{job.delivery_id}")
+
+    def _refresh_circuit_gauge(self) -> None:
+        now = self.clock()
+        self.metrics.circuit_open.set(
+            sum(1 for g in self.guards.values() if g.breaker is not None and g.breaker.state(now) != "closed")
+        )

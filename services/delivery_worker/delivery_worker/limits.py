@@ -1,0 +1,140 @@
+"""Per-webhook protection of endpoints: in-flight limit, token-bucket rate limit, circuit breaker.
+
+The token bucket and the breaker are pure state machines driven by an explicit clock (monotonic
+seconds) so they can be table-tested; :class:`InFlightLimiter` is the only asyncio part. One set
+of guards per webhook is shared by every partition the worker owns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Literal
+
+from contracts.deliveries import CircuitState
+
+Admission = Literal["send", "probe", "reject"]
+
+
+class TokenBucket:
+    """``rate`` tokens per second, bursts up to ``burst``; reservations may run into debt."""
+
+    def __init__(self, rate: float, burst: float | None = None, now: float = 0.0) -> None:
+        if rate <= 0:
+            raise ValueError(f"rate must be > 0, got {rate}")
+        self.rate = rate
+        self.burst = burst if burst is not None else max(1.0, rate)
+        self._tokens = self.burst
+        self._at = now
+
+    def reserve(self, now: float) -> float:
+        """Take one token; returns how many seconds the caller must wait before using it."""
+        self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
+        self._at = now
+        self._tokens -= 1
+        return 0.0 if self._tokens >= 0 else -self._tokens / self.rate
+
+
+class CircuitBreaker:
+    """Opens after ``threshold`` consecutive failures; a single probe half-opens it after the cool-down.
+
+    Each re-open doubles the cool-down, up to ``max_cooldown_s`` (the webhook's max retry delay).
+    """
+
+    def __init__(self, threshold: int, base_cooldown_s: float, max_cooldown_s: float) -> None:
+        self.threshold = threshold
+        self.base_cooldown_s = base_cooldown_s
+        self.max_cooldown_s = max_cooldown_s
+        self.failures = 0
+        self.opens = 0
+        self.open_until = 0.0
+        self._probing = False
+
+    def state(self, now: float) -> CircuitState:
+        """Closed, open (cooling down) or half-open (cool-down over or probe in flight)."""
+        if self.opens == 0:
+            return "closed"
+        if self._probing or now >= self.open_until:
+            return "half_open"
+        return "open"
+
+    def admit(self, now: float) -> Admission:
+        """Whether a request may go out now: ``send``, ``probe`` (the one half-open trial) or ``reject``."""
+        state = self.state(now)
+        if state == "closed":
+            return "send"
+        if state == "half_open" and not self._probing:
+            self._probing = True
+            return "probe"
+        return "reject"
+
+    def retry_at(self, now: float) -> float:
+        """When a rejected job should come back (end of the cool-down, or one base cool-down while probing)."""
+        if self._probing or now >= self.open_until:
+            return now + min(self.base_cooldown_s, self.max_cooldown_s)
+        return self.open_until
+
+    def record_success(self) -> None:
+        """The endpoint answered 2xx: close."""
+        self.failures = 0
+        self.opens = 0
+        self._probing = False
+
+    def record_failure(self, now: float) -> None:
+        """A retryable failure (the endpoint is unhealthy): count it, open or re-open."""
+        self.failures += 1
+        if self._probing or (self.opens == 0 and self.failures >= self.threshold):
+            self.opens += 1
+            cooldown = min(self.max_cooldown_s, self.base_cooldown_s * 2 ** min(self.opens - 1, 30))
+            self.open_until = now + cooldown
+            self._probing = False
+
+    def release_probe(self) -> None:
+        """The probe ended without a verdict (e.g. cancelled): let another job probe."""
+        self._probing = False
+
+
+class InFlightLimiter:
+    """At most ``limit`` concurrent requests; the limit follows config changes without a restart."""
+
+    def __init__(self) -> None:
+        self.in_flight = 0
+        self._changed = asyncio.Condition()
+
+    async def acquire(self, limit: int) -> None:
+        """Wait for a slot under ``limit``."""
+        async with self._changed:
+            await self._changed.wait_for(lambda: self.in_flight < max(1, limit))
+            self.in_flight += 1
+
+    async def release(self) -> None:
+        """Free a slot."""
+        async with self._changed:
+            self.in_flight -= 1
+            self._changed.notify_all()
+
+
+@dataclass
+class WebhookGuards:
+    """Everything the worker keeps per webhook."""
+
+    limiter: InFlightLimiter = field(default_factory=InFlightLimiter)
+    bucket: TokenBucket | None = None
+    breaker: CircuitBreaker | None = None
+
+    def bucket_for(self, rate: float | None, now: float) -> TokenBucket | None:
+        """The token bucket for the current rate (rebuilt when the configured rate changes)."""
+        if rate is None or rate <= 0:
+            self.bucket = None
+        elif self.bucket is None or self.bucket.rate != rate:
+            self.bucket = TokenBucket(rate, now=now)
+        return self.bucket
+
+    def breaker_for(self, threshold: int, base_cooldown_s: float, max_cooldown_s: float) -> CircuitBreaker:
+        """The breaker (limits follow the current config; state is kept)."""
+        if self.breaker is None:
+            self.breaker = CircuitBreaker(threshold, base_cooldown_s, max_cooldown_s)
+        self.breaker.threshold = threshold
+        self.breaker.base_cooldown_s = base_cooldown_s
+        self.breaker.max_cooldown_s = max(max_cooldown_s, base_cooldown_s)
+        return self.breaker

@@ -1,0 +1,50 @@
+"""Prometheus metrics of the worker (one registry per app, so tests can run several workers)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+_DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+_E2E_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 60.0, 600.0, 3600.0, 86400.0)
+
+
+class WorkerMetrics:
+    """Every metric the worker exports."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.attempts = Counter(
+            "delivery_attempts_total",
+            "Delivery attempts (and cancels/deferrals) by outcome.",
+            ["integration", "outcome", "error_category"],
+            registry=r,
+        )
+        self.duration = Histogram(
+            "delivery_duration_seconds",
+            "Duration of one POST.",
+            ["integration"],
+            buckets=_DURATION_BUCKETS,
+            registry=r,
+        )
+        self.event_to_delivery = Histogram(
+            "event_to_delivery_seconds",
+            "From the source event's publication to its successful delivery.",
+            buckets=_E2E_BUCKETS,
+            registry=r,
+        )
+        self.retries = Counter(
+            "retries_scheduled_total", "Jobs put on a retry tier topic.", ["tier"], registry=r
+        )
+        self.dead_lettered = Counter(
+            "dead_lettered_total", "Jobs sent to the DLQ.", ["integration", "reason"], registry=r
+        )
+        self.in_flight = Gauge("in_flight", "Requests in flight.", registry=r)
+        self.pending = Gauge("pending_jobs", "Jobs fetched and not yet finished.", registry=r)
+        self.circuit_open = Gauge("circuit_open", "Webhooks whose circuit is open or half-open.", registry=r)
+        self.lag = Gauge(
+            "consumer_lag", "Records behind the partition end.", ["topic", "partition"], registry=r
+        )
+        self.invalid_jobs = Counter(
+            "invalid_jobs_total", "Records that were not a valid delivery job.", registry=r
+        )

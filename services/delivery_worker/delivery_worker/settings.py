@@ -1,0 +1,53 @@
+"""Delivery worker settings (``DELIVERY_WORKER_*`` plus the shared names of CommonSettings)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from service_kit.settings import CommonSettings
+
+
+class WorkerSettings(CommonSettings):
+    """Everything the delivery worker reads from the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="DELIVERY_WORKER_")
+
+    host: str = Field(default="127.0.0.1", description="Ops server (/healthz /readyz /metrics) address.")
+    port: int = Field(default=9102, ge=0, le=65535)
+    group_id: str = Field(default="delivery-worker", min_length=1, description="Kafka consumer group.")
+    max_concurrency: int = Field(
+        default=256, ge=1, le=10_000, description="Requests in flight, all webhooks."
+    )
+    max_pending: int = Field(
+        default=2000, ge=1, le=100_000, description="Jobs fetched but not finished before fetching pauses."
+    )
+    poll_timeout_ms: int = Field(default=100, ge=1, le=10_000, description="Longest wait of one fetch.")
+    commit_interval_ms: int = Field(
+        default=200, ge=10, le=60_000, description="How often finished offsets are committed."
+    )
+    circuit_failure_threshold: int = Field(
+        default=5, ge=1, le=1000, description="Consecutive failures that open a circuit."
+    )
+    circuit_cooldown_ms: int = Field(
+        default=5000,
+        ge=1,
+        le=86_400_000,
+        description="First open period; doubles per re-open up to the max retry delay.",
+    )
+    retry_floor_ms: int = Field(
+        default=1000, ge=0, le=600_000, description="Minimum delay after a timeout or 429."
+    )
+    due_tolerance_ms: int = Field(
+        default=20, ge=0, le=10_000, description="A retry this close to due is attempted now."
+    )
+    session_timeout_ms: int = Field(
+        default=10_000, ge=1000, le=300_000, description="Consumer group session timeout."
+    )
+    heartbeat_interval_ms: int = Field(default=1000, ge=100, le=60_000)
+    shutdown_grace_s: float = Field(
+        default=15.0, ge=0, le=600, description="Time to finish in-flight jobs on shutdown."
+    )
+    config_ready_timeout_s: float = Field(
+        default=120.0, gt=0, le=3600, description="Wait for the config view at start."
+    )
