@@ -1,0 +1,128 @@
+"""FastAPI dependencies: typed access to the lifespan's resources, authentication and scoping."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+import aiohttp
+import asyncpg
+from aiokafka import AIOKafkaProducer
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from admin_auth.tokens import Principal, Role, authenticate
+from config_api.errors import NotFoundError
+from config_api.settings import ConfigApiSettings
+from webhook_core.secrets_crypto import SecretBox
+from webhook_core.ssrf import Resolver
+
+_bearer = HTTPBearer(auto_error=False, description="An admin API token (`Authorization: Bearer <token>`).")
+
+
+def get_pool(request: Request) -> asyncpg.Pool:
+    """The asyncpg pool created in the lifespan."""
+    pool: asyncpg.Pool = request.app.state.pool
+    return pool
+
+
+def get_settings(request: Request) -> ConfigApiSettings:
+    """The settings the app was built with."""
+    settings: ConfigApiSettings = request.app.state.settings
+    return settings
+
+
+def get_box(request: Request) -> SecretBox:
+    """The SecretBox (AES-GCM with WEBHOOK_SECRETS_KEY)."""
+    box: SecretBox = request.app.state.box
+    return box
+
+
+def get_producer(request: Request) -> AIOKafkaProducer | None:
+    """The started Kafka producer, or None while Kafka has been unreachable since start-up."""
+    producer: AIOKafkaProducer | None = request.app.state.producer
+    return producer
+
+
+def get_http(request: Request) -> aiohttp.ClientSession:
+    """The shared aiohttp session for outbound test deliveries."""
+    session: aiohttp.ClientSession = request.app.state.http
+    return session
+
+
+def get_resolver(request: Request) -> Resolver:
+    """The DNS resolver used by the SSRF check (tests inject a stub)."""
+    resolver: Resolver = request.app.state.resolver
+    return resolver
+
+
+PoolDep = Annotated[asyncpg.Pool, Depends(get_pool)]
+SettingsDep = Annotated[ConfigApiSettings, Depends(get_settings)]
+BoxDep = Annotated[SecretBox, Depends(get_box)]
+ProducerDep = Annotated[AIOKafkaProducer | None, Depends(get_producer)]
+HttpDep = Annotated[aiohttp.ClientSession, Depends(get_http)]
+ResolverDep = Annotated[Resolver, Depends(get_resolver)]
+
+
+def _unauthorized(msg: str) -> HTTPException:
+    return HTTPException(
+        status_code=401,
+        detail=[{"loc": ["header", "Authorization"], "msg": msg, "type": "unauthorized"}],
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
+async def get_principal(
+    pool: PoolDep,
+    settings: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """The caller, from the bearer token (401 when missing, malformed or unknown)."""
+    if credentials is None or not credentials.credentials:
+        raise _unauthorized("missing bearer token")
+    token = credentials.credentials
+    if len(token) > 512:
+        raise _unauthorized("unknown or revoked token")
+    principal = await authenticate(pool, token, settings.admin_token_value)
+    if principal is None:
+        raise _unauthorized("unknown or revoked token")
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def require(role: Role) -> Callable[[Principal], Awaitable[Principal]]:
+    """A dependency that answers 403 unless the caller's role is at least ``role``."""
+
+    async def dependency(principal: PrincipalDep) -> Principal:
+        if not principal.has_role(role):
+            raise HTTPException(
+                status_code=403,
+                detail=[
+                    {
+                        "loc": ["header", "Authorization"],
+                        "msg": f"this action needs the {role} role; the token has {principal.role}",
+                        "type": "forbidden",
+                    }
+                ],
+            )
+        return principal
+
+    return dependency
+
+
+ViewerDep = Annotated[Principal, Depends(require("viewer"))]
+OperatorDep = Annotated[Principal, Depends(require("operator"))]
+AdminDep = Annotated[Principal, Depends(require("admin"))]
+
+
+async def integration_for(
+    conn: asyncpg.Pool | asyncpg.Connection, principal: Principal, integration_id: str
+) -> dict[str, Any]:
+    """The integration row, or 404 when it is unknown or outside the token's scope."""
+    if principal.can_access(integration_id):
+        row = await conn.fetchrow("SELECT * FROM integrations WHERE id = $1", integration_id)
+        if row is not None:
+            return dict(row)
+    raise NotFoundError(f"integration {integration_id!r} not found", loc=["path", "integration_id"])

@@ -1,0 +1,157 @@
+"""The composition root: ``create_app(settings)`` builds the FastAPI app and, in its lifespan, every
+long-lived resource exactly once (asyncpg pool, Kafka producer, SecretBox, aiohttp session,
+background tasks).
+
+``app.state`` after start-up:
+  settings (ConfigApiSettings), pool (asyncpg.Pool), box (SecretBox), http (aiohttp.ClientSession),
+  resolver (DNS resolver of the SSRF check), producer (started AIOKafkaProducer, or None while Kafka
+  has been unreachable since start-up; ``producer_ready`` is an asyncio.Event set once it is started),
+  relay (OutboxRelay).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from config_api.api.routes import deliveries, health, test_delivery
+from config_api.body_limit import BodyLimitMiddleware
+from config_api.db import create_pool
+from config_api.delivery_tasks import start_delivery_tasks
+from config_api.errors import install_error_handlers
+from config_api.outbox import OutboxRelay
+from config_api.settings import ConfigApiSettings
+from service_kit.kafka import producer_options
+from webhook_core.secrets_crypto import SecretBox
+from webhook_core.ssrf import Resolver, system_resolver
+
+logger = logging.getLogger(__name__)
+
+UI_DIR = Path(__file__).resolve().parent / "ui"
+
+DESCRIPTION = """Admin API of carehooks: integrations, webhooks, secrets, test deliveries, delivery logs and
+status, API tokens and the audit log. Every `/admin` route needs `Authorization: Bearer <token>`.
+Errors have one shape: `{"detail": [{"loc": [...], "msg": "...", "type": "..."}]}`."""
+
+
+async def _start_producer(bootstrap: str, timeout_s: float) -> AIOKafkaProducer | None:
+    producer = AIOKafkaProducer(**producer_options(bootstrap))
+    try:
+        await asyncio.wait_for(producer.start(), timeout_s)
+    except (KafkaError, OSError, TimeoutError) as exc:
+        logger.warning("Kafka not reachable yet", extra={"error": type(exc).__name__})
+        with contextlib.suppress(KafkaError, OSError, TimeoutError):
+            await producer.stop()
+        return None
+    return producer
+
+
+async def _keep_starting_producer(app: FastAPI, settings: ConfigApiSettings) -> None:
+    delay = 0.2
+    while app.state.producer is None:
+        await asyncio.sleep(delay)
+        app.state.producer = await _start_producer(settings.kafka_bootstrap_servers, 10.0)
+        delay = min(delay * 2, settings.outbox_retry_max_s)
+    app.state.producer_ready.set()
+    logger.info("Kafka producer started")
+
+
+@contextlib.asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Create the resources once, start the background tasks, and release everything on shutdown."""
+    settings: ConfigApiSettings = app.state.settings
+    app.state.box = SecretBox(settings.secrets_key)
+    app.state.pool = await create_pool(
+        settings.database_url, settings.db_connect_timeout_s, settings.pool_min_size, settings.pool_max_size
+    )
+    app.state.http = aiohttp.ClientSession(
+        timeout=aiohttp.ClientTimeout(total=settings.test_delivery_timeout_s), auto_decompress=True
+    )
+    app.state.producer_ready = asyncio.Event()
+    app.state.producer = await _start_producer(settings.kafka_bootstrap_servers, 5.0)
+    tasks: list[asyncio.Task[None]] = []
+    if app.state.producer is None:
+        tasks.append(asyncio.create_task(_keep_starting_producer(app, settings), name="producer-start"))
+    else:
+        app.state.producer_ready.set()
+    from config_api.snapshot import Snapshotter  # local: snapshot imports repository, which is heavier
+
+    snapshotter = Snapshotter(
+        app.state.pool, settings.kafka_bootstrap_servers, settings.topics.webhooks_config
+    )
+    app.state.snapshotter = snapshotter
+    relay: OutboxRelay = OutboxRelay(
+        app.state.pool,
+        settings.database_url,
+        lambda: app.state.producer,
+        settings.topics.webhooks_config,
+        settings.outbox_poll_interval_s,
+        settings.outbox_send_timeout_s,
+        settings.outbox_retry_max_s,
+        on_recovered=lambda: snapshotter.schedule_check(relay),
+    )
+    app.state.relay = relay
+    tasks.append(asyncio.create_task(relay.run(), name="outbox-relay"))
+    tasks.append(
+        asyncio.create_task(snapshotter.run_at_start(app.state.producer_ready, relay), name="snapshot-check")
+    )
+    tasks.extend(start_delivery_tasks(app))
+    try:
+        yield
+    finally:
+        await snapshotter.stop()
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if app.state.producer is not None:
+            with contextlib.suppress(KafkaError, OSError):
+                await app.state.producer.stop()
+        await app.state.http.close()
+        await app.state.pool.close()
+
+
+def create_app(settings: ConfigApiSettings, *, resolver: Resolver | None = None) -> FastAPI:
+    """Build the app; resources are created when the lifespan starts."""
+    app = FastAPI(
+        title="carehooks config API",
+        version="1.0.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.resolver = resolver or system_resolver
+    app.state.producer = None
+    install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    from config_api.api.routes import audit, config, integrations, me, priority_rules, tokens, webhooks
+
+    for module in (
+        health,
+        integrations,
+        webhooks,
+        tokens,
+        audit,
+        config,
+        priority_rules,
+        deliveries,
+        test_delivery,
+    ):
+        app.include_router(module.router)
+    if not (UI_DIR / "index.html").exists():
+        UI_DIR.mkdir(parents=True, exist_ok=True)
+        (UI_DIR / "index.html").write_text(
+            "<!doctype html><title>carehooks admin</title><p>UI not built.</p>\n"
+        )
+    app.mount("/admin/ui", StaticFiles(directory=UI_DIR, html=True), name="admin-ui")
+    return app

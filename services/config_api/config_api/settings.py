@@ -1,0 +1,64 @@
+"""Settings of the config API (service-only names carry the ``CONFIG_API_`` prefix)."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import SettingsConfigDict
+
+from service_kit.settings import CommonSettings
+
+
+class ConfigApiSettings(CommonSettings):
+    """Everything the config API reads from the environment."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CONFIG_API_",
+        env_ignore_empty=True,
+        extra="ignore",
+        env_nested_delimiter="__",
+        populate_by_name=True,
+    )
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    database_url: str = Field(
+        validation_alias=AliasChoices("DATABASE_URL", "database_url"),
+        description="postgresql://user:pass@host:port/db",
+    )
+    admin_token: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("ADMIN_TOKEN", "admin_token"),
+        description="Bootstrap admin bearer token (never stored).",
+    )
+    auto_disable_after_failures: int = Field(default=10, ge=1, description="Consecutive dead letters.")
+    auto_disable_after_s: float = Field(default=5 * 24 * 3600, gt=0, description="Failing without success.")
+    delivery_log_retention_days: int = Field(
+        default=30,
+        ge=1,
+        validation_alias=AliasChoices("DELIVERY_LOG_RETENTION_DAYS", "delivery_log_retention_days"),
+    )
+    outbox_poll_interval_s: float = Field(default=1.0, gt=0, le=60, description="Fallback outbox poll.")
+    outbox_send_timeout_s: float = Field(default=10.0, gt=0, le=120, description="One publish attempt.")
+    outbox_retry_max_s: float = Field(default=5.0, gt=0, le=300, description="Cap of the relay's backoff.")
+    max_body_bytes: int = Field(default=256 * 1024, ge=1024, description="Larger request bodies get 413.")
+    db_connect_timeout_s: float = Field(default=60.0, gt=0, description="Keep retrying PostgreSQL this long.")
+    pool_min_size: int = Field(default=1, ge=0)
+    pool_max_size: int = Field(default=10, ge=1)
+    test_delivery_timeout_s: float = Field(default=15.0, gt=0, le=60)
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_dsn(cls, value: str) -> str:
+        parts = urlsplit(value.strip())
+        if parts.scheme not in {"postgres", "postgresql"}:
+            raise ValueError("must be a PostgreSQL DSN such as postgresql://user:pass@host:5432/db")
+        if not parts.hostname and "host=" not in parts.query:
+            raise ValueError("PostgreSQL DSN has no host")
+        return value.strip()
+
+    @property
+    def admin_token_value(self) -> str | None:
+        """The bootstrap admin token in plain text, or None."""
+        return self.admin_token.get_secret_value() if self.admin_token else None
