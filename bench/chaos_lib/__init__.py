@@ -1,0 +1,1 @@
+"""Helpers of the chaos run and the system benchmark (supervisor, receiver, generators, accounting)."""
