@@ -9,7 +9,7 @@ on Ctrl-C / SIGTERM / SIGHUP (or when a service dies) stop everything it started
 Environment of the launcher itself (the services' settings are documented in the README):
 CAREHOOKS_RUN_DIR (default ./.run), CAREHOOKS_SERVICES (comma list, default all four), KAFKA_PORT
 (embedded broker, default 9092), DELIVERY_PARTITIONS (default 6), KAFKA_REPLICATION_FACTOR (default 1),
-CAREHOOKS_HEALTH_TIMEOUT_S (default 90), CAREHOOKS_STOP_GRACE_S (default 10).
+CAREHOOKS_HEALTH_TIMEOUT_S (default 90), CAREHOOKS_STOP_GRACE_S (default 20; above the worker's own 15 s drain).
 """
 
 from __future__ import annotations
@@ -107,7 +107,7 @@ def read_plan(env: dict[str, str]) -> Plan:
         partitions=_int_env(env, "DELIVERY_PARTITIONS", 6, 1, 1000),
         replication_factor=_int_env(env, "KAFKA_REPLICATION_FACTOR", 1, 1, 10),
         health_timeout_s=_float_env(env, "CAREHOOKS_HEALTH_TIMEOUT_S", 90.0),
-        grace_s=_float_env(env, "CAREHOOKS_STOP_GRACE_S", 10.0),
+        grace_s=_float_env(env, "CAREHOOKS_STOP_GRACE_S", 20.0),
     )
 
 
