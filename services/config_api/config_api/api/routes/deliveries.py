@@ -1,0 +1,223 @@
+"""Delivery logs, status, the integration's delivery summary, and manual retry of one delivery."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+import asyncpg
+from aiokafka.errors import KafkaError
+from fastapi import APIRouter, HTTPException, Path, Query
+
+from admin_auth.tokens import Principal, record_audit
+from config_api import repository
+from config_api.api.deps import (
+    BoxDep,
+    OperatorDep,
+    PoolDep,
+    ProducerDep,
+    SettingsDep,
+    ViewerDep,
+    integration_for,
+)
+from config_api.delivery_logs import CursorError, LogFilters, fetch_logs
+from config_api.delivery_schemas import (
+    DeliveryLogPage,
+    IntegrationDeliverySummary,
+    RetryAccepted,
+    WebhookStatus,
+)
+from config_api.errors import ConflictError, InvalidInputError, NotFoundError
+from config_api.status import failing_counts, integration_summary, webhook_status
+from contracts.base import utcnow
+from contracts.deliveries import DeliveryJobV1, Outcome, ReplayInfo
+from contracts.topics import Headers
+from webhook_core.secrets_crypto import DecryptionError
+
+router = APIRouter(prefix="/admin/integration/{integration_id}", tags=["deliveries"])
+
+IntegrationId = Annotated[str, Path(max_length=200, description="The integration's id.")]
+WebhookId = Annotated[str, Path(max_length=200, description="The webhook's id.")]
+
+
+async def webhook_of(
+    conn: asyncpg.Pool | asyncpg.Connection, principal: Principal, integration_id: str, webhook_id: str
+) -> dict[str, Any]:
+    """The webhook row; 404 for an unknown integration or webhook, or a webhook of another integration."""
+    await integration_for(conn, principal, integration_id)
+    row = await repository.fetch_webhook(conn, webhook_id)
+    if row is None or row["integration_id"] != integration_id:
+        raise NotFoundError(
+            f"webhook {webhook_id!r} not found in integration {integration_id!r}", loc=["path", "webhook_id"]
+        )
+    return row
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    # A time without an offset is read as UTC, the zone every time in this API is given in.
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+@router.get("/webhooks/{webhook_id}/logs", response_model=DeliveryLogPage)
+async def get_delivery_logs(
+    integration_id: IntegrationId,
+    webhook_id: WebhookId,
+    pool: PoolDep,
+    principal: ViewerDep,
+    outcome: Annotated[Outcome | None, Query(description="Only attempts with this outcome.")] = None,
+    event_type: Annotated[str | None, Query(max_length=200)] = None,
+    since: Annotated[datetime | None, Query(description="ISO time, inclusive (UTC when no offset).")] = None,
+    until: Annotated[datetime | None, Query(description="ISO time, exclusive (UTC when no offset).")] = None,
+    status_code: Annotated[int | None, Query(ge=100, le=599)] = None,
+    delivery_id: Annotated[
+        str | None, Query(max_length=200, description="All attempts of one delivery.")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[
+        str | None, Query(max_length=500, description="next_cursor of the previous page.")
+    ] = None,
+) -> dict[str, Any]:
+    """Delivery attempts of a webhook, newest first, with cursor pagination."""
+    await webhook_of(pool, principal, integration_id, webhook_id)
+    start, end = _utc(since), _utc(until)
+    if start is not None and end is not None and start >= end:
+        raise InvalidInputError("since must be earlier than until", loc=["query", "since"])
+    filters = LogFilters(outcome, event_type, start, end, status_code, delivery_id)
+    try:
+        return await fetch_logs(pool, webhook_id, filters, limit, cursor)
+    except CursorError as exc:
+        raise InvalidInputError(str(exc), loc=["query", "cursor"]) from None
+
+
+@router.get("/webhooks/{webhook_id}/status", response_model=WebhookStatus)
+async def get_delivery_status(
+    integration_id: IntegrationId,
+    webhook_id: WebhookId,
+    pool: PoolDep,
+    principal: ViewerDep,
+    window: Annotated[Literal["1h", "24h", "7d"], Query(description="Window of the figures.")] = "24h",
+) -> dict[str, Any]:
+    """Health of a webhook (consecutive failures, last success/error) and its figures over a window."""
+    row = await webhook_of(pool, principal, integration_id, webhook_id)
+    figures = await webhook_status(pool, webhook_id, window)
+    return {
+        "webhook_id": webhook_id,
+        "active": row["active"],
+        "deactivated_reason": row["deactivated_reason"],
+        **figures,
+    }
+
+
+@router.get("/delivery-summary", response_model=IntegrationDeliverySummary)
+async def get_delivery_summary(
+    integration_id: IntegrationId, pool: PoolDep, principal: ViewerDep
+) -> dict[str, Any]:
+    """Delivery health of every webhook of the integration (failing ones flagged) over the last 24 h."""
+    await integration_for(pool, principal, integration_id)
+    counts = (await failing_counts(pool, [integration_id]))[integration_id]
+    return {
+        "integration_id": integration_id,
+        **counts,
+        "webhooks": await integration_summary(pool, integration_id),
+    }
+
+
+@router.post(
+    "/webhooks/{webhook_id}/deliveries/{delivery_id}/retry",
+    response_model=RetryAccepted,
+    status_code=202,
+    responses={
+        404: {"description": "Unknown delivery (or older than the log retention)."},
+        409: {"description": "Webhook inactive."},
+    },
+)
+async def retry_delivery(
+    integration_id: IntegrationId,
+    webhook_id: WebhookId,
+    delivery_id: Annotated[str, Path(max_length=200)],
+    pool: PoolDep,
+    principal: OperatorDep,
+    box: BoxDep,
+    producer: ProducerDep,
+    settings: SettingsDep,
+) -> dict[str, Any]:
+    """Send one delivery again now (failed, dead-lettered or succeeded), with the same delivery id.
+
+    The job goes through the normal worker path with a fresh attempt budget; its attempts appear
+    in the logs under the same `delivery_id` with the returned `replay_id`.
+    """
+    await webhook_of(pool, principal, integration_id, webhook_id)
+    stored = await pool.fetchrow(
+        "SELECT * FROM delivery_payloads WHERE delivery_id = $1 AND webhook_id = $2", delivery_id, webhook_id
+    )
+    if stored is None:
+        raise NotFoundError(
+            f"delivery {delivery_id!r} not found for webhook {webhook_id!r} (unknown, or older than the log retention)",
+            loc=["path", "delivery_id"],
+        )
+    config = await repository.get_webhook_config(pool, webhook_id)
+    if config is None:
+        raise NotFoundError(f"webhook {webhook_id!r} not found", loc=["path", "webhook_id"])
+    if not config.active:
+        raise ConflictError(
+            f"webhook {webhook_id!r} is inactive ({config.deactivated_reason or 'deactivated'}); re-activate it first",
+            loc=["path", "webhook_id"],
+        )
+    try:
+        body = box.decrypt(stored["payload_encrypted"], f"delivery:{delivery_id}")
+    except DecryptionError:
+        raise ConflictError(
+            "the stored payload does not decrypt with the current WEBHOOK_SECRETS_KEY",
+            loc=["path", "delivery_id"],
+        ) from None
+    if producer is None:
+        raise HTTPException(
+            status_code=503, detail="Kafka is unreachable; the retry was not queued, try again"
+        )
+    replay_id = f"rt_{uuid.uuid4().hex}"
+    now = utcnow()
+    job = DeliveryJobV1(
+        delivery_id=delivery_id,
+        webhook_id=webhook_id,
+        integration_id=integration_id,
+        event_id=stored["event_id"],
+        event_type=stored["event_type"],
+        event_time=stored[
+            "first_attempt_at"
+        ],  # the job's own event time is not in the results; closest known
+        dispatched_at=now,
+        priority=config.priority,
+        body=body,
+        attempt=1,
+        replay=ReplayInfo(replay_id=replay_id, requested_by=principal.name, kind="manual_retry"),
+    )
+    topic = settings.topics.deliveries
+    headers = [
+        ("message-type", b"delivery_job.v1"),
+        (Headers.DELIVERY_ID, delivery_id.encode()),
+        (Headers.WEBHOOK_ID, webhook_id.encode()),
+    ]
+    try:
+        await producer.send_and_wait(topic, job.to_bytes(), key=webhook_id.encode(), headers=headers)
+    except KafkaError:
+        raise HTTPException(
+            status_code=503, detail="Kafka did not accept the retry; nothing was queued, try again"
+        ) from None
+    await record_audit(
+        pool,
+        principal.name,
+        "delivery.retry",
+        integration_id=integration_id,
+        webhook_id=webhook_id,
+        details={"delivery_id": delivery_id, "replay_id": replay_id, "event_id": stored["event_id"]},
+    )
+    return {
+        "delivery_id": delivery_id,
+        "replay_id": replay_id,
+        "attempt": 1,
+        "topic": topic,
+        "logs_url": f"/admin/integration/{integration_id}/webhooks/{webhook_id}/logs?delivery_id={delivery_id}",
+    }

@@ -1,0 +1,178 @@
+"""API schemas of the delivery side (logs, status, summary, manual retry, test delivery)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from contracts.deliveries import ErrorCategory, Outcome
+
+
+class DeliveryLogItem(BaseModel):
+    """One attempt (or cancel / dead-letter) of a delivery."""
+
+    delivery_id: str = Field(description="Same on every attempt and replay: the `webhook-id` header.")
+    replay_id: str | None = Field(description="Set for manual retries and DLQ replays.")
+    event_id: str
+    event_type: str
+    attempt: int
+    outcome: Outcome
+    status_code: int | None
+    error_category: ErrorCategory | None
+    error: str | None
+    response_ms: int | None
+    response_body_excerpt: str | None = Field(description="First 1 KB of the response body.")
+    attempted_at: datetime
+    next_attempt_at: datetime | None
+    circuit_state: str | None
+
+
+class DeliveryLogPage(BaseModel):
+    """A page of the log, newest first."""
+
+    items: list[DeliveryLogItem]
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next (older) page; null at the end."
+    )
+
+
+class SeriesPoint(BaseModel):
+    """One step of the status chart."""
+
+    start: datetime
+    attempts: int
+    succeeded: int
+    failed: int
+    dead_lettered: int
+
+
+class WebhookStatus(BaseModel):
+    """Health of a webhook and its delivery figures over a window."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "webhook_id": "wh_123",
+                "active": True,
+                "deactivated_reason": None,
+                "consecutive_failures": 0,
+                "last_success_at": "2026-11-28T10:00:00Z",
+                "last_failure_at": None,
+                "last_error": None,
+                "window": "24h",
+                "attempts": 120,
+                "succeeded": 118,
+                "failed": 2,
+                "success_rate": 0.9833,
+                "p50_ms": 84,
+                "p95_ms": 310,
+                "dead_lettered": 0,
+                "pending_retries": 1,
+            }
+        }
+    )
+
+    webhook_id: str
+    active: bool
+    deactivated_reason: str | None
+    consecutive_failures: int = Field(description="Deliveries in a row that ended failed or dead-lettered.")
+    last_success_at: datetime | None
+    last_failure_at: datetime | None
+    last_error: str | None
+    last_error_category: str | None
+    failing_since: datetime | None = Field(description="First failure after the last success.")
+    window: Literal["1h", "24h", "7d"]
+    attempts: int = Field(description="Requests made in the window.")
+    succeeded: int
+    failed: int = Field(description="Attempts that did not succeed (retried or not).")
+    success_rate: float | None = Field(description="succeeded / attempts; null without attempts.")
+    p50_ms: int | None = Field(description="Median response time (from a histogram, about ±12 %).")
+    p95_ms: int | None
+    dead_lettered: int
+    cancelled: int
+    pending_retries: int = Field(description="Deliveries now waiting for their next attempt.")
+    series: list[SeriesPoint] = Field(description="1h: 12 steps of 5 min, 24h: 24 of 1 h, 7d: 28 of 6 h.")
+
+
+class WebhookDeliverySummary(BaseModel):
+    """One webhook in the integration's delivery summary."""
+
+    webhook_id: str
+    name: str
+    active: bool
+    deactivated_reason: str | None
+    failing: bool = Field(description="Active, and no success since its last failure.")
+    consecutive_failures: int
+    last_success_at: datetime | None
+    last_failure_at: datetime | None
+    last_error: str | None
+    attempts_24h: int
+    failed_24h: int
+    dead_lettered_24h: int
+
+
+class IntegrationDeliverySummary(BaseModel):
+    """Delivery health of every webhook of an integration."""
+
+    integration_id: str
+    failing: int
+    inactive: int
+    webhooks: list[WebhookDeliverySummary]
+
+
+class RetryAccepted(BaseModel):
+    """A manual retry was queued; follow it in the logs with `delivery_id` (and `replay_id`)."""
+
+    delivery_id: str
+    replay_id: str
+    attempt: int = Field(description="The attempt number the retry will log (a retry starts again at 1).")
+    topic: str
+    logs_url: str
+
+
+class TestDeliveryRequest(BaseModel):
+    """Either an existing webhook, or a URL and an event type."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"webhook_id": "wh_123"},
+                {
+                    "subscription_url": "https://receiver.example.org/hooks",
+                    "event_type": "response_completed",
+                },
+            ]
+        },
+    )
+
+    webhook_id: str | None = Field(default=None, max_length=200)
+    subscription_url: str | None = Field(default=None, max_length=4096)
+    event_type: str | None = Field(
+        default=None, max_length=200, description="Required with subscription_url; optional with webhook_id."
+    )
+
+
+class TestDeliveryRequestEcho(BaseModel):
+    """What was sent."""
+
+    url: str
+    headers: dict[str, str] = Field(description="As sent; the signature shown, auth credentials masked.")
+    body: str
+    signing_secret: str | None = Field(
+        default=None, description="Only for a URL test: the throwaway secret the request was signed with."
+    )
+
+
+class TestDeliveryResult(BaseModel):
+    """The outcome of one synchronous test delivery (a failing endpoint is not an API error)."""
+
+    success: bool
+    status_code: int | None
+    response_ms: int
+    response_body: str = Field(description="First 1 KB of the response body.")
+    error: str | None
+    error_category: ErrorCategory | None
+    request: TestDeliveryRequestEcho

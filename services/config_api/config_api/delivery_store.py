@@ -1,0 +1,248 @@
+"""SQL of the delivery side: storing a batch of results with its rollups (one transaction).
+
+Idempotency: attempts are inserted with ``ON CONFLICT DO NOTHING RETURNING``; only the rows that
+were really inserted feed the counters, the health rows, the pending-retry set and the payload
+store. Re-consuming the results topic after a crash therefore changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict
+
+import asyncpg
+
+from config_api.stats_rollup import rollup
+from config_api.webhook_health import Health, Thresholds, apply_result
+from contracts.deliveries import DeliveryResultV1
+
+RESPONSE_EXCERPT_BYTES = 1024
+_MAX_ERROR_CHARS = 2000
+
+AttemptKey = tuple[str, str, int, str]
+"""(delivery_id, replay_id or '', attempt, outcome)"""
+
+
+def clean_text(value: str | None, max_bytes: int | None = None, max_chars: int | None = None) -> str | None:
+    """Text PostgreSQL accepts (no NUL), cut to a byte or character budget without splitting a character."""
+    if value is None:
+        return None
+    text = value.replace("\x00", "\ufffd")
+    if max_chars is not None:
+        text = text[:max_chars]
+    if max_bytes is not None:
+        text = text.encode()[:max_bytes].decode(errors="ignore")
+    return text
+
+
+def attempt_key(result: DeliveryResultV1) -> AttemptKey:
+    """The identity of one result in the attempt log."""
+    return (result.delivery_id, result.replay_id or "", result.attempt, result.outcome)
+
+
+_INSERT_ATTEMPTS = """
+INSERT INTO delivery_attempts (
+    webhook_id, integration_id, delivery_id, replay_id, event_id, event_type, attempt, outcome,
+    status_code, error_category, error, response_ms, response_body_excerpt, attempted_at,
+    next_attempt_at, circuit_state)
+SELECT * FROM unnest(
+    $1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int[], $8::text[],
+    $9::int[], $10::text[], $11::text[], $12::int[], $13::text[], $14::timestamptz[],
+    $15::timestamptz[], $16::text[])
+ON CONFLICT (delivery_id, replay_id, attempt, outcome) DO NOTHING
+RETURNING delivery_id, replay_id, attempt, outcome
+"""
+
+_UPSERT_STATS = """
+INSERT INTO delivery_stats (webhook_id, bucket_s, bucket_start, integration_id, attempts, succeeded,
+                            failed, retrying, dead_lettered, cancelled, latency_hist)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+ON CONFLICT (webhook_id, bucket_s, bucket_start) DO UPDATE SET
+    attempts = delivery_stats.attempts + EXCLUDED.attempts,
+    succeeded = delivery_stats.succeeded + EXCLUDED.succeeded,
+    failed = delivery_stats.failed + EXCLUDED.failed,
+    retrying = delivery_stats.retrying + EXCLUDED.retrying,
+    dead_lettered = delivery_stats.dead_lettered + EXCLUDED.dead_lettered,
+    cancelled = delivery_stats.cancelled + EXCLUDED.cancelled,
+    latency_hist = ARRAY(
+        SELECT COALESCE(a, 0) + COALESCE(b, 0)
+        FROM unnest(delivery_stats.latency_hist, EXCLUDED.latency_hist) AS t(a, b))
+"""
+
+_HEALTH_COLUMNS = tuple(Health.__dataclass_fields__)
+
+_UPSERT_HEALTH = f"""
+INSERT INTO webhook_delivery_health (webhook_id, integration_id, {", ".join(_HEALTH_COLUMNS)},
+                                     pending_deactivation, updated_at)
+VALUES ($1, $2, {", ".join(f"${i + 3}" for i in range(len(_HEALTH_COLUMNS)))}, ${len(_HEALTH_COLUMNS) + 3}, now())
+ON CONFLICT (webhook_id) DO UPDATE SET
+    {", ".join(f"{c} = EXCLUDED.{c}" for c in _HEALTH_COLUMNS)},
+    pending_deactivation = COALESCE(webhook_delivery_health.pending_deactivation,
+                                    EXCLUDED.pending_deactivation),
+    updated_at = now()
+"""
+
+_UPSERT_PAYLOAD = """
+INSERT INTO delivery_payloads (delivery_id, webhook_id, integration_id, event_id, event_type,
+                               payload_encrypted, first_attempt_at, last_attempt_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
+ON CONFLICT (delivery_id) DO UPDATE SET
+    payload_encrypted = EXCLUDED.payload_encrypted,
+    first_attempt_at = LEAST(delivery_payloads.first_attempt_at, EXCLUDED.first_attempt_at),
+    last_attempt_at = GREATEST(delivery_payloads.last_attempt_at, EXCLUDED.last_attempt_at)
+"""
+
+
+def health_from_row(row: asyncpg.Record | None) -> Health:
+    """A :class:`Health` from a ``webhook_delivery_health`` row (defaults when there is none)."""
+    if row is None:
+        return Health()
+    return Health(**{c: row[c] for c in _HEALTH_COLUMNS})
+
+
+async def insert_attempts(conn: asyncpg.Connection, results: Sequence[DeliveryResultV1]) -> set[AttemptKey]:
+    """Insert the attempt rows; returns the keys that were new."""
+    columns: list[list[object]] = [[] for _ in range(16)]
+    for r in results:
+        row = (
+            r.webhook_id,
+            r.integration_id,
+            r.delivery_id,
+            r.replay_id or "",
+            r.event_id,
+            r.event_type,
+            r.attempt,
+            r.outcome,
+            r.status_code,
+            r.error_category,
+            clean_text(r.error_message, max_chars=_MAX_ERROR_CHARS),
+            r.response_ms,
+            clean_text(r.response_body_excerpt, max_bytes=RESPONSE_EXCERPT_BYTES),
+            r.attempted_at,
+            r.next_attempt_at,
+            r.circuit_state,
+        )
+        for column, value in zip(columns, row, strict=True):
+            column.append(value)
+    rows = await conn.fetch(_INSERT_ATTEMPTS, *columns)
+    return {(row["delivery_id"], row["replay_id"], row["attempt"], row["outcome"]) for row in rows}
+
+
+async def store_results(
+    conn: asyncpg.Connection, results: Sequence[DeliveryResultV1], thresholds: Thresholds
+) -> list[DeliveryResultV1]:
+    """Store a batch in one transaction; returns the results that were new (not seen before)."""
+    unique: dict[AttemptKey, DeliveryResultV1] = {}
+    for result in results:
+        unique.setdefault(attempt_key(result), result)
+    async with conn.transaction():
+        inserted = await insert_attempts(conn, list(unique.values()))
+        new = [r for k, r in unique.items() if k in inserted]
+        if not new:
+            return []
+        await _update_stats(conn, new)
+        await _update_health(conn, new, thresholds)
+        await _update_pending(conn, new)
+        await _store_payloads(conn, new)
+    return new
+
+
+async def _update_stats(conn: asyncpg.Connection, new: Sequence[DeliveryResultV1]) -> None:
+    rows = [
+        (
+            webhook_id,
+            bucket_s,
+            start,
+            d.integration_id,
+            d.attempts,
+            d.succeeded,
+            d.failed,
+            d.retrying,
+            d.dead_lettered,
+            d.cancelled,
+            d.latency_hist,
+        )
+        for (webhook_id, bucket_s, start), d in sorted(rollup(new).items())
+    ]  # sorted: concurrent batches lock bucket rows in the same order (no deadlock)
+    await conn.executemany(_UPSERT_STATS, rows)
+
+
+async def _update_health(
+    conn: asyncpg.Connection, new: Sequence[DeliveryResultV1], thresholds: Thresholds
+) -> None:
+    by_webhook: dict[str, list[DeliveryResultV1]] = {}
+    for result in new:
+        by_webhook.setdefault(result.webhook_id, []).append(result)
+    ids = sorted(by_webhook)
+    current = {
+        row["webhook_id"]: row
+        for row in await conn.fetch(
+            "SELECT * FROM webhook_delivery_health WHERE webhook_id = ANY($1::text[]) ORDER BY webhook_id FOR UPDATE",
+            ids,
+        )
+    }
+    rows = []
+    for webhook_id in ids:
+        health = health_from_row(current.get(webhook_id))
+        reason: str | None = None
+        for result in by_webhook[webhook_id]:
+            health, fired = apply_result(health, result, thresholds)
+            reason = reason or fired
+        values = asdict(health)
+        rows.append(
+            (
+                webhook_id,
+                by_webhook[webhook_id][0].integration_id,
+                *(values[c] for c in _HEALTH_COLUMNS),
+                reason,
+            )
+        )
+    await conn.executemany(_UPSERT_HEALTH, rows)
+
+
+async def _update_pending(conn: asyncpg.Connection, new: Sequence[DeliveryResultV1]) -> None:
+    latest: dict[str, DeliveryResultV1] = {}
+    for result in new:
+        latest[result.delivery_id] = result  # results of one webhook arrive in order (key = webhook id)
+    waiting = [
+        (r.delivery_id, r.webhook_id, r.next_attempt_at, r.attempt)
+        for r in latest.values()
+        if r.outcome == "retrying"
+    ]
+    done = [d for d, r in latest.items() if r.outcome != "retrying"]
+    if done:
+        await conn.execute("DELETE FROM delivery_pending_retries WHERE delivery_id = ANY($1::text[])", done)
+    if waiting:
+        await conn.executemany(
+            """INSERT INTO delivery_pending_retries (delivery_id, webhook_id, next_attempt_at, attempt)
+               VALUES ($1, $2, $3, $4)
+               ON CONFLICT (delivery_id) DO UPDATE SET next_attempt_at = EXCLUDED.next_attempt_at,
+                                                       attempt = EXCLUDED.attempt""",
+            waiting,
+        )
+
+
+async def _store_payloads(conn: asyncpg.Connection, new: Sequence[DeliveryResultV1]) -> None:
+    rows = {
+        r.delivery_id: (
+            r.delivery_id,
+            r.webhook_id,
+            r.integration_id,
+            r.event_id,
+            r.event_type,
+            r.payload_encrypted,
+            r.attempted_at,
+        )
+        for r in new
+        if r.payload_encrypted
+    }
+    if rows:
+        await conn.executemany(_UPSERT_PAYLOAD, [rows[k] for k in sorted(rows)])
+    touched = sorted({r.delivery_id for r in new if not r.payload_encrypted})
+    if touched:
+        # Results without the payload (e.g. cancels) still extend how long the payload is kept.
+        await conn.execute(
+            """UPDATE delivery_payloads SET last_attempt_at = GREATEST(last_attempt_at, now())
+               WHERE delivery_id = ANY($1::text[])""",
+            touched,
+        )

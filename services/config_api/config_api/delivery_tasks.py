@@ -1,0 +1,101 @@
+"""Background tasks of the delivery side: the results consumer, auto-deactivation and retention.
+
+``app.py`` calls :func:`start_delivery_tasks` once in the lifespan, after the pool, producer,
+SecretBox and settings are on ``app.state``; the returned tasks are cancelled on shutdown.
+Intervals come from the settings when present (``delivery_maintenance_interval_s``, default 60 s;
+``delivery_retention_interval_s``, default 1 h).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import asyncpg
+from aiokafka.errors import KafkaError
+from fastapi import FastAPI
+
+from config_api.auto_deactivation import carry_out_deactivations, mark_failing_too_long
+from config_api.results_ingest import DB_ERRORS, ResultsIngestor
+from config_api.retention import purge_expired
+from config_api.settings import ConfigApiSettings
+from config_api.webhook_health import Thresholds
+
+logger = logging.getLogger(__name__)
+
+
+def thresholds_from(settings: ConfigApiSettings) -> Thresholds:
+    """The auto-deactivation thresholds of the settings."""
+    return Thresholds(
+        max_consecutive_failures=settings.auto_disable_after_failures,
+        max_failing_s=settings.auto_disable_after_s,
+    )
+
+
+class DeliveryMaintenance:
+    """Carries out deactivations (after each stored batch and periodically) and purges old logs."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self.app = app
+        settings: ConfigApiSettings = app.state.settings
+        self.settings = settings
+        self.thresholds = thresholds_from(settings)
+        self.interval_s = float(getattr(settings, "delivery_maintenance_interval_s", 60.0))
+        self.retention_interval_s = float(getattr(settings, "delivery_retention_interval_s", 3600.0))
+        self._lock = asyncio.Lock()
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        """The app's pool."""
+        pool: asyncpg.Pool = self.app.state.pool
+        return pool
+
+    async def deactivate_pending(self) -> None:
+        """Carry out pending deactivations; failures are logged and retried on the next run."""
+        async with self._lock:  # the ingestor and the periodic loop must not announce the same one twice
+            try:
+                await carry_out_deactivations(self.pool, self.app.state.producer, self.settings.topics.ops)
+            except (KafkaError, *DB_ERRORS) as exc:
+                logger.warning("auto-deactivation postponed", extra={"error": type(exc).__name__})
+
+    async def run(self) -> None:
+        """The periodic loop (until cancelled)."""
+        loop = asyncio.get_running_loop()
+        next_purge = loop.time()
+        while True:
+            try:
+                await mark_failing_too_long(self.pool, self.thresholds)
+            except DB_ERRORS as exc:
+                logger.warning("failing-too-long check postponed", extra={"error": type(exc).__name__})
+            await self.deactivate_pending()
+            if loop.time() >= next_purge:
+                try:
+                    report = await purge_expired(self.pool, self.settings.delivery_log_retention_days)
+                    logger.info(
+                        "delivery logs purged",
+                        extra={"attempts": report.attempts, "payloads": report.payloads},
+                    )
+                    next_purge = loop.time() + self.retention_interval_s
+                except DB_ERRORS as exc:
+                    logger.warning("delivery log purge postponed", extra={"error": type(exc).__name__})
+            await asyncio.sleep(self.interval_s)
+
+
+def start_delivery_tasks(app: FastAPI) -> list[asyncio.Task[None]]:
+    """Start the delivery-side background tasks; returns them so the lifespan can cancel them."""
+    settings: ConfigApiSettings = app.state.settings
+    maintenance = DeliveryMaintenance(app)
+    ingestor = ResultsIngestor(
+        app.state.pool,
+        settings.kafka_bootstrap_servers,
+        settings.topics.delivery_results,
+        maintenance.thresholds,
+        after_store=maintenance.deactivate_pending,
+        fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
+    )
+    app.state.results_ingestor = ingestor
+    app.state.delivery_maintenance = maintenance
+    return [
+        asyncio.create_task(ingestor.run(), name="delivery-results-ingest"),
+        asyncio.create_task(maintenance.run(), name="delivery-maintenance"),
+    ]

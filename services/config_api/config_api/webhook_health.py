@@ -1,0 +1,126 @@
+"""Per-webhook delivery health and the auto-deactivation rules (pure, table-tested).
+
+A webhook is deactivated automatically
+- at once when its endpoint answers 410 Gone;
+- after ``max_consecutive_failures`` deliveries in a row ended dead-lettered (or failed for good)
+  without a success in between;
+- when it has been failing without any success for ``max_failing_s`` (checked periodically, see
+  :func:`failing_too_long`).
+A success resets the counters; so does a deactivation, so that a re-activated webhook starts
+with a clean slate instead of being switched off again by its old failures.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from contracts.deliveries import DeliveryResultV1
+
+FINAL_FAILURES = frozenset({"failed", "dead_lettered"})
+ATTEMPT_FAILURES = frozenset({"failed", "retrying", "dead_lettered"})
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """When to deactivate (from the settings)."""
+
+    max_consecutive_failures: int
+    max_failing_s: float
+
+
+@dataclass(frozen=True)
+class Health:
+    """What the config API knows about a webhook's recent deliveries."""
+
+    consecutive_failures: int = 0
+    last_failed_delivery: str | None = None
+    failing_since: datetime | None = None
+    last_success_at: datetime | None = None
+    last_failure_at: datetime | None = None
+    last_error: str | None = None
+    last_error_category: str | None = None
+    last_status_code: int | None = None
+
+
+def describe_error(result: DeliveryResultV1) -> str:
+    """A short, PHI-free error text for the status view."""
+    if result.error_message:
+        return result.error_message[:500]
+    if result.status_code is not None:
+        return f"HTTP {result.status_code}"
+    return result.error_category or result.outcome
+
+
+def apply_result(
+    health: Health, result: DeliveryResultV1, thresholds: Thresholds
+) -> tuple[Health, str | None]:
+    """The health after one (new) result, and a deactivation reason when a rule fires."""
+    if result.outcome == "succeeded":
+        newest = max(filter(None, (health.last_success_at, result.attempted_at)))
+        return replace(
+            health,
+            consecutive_failures=0,
+            last_failed_delivery=None,
+            failing_since=None,
+            last_success_at=newest,
+        ), None
+    if result.outcome not in ATTEMPT_FAILURES:
+        return health, None  # cancelled: nothing was sent, says nothing about the endpoint
+    updated = health
+    if result.error_category != "circuit_open":  # the breaker skipped the request: no new error to show
+        stale = health.last_success_at is not None and result.attempted_at < health.last_success_at
+        updated = replace(
+            updated,
+            last_failure_at=max(filter(None, (health.last_failure_at, result.attempted_at))),
+            last_error=describe_error(result),
+            last_error_category=result.error_category,
+            last_status_code=result.status_code,
+            failing_since=health.failing_since or (None if stale else result.attempted_at),
+        )
+    if result.outcome in FINAL_FAILURES:
+        # A delivery can report both "failed" and "dead_lettered"; count it once.
+        key = f"{result.delivery_id}/{result.replay_id or ''}"
+        if key != health.last_failed_delivery:
+            updated = replace(
+                updated, consecutive_failures=health.consecutive_failures + 1, last_failed_delivery=key
+            )
+    if result.gone or result.status_code == 410:
+        return updated, "auto-deactivated: the endpoint answered 410 Gone"
+    if updated.consecutive_failures >= thresholds.max_consecutive_failures:
+        return updated, (
+            f"auto-deactivated: {updated.consecutive_failures} consecutive deliveries failed "
+            "(dead-lettered) without a success"
+        )
+    return updated, None
+
+
+def failing_too_long(
+    health: Health, now: datetime, thresholds: Thresholds, clock_start: datetime | None = None
+) -> str | None:
+    """The deactivation reason when the webhook has had no success for too long, else None.
+
+    ``clock_start`` (e.g. when the webhook was last changed or re-activated) restarts the clock.
+    """
+    if health.failing_since is None:
+        return None
+    since = max(health.failing_since, clock_start) if clock_start else health.failing_since
+    if now - since < timedelta(seconds=thresholds.max_failing_s):
+        return None
+    return (
+        f"auto-deactivated: no successful delivery since {health.failing_since.isoformat(timespec='seconds')} "
+        f"({_human(thresholds.max_failing_s)} or more of failures)"
+    )
+
+
+def reset_after_deactivation(health: Health) -> Health:
+    """Counters restart so that a re-activated webhook gets a fresh chance."""
+    return replace(health, consecutive_failures=0, last_failed_delivery=None, failing_since=None)
+
+
+def _human(seconds: float) -> str:
+    if seconds >= 86400 and seconds % 86400 == 0:
+        return f"{int(seconds // 86400)} d"
+    if seconds >= 3600 and seconds % 3600 == 0:
+        return f"{int(seconds // 3600)} h"
+    return f"{seconds:g} s"
