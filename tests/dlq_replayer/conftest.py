@@ -1,0 +1,40 @@
+"""Fixtures of the DLQ replayer tests: environment, settings and a runtime on the real stack."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from contracts.topics import Topics
+from dlq_replayer.runtime import Runtime, open_core
+from dlq_replayer.settings import DlqReplayerSettings
+
+ADMIN_TOKEN = "boot-admin-token"
+
+
+@pytest.fixture
+def dlq_env(service_env: dict[str, str], database_url: str) -> dict[str, str]:
+    """Environment of the replayer (service or CLI) for this test's topics and database."""
+    return {**service_env, "DATABASE_URL": database_url, "ADMIN_TOKEN": ADMIN_TOKEN, "LOG_LEVEL": "WARNING"}
+
+
+@pytest.fixture
+def dlq_settings(dlq_env: dict[str, str], topics: Topics) -> DlqReplayerSettings:
+    """Settings from that environment (the topics fixture has created the topics)."""
+    return DlqReplayerSettings(
+        kafka_bootstrap_servers=dlq_env["KAFKA_BOOTSTRAP_SERVERS"],
+        webhook_secrets_key=dlq_env["WEBHOOK_SECRETS_KEY"],
+        topic_prefix=dlq_env["TOPIC_PREFIX"],
+        database_url=dlq_env["DATABASE_URL"],
+        admin_token=ADMIN_TOKEN,
+        scan_timeout_s=30,
+        config_ready_timeout_s=20,
+    )
+
+
+@pytest.fixture
+async def runtime(dlq_settings: DlqReplayerSettings) -> AsyncIterator[Runtime]:
+    """The core as the CLI builds it (webhook snapshot, lazy producer)."""
+    async with open_core(dlq_settings, follow=False) as rt:
+        yield rt

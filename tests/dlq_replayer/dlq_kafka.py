@@ -1,0 +1,79 @@
+"""Kafka helpers of the DLQ replayer tests: produce dead letters and configs, read republished jobs."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import datetime
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from contracts.deliveries import DeadLetterV1, DeliveryJobV1
+from contracts.topics import Topics
+from contracts.webhooks import WebhookConfigV1
+from service_kit.kafka import consumer_options, producer_options
+
+
+async def produce(
+    bootstrap: str,
+    topic: str,
+    records: Sequence[tuple[bytes, bytes | None, datetime | None]],
+    partition: int | None = None,
+) -> None:
+    """Produce (key, value, record time) records and wait for the broker's acks."""
+    producer = AIOKafkaProducer(**producer_options(bootstrap))
+    await producer.start()
+    try:
+        for key, value, at in records:
+            ts = None if at is None else int(at.timestamp() * 1000)
+            await producer.send_and_wait(topic, value, key=key, timestamp_ms=ts, partition=partition)
+    finally:
+        await producer.stop()
+
+
+async def produce_letters(
+    bootstrap: str, topics: Topics, letters: Sequence[DeadLetterV1], partition: int | None = None
+) -> None:
+    """Dead letters on the DLQ topic (key = webhook id, record time = dead_lettered_at)."""
+    await produce(
+        bootstrap,
+        topics.deliveries_dlq,
+        [(lt.job.webhook_id.encode(), lt.to_bytes(), lt.dead_lettered_at) for lt in letters],
+        partition,
+    )
+
+
+async def publish_webhooks(bootstrap: str, topics: Topics, hooks: Sequence[WebhookConfigV1]) -> None:
+    """Webhook configs on the compacted config topic."""
+    await produce(bootstrap, topics.webhooks_config, [(h.id.encode(), h.to_bytes(), None) for h in hooks])
+
+
+async def read_jobs(
+    bootstrap: str, topic: str, expected: int, timeout_s: float = 15.0, settle_s: float = 0.5
+) -> list[tuple[bytes | None, DeliveryJobV1, dict[str, bytes]]]:
+    """Every job on ``topic`` once ``expected`` arrived (then waits ``settle_s`` to catch extras)."""
+    consumer = AIOKafkaConsumer(group_id=None, **consumer_options(bootstrap))
+    await consumer.start()
+    out: list[tuple[bytes | None, DeliveryJobV1, dict[str, bytes]]] = []
+    try:
+        await consumer.topics()
+        parts = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in parts]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        settle_until: float | None = None
+        while loop.time() < deadline:
+            batches = await consumer.getmany(timeout_ms=100)
+            for records in batches.values():
+                for r in records:
+                    assert r.value is not None
+                    out.append((r.key, DeliveryJobV1.model_validate_json(r.value), dict(r.headers or ())))
+            if len(out) >= expected:
+                settle_until = settle_until or loop.time() + settle_s
+                if loop.time() >= settle_until:
+                    break
+    finally:
+        await consumer.stop()
+    return out
