@@ -120,7 +120,7 @@ class ConfigApi:
     async def logs(self, integration_id: str, webhook_id: str, **filters: str) -> list[dict[str, Any]]:
         """Every log item (follows the cursor)."""
         out: list[dict[str, Any]] = []
-        params: dict[str, Any] = {"limit": 500, **filters}
+        params: dict[str, Any] = {"limit": 200, **filters}
         for _ in range(10_000):
             resp = await self.request(
                 "GET", f"{self._hooks(integration_id)}/{webhook_id}/logs", params=params

@@ -319,7 +319,7 @@ async def watch_deactivations(run: Run, stop: asyncio.Event) -> None:
         for integration in ("surveymonkey", "ehr"):
             try:
                 resp = await run.api.client.get(
-                    f"/admin/integration/{integration}/webhooks", params={"active": "false", "limit": 500}
+                    f"/admin/integration/{integration}/webhooks", params={"active": "false", "limit": 200}
                 )
             except httpx.HTTPError:
                 continue

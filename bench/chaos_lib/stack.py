@@ -266,9 +266,18 @@ def service_specs(cfg: StackConfig, names: tuple[str, ...] = SERVICES) -> list[S
                 "CONFIG_API_PORT": str(port),
             }
         elif name == "dispatcher":
-            env |= {"DISPATCHER_HOST": "127.0.0.1", "DISPATCHER_PORT": str(port)}
+            # own consumer groups: other stacks on the same broker (tests) must not rebalance ours
+            env |= {
+                "DISPATCHER_HOST": "127.0.0.1",
+                "DISPATCHER_PORT": str(port),
+                "DISPATCHER_GROUP_ID": f"{cfg.topic_prefix}dispatcher",
+            }
         elif name == "delivery_worker":
-            env |= {"DELIVERY_WORKER_HOST": "127.0.0.1", "DELIVERY_WORKER_PORT": str(port)}
+            env |= {
+                "DELIVERY_WORKER_HOST": "127.0.0.1",
+                "DELIVERY_WORKER_PORT": str(port),
+                "DELIVERY_WORKER_GROUP_ID": f"{cfg.topic_prefix}delivery-worker",
+            }
         env |= cfg.extra_env.get(name, {})
         specs.append(ServiceSpec(name=name, module=name, port=port, env=env))
     return specs

@@ -1,0 +1,462 @@
+"""System benchmark: the whole pipeline against its baselines, measured in the same run.
+
+Phases (each repeated ``--repeats`` times; the machine is noisy, so medians and spreads are reported):
+
+1. raw HTTP: aiohttp POSTs to the recording receiver (same receiver the pipeline delivers to);
+2. raw broker: produce N messages, then consume them (aiokafka, the project's client options);
+3. pipeline: a burst of SurveyMonkey events through dispatcher + one delivery worker to the receiver
+   (deliveries/s from first publish to last receipt); the ratio to (1) and (2) is the headline;
+4. latency: publish->receipt p50/p95/p99 at 25/50/75 % of the pipeline's measured maximum rate.
+
+Then, once per scale: the dispatcher alone through the broker with 10 / 10,000 / 100,000 webhooks
+(written straight to ``webhooks.config``; each event matches 3), events/s into the delivery topics.
+Peak RSS of each service is sampled during the run. JSON in bench/results/system.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import secrets
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from chaos_lib.api import ConfigApi
+from chaos_lib.events import EventGenerator
+from chaos_lib.kafka_io import Publisher
+from chaos_lib.measure import latency_summary, spread
+from chaos_lib.stack import (
+    REPO,
+    ReceiverClient,
+    ReceiverProc,
+    StackConfig,
+    Supervisor,
+    service_specs,
+    start_infra,
+)
+
+from contracts.topics import Topics
+from contracts.webhooks import WebhookConfigV1
+from service_kit.kafka import consumer_options, ensure_topics, producer_options
+from webhook_core.secrets_crypto import generate_key
+
+BENCH_RETRY = {
+    "max_attempts": 3,
+    "initial_delay_ms": 200,
+    "multiplier": 2,
+    "max_delay_ms": 1000,
+    "jitter": 0.1,
+}
+
+
+def sample_body(gen: EventGenerator) -> bytes:
+    """A delivery body of the usual size (what the worker POSTs for a SurveyMonkey callback)."""
+    msg = gen.surveymonkey(time.time(), event_type="response_completed")
+    data = msg.events[0].data
+    return json.dumps(
+        {
+            "type": "response_completed",
+            "timestamp": data["event_datetime"],
+            "data": data,
+            "integration_id": "surveymonkey",
+            "event_id": data["event_id"],
+            "object_type": "response",
+            "object_id": data["object_id"],
+        }
+    ).encode()
+
+
+async def raw_http(url: str, body: bytes, seconds: float, concurrency: int = 32) -> float:
+    """POSTs/s to the receiver with ``concurrency`` clients on one session."""
+    done = 0
+    stop_at = time.monotonic() + seconds
+    headers = {"content-type": "application/json", "webhook-id": "msg_raw"}
+    async with aiohttp.ClientSession() as session:
+
+        async def client() -> None:
+            nonlocal done
+            while time.monotonic() < stop_at:
+                async with session.post(url, data=body, headers=headers) as resp:
+                    await resp.read()
+                done += 1
+
+        began = time.monotonic()
+        await asyncio.gather(*(client() for _ in range(concurrency)))
+        return done / (time.monotonic() - began)
+
+
+async def raw_broker(bootstrap: str, topic: str, body: bytes, count: int) -> dict[str, float]:
+    """Produce ``count`` messages (acks=all), then consume them all from the beginning."""
+    producer = AIOKafkaProducer(**producer_options(bootstrap))
+    await producer.start()
+    try:
+        began = time.monotonic()
+        futures = [await producer.send(topic, body, key=str(i % 50).encode()) for i in range(count)]
+        await asyncio.gather(*futures)
+        produce_s = time.monotonic() - began
+    finally:
+        await producer.stop()
+    consumer = AIOKafkaConsumer(group_id=None, **consumer_options(bootstrap, 50))
+    await consumer.start()
+    try:
+        parts = consumer.partitions_for_topic(topic) or set()
+        for _ in range(50):
+            if parts:
+                break
+            await consumer.topics()
+            parts = consumer.partitions_for_topic(topic) or set()
+            await asyncio.sleep(0.1)
+        tps = [TopicPartition(topic, p) for p in parts]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        got = 0
+        began = time.monotonic()
+        while got < count and time.monotonic() - began < 120:
+            batches = await consumer.getmany(timeout_ms=500, max_records=5000)
+            got += sum(len(v) for v in batches.values())
+        consume_s = time.monotonic() - began
+    finally:
+        await consumer.stop()
+    return {"produce_per_s": count / produce_s, "consume_per_s": got / consume_s}
+
+
+async def wait_receipts(
+    rx: ReceiverClient, start_index: int, want: int, timeout_s: float
+) -> list[dict[str, Any]]:
+    """Pull until ``want`` 2xx records arrived after ``start_index`` (or the timeout)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        await rx.pull()
+        new = [r for r in rx.records[start_index:] if r.get("status") == 200]
+        if len(new) >= want or time.monotonic() > deadline:
+            return new
+        await asyncio.sleep(0.25)
+
+
+async def pipeline_burst(
+    pub: Publisher, gen: EventGenerator, rx: ReceiverClient, count: int, timeout_s: float
+) -> dict[str, float]:
+    """Deliveries/s of a burst of ``count`` matching events (first publish -> last receipt)."""
+    await rx.pull()
+    start_index = len(rx.records)
+    began = time.time()
+    futures = [
+        await pub.send(gen.surveymonkey(time.time(), event_type="response_completed")) for _ in range(count)
+    ]
+    await asyncio.gather(*futures)
+    got = await wait_receipts(rx, start_index, count, timeout_s)
+    if not got:
+        return {"deliveries_per_s": 0.0, "delivered": 0}
+    last = max(r["t"] for r in got)
+    return {"deliveries_per_s": len(got) / (last - began), "delivered": len(got)}
+
+
+async def latency_at(
+    pub: Publisher, gen: EventGenerator, rx: ReceiverClient, rate: float, seconds: float
+) -> dict[str, float]:
+    """Publish at ``rate``/s for ``seconds``; publish->receipt latency of every delivery."""
+    await rx.pull()
+    start_index = len(rx.records)
+    sent: dict[str, float] = {}
+
+    def make(now: float) -> Any:
+        msg = gen.surveymonkey(now, event_type="response_completed")
+        sent[msg.events[0].key] = now
+        return msg
+
+    count = max(1, int(rate * seconds))
+    await pub.run_steady(make, count, rate)
+    got = await wait_receipts(rx, start_index, count, 30.0)
+    lat = [(r["t"] - sent[r["key"]]) * 1000 for r in got if r.get("key") in sent]
+    return {"rate_per_s": rate, **latency_summary(lat)}
+
+
+async def scale_run(
+    bootstrap: str, sup: Supervisor, stack: StackConfig, webhooks: int, events: int
+) -> dict[str, float]:
+    """Dispatcher alone with ``webhooks`` configs on its own topics; events/s into the delivery topics."""
+    prefix = f"{stack.topic_prefix}scale{webhooks}."
+    topics = Topics().with_prefix(prefix)
+    await ensure_topics(bootstrap, topics)
+    producer = AIOKafkaProducer(**producer_options(bootstrap))
+    await producer.start()
+    now = datetime.now(UTC)
+    began = time.monotonic()
+    try:
+        futures = []
+        for i in range(webhooks):
+            if i < 3:  # the three that match every published event
+                integration, itype, types = "surveymonkey", "surveymonkey", ["response_completed"]
+            elif i % 2:
+                integration, itype, types = (
+                    "ehr",
+                    "fhir",
+                    [["Patient.update", "Task.*", "Observation.create"][i % 3]],
+                )
+            else:
+                integration, itype, types = (
+                    "surveymonkey",
+                    "surveymonkey",
+                    [["survey_created", "contact_created", "collector_deleted"][i % 3]],
+                )
+            config = WebhookConfigV1(
+                id=f"wh_scale_{i:06d}",
+                integration_id=integration,
+                integration_type=itype,  # type: ignore[arg-type]
+                name=f"scale {i}",
+                subscription_url="http://127.0.0.1:9/never",
+                event_types=types,
+                updated_at=now,
+            )
+            futures.append(
+                await producer.send(topics.webhooks_config, config.to_bytes(), key=config.id.encode())
+            )
+            if len(futures) >= 5000:
+                await asyncio.gather(*futures)
+                futures = []
+        await asyncio.gather(*futures)
+        load_s = time.monotonic() - began
+        spec = next(s for s in service_specs(stack, ("dispatcher",)))
+        spec.name = f"dispatcher_scale_{webhooks}"
+        spec.env = {**spec.env, "TOPIC_PREFIX": prefix, "DISPATCHER_GROUP_ID": f"{prefix}dispatcher"}
+        sup.add(spec)
+        began = time.monotonic()
+        await sup.start(spec.name, timeout_s=300)
+        ready_s = time.monotonic() - began
+        gen = EventGenerator(seed=webhooks, poison_rate=0.0, run_tag="sc")
+        consumer = AIOKafkaConsumer(group_id=None, **consumer_options(bootstrap, 20))
+        await consumer.start()
+        try:
+            tps = []
+            for topic in (topics.deliveries, topics.deliveries_priority):
+                for _ in range(50):
+                    parts = consumer.partitions_for_topic(topic)
+                    if parts:
+                        break
+                    await consumer.topics()
+                    await asyncio.sleep(0.1)
+                tps += [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or set()]
+            consumer.assign(tps)
+            await consumer.seek_to_end(*tps)
+            for tp in tps:
+                await consumer.position(tp)
+            first = time.monotonic()
+            for _ in range(events):
+                body = gen.surveymonkey(time.time(), event_type="response_completed").value
+                await producer.send(topics.surveymonkey_events, body)
+            await producer.flush()
+            got = 0
+            last = first
+            while got < 3 * events and time.monotonic() - first < 180:
+                batches = await consumer.getmany(timeout_ms=500, max_records=5000)
+                n = sum(len(v) for v in batches.values())
+                if n:
+                    got += n
+                    last = time.monotonic()
+        finally:
+            await consumer.stop()
+        await asyncio.to_thread(sup.procs[spec.name].stop)
+        return {
+            "webhooks": webhooks,
+            "events_per_s": round(got / 3 / (last - first), 1) if last > first else 0.0,
+            "jobs": got,
+            "config_publish_s": round(load_s, 1),
+            "dispatcher_ready_s": round(ready_s, 1),
+            "dispatcher_peak_rss_mb": round(sup.procs[spec.name].peak_rss / 1e6, 1),
+        }
+    finally:
+        await producer.stop()
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    run_dir = REPO / ".run" / "bench" / time.strftime("%Y%m%d-%H%M%S")
+    infra = start_infra(run_dir)
+    sup = Supervisor(run_dir)
+    prefix = f"bench{int(time.time())}."
+    stack = StackConfig(
+        infra.bootstrap, infra.dsn, prefix, generate_key(), "bench-" + secrets.token_urlsafe(16)
+    )
+    for spec in service_specs(stack):
+        sup.add(spec)
+    receiver = ReceiverProc(run_dir, verify=False)
+    receiver.start()
+    rx = ReceiverClient(receiver.base_url)
+    topics = Topics().with_prefix(prefix)
+    out: dict[str, Any] = {
+        "machine": machine(),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "args": vars(args),
+    }
+    pub = Publisher(infra.bootstrap, topics)
+    api: ConfigApi | None = None
+    try:
+        await asyncio.gather(
+            *(sup.start(n, timeout_s=120) for n in ("config_api", "dispatcher", "delivery_worker"))
+        )
+        api = ConfigApi(sup.procs["config_api"].base_url, stack.admin_token)
+        await api.create_webhook(
+            "surveymonkey",
+            {
+                "name": "bench",
+                "subscription_url": receiver.url("bench"),
+                "event_types": ["response_completed"],
+                "retry_policy": BENCH_RETRY,
+                "timeout_ms": 5000,
+                "max_in_flight": args.max_in_flight,
+            },
+        )
+        await pub.start()
+        gen = EventGenerator(seed=1, poison_rate=0.0, run_tag="b")
+        # warm-up: the view must have the webhook, and the first delivery opens connections
+        warm = await pipeline_burst(pub, gen, rx, 20, 60.0)
+        print(f"warm-up: {warm}", flush=True)
+        body = sample_body(gen)
+        raw_topic = Topics().with_prefix(f"{prefix}raw.").surveymonkey_events
+        await ensure_topics(infra.bootstrap, Topics().with_prefix(f"{prefix}raw."))
+        runs: dict[str, list[float]] = {"raw_http": [], "produce": [], "consume": [], "pipeline": []}
+        latency_runs: dict[str, list[dict[str, float]]] = {"25": [], "50": [], "75": []}
+        for i in range(args.repeats):
+            runs["raw_http"].append(await raw_http(receiver.url("raw"), body, args.http_seconds))
+            broker = await raw_broker(infra.bootstrap, raw_topic, body, args.broker_messages)
+            runs["produce"].append(broker["produce_per_s"])
+            runs["consume"].append(broker["consume_per_s"])
+            burst = await pipeline_burst(pub, gen, rx, args.burst, 180.0)
+            runs["pipeline"].append(burst["deliveries_per_s"])
+            print(
+                f"repeat {i + 1}: raw_http={runs['raw_http'][-1]:.0f}/s broker={broker} pipeline={burst}",
+                flush=True,
+            )
+        max_rate = spread(runs["pipeline"])["median"] or 1.0
+        for i in range(args.repeats):
+            for pct in ("25", "50", "75"):
+                res = await latency_at(pub, gen, rx, max_rate * int(pct) / 100, args.latency_seconds)
+                latency_runs[pct].append(res)
+                print(f"latency repeat {i + 1} at {pct}%: {res}", flush=True)
+        out["throughput"] = {k: spread(v) for k, v in runs.items()}
+        med = {k: out["throughput"][k]["median"] or float("nan") for k in runs}
+        out["ratios"] = {
+            "pipeline_vs_raw_http": round(med["pipeline"] / med["raw_http"], 3),
+            "pipeline_vs_broker_produce": round(med["pipeline"] / med["produce"], 3),
+            "pipeline_vs_broker_consume": round(med["pipeline"] / med["consume"], 3),
+            "per_run_pipeline_vs_raw_http": [
+                round(p / h, 3) for p, h in zip(runs["pipeline"], runs["raw_http"], strict=True)
+            ],
+        }
+        out["latency_ms"] = {
+            f"{pct}%": {
+                "rate_per_s": round(max_rate * int(pct) / 100, 1),
+                **{q: spread([r.get(q, float("nan")) for r in rs]) for q in ("p50", "p95", "p99")},
+            }
+            for pct, rs in latency_runs.items()
+        }
+        out["peak_rss_mb"] = sup.peak_rss_mb()
+        scales = []
+        for n in args.scales:
+            res = await scale_run(infra.bootstrap, sup, stack, n, args.scale_events)
+            print(f"scale {n}: {res}", flush=True)
+            scales.append(res)
+        out["dispatcher_scale"] = scales
+        if scales and scales[0]["events_per_s"]:
+            out["dispatcher_scale_ratio_vs_smallest"] = {
+                str(s["webhooks"]): round(s["events_per_s"] / scales[0]["events_per_s"], 3) for s in scales
+            }
+        return out
+    finally:
+        if api is not None:
+            await api.close()
+        with contextlib.suppress(Exception):
+            await pub.stop()
+        await rx.close()
+        receiver.stop()
+        sup.shutdown()
+        infra.close()
+
+
+def machine() -> dict[str, Any]:
+    import os
+    import platform
+
+    import psutil
+
+    return {
+        "cpus": os.cpu_count(),
+        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "python": platform.python_version(),
+        "platform": platform.platform(terse=True),
+    }
+
+
+def render(out: dict[str, Any]) -> str:
+    t = out["throughput"]
+    lines = [
+        f"system benchmark {out['date']} on {out['machine']['cpus']} CPUs / {out['machine']['memory_gb']} GB",
+        f"{'metric':<44}{'median':>10}{'min':>10}{'max':>10}{'spread':>9}",
+    ]
+    names = {
+        "pipeline": "pipeline deliveries/s (dispatcher+1 worker)",
+        "raw_http": "raw aiohttp POST/s to the same receiver",
+        "produce": "raw broker produce msg/s",
+        "consume": "raw broker consume msg/s",
+    }
+    for key, label in names.items():
+        s = t[key]
+        lines.append(f"{label:<44}{s['median']:>10}{s['min']:>10}{s['max']:>10}{s['spread_pct']:>8}%")
+    r = out["ratios"]
+    lines.append(
+        f"ratio pipeline/raw HTTP = {r['pipeline_vs_raw_http']} (per run {r['per_run_pipeline_vs_raw_http']}), "
+        f"pipeline/broker produce = {r['pipeline_vs_broker_produce']}"
+    )
+    for pct, lat in out["latency_ms"].items():
+        lines.append(
+            f"latency at {pct} of max ({lat['rate_per_s']}/s): p50 {lat['p50']['median']} ms, "
+            f"p95 {lat['p95']['median']} ms, p99 {lat['p99']['median']} ms (medians of runs)"
+        )
+    for s in out.get("dispatcher_scale", []):
+        lines.append(
+            f"dispatcher with {s['webhooks']:>7} webhooks: {s['events_per_s']} events/s "
+            f"(ready after {s['dispatcher_ready_s']} s, RSS {s['dispatcher_peak_rss_mb']} MB)"
+        )
+    if "dispatcher_scale_ratio_vs_smallest" in out:
+        lines.append(f"dispatcher throughput vs smallest: {out['dispatcher_scale_ratio_vs_smallest']}")
+    lines.append(f"peak RSS MB: {out['peak_rss_mb']}")
+    return "\n".join(lines)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--http-seconds", type=float, default=4.0)
+    p.add_argument("--broker-messages", type=int, default=10_000)
+    p.add_argument("--burst", type=int, default=2000, help="events per pipeline burst")
+    p.add_argument("--latency-seconds", type=float, default=8.0)
+    p.add_argument("--max-in-flight", type=int, default=64)
+    p.add_argument(
+        "--scales", type=lambda s: [int(x) for x in s.split(",") if x], default=[10, 10_000, 100_000]
+    )
+    p.add_argument("--scale-events", type=int, default=2000)
+    p.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "system.json")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    out = asyncio.run(run(args))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(out, indent=2, default=str) + "\n")
+    print(render(out))
+    print(f"\nresults: {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
