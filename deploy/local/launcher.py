@@ -215,7 +215,7 @@ def apply_dev_profile(env: dict[str, str], run_dir: Path, console: Console) -> s
         env["WEBHOOK_SECRETS_KEY"] = ensure_secret(run_dir / "secrets_key", "key")
         console.say(f"WARNING: using the dev secrets key kept in {run_dir / 'secrets_key'}")
     defaults = {"WEBHOOK_ALLOW_HTTP": "true", "WEBHOOK_ALLOWED_NETWORKS": DEV_NETWORKS}
-    applied = [name for name in defaults if not env.get(name)]
+    applied = [name for name in defaults if name not in env]  # set but empty counts: "none allowed"
     for name in applied:
         env[name] = defaults[name]
     if applied:

@@ -184,3 +184,18 @@ def test_bad_launcher_setting_is_named(tmp_path: Path, setting: str, value: str)
     )
     assert done.returncode == 2
     assert done.stderr.decode().startswith(f"make run: invalid setting {setting}:")
+
+
+def test_readme_configuration_table_matches_the_settings_classes() -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "deploy" / "local" / "settings_table.py"),
+            "--check",
+            str(REPO / "README.md"),
+        ],
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout.decode() + done.stderr.decode()
