@@ -89,6 +89,8 @@ class DispatcherApp:
             self.topics.surveymonkey_events,
             self.topics.fhir_events,
             group_id=settings.group_id,
+            session_timeout_ms=settings.session_timeout_ms,
+            heartbeat_interval_ms=settings.heartbeat_interval_ms,
             **consumer_options(settings.kafka_bootstrap_servers, settings.kafka_fetch_max_wait_ms),
         )
         await consumer.start()
@@ -107,6 +109,7 @@ class DispatcherApp:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         if self._consumer is not None:
+            _leave_group_even_in_generation_zero(self._consumer)
             await self._consumer.stop()
         await self.patient_follower.stop()
         await self.config.stop()
@@ -198,6 +201,23 @@ def _input(record: ConsumerRecord) -> InputRecord:
         headers=list(record.headers or ()),
         timestamp_ms=record.timestamp,
     )
+
+
+def _leave_group_even_in_generation_zero(consumer: AIOKafkaConsumer) -> None:
+    """Make aiokafka send LeaveGroup on stop although the group is in generation 0.
+
+    The embedded Tansu broker numbers the first generation 0 and aiokafka only leaves a group when
+    generation > 0, so a stopped first member stayed in the group until its session expired and a
+    restarted dispatcher waited that long to get its partitions. The LeaveGroup request does not carry
+    the generation, so raising the local number only changes whether aiokafka sends it.
+    """
+    coordinator = getattr(consumer, "_coordinator", None)
+    if (
+        coordinator is not None
+        and getattr(coordinator, "generation", None) == 0
+        and getattr(coordinator, "member_id", "")
+    ):
+        coordinator.generation = 1
 
 
 def create_app(settings: DispatcherSettings) -> DispatcherApp:
