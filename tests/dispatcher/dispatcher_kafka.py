@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import aiohttp
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 
 from contracts.topics import Topics
@@ -42,6 +43,11 @@ async def running(settings: DispatcherSettings) -> AsyncIterator[DispatcherApp]:
         yield app
     finally:
         await app.stop()
+
+
+async def http_get(url: str) -> tuple[int, str]:
+    async with aiohttp.ClientSession() as http, http.get(url) as resp:
+        return resp.status, await resp.text()
 
 
 class Bus:

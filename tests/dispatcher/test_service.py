@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 
-import aiohttp
 import pytest
 from dispatcher_helpers import sample, sm_body, webhook
-from dispatcher_kafka import Bus, running, settings_for
+from dispatcher_kafka import Bus, http_get, running, settings_for
 
 from contracts.base import utcnow
 from contracts.deliveries import DeliveryJobV1
@@ -43,9 +42,7 @@ async def test_inputs_matching_config_changes_poison_and_restart(
         await bus.config(webhook("survey", "surveymonkey", object_types=["survey"], object_ids=["123456789"]))
         async with running(settings) as app:
             assert app.ready
-            async with aiohttp.ClientSession() as http:
-                async with http.get(f"http://127.0.0.1:{settings.port}/readyz") as resp:
-                    assert resp.status == 200
+            assert (await http_get(f"http://127.0.0.1:{settings.port}/readyz"))[0] == 200
             assert sorted(app.view.webhooks) == ["appt", "off", "slots", "survey", "tasks"]
 
             await bus.publish(sample("fhir/appointment.json"))  # single resource, no header
@@ -93,9 +90,7 @@ async def test_inputs_matching_config_changes_poison_and_restart(
             assert job.delivery_id == delivery_id("Patient/example/_history/3:update", "late")
             assert job.published_at is not None
 
-            async with aiohttp.ClientSession() as http:
-                async with http.get(f"http://127.0.0.1:{settings.port}/metrics") as resp:
-                    metrics = await resp.text()
+            metrics = (await http_get(f"http://127.0.0.1:{settings.port}/metrics"))[1]
             assert 'events_consumed_total{integration="ehr",outcome="invalid"} 2.0' in metrics
             assert 'delivery_jobs_emitted_total{integration="ehr",priority="normal"} 8.0' in metrics
             assert "webhooks_indexed 4.0" in metrics
