@@ -93,9 +93,12 @@ async def start_harness(settings: ConfigApiSettings) -> AsyncIterator[ApiHarness
     """Run the lifespan around an admin client."""
     dns = StubDns({"hooks.example.com": ["93.184.216.34"]})
     app = create_app(settings, resolver=dns)
-    async with app.router.lifespan_context(app), httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app),
-        base_url="http://api",
-        headers={"authorization": f"Bearer {ADMIN_TOKEN}"},
-    ) as client:
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://api",
+            headers={"authorization": f"Bearer {ADMIN_TOKEN}"},
+        ) as client,
+    ):
         yield ApiHarness(app=app, client=client, settings=settings, dns=dns)

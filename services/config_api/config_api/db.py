@@ -14,9 +14,14 @@ from config_api.migrations_runner import apply_migrations
 logger = logging.getLogger(__name__)
 
 
+def _encode_json(value: object) -> str:
+    # Text is passed through: admin_auth.record_audit hands over JSON it serialised itself.
+    return value if isinstance(value, str) else json.dumps(value)
+
+
 async def _init_connection(conn: asyncpg.Connection) -> None:
-    # jsonb columns come back as Python objects and go in as JSON text.
-    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+    # jsonb columns come back as Python objects; values go in as Python objects or JSON text.
+    await conn.set_type_codec("jsonb", encoder=_encode_json, decoder=json.loads, schema="pg_catalog")
 
 
 async def create_pool(dsn: str, timeout_s: float, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:

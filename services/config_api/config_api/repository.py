@@ -142,7 +142,7 @@ async def signing_secrets(conn: asyncpg.Connection | asyncpg.Pool, webhook_id: s
     """Secrets not expired yet, newest first (the first is the current one)."""
     rows = await conn.fetch(
         """SELECT encrypted, created_at, expires_at FROM webhook_signing_secrets
-           WHERE webhook_id = $1 AND (expires_at IS NULL OR expires_at > now()) ORDER BY id DESC""",
+           WHERE webhook_id = $1 AND (expires_at IS NULL OR expires_at > clock_timestamp()) ORDER BY id DESC""",
         webhook_id,
     )
     return [dict(r) for r in rows]

@@ -86,8 +86,8 @@ class Snapshotter:
         """The topic's current content."""
         view = WebhookView()
         follower = ConfigFollower(self._bootstrap, self._topic, view)
-        await follower.start()
         try:
+            await follower.start()
             await follower.wait_ready(timeout_s)
         finally:
             await follower.stop()
