@@ -10,6 +10,7 @@ from dispatcher_helpers import sample, sm_body, webhook
 from dispatcher_kafka import Bus, http_get, running, settings_for
 
 from contracts.base import utcnow
+from contracts.catalogs import SURVEYMONKEY_EVENT_TYPES
 from contracts.deliveries import DeliveryJobV1
 from contracts.events import InvalidEventV1
 from contracts.topics import Topics
@@ -150,3 +151,17 @@ async def test_priority_routing_and_contact_normalisation(
                 ("vip", "high", ["invalid_email"]),
             ]
             assert await bus.collect(1, topics.deliveries, timeout_s=0.3) == []
+
+            # Every SurveyMonkey event type goes through (contact ones are priority under the rules).
+            for event_type in SURVEYMONKEY_EVENT_TYPES:
+                await bus.publish(
+                    sm_body(
+                        event_type, resources={"survey_id": "s1", "contact": {"custom_fields": {"3": "high"}}}
+                    ),
+                    fhir=False,
+                )
+            records = await bus.collect(21, settle_s=0.3)
+            normal = {
+                DeliveryJobV1.model_validate_json(r.value).event_type for r in records if r.key == b"normal"
+            }
+            assert normal == set(SURVEYMONKEY_EVENT_TYPES)

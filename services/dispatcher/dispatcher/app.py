@@ -70,6 +70,10 @@ class DispatcherApp:
         """Config view and patient index caught up, and the event consumer running."""
         return self._consuming and self.config.ready and self.patient_follower.ready
 
+    def assignment(self) -> set[TopicPartition]:
+        """Input partitions this instance owns right now (empty before the group assigned any)."""
+        return set(self._consumer.assignment()) if self._consumer is not None else set()
+
     def _on_config_change(self, change: ConfigChange) -> None:
         self.index.on_change(change)
         self.metrics.webhooks_indexed.set(len(self.index))
