@@ -10,11 +10,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import re
+import uuid
+from collections.abc import Callable
+from typing import Any
 
+import httpx
 import pytest
-from playwright.async_api import async_playwright
-from ui_conftest import UI_DIR, launch_chromium, new_page, static_ui
+from playwright.async_api import Locator, Page, async_playwright, expect
+from ui_conftest import PHONE, UI_DIR, launch_chromium, new_page, running_receiver, screenshot, static_ui
 
 from webhook_core.urls import sanitize_url
 
@@ -110,5 +116,244 @@ async def test_page_logic_in_browser() -> None:
             assert len(state["actions"]) == 7
             assert await page.evaluate("() => sessionStorage.length") == 0
             assert errors == []
+        finally:
+            await browser.close()
+
+
+# --- the whole flow against the running services -------------------------------------------------
+
+SSRF_URL = "https://169.254.169.254/latest/meta-data"
+
+
+async def _publish_result(stack: Any, webhook_id: str, event_type: str) -> None:
+    """Put one succeeded attempt on the results topic, as the delivery worker does."""
+    from aiokafka import AIOKafkaProducer
+
+    from contracts.base import utcnow
+    from contracts.deliveries import DeliveryResultV1
+    from service_kit.kafka import producer_options
+
+    result = DeliveryResultV1(
+        delivery_id=f"dlv-{uuid.uuid4().hex[:12]}",
+        webhook_id=webhook_id,
+        integration_id="surveymonkey",
+        event_id=f"evt-{uuid.uuid4().hex[:12]}",
+        event_type=event_type,
+        attempt=1,
+        outcome="succeeded",
+        status_code=200,
+        response_ms=12,
+        response_body_excerpt='{"received": true}',
+        attempted_at=utcnow(),
+    )
+    producer = AIOKafkaProducer(**producer_options(stack.env["KAFKA_BOOTSTRAP_SERVERS"]))
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            stack.topics.delivery_results, result.model_dump_json().encode(), key=webhook_id.encode()
+        )
+    finally:
+        await producer.stop()
+
+
+async def _create_token(api: httpx.AsyncClient, role: str) -> str:
+    answer = await api.post("/admin/tokens", json={"name": f"ui-{role}", "role": role})
+    assert answer.status_code == 201, answer.text
+    token: str = answer.json()["token"]
+    return token
+
+
+async def _login(page: Page, base_url: str, token: str) -> None:
+    await page.goto(base_url + "/admin/ui/")
+    await page.get_by_label("API token").fill(token)
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.get_by_role("heading", name="Integrations")).to_be_visible()
+    assert token not in page.url
+
+
+async def _click_until(page: Page, button: Locator, target: Locator, timeout_s: float) -> None:
+    """Press a refresh button until ``target`` shows up (results arrive through Kafka)."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        await expect(button).to_be_enabled()
+        await button.click()
+        try:
+            await expect(target).to_be_visible(timeout=1000)
+            return
+        except AssertionError:
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+
+
+@pytest.mark.integration
+@pytest.mark.e2e
+@pytest.mark.browser
+async def test_admin_flow(stack_factory: Callable[..., Any]) -> None:
+    stack = stack_factory(services=["config-api"])
+    base = stack.config_api_url
+    async with (
+        running_receiver() as receiver,
+        httpx.AsyncClient(base_url=base, headers=stack.admin_headers, timeout=10) as api,
+        async_playwright() as pw,
+    ):
+        viewer_token = await _create_token(api, "viewer")
+        browser = await launch_chromium(pw)
+        try:
+            page, errors = await new_page(browser)
+            await _login(page, base, stack.admin_token)
+            await expect(page.get_by_test_id("role")).to_have_text("admin")
+            # sessionStorage, not localStorage and not the URL.
+            assert await page.evaluate("() => Object.values(sessionStorage)") == [stack.admin_token]
+            assert await page.evaluate("() => localStorage.length") == 0
+
+            # Admin → Integrations → select SurveyMonkey → Manage Webhooks.
+            row = page.locator("tr[data-integration=surveymonkey]")
+            await expect(row).to_contain_text("surveymonkey")
+            await row.get_by_role("button", name="SurveyMonkey", exact=True).click()
+            await expect(page.get_by_test_id("selected-integration")).to_be_visible()
+            await screenshot(page, "integrations")
+            await (
+                page.get_by_test_id("selected-integration")
+                .get_by_role("button", name="Manage Webhooks")
+                .click()
+            )
+            await expect(page.get_by_role("heading", name="Webhooks")).to_be_visible()
+
+            # Create: an SSRF target is refused on the URL field.
+            await page.get_by_role("link", name="New webhook").click()
+            await page.get_by_label("Name").fill("Completed responses")
+            await page.get_by_label("Event types").select_option(["response_completed", "response_created"])
+            await page.get_by_label("Subscription URL").fill(SSRF_URL)
+            await page.get_by_role("button", name="Create webhook").click()
+            await expect(page.get_by_test_id("url-error")).to_be_visible()
+            await expect(page.get_by_label("Subscription URL")).to_have_attribute("aria-invalid", "true")
+            await page.evaluate("window.scrollTo(0, 0)")
+            await screenshot(page, "create-form-error")
+            assert (await api.get("/admin/integration/surveymonkey/webhooks")).json()["items"] == []
+
+            # A bad filter is caught before sending.
+            await page.get_by_label("Filter (JSON)").fill('{"field": ')
+            await expect(page.get_by_test_id("filter-error")).to_contain_text("Not valid JSON")
+            await expect(page.get_by_role("button", name="Create webhook")).to_be_disabled()
+            await page.get_by_label("Filter (JSON)").fill("")
+
+            # A URL with tabs and spaces: the preview shows, and the server stores, the sanitised form.
+            messy = f"  HTTP://127.0.0.1:{receiver.url.rsplit(':', 1)[1]}/Hooks/\tSurvey Monkey \n"
+            clean = f"{receiver.url}/Hooks/SurveyMonkey"
+            await page.get_by_label("Subscription URL").fill(messy)
+            await expect(page.get_by_test_id("url-preview")).to_contain_text(clean)
+            await page.get_by_label("max attempts").fill("3")
+            await expect(page.get_by_test_id("url-error")).to_have_count(0)
+            await page.get_by_role("button", name="Create webhook").click()
+            secret = page.get_by_test_id("secret-value")
+            await expect(secret).to_have_value(re.compile(r"^whsec_"))
+            listed = (await api.get("/admin/integration/surveymonkey/webhooks")).json()["items"]
+            assert [w["subscription_url"] for w in listed] == [clean]
+            webhook_id = listed[0]["id"]
+            assert listed[0]["retry_policy"]["max_attempts"] == 3
+            await page.get_by_role("link", name="Done: back to the webhooks").click()
+
+            # The table; then a test delivery answered 200 by the receiver.
+            table_row = page.locator(f"tr[data-webhook='{webhook_id}']")
+            await expect(table_row).to_contain_text(clean)
+            await expect(table_row.get_by_test_id("active-badge")).to_have_text("active")
+            await table_row.get_by_role("button", name="Send a test delivery to Completed responses").click()
+            await expect(page.get_by_test_id("test-status")).to_have_text("200")
+            await expect(page.get_by_test_id("test-outcome")).to_have_text("succeeded")
+            assert receiver.requests, "the receiver got no test delivery"
+            assert "webhook-signature" in {k.lower() for k in receiver.requests[-1]["headers"]}
+            await screenshot(page, "test-result")
+
+            # A delivery result arrives through Kafka: it shows in the logs and in the status.
+            await _publish_result(stack, webhook_id, "response_completed")
+            await table_row.get_by_role("link", name="Logs of Completed responses").click()
+            logs_row = page.get_by_test_id("logs-table").locator("tr[data-delivery]").first
+            await _click_until(page, page.get_by_role("button", name="Apply / refresh"), logs_row, 30)
+            await expect(logs_row.get_by_test_id("log-outcome")).to_have_text("succeeded")
+            await logs_row.get_by_role("button", name="Details").click()
+            await expect(page.locator("tr.detail")).to_contain_text("received")
+            await screenshot(page, "logs")
+            await page.get_by_role("link", name="Manage Webhooks").click()
+            await (
+                page.locator(f"tr[data-webhook='{webhook_id}']")
+                .get_by_role("link", name="Status of Completed responses")
+                .click()
+            )
+            await expect(page.get_by_test_id("status-attempts")).not_to_have_text("0")
+            await expect(page.get_by_test_id("status-succeeded")).to_have_text("1")
+            await expect(page.get_by_test_id("status-chart").locator("rect.bar-attempts")).not_to_have_count(
+                0
+            )
+            await screenshot(page, "status")
+
+            # Edit: rename, high priority; write-only auth replaced with a bearer token.
+            await page.get_by_role("link", name="Manage Webhooks").click()
+            await (
+                page.locator(f"tr[data-webhook='{webhook_id}']")
+                .get_by_role("link", name="Edit Completed responses")
+                .click()
+            )
+            await expect(page.get_by_label("Name")).to_have_value("Completed responses")
+            await page.get_by_label("Name").fill("Completed responses (CRM)")
+            await page.get_by_label("Priority").select_option("high")
+            await page.get_by_role("button", name="Replace").click()
+            await page.get_by_label("Auth type").select_option("bearer")
+            await page.get_by_label("Bearer token").fill("crm-token-1234")
+            await page.get_by_role("button", name="Save changes").click()
+            await expect(page.get_by_text("Saved.")).to_be_visible()
+            await expect(page.get_by_test_id("auth-current")).to_contain_text("1234")
+            await page.evaluate("window.scrollTo(0, 0)")
+            await screenshot(page, "edit-form")
+            stored = (await api.get(f"/admin/integration/surveymonkey/webhooks/{webhook_id}")).json()
+            assert (stored["name"], stored["priority"], stored["auth"]["type"]) == (
+                "Completed responses (CRM)",
+                "high",
+                "bearer",
+            )
+            assert "crm-token-1234" not in str(stored)
+
+            # Deactivate from the table.
+            await page.get_by_role("link", name="Cancel").click()
+            table_row = page.locator(f"tr[data-webhook='{webhook_id}']")
+            await table_row.get_by_role("button", name="Deactivate Completed responses (CRM)").click()
+            await expect(table_row.get_by_test_id("active-badge")).to_have_text("inactive")
+            assert (await api.get(f"/admin/integration/surveymonkey/webhooks/{webhook_id}")).json()[
+                "active"
+            ] is False
+            await expect(table_row).to_contain_text("100.0 %")
+            await screenshot(page, "webhooks")
+
+            # A viewer: same table, no edit controls.
+            viewer, viewer_errors = await new_page(browser)
+            await _login(viewer, base, viewer_token)
+            await expect(viewer.get_by_test_id("role")).to_have_text("viewer")
+            await viewer.goto(base + "/admin/ui/#/integrations/surveymonkey/webhooks")
+            viewer_row = viewer.locator(f"tr[data-webhook='{webhook_id}']")
+            await expect(viewer_row).to_be_visible()
+            await expect(viewer.get_by_test_id("read-only-note")).to_be_visible()
+            for name in ("New webhook", "Edit", "Delete", "Deactivate", "Activate", "Test"):
+                await expect(viewer.get_by_role("link", name=name)).to_have_count(0)
+                await expect(viewer.get_by_role("button", name=re.compile(f"^{name}"))).to_have_count(0)
+            await expect(viewer_row.get_by_role("link", name=re.compile("^Logs"))).to_be_visible()
+
+            # Phone-sized screenshot of the table.
+            phone, phone_errors = await new_page(browser, PHONE)
+            await _login(phone, base, stack.admin_token)
+            await phone.goto(base + "/admin/ui/#/integrations/surveymonkey/webhooks")
+            # The 24 h figures come from the status endpoint (one succeeded attempt so far).
+            await expect(phone.locator(f"tr[data-webhook='{webhook_id}']")).to_contain_text("100.0 %")
+            await screenshot(phone, "webhooks-phone")
+
+            # Delete, with confirmation.
+            await table_row.get_by_role("button", name="Delete Completed responses (CRM)").click()
+            dialog = page.get_by_role("dialog")
+            await expect(dialog).to_be_visible()
+            await dialog.get_by_role("button", name="Delete").click()
+            await expect(table_row).to_have_count(0)
+            assert (
+                await api.get(f"/admin/integration/surveymonkey/webhooks/{webhook_id}")
+            ).status_code == 404
+
+            assert errors == viewer_errors == phone_errors == []
         finally:
             await browser.close()

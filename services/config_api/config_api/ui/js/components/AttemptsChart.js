@@ -1,8 +1,8 @@
 // Inline SVG bar chart of attempts (blue) and failures (red) per time bucket, with a text alternative.
 import { computed } from "vue";
 
-const W = 600;
-const H = 140;
+const W = 1000;
+const H = 160;
 const PAD = 24;
 
 /** Normalise a series bucket whatever the server calls its fields. Exported for tests. */

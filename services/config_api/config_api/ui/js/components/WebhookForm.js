@@ -1,5 +1,5 @@
 // Create / edit one webhook. The server validates everything again; its 422 lands on the field it names.
-import { computed, onMounted, reactive, ref } from "vue";
+import { computed, onMounted, reactive, ref, watch } from "vue";
 import { authHint, catalogName } from "../format.js";
 import { go, href, route } from "../router.js";
 import { useSessionStore } from "../stores/session.js";
@@ -42,6 +42,16 @@ export const WebhookForm = {
     const test = reactive({ shown: false, busy: false, result: null, error: null });
     const saved = ref("");
 
+    // A field's server error goes away as soon as the field is edited.
+    watch(
+      () => JSON.stringify(form),
+      (now, before) => {
+        if (!before) return;
+        const a = JSON.parse(now);
+        const b = JSON.parse(before);
+        for (const key of Object.keys(a)) if (JSON.stringify(a[key]) !== JSON.stringify(b[key])) delete errors.value[key];
+      },
+    );
     const preview = computed(() => sanitizeUrl(form.subscription_url));
     const previewDiffers = computed(() => form.subscription_url !== "" && preview.value !== form.subscription_url);
     const filterError = computed(() => {
@@ -248,7 +258,7 @@ export const WebhookForm = {
         </div>
         <template v-else>
           <div class="field">
-            <label for="f-auth-type">Type</label>
+            <label for="f-auth-type">Auth type</label>
             <select id="f-auth-type" v-model="form.auth.type">
               <option value="none">none</option><option value="basic">basic</option><option value="bearer">bearer token</option><option value="header">custom header</option>
             </select>
@@ -259,7 +269,7 @@ export const WebhookForm = {
             <div class="field"><label for="f-auth-pass">Password</label><input id="f-auth-pass" type="password" v-model="form.auth.password" autocomplete="new-password" />
               <p class="error" v-if="errors['auth.password']">{{ errors['auth.password'] }}</p></div>
           </div>
-          <div class="field" v-if="form.auth.type === 'bearer'"><label for="f-auth-token">Token</label><input id="f-auth-token" type="password" v-model="form.auth.token" autocomplete="new-password" />
+          <div class="field" v-if="form.auth.type === 'bearer'"><label for="f-auth-token">Bearer token</label><input id="f-auth-token" type="password" v-model="form.auth.token" autocomplete="new-password" />
             <p class="error" v-if="errors['auth.token']">{{ errors['auth.token'] }}</p></div>
           <div class="grid2" v-if="form.auth.type === 'header'">
             <div class="field"><label for="f-auth-hname">Header name</label><input id="f-auth-hname" v-model="form.auth.name" autocomplete="off" />

@@ -18,9 +18,9 @@ export const WebhooksView = {
     const deleteError = ref("");
     const rowError = reactive({});
 
-    const loadStats = async () => {
+    const loadStats = async (only = null) => {
       await Promise.allSettled(
-        store.webhooks.map(async (w) => {
+        store.webhooks.filter((w) => !only || only.includes(w.id)).map(async (w) => {
           try {
             stats[w.id] = await store.fetchStatus(w.id, "24h");
           } catch {
@@ -37,7 +37,12 @@ export const WebhooksView = {
       }
       await loadStats();
     };
-    watch(() => store.currentIntegrationId, (id) => { if (id === route.integrationId) refresh(); }, { immediate: true });
+    // The list may be loaded by App (on navigation) or by refresh(): fetch figures for any new webhook.
+    watch(
+      () => store.webhooks.map((w) => w.id).join(" "),
+      () => loadStats(store.webhooks.map((w) => w.id).filter((id) => !(id in stats))),
+    );
+    if (store.currentIntegrationId === route.integrationId) refresh();
 
     const runTest = async (w) => {
       Object.assign(test, { webhookId: w.id, busy: true, result: null, error: null });
