@@ -8,11 +8,13 @@ import json
 import os
 import secrets
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
-from contracts.topics import Topics
 from devstack.postgres import EmbeddedPostgres, start_postgres
-from service_kit.kafka import ensure_topics
+
+if TYPE_CHECKING:
+    from contracts.topics import Topics
 
 
 def ensure_secret(path: Path, make: str) -> str:
@@ -91,6 +93,10 @@ def stop_embedded_postgres(server: EmbeddedPostgres | None, pgdata: Path) -> Non
 
 def create_topics(bootstrap: str, topics: Topics, partitions: int, replication_factor: int) -> int:
     """Create every topic that is missing (idempotent); return how many topics the system uses."""
+    # Imported here: aiokafka and pydantic are slow to import, and bad settings or a taken port
+    # should be reported before paying for them.
+    from service_kit.kafka import ensure_topics
+
     asyncio.run(
         ensure_topics(bootstrap, topics, partitions=partitions, replication_factor=replication_factor)
     )

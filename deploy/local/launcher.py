@@ -194,7 +194,9 @@ class Stack:
         if self.processes:
             self.console.say(f"stopping {len(self.processes)} service(s) (grace {self.plan.grace_s:.0f}s)")
             codes = stop_processes(self.processes.values(), grace_s=self.plan.grace_s)
-            summary = ", ".join(f"{name}={code}" for name, code in zip(self.processes, codes, strict=True))
+            summary = ", ".join(
+                f"{name} {_exit_text(code)}" for name, code in zip(self.processes, codes, strict=True)
+            )
             for pump in self.pumps:
                 pump.join(timeout=2.0)  # let the last log lines of each service reach the console
             self.console.say(f"services stopped ({summary})")
@@ -204,6 +206,11 @@ class Stack:
         if self.broker is not None:
             self.broker.stop()
             self.console.say("embedded Kafka broker stopped (its topics are gone: memory storage)")
+
+
+def _exit_text(code: int) -> str:
+    # Negative codes are deaths by signal; uvicorn re-raises SIGTERM after a clean shutdown.
+    return f"by {signal.Signals(-code).name}" if code < 0 else f"with code {code}"
 
 
 def apply_dev_profile(env: dict[str, str], run_dir: Path, console: Console) -> str | None:
