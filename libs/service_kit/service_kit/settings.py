@@ -128,6 +128,16 @@ def format_settings_error(exc: ValidationError, cls: type[BaseSettings]) -> str:
         loc = [str(p) for p in err["loc"]]
         field = loc[0] if loc else "?"
         info = cls.model_fields.get(field)
+        if info is None:
+            # pydantic reports a field read through an alias by that alias, not by the field name.
+            info = next(
+                (
+                    f
+                    for f in cls.model_fields.values()
+                    if isinstance(f.validation_alias, AliasChoices) and field in f.validation_alias.choices
+                ),
+                None,
+            )
         alias = info.validation_alias if info else None
         if isinstance(alias, AliasChoices) and alias.choices:
             env = str(alias.choices[0])

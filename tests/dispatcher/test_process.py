@@ -1,0 +1,84 @@
+"""``python -m dispatcher`` as a process, fed by the ``publish`` command with a sample file."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+from dispatcher_helpers import SAMPLES, webhook
+from dispatcher_kafka import Bus, http_get
+
+from contracts.deliveries import DeliveryJobV1
+from contracts.topics import Topics
+from devstack.ports import free_port
+from dispatcher.settings import DispatcherSettings
+from service_kit.settings import load_settings
+
+pytestmark = [pytest.mark.integration, pytest.mark.e2e]
+
+
+async def _publish(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-m", "dispatcher.publish_cli", *args]
+    return await asyncio.to_thread(subprocess.run, cmd, env=env, capture_output=True, text=True, timeout=60)
+
+
+async def test_process_and_publish_command(
+    kafka_bootstrap: str, topics: Topics, service_env: dict[str, str]
+) -> None:
+    port = free_port()
+    env = {
+        **os.environ,
+        **service_env,
+        "DISPATCHER_PORT": str(port),
+        "DISPATCHER_GROUP_ID": f"{service_env['TOPIC_PREFIX']}dispatcher",
+        "DISPATCHER_SESSION_TIMEOUT_MS": "2000",
+        "DISPATCHER_HEARTBEAT_INTERVAL_MS": "500",
+    }
+    async with Bus(kafka_bootstrap, topics) as bus:
+        await bus.config(webhook("w", event_types=["Appointment.create"]))
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "dispatcher"], env=env, stderr=subprocess.PIPE, text=True
+        )
+        try:
+            for _ in range(300):
+                try:
+                    if (await http_get(f"http://127.0.0.1:{port}/readyz"))[0] == 200:
+                        break
+                except OSError:
+                    pass
+                await asyncio.sleep(0.1)
+            else:
+                raise AssertionError("dispatcher never became ready")
+            done = await _publish(env, str(SAMPLES / "fhir/appointment.json"), "--interaction", "create")
+            assert done.returncode == 0, done.stderr
+            assert done.stdout.startswith(f"published to {topics.fhir_events} partition ")
+            (record,) = await bus.collect(1, topics.deliveries)
+            job = DeliveryJobV1.model_validate_json(record.value)
+            assert (job.webhook_id, job.event_type) == ("w", "Appointment.create")
+            assert json.loads(job.body)["data"]["id"] == "example"
+            bad = await _publish(
+                env, "--interaction", "create", str(SAMPLES / "surveymonkey/contact_created.json")
+            )
+            assert (bad.returncode, bad.stderr) == (2, "publish: --interaction only applies to FHIR input\n")
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            _, stderr = await asyncio.to_thread(proc.communicate, timeout=30)
+        assert proc.returncode == 0, stderr[-2000:]
+
+
+def test_bad_settings_exit_2(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("WEBHOOK_SECRETS_KEY", "short")
+    monkeypatch.setenv("DISPATCHER_PHONE_REGION", "XX")
+    monkeypatch.setenv("DISPATCHER_HEARTBEAT_INTERVAL_MS", "9000")
+    with pytest.raises(SystemExit) as info:
+        load_settings(DispatcherSettings)
+    assert info.value.code == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0].startswith("invalid setting WEBHOOK_SECRETS_KEY: ")
+    assert lines[1].startswith("invalid setting DISPATCHER_PHONE_REGION: ")
+    assert len(lines) == 2  # the heartbeat check runs only once the fields are valid

@@ -1,0 +1,45 @@
+"""The publish command's choice of topic, key and headers (pure)."""
+
+from __future__ import annotations
+
+import pytest
+from dispatcher_helpers import SAMPLES
+
+from dispatcher.publish_cli import UsageError, build_message, build_parser
+
+
+def _message(path: str, *args: str):  # type: ignore[no-untyped-def]
+    return build_message((SAMPLES / path).read_bytes(), build_parser().parse_args([path, *args]))
+
+
+def test_fhir_resource() -> None:
+    msg = _message(
+        "fhir/appointment.json", "--interaction", "delete", "--integration-id", "ehr2", "--topic-prefix", "p."
+    )
+    assert msg.topic == "p.integrations.fhir.events"
+    assert msg.key == b"Appointment/example"
+    assert msg.headers == [("integration-id", b"ehr2"), ("fhir-interaction", b"delete")]
+
+
+def test_bundle_and_surveymonkey() -> None:
+    assert _message("fhir/transaction_bundle.json").key == b"Bundle/tx-1"
+    msg = _message("surveymonkey/response_completed.json")
+    assert (msg.topic, msg.key, msg.headers) == ("integrations.surveymonkey.events", b"123456", [])
+
+
+@pytest.mark.parametrize(
+    ("raw", "args", "message"),
+    [
+        (b"nope", [], "input is not JSON"),
+        (b'{"a": 1}', [], "cannot tell the source"),
+        (b'{"event_type": "x"}', ["--interaction", "create"], "--interaction only applies to FHIR"),
+    ],
+)
+def test_usage_errors(raw: bytes, args: list[str], message: str) -> None:
+    with pytest.raises(UsageError, match=message):
+        build_message(raw, build_parser().parse_args(["-", *args]))
+
+
+def test_raw_bytes_with_explicit_source() -> None:
+    msg = build_message(b"not json", build_parser().parse_args(["-", "--source", "fhir"]))
+    assert (msg.topic, msg.key, msg.value) == ("integrations.fhir.events", None, b"not json")
