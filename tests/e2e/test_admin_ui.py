@@ -13,14 +13,23 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
-import uuid
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
 from playwright.async_api import Locator, Page, async_playwright, expect
-from ui_conftest import PHONE, UI_DIR, launch_chromium, new_page, running_receiver, screenshot, static_ui
+from ui_conftest import (
+    PHONE,
+    REPO,
+    UI_DIR,
+    Receiver,
+    launch_chromium,
+    new_page,
+    running_receiver,
+    screenshot,
+    static_ui,
+)
 
 from webhook_core.urls import sanitize_url
 
@@ -123,37 +132,29 @@ async def test_page_logic_in_browser() -> None:
 # --- the whole flow against the running services -------------------------------------------------
 
 SSRF_URL = "https://169.254.169.254/latest/meta-data"
+SURVEY_EVENT = REPO / "samples" / "surveymonkey" / "response_completed.json"
 
 
-async def _publish_result(stack: Any, webhook_id: str, event_type: str) -> None:
-    """Put one succeeded attempt on the results topic, as the delivery worker does."""
+async def _publish_survey_event(stack: Any, receiver: Receiver, already: int) -> None:
+    """Publish a real SurveyMonkey callback once the dispatcher knows the webhook; wait for its delivery."""
     from aiokafka import AIOKafkaProducer
 
-    from contracts.base import utcnow
-    from contracts.deliveries import DeliveryResultV1
     from service_kit.kafka import producer_options
 
-    result = DeliveryResultV1(
-        delivery_id=f"dlv-{uuid.uuid4().hex[:12]}",
-        webhook_id=webhook_id,
-        integration_id="surveymonkey",
-        event_id=f"evt-{uuid.uuid4().hex[:12]}",
-        event_type=event_type,
-        attempt=1,
-        outcome="succeeded",
-        status_code=200,
-        response_ms=12,
-        response_body_excerpt='{"received": true}',
-        attempted_at=utcnow(),
-    )
+    async with httpx.AsyncClient(base_url=stack.url("dispatcher"), timeout=5) as ops:
+        deadline = asyncio.get_running_loop().time() + 30
+        while not re.search(r"^webhooks_indexed(\{[^}]*\})? [1-9]", (await ops.get("/metrics")).text, re.M):
+            assert asyncio.get_running_loop().time() < deadline, "the dispatcher never indexed the webhook"
+            await asyncio.sleep(0.2)
+    # The worker follows the same compacted topic; give it the same head start.
+    await asyncio.sleep(1.0)
     producer = AIOKafkaProducer(**producer_options(stack.env["KAFKA_BOOTSTRAP_SERVERS"]))
     await producer.start()
     try:
-        await producer.send_and_wait(
-            stack.topics.delivery_results, result.model_dump_json().encode(), key=webhook_id.encode()
-        )
+        await producer.send_and_wait(stack.topics.surveymonkey_events, SURVEY_EVENT.read_bytes())
     finally:
         await producer.stop()
+    await receiver.wait_for(already + 1, timeout_s=30)
 
 
 async def _create_token(api: httpx.AsyncClient, role: str) -> str:
@@ -189,7 +190,7 @@ async def _click_until(page: Page, button: Locator, target: Locator, timeout_s: 
 @pytest.mark.e2e
 @pytest.mark.browser
 async def test_admin_flow(stack_factory: Callable[..., Any]) -> None:
-    stack = stack_factory(services=["config-api"])
+    stack = stack_factory(services=["config-api", "dispatcher", "delivery-worker"])
     base = stack.config_api_url
     async with (
         running_receiver() as receiver,
@@ -264,8 +265,10 @@ async def test_admin_flow(stack_factory: Callable[..., Any]) -> None:
             assert "webhook-signature" in {k.lower() for k in receiver.requests[-1]["headers"]}
             await screenshot(page, "test-result")
 
-            # A delivery result arrives through Kafka: it shows in the logs and in the status.
-            await _publish_result(stack, webhook_id, "response_completed")
+            # A real event: SurveyMonkey callback -> dispatcher -> delivery worker -> receiver, and the
+            # attempt comes back through webhooks.delivery-results into the logs and the status.
+            await _publish_survey_event(stack, receiver, already=len(receiver.requests))
+            assert receiver.bodies()[-1]["type"] == "response_completed"
             await table_row.get_by_role("link", name="Logs of Completed responses").click()
             logs_row = page.get_by_test_id("logs-table").locator("tr[data-delivery]").first
             await _click_until(page, page.get_by_role("button", name="Apply / refresh"), logs_row, 30)
