@@ -91,10 +91,16 @@ class JobConsumer:
                 await committer
 
     async def drain(self, timeout_s: float) -> None:
-        """Wait (bounded) for every running job, then commit what finished."""
+        """Wait (bounded) for every running job, cancel the rest, then commit what finished."""
         running = [t for tasks in self.tasks.values() for t in tasks]
         if running:
-            await asyncio.wait(running, timeout=timeout_s)
+            _, unfinished = await asyncio.wait(running, timeout=timeout_s)
+            # Out of time: abandon them uncommitted (the next owner redoes them) before the producer closes.
+            for task in unfinished:
+                task.cancel()
+            await asyncio.gather(*unfinished, return_exceptions=True)
+            if unfinished:
+                logger.warning("shutdown abandoned unfinished jobs", extra={"jobs": len(unfinished)})
         await self.commit()
 
     async def _fetch(self, room: int) -> dict[TopicPartition, list[Record]]:
@@ -120,7 +126,8 @@ class JobConsumer:
                 if due_ms > now_ms + self.due_tolerance_ms:
                     self._pause_until(tp, record.offset, (due_ms - now_ms) / 1000)
                     return  # later records of this tier partition are due later still
-            self.tracker.start(tp, record.offset)
+            if not self.tracker.start(tp, record.offset):
+                continue  # fetched again after a seek: it already ran or is running
             self.pending += 1
             self.metrics.pending.set(self.pending)
             task = asyncio.create_task(

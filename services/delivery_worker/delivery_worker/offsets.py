@@ -21,14 +21,16 @@ class OffsetTracker(Generic[K]):
         self._finished: dict[K, set[int]] = {}
         self._next: dict[K, int] = {}
         self._committed: dict[K, int] = {}
+        self._high: dict[K, int] = {}
 
-    def start(self, key: K, offset: int) -> None:
-        """Record that ``offset`` is being processed (offsets of one key arrive in increasing order)."""
-        queue = self._started.setdefault(key, deque())
-        if queue and offset <= queue[-1]:
-            raise ValueError(f"offset {offset} of {key!r} started out of order (after {queue[-1]})")
-        queue.append(offset)
+    def start(self, key: K, offset: int) -> bool:
+        """Record that ``offset`` is being processed; False when it was already started (a re-fetch)."""
+        if offset < self._high.get(key, -1) + 1:
+            return False
+        self._high[key] = offset
+        self._started.setdefault(key, deque()).append(offset)
         self._finished.setdefault(key, set())
+        return True
 
     def finish(self, key: K, offset: int) -> None:
         """Record that ``offset`` is done; advances the commit point over the finished prefix."""
@@ -60,5 +62,5 @@ class OffsetTracker(Generic[K]):
 
     def forget(self, key: K) -> None:
         """Drop a revoked partition."""
-        for table in (self._started, self._finished, self._next, self._committed):
+        for table in (self._started, self._finished, self._next, self._committed, self._high):
             table.pop(key, None)

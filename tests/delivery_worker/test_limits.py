@@ -1,0 +1,103 @@
+"""Token bucket, circuit breaker and offset tracker (pure state machines, explicit clock)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from delivery_worker.limits import CircuitBreaker, InFlightLimiter, TokenBucket, WebhookGuards
+from delivery_worker.offsets import OffsetTracker
+
+
+def test_token_bucket_burst_then_rate() -> None:
+    bucket = TokenBucket(rate=2.0, burst=2.0, now=0.0)
+    assert [bucket.reserve(0.0) for _ in range(4)] == [0.0, 0.0, 0.5, 1.0]
+    assert bucket.reserve(10.0) == 0.0  # refilled (to the burst, not beyond)
+    assert bucket.reserve(10.0) == 0.0
+    assert bucket.reserve(10.0) == 0.5
+
+
+def test_token_bucket_rejects_bad_rate() -> None:
+    with pytest.raises(ValueError, match="rate must be > 0"):
+        TokenBucket(0)
+
+
+def test_breaker_opens_after_threshold_and_probes() -> None:
+    b = CircuitBreaker(threshold=5, base_cooldown_s=10, max_cooldown_s=25)
+    for _ in range(4):
+        assert b.admit(0) == "send"
+        b.record_failure(0)
+    assert b.state(0) == "closed"
+    b.record_failure(0)
+    assert b.state(0) == "open" and b.admit(5) == "reject" and b.retry_at(5) == 10
+    assert b.admit(10) == "probe" and b.state(10) == "half_open"
+    assert b.admit(10) == "reject"  # only one probe at a time
+    assert b.retry_at(10) == 20
+    b.record_failure(11)  # failed probe: re-open, cool-down doubled
+    assert b.state(12) == "open" and b.open_until == 31
+    assert b.admit(31) == "probe"
+    b.record_failure(31)
+    assert b.open_until == 31 + 25  # capped at the max delay
+    assert b.admit(56) == "probe"
+    b.record_success()
+    assert b.state(56) == "closed" and b.admit(56) == "send" and b.failures == 0
+
+
+def test_breaker_success_resets_the_count_and_probe_release() -> None:
+    b = CircuitBreaker(threshold=3, base_cooldown_s=1, max_cooldown_s=10)
+    b.record_failure(0)
+    b.record_failure(0)
+    b.record_success()
+    b.record_failure(0)
+    b.record_failure(0)
+    assert b.state(0) == "closed"
+    b.record_failure(0)
+    assert b.admit(1) == "probe"
+    b.release_probe()
+    assert b.admit(1) == "probe"  # another job may probe
+
+
+def test_guards_follow_config_changes() -> None:
+    g = WebhookGuards()
+    assert g.bucket_for(None, 0) is None
+    first = g.bucket_for(5.0, 0)
+    assert g.bucket_for(5.0, 1) is first
+    assert g.bucket_for(2.0, 1) is not first
+    br = g.breaker_for(5, 1.0, 0.0)
+    assert br.max_cooldown_s == 1.0  # a zero max delay must not disable the cool-down
+    assert g.breaker_for(3, 1.0, 60.0) is br and br.threshold == 3
+
+
+async def test_in_flight_limiter() -> None:
+    lim = InFlightLimiter()
+    await lim.acquire(2)
+    await lim.acquire(2)
+    third = asyncio.create_task(lim.acquire(2))
+    await asyncio.sleep(0.01)
+    assert not third.done()
+    await lim.release()
+    await asyncio.wait_for(third, 1)
+    assert lim.in_flight == 2
+
+
+def test_offset_tracker_commits_only_the_finished_prefix() -> None:
+    t: OffsetTracker[str] = OffsetTracker()
+    for off in (10, 11, 12, 13):
+        t.start("p0", off)
+    t.finish("p0", 12)
+    assert t.to_commit() == {}
+    t.finish("p0", 10)
+    assert t.to_commit() == {"p0": 11}
+    t.mark_committed({"p0": 11})
+    assert t.to_commit() == {}
+    t.finish("p0", 11)
+    assert t.to_commit() == {"p0": 13} and t.pending("p0") == 1
+    t.finish("p0", 13)
+    assert t.position("p0") == 14
+    assert t.start("p0", 12) is False  # re-fetched: not run twice
+    assert t.start("p0", 14) is True
+    t.finish("p0", 14)
+    t.forget("p0")
+    t.finish("p0", 13)  # finishing after a revoke is ignored
+    assert t.to_commit() == {}

@@ -1,0 +1,120 @@
+"""Head-of-line freedom (the required test) and the circuit breaker, through the embedded broker."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+import pytest
+from aiohttp import web
+from aiokafka.partitioner import DefaultPartitioner
+from dw_helpers import Bus, hang, make_config, make_job, receiver, status, wait_for
+
+from contracts.webhooks import RetryPolicy
+from webhook_core.secrets_crypto import SecretBox
+
+pytestmark = pytest.mark.integration
+
+
+def ids_on_same_partition(partitions: int = 2) -> tuple[str, str]:
+    """Two webhook ids whose jobs land on the same partition (key = webhook id)."""
+    part = DefaultPartitioner()
+    first = f"wh_slow_{uuid.uuid4().hex[:6]}"
+    target = part(first.encode(), list(range(partitions)), list(range(partitions)))
+    while True:
+        other = f"wh_fast_{uuid.uuid4().hex[:6]}"
+        if part(other.encode(), list(range(partitions)), list(range(partitions))) == target:
+            return first, other
+
+
+async def test_head_of_line_slow_endpoint_does_not_hold_up_a_healthy_one(
+    bus: Bus, box: SecretBox, start_worker
+) -> None:
+    slow_id, fast_id = ids_on_same_partition()
+    async with receiver() as rec:
+        rec.routes["/slow"] = hang(rec.release)
+        slow = make_config(
+            box,
+            rec.url("/slow"),
+            webhook_id=slow_id,
+            timeout_ms=1500,
+            retry=RetryPolicy(max_attempts=2, initial_delay_ms=200, multiplier=2.0, jitter=0.0),
+        )
+        fast = make_config(box, rec.url("/fast"), webhook_id=fast_id)
+        await bus.config(slow)
+        await bus.config(fast)
+        await start_worker(circuit_failure_threshold=100)  # the breaker is tested on its own below
+
+        slow_jobs = [make_job(slow, i) for i in range(5)]
+        for job in slow_jobs:
+            await bus.job(job)
+        sent_at: dict[str, float] = {}
+        for i in range(30):  # 3 s of healthy traffic while the slow endpoint times out and retries
+            job = make_job(fast, i)
+            sent_at[job.delivery_id] = time.monotonic()
+            await bus.job(job)
+            await asyncio.sleep(0.1)
+        await wait_for(lambda: len(rec.on("/fast")) == 30, what="healthy deliveries")
+        latencies = sorted(hit.at - sent_at[hit.headers["webhook-id"]] for hit in rec.on("/fast"))
+        assert latencies[-1] < 1.0, latencies[-5:]
+
+        await wait_for(
+            lambda: sum(r.outcome == "dead_lettered" for r in bus.results if r.webhook_id == slow_id) == 5,
+            timeout_s=20,
+            what="slow jobs dead-lettered after their retry",
+        )
+        slow_results = [r for r in bus.results if r.webhook_id == slow_id]
+        assert {r.error_category for r in slow_results} == {"timeout"}
+        assert sorted(r.outcome for r in slow_results) == ["dead_lettered"] * 5 + ["retrying"] * 5
+        assert all(1400 <= (r.response_ms or 0) < 3000 for r in slow_results)
+
+
+async def test_circuit_breaker_opens_defers_without_requests_and_probe_closes(
+    bus: Bus, box: SecretBox, start_worker
+) -> None:
+    healthy = False
+
+    async def endpoint(request: web.Request) -> web.StreamResponse:
+        return await status(200 if healthy else 503)(request)
+
+    async with receiver({"/cb": endpoint}) as rec:
+        cfg = make_config(
+            box,
+            rec.url("/cb"),
+            max_in_flight=1,  # one at a time: the failures are strictly consecutive
+            retry=RetryPolicy(
+                max_attempts=20, initial_delay_ms=50, multiplier=1.0, jitter=0.0, max_delay_ms=2000
+            ),
+        )
+        await bus.config(cfg)
+        app = await start_worker(circuit_cooldown_ms=400)
+        jobs = [make_job(cfg, i) for i in range(8)]
+        for job in jobs:
+            await bus.job(job)
+
+        await wait_for(
+            lambda: any(r.error_category == "circuit_open" for r in bus.results), what="a deferred job"
+        )
+        assert len(rec.hits) == 5  # opened after exactly 5 consecutive failures
+        assert app.metrics.circuit_open._value.get() == 1.0
+        opened = rec.hits[-1].at
+        await wait_for(lambda: len(rec.hits) >= 6, what="the first probe")
+        assert rec.hits[5].at - opened >= 0.35  # nothing sent during the cool-down
+        await wait_for(lambda: len(rec.hits) >= 7, what="the second probe")
+        assert rec.hits[6].at - rec.hits[5].at >= 0.75  # the cool-down doubled after the failed probe
+        healthy = True
+        await wait_for(
+            lambda: sum(r.outcome == "succeeded" for r in bus.results) == 8,
+            timeout_s=15,
+            what="all delivered",
+        )
+        deferred = [r for r in bus.results if r.error_category == "circuit_open"]
+        assert deferred and all(
+            r.status_code is None and r.circuit_state in {"open", "half_open"} for r in deferred
+        )
+        # Deferrals do not use up attempts: each request is one attempt.
+        attempts = [r for r in bus.results if r.error_category != "circuit_open"]
+        assert len(attempts) == len(rec.hits)
+        assert app.metrics.circuit_open._value.get() == 0.0
+        assert bus.results[-1].circuit_state == "closed"
