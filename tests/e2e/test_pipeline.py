@@ -1,7 +1,8 @@
 """The whole flow through the four running services, as a user of ``make run`` sees it.
 
 Create webhooks through the config API (bearer admin token, http://127.0.0.1 receiver allowed by
-the dev profile), publish a SurveyMonkey callback and a FHIR resource to the integration topics,
+the dev profile), publish a SurveyMonkey callback and a FHIR resource to the integration topics
+with the ``publish`` console script,
 receive each signed delivery at a real aiohttp receiver (verified with the ``standardwebhooks``
 package), and find the attempt in the webhook's logs and status in the config API.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -20,10 +22,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 from aiohttp import web
-from aiokafka import AIOKafkaProducer
 from standardwebhooks import Webhook
-
-from service_kit.kafka import producer_options
 
 if TYPE_CHECKING:
     from tests.e2e.conftest import RunningStack
@@ -100,13 +99,21 @@ def metric_value(text: str, name: str) -> float:
     return sum(float(v) for v in pattern.findall(text))
 
 
-async def publish(stack: RunningStack, topic: str, body: bytes, headers: list[tuple[str, bytes]]) -> None:
-    producer = AIOKafkaProducer(**producer_options(stack.env["KAFKA_BOOTSTRAP_SERVERS"]))
-    await producer.start()
-    try:
-        await producer.send_and_wait(topic, body, headers=headers)
-    finally:
-        await producer.stop()
+async def publish(stack: RunningStack, sample: Path, *args: str) -> None:
+    """Send a sample with the ``publish`` console script, as the README's walkthrough does."""
+    proc = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).parent / "publish"),
+        str(sample),
+        "--bootstrap-servers",
+        stack.env["KAFKA_BOOTSTRAP_SERVERS"],
+        "--topic-prefix",
+        stack.env["TOPIC_PREFIX"],
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    output, _ = await proc.communicate()
+    assert proc.returncode == 0, output.decode()
 
 
 async def create_webhook(api: httpx.AsyncClient, integration: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -160,10 +167,8 @@ async def test_events_flow_from_kafka_to_a_signed_delivery_and_back_into_logs_an
         # The worker follows the same compacted topic; give it the same head start.
         await asyncio.sleep(1.0)
 
-        survey_body = (SAMPLES / "surveymonkey" / "response_completed.json").read_bytes()
-        appointment = (SAMPLES / "fhir" / "appointment.json").read_bytes()
-        await publish(stack, stack.topics.surveymonkey_events, survey_body, [])
-        await publish(stack, stack.topics.fhir_events, appointment, [("fhir-interaction", b"create")])
+        await publish(stack, SAMPLES / "surveymonkey" / "response_completed.json")
+        await publish(stack, SAMPLES / "fhir" / "appointment.json", "--interaction", "create")
 
         deliveries = {
             "survey": (survey_hook, await receiver.wait_for("/survey")),
