@@ -47,6 +47,16 @@ _CATEGORY = _p("concept", "category")
 _IDENTIFIER = _p("identifier", "identifier")
 _ACTIVE = _p("bool", "active")
 _TELECOM = _p("string", "telecom.value")
+_CLINICAL_RESULT = {
+    "status": _STATUS,
+    "code": _CODE,
+    "category": _CATEGORY,
+    "subject": _SUBJECT,
+    "patient": _PATIENT_SUBJECT,
+    "encounter": _p("reference", "encounter", target="Encounter"),
+    "date": _p("date", "effectiveDateTime"),
+}
+"""Observation and DiagnosticReport share these parameters."""
 
 SEARCH_PARAMETERS: dict[str, dict[str, SearchParam]] = {
     "Appointment": {
@@ -94,25 +104,8 @@ SEARCH_PARAMETERS: dict[str, dict[str, SearchParam]] = {
         "service-type": _p("concept", "serviceType", "serviceType.concept"),
     },
     "Schedule": {"actor": _p("reference", "actor"), "active": _ACTIVE},
-    "Observation": {
-        "status": _STATUS,
-        "code": _CODE,
-        "category": _CATEGORY,
-        "subject": _SUBJECT,
-        "patient": _PATIENT_SUBJECT,
-        "encounter": _p("reference", "encounter", target="Encounter"),
-        "date": _p("date", "effectiveDateTime"),
-    },
-    "DiagnosticReport": {
-        "status": _STATUS,
-        "code": _CODE,
-        "category": _CATEGORY,
-        "subject": _SUBJECT,
-        "patient": _PATIENT_SUBJECT,
-        "encounter": _p("reference", "encounter", target="Encounter"),
-        "date": _p("date", "effectiveDateTime"),
-        "issued": _p("date", "issued"),
-    },
+    "Observation": _CLINICAL_RESULT,
+    "DiagnosticReport": {**_CLINICAL_RESULT, "issued": _p("date", "issued")},
     "Encounter": {
         "status": _STATUS,
         "class": _p("code", "class.code", "class.coding.code"),

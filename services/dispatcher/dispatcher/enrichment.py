@@ -9,6 +9,7 @@ the patient index and, when found, becomes the event's ``patient_reference``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from dispatcher.events import NormalisedEvent
@@ -16,6 +17,7 @@ from dispatcher.patient_index import PatientIndex
 from webhook_core.contacts import (
     INVALID_EMAIL,
     INVALID_PHONE,
+    Normalised,
     email_key,
     normalize_email,
     normalize_phone,
@@ -23,6 +25,17 @@ from webhook_core.contacts import (
 )
 
 CONTACT_OBJECT_TYPES = frozenset({"contact"})
+
+
+def _email(value: str, _region: str) -> Normalised:
+    return normalize_email(value)
+
+
+_FIELDS: tuple[tuple[str, Callable[[str, str], Normalised], Callable[[str], str], str], ...] = (
+    ("email", _email, email_key, INVALID_EMAIL),
+    ("phone_number", normalize_phone, phone_key, INVALID_PHONE),
+)
+"""Contact field, its normaliser, its patient-index key and its quality flag; email is looked up first."""
 
 
 def linkable_person(event: NormalisedEvent) -> tuple[str, dict[str, Any]] | None:
@@ -51,26 +64,17 @@ def enrich_contact(event: NormalisedEvent, region: str) -> list[str]:
     name, person = found
     person = dict(person)
     keys: list[str] = []
-    email = person.get("email")
-    if isinstance(email, str) and email.strip():
-        result = normalize_email(email)
-        person["email"] = result.value
-        if result.valid:
-            keys.append(email_key(result.value))
-        else:
-            event.quality_flags.append(INVALID_EMAIL)
-    elif email is not None and not isinstance(email, str):
-        event.quality_flags.append(INVALID_EMAIL)
-    phone = person.get("phone_number")
-    if isinstance(phone, str) and phone.strip():
-        result = normalize_phone(phone, region)
-        person["phone_number"] = result.value
-        if result.valid:
-            keys.append(phone_key(result.value))
-        else:
-            event.quality_flags.append(INVALID_PHONE)
-    elif phone is not None and not isinstance(phone, str):
-        event.quality_flags.append(INVALID_PHONE)
+    for field, normalise, key_of, flag in _FIELDS:
+        value = person.get(field)
+        if isinstance(value, str) and value.strip():
+            result = normalise(value, region)
+            person[field] = result.value
+            if result.valid:
+                keys.append(key_of(result.value))
+                continue
+        elif value is None or isinstance(value, str):
+            continue  # absent or blank: nothing to check
+        event.quality_flags.append(flag)
     resources = dict(event.data["resources"])
     resources[name] = person
     event.data = {**event.data, "resources": resources}

@@ -1,0 +1,219 @@
+"""Dispatcher matching scale: events/s with 10 vs 100,000 active webhooks, each event matching 3.
+
+Measures the dispatcher's per-record path (``EventProcessor.process``: JSON parse, FHIR normalisation,
+index lookup, filters/criteria, job building and serialisation) in one process, no broker, so the
+figure isolates what the number of webhooks can change. Both configurations are built once and then
+measured in interleaved runs (small, large, small, large, ...) so machine load drifts hit both alike.
+
+Webhook mix (the same in both configurations): 3 webhooks match every event (``Appointment.*`` with a
+filter, ``*`` with FHIR criteria, exact ``Appointment.update``); the others cannot match: one third on
+other integrations, one third on the same integration but other event types, one third on the same
+integration and event type but naming other appointments in ``object_ids``.
+
+Rates are events per CPU-second of this process (``time.process_time``): the machine is shared, and
+wall-clock rates swing with other load (they are recorded too, with their own ratio).
+Pass: the large configuration keeps >= 80 % of the small one's median events/s.
+Output: JSON in bench/results/matching.json (median, min, max, IQR per configuration, the ratio).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import platform
+import statistics
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from contracts.base import utcnow
+from contracts.topics import Topics
+from contracts.webhooks import WebhookConfigV1
+from dispatcher.handlers import EventProcessor, InputRecord
+from dispatcher.matching import WebhookIndex
+from dispatcher.metrics import DispatcherMetrics
+from dispatcher.patient_index import PatientIndex
+from service_kit.config_view import WebhookView
+
+RESULTS = Path(__file__).resolve().parent / "results"
+TOPICS = Topics()
+OTHER_TYPES = ("Task.*", "Patient.update", "Slot.create", "Encounter.*", "Observation.create")
+
+
+def _webhook(wid: str, integration_id: str, **fields: Any) -> WebhookConfigV1:
+    return WebhookConfigV1(
+        id=wid,
+        integration_id=integration_id,
+        integration_type="fhir",
+        name=wid,
+        subscription_url="https://example.org/hook",
+        updated_at=utcnow(),
+        **fields,
+    )
+
+
+def build_webhooks(total: int) -> list[WebhookConfigV1]:
+    """3 always-matching webhooks plus ``total - 3`` that cannot match."""
+    hooks = [
+        _webhook(
+            "match-filter",
+            "ehr",
+            event_types=["Appointment.*"],
+            filter={"data.status": {"$in": ["booked", "arrived"]}},
+        ),
+        _webhook(
+            "match-criteria", "ehr", event_types=["*"], criteria="Appointment?status=booked&practitioner=123"
+        ),
+        _webhook("match-exact", "ehr", event_types=["Appointment.update"]),
+    ]
+    for i in range(total - 3):
+        kind = i % 3
+        if kind == 0:
+            hooks.append(_webhook(f"other-int-{i}", f"ehr-{i % 5000}", event_types=["Appointment.*"]))
+        elif kind == 1:
+            hooks.append(_webhook(f"other-type-{i}", "ehr", event_types=[OTHER_TYPES[i % len(OTHER_TYPES)]]))
+        else:
+            hooks.append(
+                _webhook(
+                    f"other-obj-{i}", "ehr", event_types=["Appointment.update"], object_ids=[f"other-{i}"]
+                )
+            )
+    return hooks
+
+
+def make_records(count: int) -> list[InputRecord]:
+    """Distinct Appointment updates (booked, with Practitioner/123) as Kafka records."""
+    records = []
+    for i in range(count):
+        resource = {
+            "resourceType": "Appointment",
+            "id": f"appt-{i}",
+            "meta": {"versionId": "1", "lastUpdated": "2024-05-01T10:00:00Z"},
+            "status": "booked",
+            "start": "2024-05-10T09:00:00Z",
+            "participant": [
+                {"actor": {"reference": f"Patient/p{i}"}, "status": "accepted"},
+                {"actor": {"reference": "Practitioner/123"}, "status": "accepted"},
+            ],
+        }
+        value = json.dumps(resource).encode()
+        records.append(InputRecord(TOPICS.fhir_events, 0, i, None, value, [], 1_714_557_600_000))
+    return records
+
+
+def build_processor(total: int) -> tuple[EventProcessor, float]:
+    """A processor whose index holds ``total`` active webhooks; returns it and the build seconds."""
+    view = WebhookView()
+    index = WebhookIndex()
+    view.subscribe(index.on_change)
+    started = time.perf_counter()
+    for hook in build_webhooks(total):
+        view.apply(hook.id, hook.to_bytes())
+    built = time.perf_counter() - started
+    assert len(index) == total, (len(index), total)
+    processor = EventProcessor(TOPICS, view, index, PatientIndex(), DispatcherMetrics(), "US")
+    return processor, built
+
+
+def run_once(processor: EventProcessor, records: list[InputRecord]) -> tuple[float, float]:
+    """(events per CPU second, events per wall second) of one pass; checks 3 jobs per event."""
+    gc.collect()
+    wall, cpu = time.perf_counter(), time.process_time()
+    jobs = 0
+    for record in records:
+        jobs += len(processor.process(record))
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    if jobs != 3 * len(records):
+        raise SystemExit(f"expected {3 * len(records)} jobs, got {jobs}: the benchmark set-up is wrong")
+    return len(records) / cpu, len(records) / wall
+
+
+def summarise(values: list[float]) -> dict[str, float]:
+    """Median and spread of a list of rates."""
+    ordered = sorted(values)
+    q = statistics.quantiles(ordered, n=4) if len(ordered) >= 2 else [ordered[0]] * 3
+    return {
+        "median": round(statistics.median(ordered), 1),
+        "min": round(ordered[0], 1),
+        "max": round(ordered[-1], 1),
+        "iqr": round(q[2] - q[0], 1),
+        "spread_pct": round(100 * (ordered[-1] - ordered[0]) / statistics.median(ordered), 1),
+    }
+
+
+def main() -> int:
+    """Run the benchmark, print a table, write JSON; exit 1 when the ratio is below the threshold."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--small", type=int, default=10)
+    parser.add_argument("--large", type=int, default=100_000)
+    parser.add_argument("--events", type=int, default=2000, help="events per run")
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--threshold", type=float, default=0.8)
+    parser.add_argument("--out", type=Path, default=RESULTS / "matching.json")
+    args = parser.parse_args()
+
+    records = make_records(args.events)
+    small, small_build = build_processor(args.small)
+    large, large_build = build_processor(args.large)
+    print(
+        f"index built: {args.small} webhooks in {small_build:.2f}s, {args.large} in {large_build:.2f}s",
+        flush=True,
+    )
+    run_once(small, records[:200])  # warm-up (imports, caches)
+    run_once(large, records[:200])
+    rates: dict[str, list[float]] = {"small": [], "large": []}
+    wall: dict[str, list[float]] = {"small": [], "large": []}
+    for repeat in range(args.repeats):
+        order = (
+            (("small", small), ("large", large)) if repeat % 2 == 0 else (("large", large), ("small", small))
+        )
+        for name, processor in order:
+            per_cpu_s, per_wall_s = run_once(processor, records)
+            rates[name].append(per_cpu_s)
+            wall[name].append(per_wall_s)
+        print(
+            f"run {repeat + 1}: events per CPU-second small {rates['small'][-1]:.0f}, large {rates['large'][-1]:.0f}"
+            f" (wall: {wall['small'][-1]:.0f}, {wall['large'][-1]:.0f})",
+            flush=True,
+        )
+    s_small, s_large = summarise(rates["small"]), summarise(rates["large"])
+    ratio = s_large["median"] / s_small["median"]
+    paired = [lg / sm for sm, lg in zip(rates["small"], rates["large"], strict=True)]
+    wall_ratio = statistics.median(wall["large"]) / statistics.median(wall["small"])
+    result = {
+        "benchmark": "matching",
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "path": "EventProcessor.process in one process (parse, match, filters, build jobs); no broker",
+        "webhooks": {"small": args.small, "large": args.large},
+        "events_per_run": args.events,
+        "repeats": args.repeats,
+        "jobs_per_event": 3,
+        "unit": "events per CPU-second of the process (the machine is shared; wall-clock rates below)",
+        "events_per_s": {"small": s_small, "large": s_large},
+        "events_per_wall_s": {"small": summarise(wall["small"]), "large": summarise(wall["large"])},
+        "wall_ratio_large_to_small": round(wall_ratio, 3),
+        "ratio_large_to_small": round(ratio, 3),
+        "paired_ratio": summarise(paired) | {"median": round(statistics.median(paired), 3)},
+        "threshold": args.threshold,
+        "passed": ratio >= args.threshold,
+        "index_build_s": {"small": round(small_build, 3), "large": round(large_build, 3)},
+        "runs": {"cpu": rates, "wall": wall},
+        "machine": {"python": sys.version.split()[0], "platform": platform.platform()},
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(
+        f"events per CPU-second, median (min-max): {args.small} webhooks {s_small['median']:.0f} ({s_small['min']:.0f}-{s_small['max']:.0f}); "
+        f"{args.large} webhooks {s_large['median']:.0f} ({s_large['min']:.0f}-{s_large['max']:.0f}); "
+        f"ratio {ratio:.3f} (wall-clock ratio {wall_ratio:.3f}; threshold {args.threshold})"
+        f" -> {'PASS' if result['passed'] else 'FAIL'}"
+    )
+    print(f"wrote {args.out}")
+    return 0 if result["passed"] else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
