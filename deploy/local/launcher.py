@@ -25,7 +25,14 @@ from pathlib import Path
 from types import FrameType
 
 from console import Console, colour_wanted
-from infra import create_topics, ensure_secret, masked_dsn, start_embedded_postgres, stop_embedded_postgres
+from infra import (
+    create_topics,
+    ensure_secret,
+    masked_dsn,
+    start_embedded_postgres,
+    stop_embedded_postgres,
+    write_env_file,
+)
 
 from devstack.broker import EmbeddedBroker, start_broker
 from devstack.postgres import EmbeddedPostgres
@@ -267,6 +274,7 @@ def print_banner(stack: Stack, env: dict[str, str], admin_token: str | None) -> 
         say(f"  {'admin token':<16} {admin_token}  (dev token kept in {stack.plan.run_dir / 'admin_token'})")
     else:
         say(f"  {'admin token':<16} from ADMIN_TOKEN")
+    say(f"  {'other terminals':<16} set -a; . {stack.plan.run_dir / 'env'}; set +a   (then e.g. dlq list)")
     if stack.broker:
         say("WARNING: the embedded broker keeps messages in memory only: they are gone after Ctrl-C")
 
@@ -287,6 +295,7 @@ def run(env: dict[str, str], console: Console) -> int:
         stack.start_infra(env)
         admin_token = apply_dev_profile(env, plan.run_dir, console)
         ensure_all_topics(env, plan, console)
+        write_env_file(plan.run_dir / "env", env, tuple(spec.port_env for spec in plan.services))
         stack.start_services(env)
         print_banner(stack, env, admin_token)
         code = stack.supervise()
