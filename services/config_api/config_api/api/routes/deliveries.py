@@ -45,13 +45,13 @@ async def webhook_of(
     conn: asyncpg.Pool | asyncpg.Connection, principal: Principal, integration_id: str, webhook_id: str
 ) -> dict[str, Any]:
     """The webhook row; 404 for an unknown integration or webhook, or a webhook of another integration."""
-    await integration_for(conn, principal, integration_id)
     row = await repository.fetch_webhook(conn, webhook_id)
-    if row is None or row["integration_id"] != integration_id:
-        raise NotFoundError(
-            f"webhook {webhook_id!r} not found in integration {integration_id!r}", loc=["path", "webhook_id"]
-        )
-    return row
+    if row is not None and row["integration_id"] == integration_id and principal.can_access(integration_id):
+        return row  # the integration exists (foreign key): one query on the hot path
+    await integration_for(conn, principal, integration_id)  # names the integration when that is what is wrong
+    raise NotFoundError(
+        f"webhook {webhook_id!r} not found in integration {integration_id!r}", loc=["path", "webhook_id"]
+    )
 
 
 def _utc(value: datetime | None) -> datetime | None:
