@@ -2,8 +2,8 @@
 
 ``app.py`` calls :func:`start_delivery_tasks` once in the lifespan, after the pool, producer,
 SecretBox and settings are on ``app.state``; the returned tasks are cancelled on shutdown.
-Intervals come from the settings when present (``delivery_maintenance_interval_s``, default 60 s;
-``delivery_retention_interval_s``, default 1 h).
+Intervals: ``CONFIG_API_DELIVERY_MAINTENANCE_INTERVAL_S`` (default 60 s) and
+``CONFIG_API_DELIVERY_RETENTION_INTERVAL_S`` (default 1 h).
 """
 
 from __future__ import annotations
@@ -40,8 +40,8 @@ class DeliveryMaintenance:
         settings: ConfigApiSettings = app.state.settings
         self.settings = settings
         self.thresholds = thresholds_from(settings)
-        self.interval_s = float(getattr(settings, "delivery_maintenance_interval_s", 60.0))
-        self.retention_interval_s = float(getattr(settings, "delivery_retention_interval_s", 3600.0))
+        self.interval_s = settings.delivery_maintenance_interval_s
+        self.retention_interval_s = settings.delivery_retention_interval_s
         self._lock = asyncio.Lock()
 
     @property

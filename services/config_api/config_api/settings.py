@@ -47,6 +47,12 @@ class ConfigApiSettings(CommonSettings):
     pool_min_size: int = Field(default=1, ge=0)
     pool_max_size: int = Field(default=10, ge=1)
     test_delivery_timeout_s: float = Field(default=15.0, gt=0, le=60)
+    delivery_maintenance_interval_s: float = Field(
+        default=60.0, gt=0, le=3600, description="How often auto-deactivation checks run (part B)."
+    )
+    delivery_retention_interval_s: float = Field(
+        default=3600.0, gt=0, le=86400, description="How often old delivery logs are purged (part B)."
+    )
 
     @field_validator("database_url")
     @classmethod
