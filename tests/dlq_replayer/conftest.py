@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 
 from contracts.topics import Topics
+from dlq_replayer.app import create_app
 from dlq_replayer.runtime import Runtime, open_core
 from dlq_replayer.settings import DlqReplayerSettings
 
@@ -38,3 +42,14 @@ async def runtime(dlq_settings: DlqReplayerSettings) -> AsyncIterator[Runtime]:
     """The core as the CLI builds it (webhook snapshot, lazy producer)."""
     async with open_core(dlq_settings, follow=False) as rt:
         yield rt
+
+
+@pytest.fixture
+async def client(dlq_settings: DlqReplayerSettings) -> AsyncIterator[TestClient[Any, Any]]:
+    """A client of the service (lifespan run: pool, schema, config follower)."""
+    async with TestClient(TestServer(create_app(dlq_settings))) as c:
+        for _ in range(200):
+            if (await c.get("/readyz")).status == 200:
+                break
+            await asyncio.sleep(0.05)
+        yield c

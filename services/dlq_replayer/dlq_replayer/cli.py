@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+import logging
 from collections.abc import Awaitable, Callable
 from enum import StrEnum
 from typing import Annotated, Any, TypeVar
@@ -72,9 +73,9 @@ def _filters(**raw: Any) -> DlqFilters:
 
 def _settings() -> DlqReplayerSettings:
     settings = load_settings(DlqReplayerSettings)
-    configure_logging(
-        "dlq-cli", "WARNING" if settings.log_level.upper() == "INFO" else settings.log_level, False
-    )
+    if not logging.getLogger().handlers:  # an embedding process (tests) keeps its own logging
+        level = "WARNING" if settings.log_level.upper() == "INFO" else settings.log_level
+        configure_logging("dlq-cli", level, False)  # a CLI prints results; only warnings go to stderr
     return settings
 
 

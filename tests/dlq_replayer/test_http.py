@@ -1,0 +1,156 @@
+"""The HTTP API on the real stack: auth, inspection, bad input, replays in the background, metrics."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import asyncpg
+import pytest
+from aiohttp.test_utils import TestClient
+from dlq_factories import letter, webhook
+from dlq_kafka import produce_letters, publish_webhooks, read_jobs
+
+from admin_auth.tokens import create_token
+from contracts.base import utcnow
+from contracts.topics import Topics
+from dlq_replayer.handlers import RUNTIME
+
+pytestmark = pytest.mark.integration
+
+ADMIN = {"Authorization": "Bearer boot-admin-token"}
+
+
+async def poll_replay(
+    client: TestClient[Any, Any], replay_id: str, headers: dict[str, str]
+) -> dict[str, Any]:
+    """The replay record once it is no longer running."""
+    for _ in range(300):
+        body: dict[str, Any] = await (await client.get(f"/dlq/replays/{replay_id}", headers=headers)).json()
+        if body["status"] != "running":
+            return body
+        await asyncio.sleep(0.05)
+    raise AssertionError("replay did not finish")
+
+
+async def test_http_api(
+    kafka_bootstrap: str, topics: Topics, database_url: str, client: TestClient[Any, Any]
+) -> None:
+    now = utcnow()
+    await publish_webhooks(kafka_bootstrap, topics, [webhook("wh-a"), webhook("wh-f", integration="fhir-1")])
+    letters = [letter(i, at=now, webhook="wh-a") for i in range(5)]
+    letters += [
+        letter(50, at=now, webhook="wh-gone"),
+        letter(60, at=now, webhook="wh-f", integration="fhir-1"),
+    ]
+    await produce_letters(kafka_bootstrap, topics, letters)
+
+    view = client.app[RUNTIME].followed.view  # type: ignore[union-attr]
+    for _ in range(200):
+        if len(view.webhooks) == 2:
+            break
+        await asyncio.sleep(0.02)
+    assert (await client.get("/healthz")).status == 200
+    conn = await asyncpg.connect(database_url)
+    try:
+        viewer, _ = await create_token(conn, "v", "viewer", None, "t")
+        operator, _ = await create_token(conn, "ops", "operator", None, "t")
+        scoped, _ = await create_token(conn, "fhir-ops", "operator", ["fhir-1"], "t")
+    finally:
+        await conn.close()
+    op = {"Authorization": f"Bearer {operator}"}
+    fhir = {"Authorization": f"Bearer {scoped}"}
+
+    # auth
+    assert (await client.get("/dlq/messages")).status == 401
+    assert (await client.get("/dlq/messages", headers={"Authorization": "Bearer nope"})).status == 401
+    forbidden = await client.get("/dlq/messages", headers={"Authorization": f"Bearer {viewer}"})
+    assert forbidden.status == 403
+
+    # inspect
+    listed = await (await client.get("/dlq/messages", headers=op)).json()
+    assert listed["count"] == 7
+    assert {
+        "id",
+        "dead_lettered_at",
+        "webhook_id",
+        "delivery_id",
+        "attempts",
+        "last_error_category",
+        "replayed",
+    } <= set(listed["messages"][0])
+    assert "body" not in str(listed)
+    only_a = await (await client.get("/dlq/messages?webhook=wh-a&limit=2", headers=op)).json()
+    assert only_a["count"] == 2
+    some = listed["messages"][0]["id"]
+    shown = await (await client.get(f"/dlq/messages/{some}", headers=op)).json()
+    assert shown["dead_letter"]["job"]["body"] is None
+    full = await (await client.get(f"/dlq/messages/{some}?payload=true", headers=op)).json()
+    assert "@example.org" in full["dead_letter"]["job"]["body"]
+    stats = await (await client.get("/dlq/stats", headers=op)).json()
+    assert stats["by_webhook"] == {"wh-a": 5, "wh-f": 1, "wh-gone": 1}
+
+    # a scoped token sees only its integrations
+    scoped_list = await (await client.get("/dlq/messages", headers=fhir)).json()
+    assert [m["webhook_id"] for m in scoped_list["messages"]] == ["wh-f"]
+    assert (await client.get("/dlq/messages?integration=sm-1", headers=fhir)).status == 403
+    assert (await client.get(f"/dlq/messages/{some}", headers=fhir)).status == 404
+
+    # bad input: 404 / 422 with the reason, never a 5xx
+    cases = [
+        ("/dlq/messages?since=soon", 422, "since"),
+        ("/dlq/messages?replayed=maybe", 422, "replayed"),
+        ("/dlq/messages?colour=red", 422, "colour"),
+        ("/dlq/messages?limit=-3", 422, "limit"),
+        ("/dlq/messages/not-an-id", 422, "not <partition>-<offset>"),
+        ("/dlq/messages/0-99999", 404, "no dead letter"),
+        (f"/dlq/messages/{some}?payload=perhaps", 422, "payload"),
+        ("/dlq/replays/unknown", 404, "no replay"),
+        ("/dlq/replays?limit=x", 422, "limit"),
+    ]
+    for path, status, text in cases:
+        resp = await client.get(path, headers=op)
+        assert resp.status == status, path
+        assert text in (await resp.json())["error"], path
+    for body, text in [
+        ({"rate": 0}, "rate"),
+        ({"colour": "red"}, "colour"),
+        ({"since": "later"}, "since"),
+        ([1, 2], "JSON object"),
+    ]:
+        resp = await client.post("/dlq/replays", json=body, headers=op)
+        assert resp.status == 422 and text in (await resp.json())["error"], body
+    resp = await client.post("/dlq/replays", data=b"{not json", headers=op)
+    assert resp.status == 422
+
+    # dry run, replay, second replay
+    dry = await (
+        await client.post("/dlq/replays", json={"dry_run": True, "integration": "sm-1"}, headers=op)
+    ).json()
+    assert dry["replay_id"] is None
+    assert (dry["plan"]["to_replay"], dry["plan"]["skipped_deleted"]) == (5, 1)
+    started = await client.post("/dlq/replays", json={"integration": "sm-1", "rate": 200}, headers=op)
+    assert started.status == 202
+    replay_id = (await started.json())["replay_id"]
+    done = await poll_replay(client, replay_id, op)
+    assert (done["status"], done["selected"], done["replayed"], done["skipped_deleted"]) == (
+        "completed",
+        6,
+        5,
+        1,
+    )
+    assert done["requested_by"] == "token:ops"
+    again = await client.post("/dlq/replays", json={"integration": "sm-1"}, headers=op)
+    assert again.status == 200
+    assert (await again.json())["plan"]["skipped_already_replayed"] == 5
+    jobs = await read_jobs(kafka_bootstrap, topics.deliveries, expected=5)
+    assert len(jobs) == 5 and all(j.replay and j.replay.replay_id == replay_id for _, j, _ in jobs)
+
+    replays = await (await client.get("/dlq/replays", headers=op)).json()
+    assert [r["id"] for r in replays] == [replay_id]
+    resumed = await client.post(f"/dlq/replays/{replay_id}/resume", headers=op)
+    assert resumed.status == 200 and (await resumed.json())["pending"] == 0
+    assert (await client.post("/dlq/replays/nope/resume", headers=op)).status == 404
+
+    metrics = await (await client.get("/metrics")).text()
+    assert 'dlq_replayer_items_total{outcome="sent"}' in metrics
