@@ -19,8 +19,11 @@ Output: JSON in bench/results/matching.json (median, min, max, IQR per configura
 from __future__ import annotations
 
 import argparse
+import asyncio
+import base64
 import gc
 import json
+import os
 import platform
 import statistics
 import sys
@@ -29,14 +32,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
 from contracts.base import utcnow
 from contracts.topics import Topics
 from contracts.webhooks import WebhookConfigV1
+from devstack.broker import start_broker
+from devstack.ports import free_port
+from dispatcher.app import DispatcherApp, create_app
 from dispatcher.handlers import EventProcessor, InputRecord
 from dispatcher.matching import WebhookIndex
 from dispatcher.metrics import DispatcherMetrics
 from dispatcher.patient_index import PatientIndex
+from dispatcher.settings import DispatcherSettings
 from service_kit.config_view import WebhookView
+from service_kit.kafka import consumer_options, ensure_topics, producer_options
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TOPICS = Topics()
@@ -84,10 +94,10 @@ def build_webhooks(total: int) -> list[WebhookConfigV1]:
     return hooks
 
 
-def make_records(count: int) -> list[InputRecord]:
+def make_records(count: int, first: int = 0) -> list[InputRecord]:
     """Distinct Appointment updates (booked, with Practitioner/123) as Kafka records."""
     records = []
-    for i in range(count):
+    for i in range(first, first + count):
         resource = {
             "resourceType": "Appointment",
             "id": f"appt-{i}",
@@ -131,6 +141,106 @@ def run_once(processor: EventProcessor, records: list[InputRecord]) -> tuple[flo
     return len(records) / cpu, len(records) / wall
 
 
+async def _broker_config(bootstrap: str, prefix: str, total: int) -> Topics:
+    topics = Topics().with_prefix(prefix)
+    await ensure_topics(bootstrap, topics, partitions=2)
+    producer = AIOKafkaProducer(**producer_options(bootstrap))
+    await producer.start()
+    try:
+        hooks = build_webhooks(total)
+        for start in range(0, len(hooks), 2000):
+            futures = [
+                await producer.send(topics.webhooks_config, h.to_bytes(), key=h.id.encode())
+                for h in hooks[start : start + 2000]
+            ]
+            await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+    return topics
+
+
+async def _broker_pass(bootstrap: str, topics: Topics, events: list[bytes]) -> float:
+    """Events/s from the first publish to the last job seen on the deliveries topic."""
+    consumer = AIOKafkaConsumer(group_id=None, **consumer_options(bootstrap))
+    producer = AIOKafkaProducer(**producer_options(bootstrap))
+    await consumer.start()
+    await producer.start()
+    try:
+        tps = [TopicPartition(topics.deliveries, p) for p in range(2)]
+        consumer.assign(tps)
+        await consumer.seek_to_end(*tps)
+        for tp in tps:
+            await consumer.position(tp)
+        started = time.perf_counter()
+        futures = [await producer.send(topics.fhir_events, value) for value in events]
+        await asyncio.gather(*futures)
+        seen = 0
+        while seen < 3 * len(events):
+            batches = await consumer.getmany(timeout_ms=200)
+            seen += sum(len(records) for records in batches.values())
+            if time.perf_counter() - started > 300:
+                raise SystemExit(f"only {seen} of {3 * len(events)} jobs after 300 s")
+        return len(events) / (time.perf_counter() - started)
+    finally:
+        await producer.stop()
+        await consumer.stop()
+
+
+async def broker_bench(args: argparse.Namespace) -> dict[str, Any]:
+    """The same comparison through the embedded broker and a running dispatcher (wall clock)."""
+    broker = start_broker(port=free_port(), log_path=RESULTS / "matching_broker.log")
+    apps: dict[str, DispatcherApp] = {}
+    try:
+        bootstrap = broker.bootstrap_servers
+        key = base64.b64encode(os.urandom(32)).decode()
+        topics: dict[str, Topics] = {}
+        catch_up: dict[str, float] = {}
+        for name, total in (("small", args.small), ("large", args.large)):
+            prefix = f"bench{os.getpid()}{name}."
+            topics[name] = await _broker_config(bootstrap, prefix, total)
+            settings = DispatcherSettings(
+                kafka_bootstrap_servers=bootstrap,
+                topic_prefix=prefix,
+                webhook_secrets_key=key,
+                port=free_port(),
+                group_id=f"{prefix}dispatcher",
+                session_timeout_ms=2000,
+                heartbeat_interval_ms=500,
+                ready_timeout_s=600,
+            )
+            started = time.perf_counter()
+            apps[name] = create_app(settings)
+            await apps[name].start()
+            catch_up[name] = round(time.perf_counter() - started, 2)
+            print(f"broker: {total} webhooks, dispatcher ready in {catch_up[name]} s", flush=True)
+        rates: dict[str, list[float]] = {"small": [], "large": []}
+        for repeat in range(args.broker_repeats):
+            values = [
+                r.value or b"" for r in make_records(args.broker_events, first=(repeat + 1) * 1_000_000)
+            ]
+            order = ("small", "large") if repeat % 2 == 0 else ("large", "small")
+            for name in order:
+                rates[name].append(await _broker_pass(bootstrap, topics[name], values))
+            print(
+                f"broker run {repeat + 1}: small {rates['small'][-1]:.0f} ev/s, large {rates['large'][-1]:.0f} ev/s",
+                flush=True,
+            )
+    finally:
+        for app in apps.values():
+            await app.stop()
+        broker.stop()
+    small, large = summarise(rates["small"]), summarise(rates["large"])
+    return {
+        "path": "publish to integrations.fhir.events -> dispatcher (one instance) -> all jobs read back; wall clock",
+        "events_per_run": args.broker_events,
+        "repeats": args.broker_repeats,
+        "ready_s": catch_up,
+        "events_per_s": {"small": small, "large": large},
+        "ratio_large_to_small": round(large["median"] / small["median"], 3),
+        "runs": rates,
+    }
+
+
 def summarise(values: list[float]) -> dict[str, float]:
     """Median and spread of a list of rates."""
     ordered = sorted(values)
@@ -153,6 +263,9 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--threshold", type=float, default=0.8)
     parser.add_argument("--out", type=Path, default=RESULTS / "matching.json")
+    parser.add_argument("--broker", action="store_true", help="also measure through the embedded broker")
+    parser.add_argument("--broker-events", type=int, default=2000)
+    parser.add_argument("--broker-repeats", type=int, default=3)
     args = parser.parse_args()
 
     records = make_records(args.events)
@@ -203,6 +316,15 @@ def main() -> int:
         "runs": {"cpu": rates, "wall": wall},
         "machine": {"python": sys.version.split()[0], "platform": platform.platform()},
     }
+    if args.broker:
+        del small, large  # free the in-process indexes before the broker run builds its own
+        gc.collect()
+        result["broker"] = asyncio.run(broker_bench(args))
+        b = result["broker"]
+        print(
+            f"through the broker: {b['events_per_s']['small']['median']:.0f} vs {b['events_per_s']['large']['median']:.0f}"
+            f" events/s, ratio {b['ratio_large_to_small']}"
+        )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(
