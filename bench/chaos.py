@@ -28,7 +28,7 @@ from webhook_core.secrets_crypto import generate_key
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--events", type=int, default=20_000, help="messages to publish (1%% poison)")
-    p.add_argument("--rate", type=float, default=100.0, help="messages per second")
+    p.add_argument("--rate", type=float, default=80.0, help="messages per second")
     p.add_argument("--webhooks", type=int, default=50)
     p.add_argument("--faults", default=",".join(sorted(ALL_FAULTS)), help="comma-separated subset")
     p.add_argument("--worker-kills", type=int, default=2)

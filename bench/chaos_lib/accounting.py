@@ -263,17 +263,7 @@ def classify(
         "dead_letter_records": len(dead_letters),
         "dlq_total_pairs": len(dlq),
         "cancelled_results_pairs": len(cancelled),
-        "ok_delivery_ids_by_hook": _ids_by_hook(receipts, label_to_hook),
     }
-
-
-def _ids_by_hook(receipts: list[dict[str, Any]], label_to_hook: dict[str, str]) -> dict[str, list[str]]:
-    out: dict[str, set[str]] = defaultdict(set)
-    for r in receipts:
-        wid = label_to_hook.get(r["label"])
-        if wid and r.get("status") == 200 and r.get("wid"):
-            out[wid].add(r["wid"])
-    return {k: sorted(v) for k, v in out.items()}
 
 
 def first_receipts(receipts: list[dict[str, Any]]) -> dict[str, float]:

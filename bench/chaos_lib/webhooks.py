@@ -61,11 +61,16 @@ def chaos_webhooks(count: int = 50, seed: int = 8) -> list[WebhookSpec]:
     """``count`` webhooks, half SurveyMonkey and half FHIR (a fixed core, then seeded variations)."""
     s = SURVEYS
     sm = [
-        _sm("s00", ["response_completed"]),
+        _sm("s00", ["response_completed"], filter={"data.filter_type": "survey"}),
         _sm("s01", ["response_completed", "response_updated"], object_types=["survey"], object_ids=[s[1]]),
         _sm("s02", ["*"], object_types=["survey"], object_ids=[s[2]], retry_policy=FRAGILE_RETRY),
         _sm("s03", ["*"], object_types=["collector"], object_ids=[f"{s[3]}0"]),
-        _sm("s04", ["response_completed"], object_types=["response"]),
+        _sm(
+            "s04",
+            ["response_completed", "response_created"],
+            object_types=["collector"],
+            object_ids=[f"{s[0]}0", f"{s[1]}1"],
+        ),
         _sm("s05", ["contact_created", "contact_updated"], priority="high"),
         _sm("s06", ["contact_list_contacts_added", "contact_list_created"]),
         _sm("s07", ["survey_updated", "collector_created", "collector_updated"]),
@@ -80,10 +85,10 @@ def chaos_webhooks(count: int = 50, seed: int = 8) -> list[WebhookSpec]:
         _sm("s12", ["response_completed"], object_ids=[s[6]]),
     ]
     fh = [
-        _fhir("f00", ["Appointment.*"]),
+        _fhir("f00", ["Appointment.create"]),
         _fhir(
             "f01",
-            ["Appointment.create", "Appointment.update"],
+            ["Appointment.update"],
             filter={"data.status": {"$in": ["booked", "arrived"]}},
         ),
         _fhir(
@@ -93,16 +98,16 @@ def chaos_webhooks(count: int = 50, seed: int = 8) -> list[WebhookSpec]:
             retry_policy=FRAGILE_RETRY,
         ),
         _fhir("f03", ["Task.*"], criteria="Task?status=requested"),
-        _fhir("f04", ["Patient.create", "Patient.update"], priority="high"),
+        _fhir("f04", ["Patient.create"], priority="high"),
         _fhir("f05", ["Observation.create", "Observation.update"], filter={"data.status": "final"}),
         _fhir("f06", ["*"], object_types=["Condition"], retry_policy=FRAGILE_RETRY),
-        _fhir("f07", ["Encounter.*", "CarePlan.*"], retry_policy=PATIENT_RETRY),
+        _fhir("f07", ["Encounter.*"], retry_policy=PATIENT_RETRY),
         _fhir("f08", ["*"], filter={"data.subject.reference": {"$in": ["Patient/pt-7", "Patient/pt-8"]}}),
-        _fhir("f09", ["Task.update", "Task.create"], priority="high"),
+        _fhir("f09", ["Task.update"], priority="high"),
         _fhir("f10", ["Appointment.delete", "Task.delete", "Observation.delete"]),
         _fhir(
             "f11",
-            ["Appointment.*"],
+            ["Appointment.update"],
             filter={"$or": [{"data.status": "cancelled"}, {"data.status": "proposed"}]},
         ),
     ]
@@ -125,10 +130,13 @@ def chaos_webhooks(count: int = 50, seed: int = 8) -> list[WebhookSpec]:
     while len(fh) < count - count // 2:
         rt = rng.choice(fhir_types)
         kind = rng.random()
+        patients = [f"Patient/pt-{rng.randrange(40)}" for _ in range(3)]
         if kind < 0.4:
-            spec = _fhir(f"f{i:02d}", [f"{rt}.create"], filter={"data.meta.versionId": {"$exists": True}})
+            flt = {"data.meta.versionId": {"$exists": True}, "data.subject.reference": {"$in": patients}}
+            spec = _fhir(f"f{i:02d}", [f"{rt}.create", f"{rt}.update"], filter=flt)
         elif kind < 0.7:
-            spec = _fhir(f"f{i:02d}", [f"{rt}.update"], filter={"$not": {"data.id": {"$prefix": "zz"}}})
+            flt = {"$not": {"data.id": {"$prefix": "zz"}}, "data.for.reference": {"$in": patients}}
+            spec = _fhir(f"f{i:02d}", [f"{rt}.update"], filter=flt)
         else:
             spec = _fhir(
                 f"f{i:02d}", [f"{rt}.*"], object_ids=[f"{rt}/none-{i}"]

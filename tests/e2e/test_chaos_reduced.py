@@ -62,7 +62,7 @@ async def test_reduced_chaos_run_loses_nothing(
     (tmp_path / "chaos.json").write_text(json.dumps(report, indent=2, default=str))
 
     assert report["published_messages"] == 1000
-    assert report["expected_deliveries"] > 500, "the scenario must actually exercise deliveries"
+    assert report["expected_deliveries"] > 300, "the scenario must actually exercise deliveries"
     assert report["lost"] == 0, (
         f"lost deliveries: {report['lost_breakdown']} e.g. {report['lost_sample'][:5]}"
     )

@@ -1,0 +1,147 @@
+"""`make bench`: the system benchmark plus the per-service benchmarks, in one table and one JSON file.
+
+Runs ``bench/system_bench.py`` and, when present, ``bench/worker_bench.py``, ``bench/matching_bench.py``
+and ``bench/status_bench.py`` (each as its own process, one after the other: the machine is small and
+concurrent benchmarks would measure each other). Each script's JSON result (``bench/results/<name>.json``
+or ``bench/results/<name>_bench.json``, or any JSON it wrote there during its run) goes into
+``bench/results/summary.json``; its output is kept in ``bench/results/<name>.log``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+RESULTS = BENCH / "results"
+OTHERS = ("worker_bench", "matching_bench", "status_bench")
+
+
+def run_script(name: str, args: list[str], timeout_s: float) -> dict[str, Any]:
+    """Run one benchmark script; returns its status, duration and JSON results."""
+    script = BENCH / f"{name}.py"
+    if not script.exists():
+        return {"status": "absent"}
+    short = name.removesuffix("_bench")
+    log = RESULTS / f"{short}.log"
+    began = time.time()
+    print(f"== {name} {' '.join(args)}", flush=True)
+    try:
+        with log.open("w") as out:
+            proc = subprocess.run(
+                [sys.executable, str(script), *args],
+                cwd=BENCH.parent,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                timeout=timeout_s,
+                check=False,
+            )
+        status = "ok" if proc.returncode == 0 else f"exit {proc.returncode}"
+    except subprocess.TimeoutExpired:
+        status = f"timeout after {timeout_s:.0f}s"
+    took = time.time() - began
+    found: dict[str, Any] = {}
+    candidates = [RESULTS / f"{short}.json", RESULTS / f"{name}.json"]
+    candidates += [p for p in RESULTS.glob("*.json") if p.stat().st_mtime >= began and p not in candidates]
+    for path in candidates:
+        if path.exists() and path.stat().st_mtime >= began and path.name != "summary.json":
+            try:
+                found[path.name] = json.loads(path.read_text())
+            except ValueError:
+                found[path.name] = {"unparsable": True}
+    tail = log.read_text(errors="replace").splitlines()[-15:]
+    print("\n".join("   " + line for line in tail), flush=True)
+    return {
+        "status": status,
+        "seconds": round(took, 1),
+        "results": found,
+        "log": str(log.relative_to(BENCH.parent)),
+    }
+
+
+def _flat(doc: Any, prefix: str = "", depth: int = 0) -> list[tuple[str, Any]]:
+    """Scalar leaves of a JSON document (for the summary table)."""
+    out: list[tuple[str, Any]] = []
+    if isinstance(doc, dict) and depth < 4:
+        for key, value in doc.items():
+            if key in {"runs", "args", "machine", "per_webhook", "timeline"}:
+                continue
+            out += _flat(value, f"{prefix}{key}.", depth + 1)
+    elif isinstance(doc, int | float | str | bool) or doc is None:
+        out.append((prefix.rstrip("."), doc))
+    return out
+
+
+def table(summary: dict[str, Any]) -> str:
+    lines = [f"benchmarks {summary['date']} on {summary['machine']}", ""]
+    system = summary["benchmarks"].get("system_bench", {})
+    sys_res = next(iter(system.get("results", {}).values()), None)
+    if sys_res and "throughput" in sys_res:
+        t, r = sys_res["throughput"], sys_res["ratios"]
+        lines += [
+            f"{'system':<12}{'metric':<58}{'median':>12}  spread",
+            f"{'':<12}{'pipeline deliveries/s (dispatcher + 1 worker)':<58}{t['pipeline']['median']:>12}  {t['pipeline']['spread_pct']}%",
+            f"{'':<12}{'raw aiohttp POST/s, same receiver':<58}{t['raw_http']['median']:>12}  {t['raw_http']['spread_pct']}%",
+            f"{'':<12}{'raw broker produce msg/s':<58}{t['produce']['median']:>12}  {t['produce']['spread_pct']}%",
+            f"{'':<12}{'raw broker consume msg/s':<58}{t['consume']['median']:>12}  {t['consume']['spread_pct']}%",
+            f"{'':<12}{'ratio pipeline / raw HTTP':<58}{r['pipeline_vs_raw_http']:>12}",
+        ]
+        for pct, lat in sys_res["latency_ms"].items():
+            label = f"latency p50/p95/p99 ms at {pct} of max ({lat['rate_per_s']}/s)"
+            value = f"{lat['p50']['median']}/{lat['p95']['median']}/{lat['p99']['median']}"
+            lines.append(f"{'':<12}{label:<58}{value:>12}")
+        for s in sys_res.get("dispatcher_scale", []):
+            label = f"dispatcher events/s with {s['webhooks']} webhooks (via broker)"
+            lines.append(f"{'':<12}{label:<58}{s['events_per_s']:>12}")
+        lines.append(f"{'':<12}{'peak RSS MB':<58}{json.dumps(sys_res['peak_rss_mb']):>12}")
+    for name in OTHERS:
+        entry = summary["benchmarks"].get(name, {})
+        lines.append("")
+        lines.append(
+            f"{name.removesuffix('_bench'):<12}status: {entry.get('status')} ({entry.get('seconds', 0)} s)"
+        )
+        for file_name, doc in entry.get("results", {}).items():
+            for key, value in _flat(doc)[:14]:
+                lines.append(f"{'':<12}{file_name}:{key:<50} {value}")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="one repeat, small scales (a smoke run)")
+    p.add_argument("--only", default="", help="comma-separated subset of system_bench," + ",".join(OTHERS))
+    p.add_argument("--timeout-s", type=float, default=900.0, help="per script")
+    args = p.parse_args()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    wanted = {n for n in args.only.split(",") if n} or {"system_bench", *OTHERS}
+    sys_args = ["--out", str(RESULTS / "system.json")]
+    if args.quick:
+        sys_args += ["--repeats", "1", "--scales", "10,1000", "--burst", "500", "--latency-seconds", "4"]
+    summary: dict[str, Any] = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": f"{os.cpu_count()} CPUs, {platform.platform(terse=True)}, Python {platform.python_version()}",
+        "benchmarks": {},
+    }
+    if "system_bench" in wanted:
+        summary["benchmarks"]["system_bench"] = run_script("system_bench", sys_args, args.timeout_s)
+    for name in OTHERS:
+        if name in wanted:
+            summary["benchmarks"][name] = run_script(name, [], args.timeout_s)
+    (RESULTS / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    print()
+    print(table(summary))
+    print(f"\nsummary: {RESULTS / 'summary.json'}")
+    failed = [n for n, e in summary["benchmarks"].items() if e["status"] not in ("ok", "absent")]
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,269 @@
+"""Delivery worker benchmark (not a test): one worker process vs raw aiohttp to the same receiver.
+
+Measured in one run, on the embedded broker, with the recording receiver of ``bench/chaos_lib`` in
+its own process (signature verification off, so the receiver is not the bottleneck):
+
+1. raw: aiohttp POSTs/s from this process to the receiver, ``--concurrency`` clients on one session;
+2. worker max rate: a burst of ``--burst`` signed jobs published to ``webhooks.deliveries``;
+   deliveries/s = jobs / (last receipt - first receipt), one ``python -m delivery_worker`` process
+   whose webhooks allow the same total concurrency as the raw clients;
+3. latency at a fixed rate of half the worker's max rate (from this run): job publish -> receipt,
+   p50/p95/p99.
+
+Each step is repeated ``--runs`` times; medians, spread and the per-run ratio worker/raw go to
+``bench/results/worker.json``. Usage: ``uv run --no-sync python bench/worker_bench.py [--runs 3]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from aiokafka import AIOKafkaProducer
+from chaos_lib.measure import latency_summary, spread
+from chaos_lib.stack import ReceiverClient, ReceiverProc
+from system_bench import machine, raw_http
+
+from contracts.deliveries import DeliveryJobV1
+from contracts.topics import Topics
+from contracts.webhooks import RetryPolicy, SigningSecret, WebhookConfigV1
+from devstack.broker import start_broker
+from devstack.ports import free_port
+from service_kit.kafka import ensure_topics, producer_options
+from service_kit.settings import decode_secrets_key
+from webhook_core.secrets_crypto import SecretBox, generate_key, generate_signing_secret
+from webhook_core.webhook_secrets import secret_context
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "bench" / "results"
+
+
+def body_for(i: int) -> str:
+    """A ~1 KB SurveyMonkey-like payload."""
+    answers = [{"question_id": f"q{q}", "answer": "x" * 40} for q in range(12)]
+    return json.dumps({"event_type": "response_completed", "data": {"event_id": f"e{i}", "answers": answers}})
+
+
+def make_job(webhook: WebhookConfigV1, i: int, body: str) -> DeliveryJobV1:
+    now = datetime.now(UTC)
+    return DeliveryJobV1(
+        delivery_id=f"bench_{uuid.uuid4().hex}",
+        webhook_id=webhook.id,
+        integration_id=webhook.integration_id,
+        event_id=f"e{i}",
+        event_type="response_completed",
+        event_time=now,
+        dispatched_at=now,
+        published_at=now,
+        body=body,
+    )
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace, run_dir: Path) -> None:
+        self.args = args
+        self.run_dir = run_dir
+        self.key = generate_key()
+        self.box = SecretBox(decode_secrets_key(self.key))
+        self.prefix = f"wb{int(time.time())}."
+        self.topics = Topics().with_prefix(self.prefix)
+        self.webhooks: list[WebhookConfigV1] = []
+
+    async def wait_receipts(self, rx: ReceiverClient, ids: set[str], timeout_s: float) -> dict[str, float]:
+        """Pull receiver records until every id arrived; id -> first receipt time."""
+        seen: dict[str, float] = {}
+        deadline = time.monotonic() + timeout_s
+        while len(seen) < len(ids) and time.monotonic() < deadline:
+            for rec in await rx.pull():
+                wid = rec.get("wid")
+                if wid in ids and wid not in seen:
+                    seen[wid] = rec["t"]
+            await asyncio.sleep(0.05)
+        return seen
+
+    async def burst(self, producer: AIOKafkaProducer, rx: ReceiverClient) -> float:
+        jobs = [
+            make_job(self.webhooks[i % len(self.webhooks)], i, body_for(i)) for i in range(self.args.burst)
+        ]
+        payloads = [(j.webhook_id.encode(), j.to_bytes()) for j in jobs]
+        futures = [await producer.send(self.topics.deliveries, v, key=k) for k, v in payloads]
+        await asyncio.gather(*futures)
+        seen = await self.wait_receipts(rx, {j.delivery_id for j in jobs}, 120)
+        if len(seen) < len(jobs):
+            raise RuntimeError(f"only {len(seen)} of {len(jobs)} burst jobs arrived")
+        times = sorted(seen.values())
+        return (len(times) - 1) / (times[-1] - times[0])
+
+    async def paced(self, producer: AIOKafkaProducer, rx: ReceiverClient, rate: float) -> dict[str, float]:
+        count = int(rate * self.args.latency_seconds)
+        sent: dict[str, float] = {}
+        futures = []
+        began = time.monotonic()
+        for i in range(count):
+            due = began + i / rate
+            pause = due - time.monotonic()
+            if pause > 0:
+                await asyncio.sleep(pause)
+            job = make_job(self.webhooks[i % len(self.webhooks)], i, body_for(i))
+            sent[job.delivery_id] = time.time()
+            futures.append(
+                await producer.send(self.topics.deliveries, job.to_bytes(), key=job.webhook_id.encode())
+            )
+        await asyncio.gather(*futures)
+        seen = await self.wait_receipts(rx, set(sent), 60)
+        latencies = [(seen[d] - sent[d]) * 1000 for d in seen]
+        summary = latency_summary(latencies)
+        summary["lost"] = len(sent) - len(seen)
+        summary["rate"] = round(rate, 1)
+        return summary
+
+    async def run(self) -> dict[str, Any]:
+        broker = start_broker(port=free_port(), log_path=self.run_dir / "broker.log")
+        receiver = ReceiverProc(self.run_dir, verify=False)
+        worker: subprocess.Popen[bytes] | None = None
+        try:
+            receiver.start()
+            rx = ReceiverClient(receiver.base_url)
+            await ensure_topics(broker.bootstrap_servers, self.topics, partitions=6)
+            producer = AIOKafkaProducer(**producer_options(broker.bootstrap_servers))
+            await producer.start()
+            per_webhook = max(1, self.args.concurrency // self.args.webhooks)
+            for n in range(self.args.webhooks):
+                wid = f"wh_bench_{n}"
+                cfg = WebhookConfigV1(
+                    id=wid,
+                    integration_id="int_bench",
+                    integration_type="surveymonkey",
+                    name=f"bench {n}",
+                    subscription_url=receiver.url(f"w{n}"),
+                    event_types=["*"],
+                    signing_secrets=[
+                        SigningSecret(
+                            encrypted=self.box.encrypt(generate_signing_secret(), secret_context(wid))
+                        )
+                    ],
+                    retry_policy=RetryPolicy(max_attempts=3, initial_delay_ms=100),
+                    max_in_flight=per_webhook,
+                    timeout_ms=10_000,
+                    updated_at=datetime.now(UTC) - timedelta(seconds=1),
+                )
+                self.webhooks.append(cfg)
+                await producer.send_and_wait(self.topics.webhooks_config, cfg.to_bytes(), key=wid.encode())
+            port = free_port()
+            env = {
+                **os.environ,
+                "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
+                "TOPIC_PREFIX": self.prefix,
+                "WEBHOOK_SECRETS_KEY": self.key,
+                "WEBHOOK_ALLOW_HTTP": "true",
+                "WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8",
+                "DELIVERY_WORKER_PORT": str(port),
+                "LOG_JSON": "true",
+            }
+            with (self.run_dir / "worker.log").open("ab") as log:
+                worker = subprocess.Popen(
+                    [sys.executable, "-m", "delivery_worker"], env=env, stdout=log, stderr=log
+                )
+            await wait_ready(port, 120)
+            await self.burst(producer, rx)  # warm-up: connections, JIT-less caches, consumer fetch sizes
+            raw_rates: list[float] = []
+            worker_rates: list[float] = []
+            latencies: list[dict[str, float]] = []
+            for run in range(self.args.runs):
+                raw_rates.append(
+                    await raw_http(
+                        receiver.url("raw"),
+                        body_for(0).encode(),
+                        self.args.raw_seconds,
+                        self.args.concurrency,
+                    )
+                )
+                worker_rates.append(await self.burst(producer, rx))
+                latencies.append(await self.paced(producer, rx, worker_rates[-1] / 2))
+                print(
+                    f"run {run + 1}: raw {raw_rates[-1]:.0f}/s, worker {worker_rates[-1]:.0f}/s "
+                    f"({worker_rates[-1] / raw_rates[-1]:.0%}), at {latencies[-1]['rate']}/s "
+                    f"p50 {latencies[-1]['p50']} p95 {latencies[-1]['p95']} p99 {latencies[-1]['p99']} ms",
+                    flush=True,
+                )
+            await producer.stop()
+            await rx.close()
+        finally:
+            if worker is not None and worker.poll() is None:
+                worker.terminate()
+                worker.wait(30)
+            receiver.stop()
+            broker.stop()
+        ratios = [w / r for w, r in zip(worker_rates, raw_rates, strict=True)]
+        return {
+            "machine": machine(),
+            "date": datetime.now(UTC).isoformat(timespec="seconds"),
+            "args": vars(self.args),
+            "raw_http_per_s": spread(raw_rates),
+            "worker_deliveries_per_s": spread(worker_rates),
+            "worker_vs_raw": spread(ratios),
+            "latency_ms_at_half_max": {
+                "p50": spread([lat["p50"] for lat in latencies]),
+                "p95": spread([lat["p95"] for lat in latencies]),
+                "p99": spread([lat["p99"] for lat in latencies]),
+                "runs": latencies,
+            },
+            "targets": {"worker_vs_raw_min": 0.6, "p99_ms_max": 250},
+        }
+
+
+async def wait_ready(port: int, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    async with aiohttp.ClientSession() as http:
+        while time.monotonic() < deadline:
+            try:
+                async with http.get(f"http://127.0.0.1:{port}/readyz") as r:
+                    if r.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+    raise RuntimeError("the worker did not become ready")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--burst", type=int, default=3000, help="jobs per max-rate run")
+    parser.add_argument("--webhooks", type=int, default=4)
+    parser.add_argument(
+        "--concurrency", type=int, default=64, help="raw clients = sum of the webhooks' max_in_flight"
+    )
+    parser.add_argument("--raw-seconds", type=float, default=4.0)
+    parser.add_argument("--latency-seconds", type=float, default=5.0)
+    args = parser.parse_args()
+    run_dir = REPO / ".run" / "bench" / f"worker-{time.strftime('%Y%m%d-%H%M%S')}"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    out = asyncio.run(Bench(args, run_dir).run())
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "worker.json").write_text(json.dumps(out, indent=2) + "\n")
+    w, r, ratio = out["worker_deliveries_per_s"], out["raw_http_per_s"], out["worker_vs_raw"]
+    lat = out["latency_ms_at_half_max"]
+    print(f"raw aiohttp POST/s     median {r['median']} (spread {r['spread_pct']}%)")
+    print(f"worker deliveries/s    median {w['median']} (spread {w['spread_pct']}%)")
+    print(f"worker / raw           median {ratio['median']} (runs {ratio['runs']})")
+    print(
+        f"latency at half max    p50 {lat['p50']['median']} p95 {lat['p95']['median']} p99 {lat['p99']['median']} ms"
+    )
+
+
+if __name__ == "__main__":
+    main()
