@@ -260,3 +260,36 @@ async def test_auto_deactivation_from_real_results(dapi: ApiHarness) -> None:
     assert await mark_failing_too_long(pool, thresholds, now=utcnow() + timedelta(days=5, minutes=1)) == 1
     await carry_out_deactivations(pool, dapi.app.state.producer, dapi.settings.topics.ops)
     assert "no successful delivery since" in (await webhook(flaky))["deactivated_reason"]
+
+
+async def test_maintenance_loop_deactivates_a_webhook_failing_too_long(
+    database_url: str, service_env: dict[str, str], topics: Topics
+) -> None:
+    settings = make_settings(
+        database_url, service_env, auto_disable_after_s=1.0, delivery_maintenance_interval_s=0.2
+    )
+    harness = start_harness(settings)
+    api = await anext(harness)
+    try:
+        healthy = await api.create_webhook(name="healthy")
+        failing = await api.create_webhook(name="failing")
+        await publish(
+            settings.kafka_bootstrap_servers,
+            topics.delivery_results,
+            [
+                make_result(failing, "x1", "retrying", status_code=503, error_category="http_5xx"),
+                make_result(healthy, "y1", "succeeded"),
+            ],
+        )
+
+        async def inactive() -> bool:
+            return not (await api.client.get(base(failing))).json()["active"]
+
+        await wait_until(inactive, what="time-based deactivation by the periodic task")
+        assert (
+            "no successful delivery since"
+            in (await api.client.get(base(failing))).json()["deactivated_reason"]
+        )
+        assert (await api.client.get(base(healthy))).json()["active"] is True
+    finally:
+        await harness.aclose()
