@@ -84,7 +84,11 @@ class WorkerApp:
         await self.ops.start()
         await self.follower.start()
         await self.follower.wait_ready(s.config_ready_timeout_s)
-        self.producer = AIOKafkaProducer(**producer_options(s.kafka_bootstrap_servers))
+        # Large batches: hundreds of concurrent jobs publish to the few partitions their webhooks map to;
+        # with the default 16 KB batch they queue behind one small batch per partition and starve.
+        self.producer = AIOKafkaProducer(
+            **{**producer_options(s.kafka_bootstrap_servers), "max_batch_size": 1 << 20}
+        )
         await self.producer.start()
         self.session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=s.max_concurrency, limit_per_host=0),

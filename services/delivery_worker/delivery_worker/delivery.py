@@ -224,7 +224,7 @@ class Deliverer:
             self.metrics.attempts.labels(job.integration_id, "succeeded", "none").inc()
             source_time = job.published_at or job.dispatched_at
             self.metrics.event_to_delivery.observe(max(0.0, (now - source_time).total_seconds()))
-            logger.info(
+            logger.debug(  # the result record is the audit trail; an info line per success is noise at volume
                 "delivered",
                 extra={"delivery_id": job.delivery_id, "webhook_id": job.webhook_id, "attempt": job.attempt},
             )

@@ -111,7 +111,8 @@ class InFlightLimiter:
         """Free a slot."""
         async with self._changed:
             self.in_flight -= 1
-            self._changed.notify_all()
+            # One slot freed wakes one waiter: notify_all would make every queued job re-check (O(n^2)).
+            self._changed.notify(1)
 
 
 @dataclass
