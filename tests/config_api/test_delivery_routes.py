@@ -148,8 +148,10 @@ async def test_test_delivery_bad_inputs(api: ApiHarness) -> None:
     assert (await viewer.post(url, json={"webhook_id": wh["id"]})).status_code == 403
 
 
-async def test_manual_retry_publishes_the_same_delivery(api: ApiHarness) -> None:
-    wh = await api.create_webhook()
+async def test_manual_retry_publishes_the_same_delivery_and_the_worker_sends_it(
+    api: ApiHarness, receiver: Receiver, service_env: dict[str, str]
+) -> None:
+    wh = await api.create_webhook(subscription_url=f"{receiver.url}/ok")
     other = await api.create_webhook()
     box = SecretBox(api.settings.secrets_key)
     body = json.dumps({"type": "response_completed", "data": {"object_id": "123"}})
