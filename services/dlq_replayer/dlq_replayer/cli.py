@@ -1,7 +1,8 @@
 """The ``dlq`` command line: the same core as the HTTP service, used directly (Kafka + PostgreSQL).
 
 Exit codes: 0 done (also "nothing to replay"), 1 failed / not found / unreachable / some items
-failed, 2 usage error (bad filter, time, id or setting).
+failed / confirmation declined, 2 usage error (bad filter, time, id or setting). Typer vendors
+its own click, so usage errors are raised as ``typer.BadParameter``.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from collections.abc import Awaitable, Callable
 from enum import StrEnum
 from typing import Annotated, Any, TypeVar
 
-import click
 import typer
 from pydantic import BaseModel, ValidationError
 from rich.console import Console
@@ -68,7 +68,7 @@ def _filters(**raw: Any) -> DlqFilters:
     try:
         return build_filters(raw)
     except InvalidInputError as exc:
-        raise click.UsageError(str(exc)) from None
+        raise typer.BadParameter(str(exc)) from None
 
 
 def _settings() -> DlqReplayerSettings:
@@ -90,7 +90,7 @@ def _run(work: Callable[[DlqCore], Awaitable[T]]) -> T:
     try:
         return asyncio.run(main())
     except InvalidInputError as exc:
-        raise click.UsageError(str(exc)) from None
+        raise typer.BadParameter(str(exc)) from None
     except DlqError as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False)
         raise typer.Exit(1) from None
@@ -265,7 +265,7 @@ def replay_cmd(
     if resume is not None:
         given = [k for k, v in _locals_filters(locals()).items() if v is not None]
         if given or dry_run or force or include_inactive or rate is not None:
-            raise click.UsageError("--resume takes no filters or options: a replay resumes with its own")
+            raise typer.BadParameter("--resume takes no filters or options: a replay resumes with its own")
         record = _run(lambda core: _resume(core, resume, who, yes, as_json))
     else:
         filters = _filters(**_locals_filters(locals()))
@@ -277,7 +277,7 @@ def replay_cmd(
                 force=force,
             )
         except ValidationError as exc:
-            raise click.UsageError(describe_validation_error(exc)) from None
+            raise typer.BadParameter(describe_validation_error(exc)) from None
         record = _run(lambda core: _replay(core, filters, options, who, yes, as_json))
     if record is not None and (record.failed or record.status != "completed"):
         raise typer.Exit(1)
@@ -346,7 +346,7 @@ async def _execute(run: ReplayRun, as_json: bool) -> ReplayRecord:
 def _confirm(question: str) -> bool:
     try:
         return typer.confirm(question, default=False)
-    except click.Abort:
+    except typer.Abort:
         return False
 
 
@@ -372,7 +372,7 @@ def replays_cmd(
         return
     table = Table(title=f"{len(records)} replay(s)")
     for column in ("id", "created", "by", "status", "selected", "replayed", "skipped", "failed", "pending"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     for r in records:
         table.add_row(
             r.id,
