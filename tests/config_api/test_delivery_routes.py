@@ -10,10 +10,12 @@ from typing import Any
 import pytest
 from aiohttp import web
 from capi_harness import ApiHarness
-from delivery_helpers import make_result, publish, read_topic, wait_ingested
+from delivery_helpers import make_result, publish, read_topic, wait_ingested, wait_until
 from standardwebhooks.webhooks import Webhook
 
 from contracts.deliveries import DeliveryJobV1
+from delivery_worker.app import create_app as create_worker
+from delivery_worker.settings import WorkerSettings
 from webhook_core.secrets_crypto import SecretBox
 
 pytestmark = pytest.mark.integration
@@ -218,6 +220,27 @@ async def test_manual_retry_publishes_the_same_delivery_and_the_worker_sends_it(
     ).status_code == 404
     viewer = api.as_token(await api.make_token("viewer"))
     assert (await viewer.post(f"{base}/dl-1/retry")).status_code == 403
+
+    # The real worker sends both jobs with the delivery id as webhook-id; the attempts come back to the logs.
+    env = {k.lower(): v for k, v in service_env.items()}
+    worker_settings = {**env, "port": 0, "group_id": f"dw-{env['topic_prefix']}", "poll_timeout_ms": 20}
+    worker = create_worker(WorkerSettings(**worker_settings))
+    await worker.start()
+    try:
+        await wait_until(lambda: len(receiver.requests) >= 2, what="retried deliveries received")
+        assert sorted(h["webhook-id"] for _, h, _ in receiver.requests) == ["dl-1", "ok-1"]
+        assert all(b.decode() == body for _, _, b in receiver.requests)
+        logs_url = f"/admin/integration/surveymonkey/webhooks/{wh['id']}/logs"
+
+        async def replay_logged() -> bool:
+            page = await api.client.get(logs_url, params={"delivery_id": "dl-1"})
+            items = page.json()["items"]
+            return any(i["replay_id"] == replays["dl-1"] and i["outcome"] == "succeeded" for i in items)
+
+        await wait_until(replay_logged, what="retry attempt in the logs")
+    finally:
+        await worker.stop()
+
     resp = await api.client.patch(
         f"/admin/integration/surveymonkey/webhooks/{wh['id']}", json={"active": False}
     )
