@@ -1,13 +1,16 @@
-"""``python -m dispatcher`` as a process, fed by the ``publish`` command with a sample file."""
+"""``python -m dispatcher`` as a process, fed by the ``publish`` command's main() with a sample file."""
 
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import os
 import signal
 import subprocess
 import sys
+from contextlib import redirect_stderr, redirect_stdout
+from unittest.mock import patch
 
 import pytest
 from dispatcher_helpers import SAMPLES, webhook
@@ -16,15 +19,26 @@ from dispatcher_kafka import Bus, http_get
 from contracts.deliveries import DeliveryJobV1
 from contracts.topics import Topics
 from devstack.ports import free_port
+from dispatcher.publish_cli import main
 from dispatcher.settings import DispatcherSettings
 from service_kit.settings import load_settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
 
-async def _publish(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    cmd = [sys.executable, "-m", "dispatcher.publish_cli", *args]
-    return await asyncio.to_thread(subprocess.run, cmd, env=env, capture_output=True, text=True, timeout=60)
+async def _publish(env: dict[str, str], *args: str) -> tuple[int, str, str]:
+    """The publish command's main() in a worker thread (it runs its own event loop), with env and output."""
+
+    def run() -> tuple[int, str, str]:
+        with (
+            patch.dict(os.environ, env),
+            redirect_stdout(io.StringIO()) as out,
+            redirect_stderr(io.StringIO()) as err,
+        ):
+            code = main(list(args))
+        return code, out.getvalue(), err.getvalue()
+
+    return await asyncio.to_thread(run)
 
 
 async def test_process_and_publish_command(
@@ -54,9 +68,11 @@ async def test_process_and_publish_command(
                 await asyncio.sleep(0.1)
             else:
                 raise AssertionError("dispatcher never became ready")
-            done = await _publish(env, str(SAMPLES / "fhir/appointment.json"), "--interaction", "create")
-            assert done.returncode == 0, done.stderr
-            assert done.stdout.startswith(f"published to {topics.fhir_events} partition ")
+            code, stdout, stderr = await _publish(
+                env, str(SAMPLES / "fhir/appointment.json"), "--interaction", "create"
+            )
+            assert code == 0, stderr
+            assert stdout.startswith(f"published to {topics.fhir_events} partition ")
             (record,) = await bus.collect(1, topics.deliveries)
             job = DeliveryJobV1.model_validate_json(record.value)
             assert (job.webhook_id, job.event_type) == ("w", "Appointment.create")
@@ -64,7 +80,7 @@ async def test_process_and_publish_command(
             bad = await _publish(
                 env, "--interaction", "create", str(SAMPLES / "surveymonkey/contact_created.json")
             )
-            assert (bad.returncode, bad.stderr) == (2, "publish: --interaction only applies to FHIR input\n")
+            assert bad == (2, "", "publish: --interaction only applies to FHIR input\n")
         finally:
             proc.send_signal(signal.SIGTERM)
             _, stderr = await asyncio.to_thread(proc.communicate, timeout=30)
