@@ -22,7 +22,7 @@ FAST = {
     "commit_interval_ms": 50,
     "circuit_cooldown_ms": 300,
     "retry_floor_ms": 200,
-    "session_timeout_ms": 6000,
+    "session_timeout_ms": 3000,
     "shutdown_grace_s": 2.0,
 }
 
@@ -44,13 +44,18 @@ StartWorker = Callable[..., Awaitable[WorkerApp]]
 
 
 @pytest.fixture
-async def start_worker(service_env: dict[str, str], topics: Topics) -> AsyncIterator[StartWorker]:
+async def start_worker(
+    service_env: dict[str, str], topics: Topics, topic_prefix: str
+) -> AsyncIterator[StartWorker]:
     """Start a worker with fast test timings; ``overrides`` are WorkerSettings fields."""
     async with AsyncExitStack() as stack:
 
         async def start(resolver: Resolver = system_resolver, **overrides: Any) -> WorkerApp:
             env = {k.lower(): v for k, v in service_env.items()}
-            settings = WorkerSettings(**{**env, **FAST, **overrides})
+            # Own consumer group per test: a group shared with an earlier test's (departed) worker makes
+            # the broker wait for that member's session to expire before assigning partitions.
+            group = {"group_id": f"{topic_prefix}delivery-worker"}
+            settings = WorkerSettings(**{**env, **FAST, **group, **overrides})
             app = create_app(settings, resolver=resolver)
             await app.start()
             stack.push_async_callback(app.stop)

@@ -27,7 +27,8 @@ def spawn(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], int]
         **env,
         "DELIVERY_WORKER_PORT": str(port),
         "DELIVERY_WORKER_POLL_TIMEOUT_MS": "20",
-        "DELIVERY_WORKER_SESSION_TIMEOUT_MS": "6000",
+        "DELIVERY_WORKER_SESSION_TIMEOUT_MS": "3000",
+        "DELIVERY_WORKER_GROUP_ID": f"{env['TOPIC_PREFIX']}delivery-worker",
         "DELIVERY_WORKER_SHUTDOWN_GRACE_S": "5",
     }
     with log.open("ab") as out:

@@ -40,23 +40,28 @@ class Outbox:
         remaining = list(items)
         attempt = 0
         while remaining:
-            futures = []
+            failed: list[Publication] = []
+            errors: set[str] = set()
+            sent: list[tuple[Publication, asyncio.Future[object]]] = []
             for item in remaining:
-                futures.append(
-                    await self._producer.send(
+                try:
+                    future = await self._producer.send(
                         item.topic, item.value, key=item.key.encode(), headers=item.headers
                     )
-                )
-            outcomes = await asyncio.gather(*futures, return_exceptions=True)
-            failed = [
-                item for item, out in zip(remaining, outcomes, strict=True) if isinstance(out, BaseException)
-            ]
+                except KafkaError as exc:  # e.g. the accumulator could not take it in time
+                    failed.append(item)
+                    errors.add(type(exc).__name__)
+                    continue
+                sent.append((item, future))
+            outcomes = await asyncio.gather(*(f for _, f in sent), return_exceptions=True)
+            for (item, _), outcome in zip(sent, outcomes, strict=True):
+                if isinstance(outcome, KafkaError):
+                    failed.append(item)
+                    errors.add(type(outcome).__name__)
+                elif isinstance(outcome, BaseException):
+                    raise outcome
             if not failed:
                 return
-            errors = {type(out).__name__ for out in outcomes if isinstance(out, BaseException)}
-            for out in outcomes:
-                if isinstance(out, BaseException) and not isinstance(out, KafkaError):
-                    raise out
             attempt += 1
             if self._stopping.is_set() and attempt > 3:
                 raise RuntimeError(
