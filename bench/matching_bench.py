@@ -3,7 +3,8 @@
 Measures the dispatcher's per-record path (``EventProcessor.process``: JSON parse, FHIR normalisation,
 index lookup, filters/criteria, job building and serialisation) in one process, no broker, so the
 figure isolates what the number of webhooks can change. Both configurations are built once and then
-measured in interleaved runs (small, large, small, large, ...) so machine load drifts hit both alike.
+measured in interleaved runs (the order rotates each repeat) so machine load drifts hit all alike.
+Default scales: 10 (the baseline), 10,000 and 100,000 webhooks.
 
 Webhook mix (the same in both configurations): 3 webhooks match every event (``Appointment.*`` with a
 filter, ``*`` with FHIR criteria, exact ``Appointment.update``); the others cannot match: one third on
@@ -12,7 +13,9 @@ integration and event type but naming other appointments in ``object_ids``.
 
 Rates are events per CPU-second of this process (``time.process_time``): the machine is shared, and
 wall-clock rates swing with other load (they are recorded too, with their own ratio).
-Pass: the large configuration keeps >= 80 % of the small one's median events/s.
+Pass: the largest scale keeps >= 80 % of the baseline's median events/s.
+``--broker`` adds the baseline vs the largest scale through the embedded broker and a running
+dispatcher (wall clock: the broker is another process).
 Output: JSON in bench/results/matching.json (median, min, max, IQR per configuration, the ratio).
 """
 
@@ -257,8 +260,9 @@ def summarise(values: list[float]) -> dict[str, float]:
 def main() -> int:
     """Run the benchmark, print a table, write JSON; exit 1 when the ratio is below the threshold."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--small", type=int, default=10)
-    parser.add_argument("--large", type=int, default=100_000)
+    parser.add_argument(
+        "--scales", default="10,10000,100000", help="webhook counts; the first is the baseline"
+    )
     parser.add_argument("--events", type=int, default=2000, help="events per run")
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--threshold", type=float, default=0.8)
@@ -267,58 +271,67 @@ def main() -> int:
     parser.add_argument("--broker-events", type=int, default=2000)
     parser.add_argument("--broker-repeats", type=int, default=3)
     args = parser.parse_args()
+    scales = [int(x) for x in args.scales.split(",")]
+    if len(scales) < 2 or min(scales) < 3:
+        parser.error("--scales needs at least two counts of 3 or more")
+    args.small, args.large = scales[0], scales[-1]
 
     records = make_records(args.events)
-    small, small_build = build_processor(args.small)
-    large, large_build = build_processor(args.large)
-    print(
-        f"index built: {args.small} webhooks in {small_build:.2f}s, {args.large} in {large_build:.2f}s",
-        flush=True,
-    )
-    run_once(small, records[:200])  # warm-up (imports, caches)
-    run_once(large, records[:200])
-    rates: dict[str, list[float]] = {"small": [], "large": []}
-    wall: dict[str, list[float]] = {"small": [], "large": []}
+    processors: dict[int, EventProcessor] = {}
+    build_s: dict[str, float] = {}
+    for n in scales:
+        processors[n], built = build_processor(n)
+        build_s[str(n)] = round(built, 3)
+        print(f"index built: {n} webhooks in {built:.2f}s", flush=True)
+        run_once(processors[n], records[:200])  # warm-up (imports, caches)
+    cpu: dict[int, list[float]] = {n: [] for n in scales}
+    wall: dict[int, list[float]] = {n: [] for n in scales}
     for repeat in range(args.repeats):
-        order = (
-            (("small", small), ("large", large)) if repeat % 2 == 0 else (("large", large), ("small", small))
-        )
-        for name, processor in order:
-            per_cpu_s, per_wall_s = run_once(processor, records)
-            rates[name].append(per_cpu_s)
-            wall[name].append(per_wall_s)
-        print(
-            f"run {repeat + 1}: events per CPU-second small {rates['small'][-1]:.0f}, large {rates['large'][-1]:.0f}"
-            f" (wall: {wall['small'][-1]:.0f}, {wall['large'][-1]:.0f})",
-            flush=True,
-        )
-    s_small, s_large = summarise(rates["small"]), summarise(rates["large"])
-    ratio = s_large["median"] / s_small["median"]
-    paired = [lg / sm for sm, lg in zip(rates["small"], rates["large"], strict=True)]
-    wall_ratio = statistics.median(wall["large"]) / statistics.median(wall["small"])
-    result = {
+        shift = repeat % len(scales)  # rotate the order so load drifts hit every scale alike
+        for n in scales[shift:] + scales[:shift]:
+            per_cpu_s, per_wall_s = run_once(processors[n], records)
+            cpu[n].append(per_cpu_s)
+            wall[n].append(per_wall_s)
+        cells = ", ".join(f"{n}: {cpu[n][-1]:.0f} ({wall[n][-1]:.0f} wall)" for n in scales)
+        print(f"run {repeat + 1}: events per CPU-second {cells}", flush=True)
+    base = scales[0]
+    summary = {str(n): summarise(cpu[n]) for n in scales}
+    ratios = {str(n): round(summary[str(n)]["median"] / summary[str(base)]["median"], 3) for n in scales[1:]}
+    paired = {
+        str(n): round(statistics.median([a / b for a, b in zip(cpu[n], cpu[base], strict=True)]), 3)
+        for n in scales[1:]
+    }
+    wall_ratios = {
+        str(n): round(statistics.median(wall[n]) / statistics.median(wall[base]), 3) for n in scales[1:]
+    }
+    ratio = ratios[str(scales[-1])]
+    result: dict[str, Any] = {
         "benchmark": "matching",
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "path": "EventProcessor.process in one process (parse, match, filters, build jobs); no broker",
-        "webhooks": {"small": args.small, "large": args.large},
+        "unit": "events per CPU-second of the process (the machine is shared; wall-clock rates too)",
+        "scales": scales,
         "events_per_run": args.events,
         "repeats": args.repeats,
         "jobs_per_event": 3,
-        "unit": "events per CPU-second of the process (the machine is shared; wall-clock rates below)",
-        "events_per_s": {"small": s_small, "large": s_large},
-        "events_per_wall_s": {"small": summarise(wall["small"]), "large": summarise(wall["large"])},
-        "wall_ratio_large_to_small": round(wall_ratio, 3),
-        "ratio_large_to_small": round(ratio, 3),
-        "paired_ratio": summarise(paired) | {"median": round(statistics.median(paired), 3)},
+        "events_per_s": summary,
+        "ratio_to_baseline": ratios,
+        "paired_ratio_median": paired,
+        "events_per_wall_s": {str(n): summarise(wall[n]) for n in scales},
+        "wall_ratio_to_baseline": wall_ratios,
         "threshold": args.threshold,
         "passed": ratio >= args.threshold,
-        "index_build_s": {"small": round(small_build, 3), "large": round(large_build, 3)},
-        "runs": {"cpu": rates, "wall": wall},
-        "machine": {"python": sys.version.split()[0], "platform": platform.platform()},
+        "index_build_s": build_s,
+        "runs": {"cpu": {str(n): cpu[n] for n in scales}, "wall": {str(n): wall[n] for n in scales}},
+        "machine": {
+            "python": sys.version.split()[0],
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+        },
     }
+    del processors  # free the in-process indexes before the broker run builds its own
+    gc.collect()
     if args.broker:
-        del small, large  # free the in-process indexes before the broker run builds its own
-        gc.collect()
         result["broker"] = asyncio.run(broker_bench(args))
         b = result["broker"]
         print(
@@ -327,11 +340,16 @@ def main() -> int:
         )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
+    for n in scales:
+        row = summary[str(n)]
+        extra = (
+            f", ratio {ratios[str(n)]:.3f} (wall {wall_ratios[str(n)]:.3f})" if n != base else " (baseline)"
+        )
+        print(
+            f"{n:>7} webhooks: median {row['median']:.0f} events/CPU-s (min {row['min']:.0f}, max {row['max']:.0f}){extra}"
+        )
     print(
-        f"events per CPU-second, median (min-max): {args.small} webhooks {s_small['median']:.0f} ({s_small['min']:.0f}-{s_small['max']:.0f}); "
-        f"{args.large} webhooks {s_large['median']:.0f} ({s_large['min']:.0f}-{s_large['max']:.0f}); "
-        f"ratio {ratio:.3f} (wall-clock ratio {wall_ratio:.3f}; threshold {args.threshold})"
-        f" -> {'PASS' if result['passed'] else 'FAIL'}"
+        f"{'PASS' if result['passed'] else 'FAIL'}: {scales[-1]} keeps {ratio:.1%} of {base} (threshold {args.threshold:.0%})"
     )
     print(f"wrote {args.out}")
     return 0 if result["passed"] else 1
