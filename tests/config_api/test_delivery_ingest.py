@@ -173,6 +173,8 @@ async def test_log_and_status_bad_inputs(dapi: ApiHarness) -> None:
         ({"since": "2026-01-02T00:00:00Z", "until": "2026-01-01T00:00:00Z"}, "since"),
         ({"limit": 0}, "limit"),
         ({"limit": 201}, "limit"),
+        ({"event_type": "a\x00b"}, "event_type"),
+        ({"delivery_id": "\x00"}, "delivery_id"),
     ]
     for params, field in bad:
         resp = await dapi.client.get(f"{base(wh)}/logs", params=params)

@@ -138,6 +138,7 @@ async def test_test_delivery_bad_inputs(api: ApiHarness) -> None:
         ({"webhook_id": fhir["id"]}, 404, "webhook_id"),
         ({"webhook_id": "wh_nope"}, 404, "webhook_id"),
         ("not an object", 422, "body"),
+        ({"webhook_id": "wh\x00"}, 422, "webhook_id"),
     ]
     for body, status, field in cases:
         resp = await api.client.post(url, json=body)

@@ -9,6 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.deliveries import ErrorCategory, Outcome
 
+_NO_NUL = r"^[^\x00]*$"
+
 
 class DeliveryLogItem(BaseModel):
     """One attempt (or cancel / dead-letter) of a delivery."""
@@ -148,10 +150,13 @@ class TestDeliveryRequest(BaseModel):
         },
     )
 
-    webhook_id: str | None = Field(default=None, max_length=200)
-    subscription_url: str | None = Field(default=None, max_length=4096)
+    webhook_id: str | None = Field(default=None, max_length=200, pattern=_NO_NUL)
+    subscription_url: str | None = Field(default=None, max_length=4096, pattern=_NO_NUL)
     event_type: str | None = Field(
-        default=None, max_length=200, description="Required with subscription_url; optional with webhook_id."
+        default=None,
+        max_length=200,
+        pattern=_NO_NUL,
+        description="Required with subscription_url; optional with webhook_id.",
     )
 
 

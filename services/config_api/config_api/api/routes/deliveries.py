@@ -37,8 +37,10 @@ from webhook_core.secrets_crypto import DecryptionError
 
 router = APIRouter(prefix="/admin/integration/{integration_id}", tags=["deliveries"])
 
-IntegrationId = Annotated[str, Path(max_length=200, description="The integration's id.")]
-WebhookId = Annotated[str, Path(max_length=200, description="The webhook's id.")]
+# PostgreSQL text cannot hold NUL: refuse it up front (422) instead of failing in the driver.
+NO_NUL = r"^[^\x00]*$"
+IntegrationId = Annotated[str, Path(max_length=200, pattern=NO_NUL, description="The integration's id.")]
+WebhookId = Annotated[str, Path(max_length=200, pattern=NO_NUL, description="The webhook's id.")]
 
 
 async def webhook_of(
@@ -68,12 +70,12 @@ async def get_delivery_logs(
     pool: PoolDep,
     principal: ViewerDep,
     outcome: Annotated[Outcome | None, Query(description="Only attempts with this outcome.")] = None,
-    event_type: Annotated[str | None, Query(max_length=200)] = None,
+    event_type: Annotated[str | None, Query(max_length=200, pattern=NO_NUL)] = None,
     since: Annotated[datetime | None, Query(description="ISO time, inclusive (UTC when no offset).")] = None,
     until: Annotated[datetime | None, Query(description="ISO time, exclusive (UTC when no offset).")] = None,
     status_code: Annotated[int | None, Query(ge=100, le=599)] = None,
     delivery_id: Annotated[
-        str | None, Query(max_length=200, description="All attempts of one delivery.")
+        str | None, Query(max_length=200, pattern=NO_NUL, description="All attempts of one delivery.")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[
@@ -137,7 +139,7 @@ async def get_delivery_summary(
 async def retry_delivery(
     integration_id: IntegrationId,
     webhook_id: WebhookId,
-    delivery_id: Annotated[str, Path(max_length=200)],
+    delivery_id: Annotated[str, Path(max_length=200, pattern=NO_NUL)],
     pool: PoolDep,
     principal: OperatorDep,
     box: BoxDep,
