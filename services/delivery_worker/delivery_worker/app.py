@@ -167,11 +167,11 @@ class WorkerApp:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, done.set)
-        await self.start()
         try:
+            await self.start()
             await done.wait()
         finally:
-            await self.stop()
+            await self.stop()  # also after a failed start: close whatever was opened
 
 
 def create_app(

@@ -1,0 +1,82 @@
+"""Pure builders of retry hops, dead letters and results."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from contracts.deliveries import AttemptSummary, DeadLetterV1, DeliveryJobV1, ReplayInfo
+from contracts.topics import Topics
+from delivery_worker.plan import (
+    RETRY_DUE_HEADER,
+    dead_letter_publication,
+    result_for,
+    retry_due_ms,
+    retry_publication,
+    with_attempt,
+)
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+TOPICS = Topics().with_prefix("p.")
+JOB = DeliveryJobV1(
+    delivery_id="d1",
+    webhook_id="w1",
+    integration_id="i1",
+    event_id="e1",
+    event_type="response_completed",
+    event_time=NOW,
+    dispatched_at=NOW,
+    body="{}",
+)
+ORIGINAL = [("integration-id", b"i1"), (RETRY_DUE_HEADER, b"1"), ("retry-tier", b"1")]
+
+
+@pytest.mark.parametrize(
+    ("wait_s", "topic", "due_after_s"),
+    [
+        (0.2, "p.webhooks.deliveries.retry.1s", 0.2),
+        (45, "p.webhooks.deliveries.retry.10s", 10),
+        (7200, "p.webhooks.deliveries.retry.3600s", 3600),
+    ],
+)
+def test_retry_hop_goes_to_the_fitting_tier(wait_s: float, topic: str, due_after_s: float) -> None:
+    job = JOB.model_copy(update={"not_before": NOW + timedelta(seconds=wait_s)})
+    pub, _ = retry_publication(TOPICS, job, ORIGINAL, NOW)
+    assert pub.topic == topic and pub.key == "w1"
+    headers = dict(pub.headers)
+    assert headers["integration-id"] == b"i1"
+    assert [k for k, _ in pub.headers].count(RETRY_DUE_HEADER) == 1  # the old bookkeeping is replaced
+    assert int(headers[RETRY_DUE_HEADER]) == int((NOW.timestamp() + due_after_s) * 1000)
+    assert retry_due_ms(pub.headers, 0, 1) == int(headers[RETRY_DUE_HEADER])
+
+
+def test_due_falls_back_to_record_time_plus_tier() -> None:
+    assert retry_due_ms([], 5_000, 10) == 15_000
+    assert retry_due_ms([(RETRY_DUE_HEADER, b"junk")], 5_000, 10) == 15_000
+
+
+def test_dead_letter_carries_history_and_original_headers() -> None:
+    summary = AttemptSummary(
+        attempt=1, attempted_at=NOW, outcome="failed", status_code=500, error_category="http_5xx"
+    )
+    final = with_attempt(JOB, summary, None)
+    assert final.attempt == 1 and final.not_before is None and final.attempts == [summary]
+    pub = dead_letter_publication(TOPICS, final, "gave up", "http_5xx", 500, ORIGINAL, NOW)
+    letter = DeadLetterV1.model_validate_json(pub.value)
+    assert pub.topic == "p.webhooks.deliveries.dlq"
+    assert letter.original_headers == {"integration-id": "i1"}
+    assert letter.job.attempts[0].status_code == 500
+    retry = with_attempt(JOB, summary, NOW)
+    assert retry.attempt == 2 and retry.not_before == NOW
+
+
+def test_result_fields() -> None:
+    job = JOB.model_copy(update={"attempt": 3, "replay": ReplayInfo(replay_id="r9", requested_by="ops")})
+    res = result_for(job, "succeeded", NOW, status_code=200, response_body="")
+    assert (res.attempt, res.replay_id, res.response_body_excerpt, res.circuit_state) == (
+        3,
+        "r9",
+        None,
+        "closed",
+    )
