@@ -88,11 +88,23 @@ def summarise(
 _STATUS_SQL = """
 SELECT h.*,
        (SELECT count(*) FROM delivery_pending_retries WHERE webhook_id = $1) AS pending_retries,
-       ARRAY(SELECT ROW(bucket_start, attempts, succeeded, failed, retrying, dead_lettered, cancelled, latency_hist)
-             FROM delivery_stats WHERE webhook_id = $1 AND bucket_s = $2 AND bucket_start >= $3) AS buckets
-FROM (SELECT 1) AS one LEFT JOIN webhook_delivery_health h ON h.webhook_id = $1
+       s.*
+FROM (SELECT 1) AS one
+LEFT JOIN webhook_delivery_health h ON h.webhook_id = $1
+CROSS JOIN LATERAL (
+    SELECT array_agg(bucket_start) AS b_bucket_start, array_agg(attempts) AS b_attempts,
+           array_agg(succeeded) AS b_succeeded, array_agg(failed) AS b_failed, array_agg(retrying) AS b_retrying,
+           array_agg(dead_lettered) AS b_dead_lettered, array_agg(cancelled) AS b_cancelled,
+           array_agg(latency_hist) AS b_latency_hist
+    FROM delivery_stats WHERE webhook_id = $1 AND bucket_s = $2 AND bucket_start >= $3) AS s
 """
 _BUCKET_FIELDS = ("bucket_start", *_COUNTERS, "latency_hist")
+
+
+def _buckets(row: asyncpg.Record) -> list[dict[str, Any]]:
+    """Bucket rows back from the column arrays of :data:`_STATUS_SQL` (NULL arrays: no buckets)."""
+    columns = [row[f"b_{name}"] or [] for name in _BUCKET_FIELDS]
+    return [dict(zip(_BUCKET_FIELDS, values, strict=True)) for values in zip(*columns, strict=True)]
 
 
 async def webhook_status(
@@ -106,7 +118,7 @@ async def webhook_status(
     now = utcnow()
     row = await conn.fetchrow(_STATUS_SQL, webhook_id, spec.bucket_s, window_start(spec, now))
     assert row is not None  # the outer SELECT always yields one row
-    buckets = [dict(zip(_BUCKET_FIELDS, bucket, strict=True)) for bucket in row["buckets"]]
+    buckets = _buckets(row)
     health = health_from_row(row if row["webhook_id"] is not None else None)
     return {
         "consecutive_failures": health.consecutive_failures,
