@@ -446,6 +446,7 @@ async def run_chaos(
         expectation = expected_pairs(publisher.published, run.hooks, run.changes, lag_at, cfg.propagation_s)
         acc = classify(expectation, run.rx.records, run.label_to_hook, list(dlq.items), list(results.items))
 
+        _dump(run, publisher, results.items, dlq.items, expectation)
         poison_sent = {m.poison for m in publisher.published if m.poison}
         routed = set(invalid.items)
         report["published_messages"] = len(publisher.published)
@@ -462,7 +463,6 @@ async def run_chaos(
         report["latency_first_ok_ms"] = _latency(run, publisher)
         report["config_api_agreement"] = await _agreement(run, results.items, dlq.items)
         report["timeline"] = run.timeline
-        _dump(run, publisher, results.items, dlq.items, expectation)
         report["errors"] = run.errors
         report["peak_rss_mb"] = sup.peak_rss_mb()
         report["service_starts"] = {n: p.starts for n, p in sup.procs.items()}
@@ -577,9 +577,12 @@ def _latency(run: Run, publisher: Publisher) -> dict[str, float]:
 async def _agreement(run: Run, results: list[ResultFacts], dead: list[DeadLetterFacts]) -> dict[str, Any]:
     """Compare the config API's logs and status (after PostgreSQL came back) with the receiver's counts."""
     succeeded_results: dict[str, set[str]] = defaultdict(set)
+    cancelled_ids: set[str] = set()
     for r in results:
         if r.outcome == "succeeded":
             succeeded_results[r.webhook_id].add(r.delivery_id)
+        elif r.outcome == "cancelled":
+            cancelled_ids.add(r.delivery_id)
     dlq_by_hook = Counter(d.webhook_id for d in dead)
     live = [wid for wid, cfg in run.current.items() if cfg is not None]
     deadline = time.monotonic() + run.cfg.agreement_timeout_s
@@ -606,7 +609,10 @@ async def _agreement(run: Run, results: list[ResultFacts], dead: list[DeadLetter
                 "label": hook.label,
                 "receiver_unique_ok": len(rx_ok),
                 "api_logs_succeeded_unique": len(api_ok),
-                "missing_in_api": len(rx_ok - api_ok),
+                # a worker killed after the receiver's 2xx but before publishing the result redoes the
+                # job; if the webhook was deactivated meanwhile, the redo is (rightly) a cancel
+                "missing_in_api": len(rx_ok - api_ok - cancelled_ids),
+                "delivered_then_logged_cancelled": len((rx_ok - api_ok) & cancelled_ids),
                 "missing_at_receiver": len(api_ok - rx_ok),
                 "api_status_succeeded": status.get("succeeded"),
                 "api_status_dead_lettered": status.get("dead_lettered"),

@@ -327,6 +327,9 @@ class ReceiverClient:
         self.base_url = base_url
         self.records: list[dict[str, Any]] = []
         self._client = httpx.AsyncClient(base_url=base_url, timeout=30.0)
+        # pulls from several tasks must not fetch the same range twice (that would both duplicate
+        # records and skip later ones, since the next offset is our own length)
+        self._pull_lock = asyncio.Lock()
 
     async def set_faults(
         self,
@@ -343,11 +346,12 @@ class ReceiverClient:
 
     async def pull(self) -> list[dict[str, Any]]:
         """Fetch records not seen yet; returns the new ones."""
-        resp = await self._client.get("/_records", params={"since": len(self.records)})
-        resp.raise_for_status()
-        new = resp.json()["records"]
-        self.records.extend(new)
-        return list(new)
+        async with self._pull_lock:
+            resp = await self._client.get("/_records", params={"since": len(self.records)})
+            resp.raise_for_status()
+            new = resp.json()["records"]
+            self.records.extend(new)
+            return list(new)
 
     async def close(self) -> None:
         await self._client.aclose()
