@@ -157,6 +157,14 @@ async def _publish_survey_event(stack: Any, receiver: Receiver, already: int) ->
     await receiver.wait_for(already + 1, timeout_s=30)
 
 
+async def secret_value(stack: Any, api: httpx.AsyncClient, webhook_id: str) -> str:
+    """The webhook's current signing secret, from the API."""
+    answer = await api.get(f"/admin/integration/surveymonkey/webhooks/{webhook_id}/secret")
+    assert answer.status_code == 200, answer.text
+    value: str = answer.json()["secret"]
+    return value
+
+
 async def _create_token(api: httpx.AsyncClient, role: str) -> str:
     answer = await api.post("/admin/tokens", json={"name": f"ui-{role}", "role": role})
     assert answer.status_code == 201, answer.text
@@ -167,7 +175,7 @@ async def _create_token(api: httpx.AsyncClient, role: str) -> str:
 async def _login(page: Page, base_url: str, token: str) -> None:
     await page.goto(base_url + "/admin/ui/")
     await page.get_by_label("API token").fill(token)
-    await page.get_by_role("button", name="Sign in").click()
+    await page.get_by_label("API token").press("Enter")  # keyboard submit
     await expect(page.get_by_role("heading", name="Integrations")).to_be_visible()
     assert token not in page.url
 
@@ -243,7 +251,8 @@ async def test_admin_flow(stack_factory: Callable[..., Any]) -> None:
             clean = f"{receiver.url}/Hooks/SurveyMonkey"
             await page.get_by_label("Subscription URL").fill(messy)
             await expect(page.get_by_test_id("url-preview")).to_contain_text(clean)
-            await page.get_by_label("max attempts").fill("3")
+            # One attempt: a failure is dead-lettered at once, so the retry action is testable quickly.
+            await page.get_by_label("max attempts").fill("1")
             await expect(page.get_by_test_id("url-error")).to_have_count(0)
             await page.get_by_role("button", name="Create webhook").click()
             secret = page.get_by_test_id("secret-value")
@@ -251,7 +260,7 @@ async def test_admin_flow(stack_factory: Callable[..., Any]) -> None:
             listed = (await api.get("/admin/integration/surveymonkey/webhooks")).json()["items"]
             assert [w["subscription_url"] for w in listed] == [clean]
             webhook_id = listed[0]["id"]
-            assert listed[0]["retry_policy"]["max_attempts"] == 3
+            assert listed[0]["retry_policy"]["max_attempts"] == 1
             await page.get_by_role("link", name="Done: back to the webhooks").click()
 
             # The table; then a test delivery answered 200 by the receiver.
@@ -265,28 +274,50 @@ async def test_admin_flow(stack_factory: Callable[..., Any]) -> None:
             assert "webhook-signature" in {k.lower() for k in receiver.requests[-1]["headers"]}
             await screenshot(page, "test-result")
 
-            # A real event: SurveyMonkey callback -> dispatcher -> delivery worker -> receiver, and the
-            # attempt comes back through webhooks.delivery-results into the logs and the status.
+            # A real event: SurveyMonkey callback -> dispatcher -> delivery worker -> receiver (503 once),
+            # and the attempt comes back through webhooks.delivery-results into the logs.
+            receiver.fail_next = 1
             await _publish_survey_event(stack, receiver, already=len(receiver.requests))
             assert receiver.bodies()[-1]["type"] == "response_completed"
             await table_row.get_by_role("link", name="Logs of Completed responses").click()
-            logs_row = page.get_by_test_id("logs-table").locator("tr[data-delivery]").first
-            await _click_until(page, page.get_by_role("button", name="Apply / refresh"), logs_row, 30)
-            await expect(logs_row.get_by_test_id("log-outcome")).to_have_text("succeeded")
-            await logs_row.get_by_role("button", name="Details").click()
-            await expect(page.locator("tr.detail")).to_contain_text("received")
+            refresh = page.get_by_role("button", name="Apply / refresh")
+            rows = page.get_by_test_id("logs-table").locator("tr[data-delivery]")
+            await _click_until(page, refresh, rows.first, 30)
+            await expect(rows.first.get_by_test_id("log-outcome")).to_have_text(
+                re.compile("dead_lettered|failed")
+            )
+            await rows.first.get_by_role("button", name="Details").click()
+            await expect(page.locator("tr.detail")).to_contain_text("busy, try later")
+            # Manual retry of the failed delivery: the receiver answers 200 this time.
+            before_retry = len(receiver.requests)
+            await rows.first.get_by_role("button", name="Retry").click()
+            await expect(page.get_by_text("Retry queued.")).to_be_visible()
+            await receiver.wait_for(before_retry + 1, timeout_s=30)
+            succeeded = rows.filter(has=page.get_by_test_id("log-outcome").get_by_text("succeeded"))
+            await _click_until(page, refresh, succeeded.first, 30)
+            await expect(rows).to_have_count(2)
+            assert len({await r.get_attribute("data-delivery") for r in await rows.all()}) == 1, (
+                "same delivery id"
+            )
             await screenshot(page, "logs")
+            # Filters: only the succeeded attempt.
+            await page.get_by_label("Outcome").select_option("succeeded")
+            await refresh.click()
+            await expect(rows).to_have_count(1)
+            await expect(rows.first.get_by_test_id("log-outcome")).to_have_text("succeeded")
             await page.get_by_role("link", name="Manage Webhooks").click()
             await (
                 page.locator(f"tr[data-webhook='{webhook_id}']")
                 .get_by_role("link", name="Status of Completed responses")
                 .click()
             )
-            await expect(page.get_by_test_id("status-attempts")).not_to_have_text("0")
+            await expect(page.get_by_test_id("status-attempts")).to_have_text("2")
             await expect(page.get_by_test_id("status-succeeded")).to_have_text("1")
-            await expect(page.get_by_test_id("status-chart").locator("rect.bar-attempts")).not_to_have_count(
-                0
-            )
+            await expect(page.get_by_test_id("status-failed")).to_have_text("1")
+            chart = page.get_by_test_id("status-chart")
+            assert [
+                await r.get_attribute("height") != "0" for r in await chart.locator("rect.bar-failures").all()
+            ].count(True) == 1
             await screenshot(page, "status")
 
             # Edit: rename, high priority; write-only auth replaced with a bearer token.
@@ -307,6 +338,18 @@ async def test_admin_flow(stack_factory: Callable[..., Any]) -> None:
             await expect(page.get_by_test_id("auth-current")).to_contain_text("1234")
             await page.evaluate("window.scrollTo(0, 0)")
             await screenshot(page, "edit-form")
+            # Rotate the signing secret with a 2 h grace period: the new one is shown once.
+            first_secret = await secret_value(stack, api, webhook_id)
+            await page.get_by_label("Grace period (hours)").fill("2")
+            await page.get_by_role("button", name="Rotate secret").click()
+            new_secret = page.get_by_test_id("secret-value")
+            await expect(new_secret).to_have_value(re.compile(r"^whsec_"))
+            assert await new_secret.input_value() != first_secret
+            secrets = (await api.get(f"/admin/integration/surveymonkey/webhooks/{webhook_id}/secret")).json()
+            assert secrets["secret"] == await new_secret.input_value()
+            assert first_secret in [s["secret"] for s in secrets["secrets"]], (
+                "old secret kept for the grace period"
+            )
             stored = (await api.get(f"/admin/integration/surveymonkey/webhooks/{webhook_id}")).json()
             assert (stored["name"], stored["priority"], stored["auth"]["type"]) == (
                 "Completed responses (CRM)",
@@ -323,7 +366,7 @@ async def test_admin_flow(stack_factory: Callable[..., Any]) -> None:
             assert (await api.get(f"/admin/integration/surveymonkey/webhooks/{webhook_id}")).json()[
                 "active"
             ] is False
-            await expect(table_row).to_contain_text("100.0 %")
+            await expect(table_row).to_contain_text("50.0 %")
             await screenshot(page, "webhooks")
 
             # A viewer: same table, no edit controls.
@@ -343,14 +386,19 @@ async def test_admin_flow(stack_factory: Callable[..., Any]) -> None:
             phone, phone_errors = await new_page(browser, PHONE)
             await _login(phone, base, stack.admin_token)
             await phone.goto(base + "/admin/ui/#/integrations/surveymonkey/webhooks")
-            # The 24 h figures come from the status endpoint (one succeeded attempt so far).
-            await expect(phone.locator(f"tr[data-webhook='{webhook_id}']")).to_contain_text("100.0 %")
+            # The 24 h figures come from the status endpoint (one failed, one succeeded attempt).
+            await expect(phone.locator(f"tr[data-webhook='{webhook_id}']")).to_contain_text("50.0 %")
             await screenshot(phone, "webhooks-phone")
 
             # Delete, with confirmation.
             await table_row.get_by_role("button", name="Delete Completed responses (CRM)").click()
             dialog = page.get_by_role("dialog")
             await expect(dialog).to_be_visible()
+            await expect(dialog.get_by_role("button", name="Cancel")).to_be_focused()
+            await page.keyboard.press("Escape")  # cancels: nothing deleted
+            await expect(dialog).to_be_hidden()
+            await expect(table_row).to_have_count(1)
+            await table_row.get_by_role("button", name="Delete Completed responses (CRM)").click()
             await dialog.get_by_role("button", name="Delete").click()
             await expect(table_row).to_have_count(0)
             assert (

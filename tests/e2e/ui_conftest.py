@@ -57,9 +57,10 @@ async def screenshot(page: Page, name: str) -> None:
 
 @dataclass
 class Receiver:
-    """A webhook endpoint on 127.0.0.1 that answers 200 and records what it got."""
+    """A webhook endpoint on 127.0.0.1 that answers 200 (503 for the next ``fail_next``) and records what it got."""
 
     url: str = ""
+    fail_next: int = 0
     requests: list[dict[str, Any]] = field(default_factory=list)
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -67,6 +68,9 @@ class Receiver:
         body = await request.text()
         self.requests.append({"path": request.path, "headers": dict(request.headers), "body": body})
         self.arrived.set()
+        if self.fail_next > 0:
+            self.fail_next -= 1
+            return web.json_response({"error": "busy, try later"}, status=503)
         return web.json_response({"received": True})
 
     async def wait_for(self, count: int, timeout_s: float) -> None:

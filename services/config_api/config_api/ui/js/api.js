@@ -64,8 +64,23 @@ export function parseErrorBody(status, body) {
   return { message, fields };
 }
 
-/** Call the API; resolves with the parsed JSON (or null for 204), rejects with ApiError. */
-export async function request(method, path, { body, query } = {}) {
+/**
+ * Call the API; resolves with the parsed JSON (or null for 204), rejects with ApiError.
+ * A GET that fails with a 5xx or a network error is tried once more after a short pause (reads are
+ * idempotent; a transient server hiccup should not blank a table). Writes are never repeated.
+ */
+export async function request(method, path, options = {}) {
+  try {
+    return await requestOnce(method, path, options);
+  } catch (err) {
+    if (method !== "GET" || !(err instanceof ApiError) || (err.status !== 0 && err.status < 500)) throw err;
+    console.warn(`GET ${path} failed (${err.status}): trying once more`);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    return requestOnce(method, path, options);
+  }
+}
+
+async function requestOnce(method, path, { body, query } = {}) {
   const url = new URL(API_BASE + path, window.location.origin);
   for (const [key, value] of Object.entries(query ?? {})) {
     if (value !== undefined && value !== null && value !== "") url.searchParams.set(key, String(value));

@@ -90,7 +90,7 @@ export const LogsView = {
             <tr :data-delivery="item.delivery_id">
               <td data-label="Time">{{ fmtTime(item.attempted_at) }}</td>
               <td data-label="Event type"><code>{{ item.event_type }}</code></td>
-              <td data-label="Attempt">{{ item.attempt }}</td>
+              <td data-label="Attempt">{{ item.attempt }} <span v-if="item.replay_id" class="tag">manual retry</span></td>
               <td data-label="Outcome"><span class="badge" :class="item.outcome === 'succeeded' ? 'ok' : item.outcome === 'retrying' ? 'warn' : 'bad'" data-testid="log-outcome">{{ item.outcome }}</span></td>
               <td data-label="Status">{{ item.status_code ?? (item.error_category || "—") }}</td>
               <td data-label="Duration">{{ fmtMs(item.response_ms) }}</td>
@@ -105,6 +105,7 @@ export const LogsView = {
                 <dl class="facts">
                   <div><dt>Delivery id</dt><dd><code>{{ item.delivery_id }}</code></dd></div>
                   <div><dt>Event id</dt><dd><code>{{ item.event_id }}</code></dd></div>
+                  <div v-if="item.replay_id"><dt>Replay id</dt><dd><code>{{ item.replay_id }}</code></dd></div>
                   <div v-if="item.error_category"><dt>Error category</dt><dd><code>{{ item.error_category }}</code></dd></div>
                   <div v-if="item.error"><dt>Error</dt><dd>{{ item.error }}</dd></div>
                   <div v-if="item.next_attempt_at"><dt>Next attempt</dt><dd>{{ fmtTime(item.next_attempt_at) }}</dd></div>

@@ -2,10 +2,6 @@
 import { defineStore } from "pinia";
 import { asPage, request } from "../api.js";
 
-export function isFailing(webhook) {
-  return webhook.active === false || Number(webhook.consecutive_failures ?? 0) > 0;
-}
-
 export const useIntegrationsStore = defineStore("integrations", {
   state: () => ({ integrations: [], summaries: {}, loading: false, error: null }),
   getters: {
@@ -32,8 +28,8 @@ export const useIntegrationsStore = defineStore("integrations", {
         return;
       }
       try {
-        const { items } = asPage(await request("GET", `/integration/${encodeURIComponent(integration.id)}/webhooks`, { query: { limit: 200 } }));
-        this.summaries[integration.id] = { webhooks: items.length, failing: items.filter(isFailing).length };
+        const summary = await request("GET", `/integration/${encodeURIComponent(integration.id)}/delivery-summary`);
+        this.summaries[integration.id] = { webhooks: integration.webhook_count ?? summary.webhooks.length, failing: summary.failing };
       } catch {
         this.summaries[integration.id] = { webhooks: "?", failing: "?" };
       }
