@@ -204,6 +204,9 @@ def classify(
         if r.outcome == "failed" and (r.gone or r.final)
     }
     with_result = {(r.webhook_id, key_of(r.delivery_id, r.event_id)) for r in results}
+    result_ok = {
+        (r.webhook_id, key_of(r.delivery_id, r.event_id)) for r in results if r.outcome == "succeeded"
+    }
     buckets: dict[str, set[Pair]] = {
         k: set() for k in ("delivered", "dead_lettered", "cancelled", "failed_permanently", "lost")
     }
@@ -232,9 +235,11 @@ def classify(
     )
     lost = sorted(buckets["lost"])
     lost_detail = Counter(
-        "attempted_no_final_outcome"
+        "result_says_succeeded_but_no_2xx_at_receiver"
+        if p in result_ok
+        else "attempted_no_final_outcome"
         if p in attempted
-        else "has_result_only"
+        else "results_but_no_request"
         if p in with_result
         else "never_seen"
         for p in lost
