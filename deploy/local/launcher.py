@@ -288,6 +288,9 @@ def run(env: dict[str, str], console: Console) -> int:
     plan = read_plan(env)
     check_ports(plan, env)
     stack = Stack(console=console, plan=plan)
+    # SIGINT explicitly too: a shell starting us in the background hands us SIGINT ignored, and
+    # Python then keeps it ignored, so Ctrl-C / `kill -INT` would do nothing.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _raise_shutdown)
     signal.signal(signal.SIGHUP, _raise_shutdown)
     code = 1

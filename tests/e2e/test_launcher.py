@@ -52,10 +52,19 @@ def launcher_env(run_dir: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def start_launcher(env: dict[str, str], out: Path) -> subprocess.Popen[bytes]:
+    # Started with SIGINT ignored, as a shell starts background jobs: Ctrl-C must still work.
     with open(out, "ab") as sink:
         return subprocess.Popen(
-            [sys.executable, str(LAUNCHER)], env=env, stdout=sink, stderr=subprocess.STDOUT
+            [sys.executable, str(LAUNCHER)],
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_ignore_sigint,
         )
 
 
