@@ -132,6 +132,11 @@ async def test_page_logic_in_browser() -> None:
 # --- the whole flow against the running services -------------------------------------------------
 
 SSRF_URL = "https://169.254.169.254/latest/meta-data"
+# Form controls without an accessible name from a <label>, aria-label or aria-labelledby.
+UNLABELLED_CONTROLS = """() => [...document.querySelectorAll('input, select, textarea')]
+    .filter((el) => el.type !== 'hidden' && !el.labels?.length && !el.getAttribute('aria-label')
+        && !el.getAttribute('aria-labelledby'))
+    .map((el) => el.outerHTML.slice(0, 80))"""
 SURVEY_EVENT = REPO / "samples" / "surveymonkey" / "response_completed.json"
 
 
@@ -300,6 +305,7 @@ async def test_admin_flow(stack_factory: Callable[..., Any]) -> None:
                 "same delivery id"
             )
             await screenshot(page, "logs")
+            assert await page.evaluate(UNLABELLED_CONTROLS) == []
             # Filters: only the succeeded attempt.
             await page.get_by_label("Outcome").select_option("succeeded")
             await refresh.click()
@@ -338,6 +344,10 @@ async def test_admin_flow(stack_factory: Callable[..., Any]) -> None:
             await expect(page.get_by_test_id("auth-current")).to_contain_text("1234")
             await page.evaluate("window.scrollTo(0, 0)")
             await screenshot(page, "edit-form")
+            assert await page.evaluate(UNLABELLED_CONTROLS) == [], "every form control needs a label"
+            # The form's own test button sends to the URL in the form.
+            await page.get_by_role("button", name="Send test delivery").click()
+            await expect(page.get_by_test_id("test-status")).to_have_text("200")
             # Rotate the signing secret with a 2 h grace period: the new one is shown once.
             first_secret = await secret_value(stack, api, webhook_id)
             await page.get_by_label("Grace period (hours)").fill("2")
