@@ -115,8 +115,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         if app.state.producer is not None:
-            with contextlib.suppress(KafkaError, OSError):
-                await app.state.producer.stop()
+            # stop() flushes queued records and would wait for an unreachable broker forever; the
+            # outbox still holds whatever was not acknowledged.
+            with contextlib.suppress(KafkaError, OSError, TimeoutError):
+                await asyncio.wait_for(app.state.producer.stop(), 5.0)
         await app.state.http.close()
         await app.state.pool.close()
 
