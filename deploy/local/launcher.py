@@ -159,13 +159,24 @@ class Stack:
         """Start the embedded broker and PostgreSQL where nothing is configured."""
         self.plan.run_dir.mkdir(parents=True, exist_ok=True)
         if self.plan.embedded_kafka:
-            self.broker = start_broker(port=self.plan.kafka_port, log_path=self.plan.run_dir / "tansu.log")
+            log = self.plan.run_dir / "tansu.log"
+            try:
+                self.broker = start_broker(port=self.plan.kafka_port, log_path=log)
+            except (RuntimeError, OSError) as exc:
+                raise LaunchError(f"embedded Kafka broker did not start ({exc}); see {log}") from None
             env["KAFKA_BOOTSTRAP_SERVERS"] = self.broker.bootstrap_servers
             self.console.say(f"embedded Kafka broker (Tansu) on {self.broker.bootstrap_servers}")
         if self.plan.embedded_pg:
             self.postgres_starting = True
             started = time.monotonic()
-            self.postgres = start_embedded_postgres(self.plan.run_dir / "pgdata")
+            pgdata = self.plan.run_dir / "pgdata"
+            try:
+                self.postgres = start_embedded_postgres(pgdata)
+            except (subprocess.SubprocessError, OSError, AssertionError) as exc:
+                # embedded-postgres signals a server that is not ready with a bare assert.
+                raise LaunchError(
+                    f"embedded PostgreSQL did not start ({type(exc).__name__}); see {pgdata / 'log'}"
+                ) from None
             env["DATABASE_URL"] = self.postgres.dsn
             self.console.say(f"embedded PostgreSQL ready in {time.monotonic() - started:.1f}s")
 
@@ -248,9 +259,17 @@ def ensure_all_topics(env: dict[str, str], plan: Plan, console: Console) -> None
 
     os.environ.update(env)  # pydantic-settings reads the process environment
     settings = load_settings(CommonSettings)
-    count = create_topics(
-        settings.kafka_bootstrap_servers, settings.topics, plan.partitions, plan.replication_factor
-    )
+    from aiokafka.errors import KafkaError
+
+    try:
+        count = create_topics(
+            settings.kafka_bootstrap_servers, settings.topics, plan.partitions, plan.replication_factor
+        )
+    except (KafkaError, OSError) as exc:
+        raise LaunchError(
+            f"cannot create topics on {settings.kafka_bootstrap_servers} ({type(exc).__name__}: {exc}); "
+            "is KAFKA_BOOTSTRAP_SERVERS right and the broker up?"
+        ) from None
     console.say(f"{count} topics present ({plan.partitions} partitions each for new ones)")
 
 
