@@ -418,3 +418,26 @@ async def test_admin_flow(stack_factory: Callable[..., Any]) -> None:
             assert errors == viewer_errors == phone_errors == []
         finally:
             await browser.close()
+
+
+async def test_me_route_reports_the_callers_role() -> None:
+    """GET /admin/me (the page's who-am-I) answers name, role and scope, never the token."""
+    from fastapi import FastAPI
+
+    from admin_auth.tokens import Principal
+    from config_api.api.deps import get_principal
+    from config_api.api.routes import me
+
+    app = FastAPI()
+    app.include_router(me.router)
+    app.dependency_overrides[get_principal] = lambda: Principal(
+        name="token:ops", role="operator", integration_ids=frozenset({"ehr", "surveymonkey"}), token_id="t1"
+    )
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        answer = await client.get("/admin/me")
+    assert answer.status_code == 200
+    assert answer.json() == {
+        "name": "token:ops",
+        "role": "operator",
+        "integration_ids": ["ehr", "surveymonkey"],
+    }
