@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 
 import asyncpg
 from aiokafka.errors import KafkaError
@@ -81,6 +82,20 @@ class DeliveryMaintenance:
             await asyncio.sleep(self.interval_s)
 
 
+async def supervise(name: str, run: Callable[[], Awaitable[None]], restart_delay_s: float = 1.0) -> None:
+    """Run ``run`` until cancelled, restarting it after an unexpected error (logged with its traceback).
+
+    A bug in one result or one webhook must not silently stop log ingestion for the whole service.
+    """
+    while True:
+        try:
+            await run()
+            return
+        except Exception:
+            logger.exception("delivery task failed, restarting", extra={"task": name})
+            await asyncio.sleep(restart_delay_s)
+
+
 def start_delivery_tasks(app: FastAPI) -> list[asyncio.Task[None]]:
     """Start the delivery-side background tasks; returns them so the lifespan can cancel them."""
     settings: ConfigApiSettings = app.state.settings
@@ -96,6 +111,6 @@ def start_delivery_tasks(app: FastAPI) -> list[asyncio.Task[None]]:
     app.state.results_ingestor = ingestor
     app.state.delivery_maintenance = maintenance
     return [
-        asyncio.create_task(ingestor.run(), name="delivery-results-ingest"),
-        asyncio.create_task(maintenance.run(), name="delivery-maintenance"),
+        asyncio.create_task(supervise("results-ingest", ingestor.run), name="delivery-results-ingest"),
+        asyncio.create_task(supervise("maintenance", maintenance.run), name="delivery-maintenance"),
     ]

@@ -62,4 +62,10 @@ async def purge_expired(pool: asyncpg.Pool, retention_days: int, now: datetime |
             "DELETE FROM delivery_stats WHERE bucket_s = $1 AND bucket_start < $2", bucket_s, moment - keep
         )
         stats += int(status.split()[-1])
+    # Health rows of webhooks deleted long ago (a deleted webhook's row may still get late results).
+    await pool.execute(
+        """DELETE FROM webhook_delivery_health h WHERE h.updated_at < $1
+           AND NOT EXISTS (SELECT 1 FROM webhooks w WHERE w.id = h.webhook_id)""",
+        cutoff,
+    )
     return PurgeReport(attempts=attempts, payloads=payloads, stats=stats, pending=pending)
