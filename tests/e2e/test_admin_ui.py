@@ -170,11 +170,11 @@ async def secret_value(stack: Any, api: httpx.AsyncClient, webhook_id: str) -> s
     return value
 
 
-async def _create_token(api: httpx.AsyncClient, role: str) -> str:
+async def _create_token(api: httpx.AsyncClient, role: str) -> tuple[str, str]:
+    """A new token of ``role``: (token, token id)."""
     answer = await api.post("/admin/tokens", json={"name": f"ui-{role}", "role": role})
     assert answer.status_code == 201, answer.text
-    token: str = answer.json()["token"]
-    return token
+    return answer.json()["token"], answer.json()["id"]
 
 
 async def _login(page: Page, base_url: str, token: str) -> None:
@@ -210,7 +210,7 @@ async def test_admin_flow(stack_factory: Callable[..., Any]) -> None:
         httpx.AsyncClient(base_url=base, headers=stack.admin_headers, timeout=10) as api,
         async_playwright() as pw,
     ):
-        viewer_token = await _create_token(api, "viewer")
+        viewer_token, viewer_token_id = await _create_token(api, "viewer")
         browser = await launch_chromium(pw)
         try:
             page, errors = await new_page(browser)
@@ -391,6 +391,12 @@ async def test_admin_flow(stack_factory: Callable[..., Any]) -> None:
                 await expect(viewer.get_by_role("link", name=name)).to_have_count(0)
                 await expect(viewer.get_by_role("button", name=re.compile(f"^{name}"))).to_have_count(0)
             await expect(viewer_row.get_by_role("link", name=re.compile("^Logs"))).to_be_visible()
+            # Revoking the token ends the session at the next call.
+            assert (await api.delete(f"/admin/tokens/{viewer_token_id}")).status_code in (200, 204)
+            await viewer.get_by_role("button", name="Refresh").click()
+            await expect(viewer.get_by_text("Your token is no longer valid")).to_be_visible()
+            await expect(viewer.get_by_label("API token")).to_be_visible()
+            assert await viewer.evaluate("() => sessionStorage.length") == 0
 
             # Phone-sized screenshot of the table.
             phone, phone_errors = await new_page(browser, PHONE)

@@ -105,6 +105,8 @@ async function requestOnce(method, path, { body, query } = {}) {
   }
   if (!response.ok) {
     const { message, fields } = parseErrorBody(response.status, data);
+    // A token revoked mid-session: let the session store send the user back to the login form.
+    if (response.status === 401 && token) window.dispatchEvent(new CustomEvent("carehooks:unauthorized"));
     throw new ApiError(response.status, message, fields);
   }
   return data;

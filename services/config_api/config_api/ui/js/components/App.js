@@ -17,7 +17,10 @@ export const App = {
     const session = useSessionStore();
     const integrations = useIntegrationsStore();
     const webhooks = useWebhooksStore();
-    onMounted(() => session.restore());
+    onMounted(() => {
+      session.watchUnauthorized();
+      session.restore();
+    });
     // Every page below the integrations list works inside one integration: load it when the route says so.
     watch(
       () => [session.loggedIn, route.integrationId],

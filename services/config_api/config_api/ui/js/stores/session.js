@@ -1,6 +1,8 @@
 // Who is logged in. The role only hides controls; the API enforces it on every call.
 import { defineStore } from "pinia";
 import { ApiError, clearToken, getToken, request, setToken } from "../api.js";
+import { useIntegrationsStore } from "./integrations.js";
+import { useWebhooksStore } from "./webhooks.js";
 
 const RANK = { viewer: 0, operator: 1, admin: 2 };
 
@@ -49,10 +51,19 @@ export const useSessionStore = defineStore("session", {
       // A reload keeps the session (sessionStorage survives reloads, not a closed tab).
       if (getToken()) await this.login(getToken());
     },
-    logout() {
+    logout(reason = null) {
       clearToken();
       this.me = null;
-      this.error = null;
+      this.error = reason;
+      // Another token may see other integrations: drop everything the previous one loaded.
+      useWebhooksStore().$reset();
+      useIntegrationsStore().$reset();
+    },
+    /** Called once by App: a 401 on any call ends the session. */
+    watchUnauthorized() {
+      window.addEventListener("carehooks:unauthorized", () => {
+        if (this.me) this.logout("Your token is no longer valid; sign in again.");
+      });
     },
   },
 });
