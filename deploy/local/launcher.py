@@ -31,6 +31,7 @@ from infra import (
     masked_dsn,
     start_embedded_postgres,
     stop_embedded_postgres,
+    stop_stale_broker,
     write_env_file,
 )
 
@@ -49,6 +50,7 @@ from devstack.processes import (
 
 REPO = Path(__file__).resolve().parents[2]
 DEV_NETWORKS = "127.0.0.0/8"
+BROKER_PID = "broker.pid"
 
 
 class LaunchError(Exception):
@@ -164,6 +166,8 @@ class Stack:
                 self.broker = start_broker(port=self.plan.kafka_port, log_path=log)
             except (RuntimeError, OSError) as exc:
                 raise LaunchError(f"embedded Kafka broker did not start ({exc}); see {log}") from None
+            # Services die with the launcher (PDEATHSIG); the broker does not, so remember it.
+            (self.plan.run_dir / BROKER_PID).write_text(f"{self.broker.process.pid}\n")
             env["KAFKA_BOOTSTRAP_SERVERS"] = self.broker.bootstrap_servers
             self.console.say(f"embedded Kafka broker (Tansu) on {self.broker.bootstrap_servers}")
         if self.plan.embedded_pg:
@@ -223,6 +227,7 @@ class Stack:
             self.console.say("embedded PostgreSQL stopped (data kept in the run dir)")
         if self.broker is not None:
             self.broker.stop()
+            (self.plan.run_dir / BROKER_PID).unlink(missing_ok=True)
             self.console.say("embedded Kafka broker stopped (its topics are gone: memory storage)")
 
 
@@ -305,6 +310,10 @@ def _raise_shutdown(signum: int, _frame: FrameType | None) -> None:
 def run(env: dict[str, str], console: Console) -> int:
     """Start everything, supervise, and always tear down what was started."""
     plan = read_plan(env)
+    if plan.embedded_kafka:
+        stale = stop_stale_broker(plan.run_dir / BROKER_PID)
+        if stale is not None:
+            console.say(f"stopped the embedded broker an earlier run left behind (pid {stale})")
     check_ports(plan, env)
     stack = Stack(console=console, plan=plan)
     # SIGINT explicitly too: a shell starting us in the background hands us SIGINT ignored, and

@@ -7,6 +7,7 @@ free one and the run dir in tmp_path.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -213,3 +214,51 @@ def test_readme_configuration_table_matches_the_settings_classes() -> None:
         check=False,
     )
     assert done.returncode == 0, done.stdout.decode() + done.stderr.decode()
+
+
+def test_services_die_with_a_sigkilled_parent() -> None:
+    # A launcher killed with SIGKILL cannot tear down; PR_SET_PDEATHSIG makes the kernel do it.
+    parent = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time\n"
+            "from devstack.processes import ServiceSpec, spawn_service\n"
+            "child = spawn_service(ServiceSpec('x', 'http.server', 'X_', 0), {}, None)\n"
+            "print(child.pid, flush=True)\n"
+            "time.sleep(60)\n",
+        ],
+        stdout=subprocess.PIPE,
+    )
+    assert parent.stdout is not None
+    child = psutil.Process(int(parent.stdout.readline()))
+    assert child.is_running()
+    parent.kill()
+    parent.wait()
+    try:
+        assert wait_gone([child]) == []
+    finally:
+        with contextlib.suppress(psutil.Error):
+            child.kill()
+
+
+def test_a_broker_left_by_a_sigkilled_launcher_is_stopped_by_the_next_run(tmp_path: Path) -> None:
+    from devstack.broker import start_broker
+
+    sys.path.insert(0, str(LAUNCHER.parent))
+    try:
+        from infra import stop_stale_broker
+    finally:
+        sys.path.remove(str(LAUNCHER.parent))
+    broker = start_broker(port=free_port(), log_path=tmp_path / "tansu.log")
+    try:
+        pid_file = tmp_path / "broker.pid"
+        pid_file.write_text(f"{broker.process.pid}\n")
+        assert stop_stale_broker(pid_file) == broker.process.pid
+        assert broker.process.wait(timeout=5) is not None
+        assert not pid_file.exists()
+        # A pid file naming a process that is not the broker leaves that process alone.
+        pid_file.write_text(f"{os.getpid()}\n")
+        assert stop_stale_broker(pid_file) is None
+    finally:
+        broker.stop()
