@@ -338,3 +338,17 @@ def test_fhir_samples_cover_every_event_type() -> None:
 def test_custom_sample() -> None:
     body = sample_payload("custom", "crm", "ticket.opened", T0)
     assert body["type"] == "ticket.opened" and body["data"]["event_type"] == "ticket.opened"
+
+
+async def test_supervise_restarts_a_failed_task() -> None:
+    from config_api.delivery_tasks import supervise
+
+    calls: list[int] = []
+
+    async def flaky() -> None:
+        calls.append(1)
+        if len(calls) < 3:
+            raise RuntimeError("a bug")
+
+    await supervise("flaky", flaky, restart_delay_s=0.0)
+    assert len(calls) == 3
