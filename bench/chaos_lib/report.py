@@ -63,5 +63,7 @@ def _agreement(a: dict[str, Any]) -> str:
         return "n/a"
     return (
         f"{'agrees' if a.get('agrees') else 'DISAGREES'}: {a.get('webhooks_checked')} webhooks, "
-        f"receiver unique ok {a.get('receiver_unique_ok_total')} vs API logs {a.get('api_logs_succeeded_total')}"
+        f"succeeded: API logs {a.get('api_logs_succeeded_total')} = results topic "
+        f"{a.get('results_topic_succeeded_total')}; receiver 2xx {a.get('receiver_unique_ok_total')} "
+        f"(of which platform gave up after a timeout/cancel: {a.get('receiver_ok_platform_gave_up_total')})"
     )

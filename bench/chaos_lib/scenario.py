@@ -575,17 +575,34 @@ def _latency(run: Run, publisher: Publisher) -> dict[str, float]:
 
 
 async def _agreement(run: Run, results: list[ResultFacts], dead: list[DeadLetterFacts]) -> dict[str, Any]:
-    """Compare the config API's logs and status (after PostgreSQL came back) with the receiver's counts."""
+    """Compare the config API's logs and status (after PostgreSQL came back) with the receiver and the results topic.
+
+    Two questions: did the API store every attempt result (API logs == results topic), and does
+    what it says match what the receiver saw? A receiver 2xx the platform does not log as success is
+    *explained* when the platform gave up on that delivery for a reason the receiver cannot see (the
+    answer arrived after the sender's timeout, so it was retried/dead-lettered) or when a worker was
+    killed after the 2xx and the redo found the webhook deactivated (cancelled).
+    """
     succeeded_results: dict[str, set[str]] = defaultdict(set)
-    cancelled_ids: set[str] = set()
+    gave_up_ids: set[str] = set()
     for r in results:
         if r.outcome == "succeeded":
             succeeded_results[r.webhook_id].add(r.delivery_id)
-        elif r.outcome == "cancelled":
-            cancelled_ids.add(r.delivery_id)
+        elif r.outcome in ("cancelled", "dead_lettered") or (r.outcome == "failed" and r.final):
+            gave_up_ids.add(r.delivery_id)
     dlq_by_hook = Counter(d.webhook_id for d in dead)
     live = [wid for wid, cfg in run.current.items() if cfg is not None]
     deadline = time.monotonic() + run.cfg.agreement_timeout_s
+
+    def bad(row: dict[str, Any]) -> bool:
+        keys = (
+            "missing_in_api_vs_results",
+            "extra_in_api_vs_results",
+            "receiver_ok_unexplained",
+            "api_ok_not_at_receiver",
+        )
+        return "error" in row or any(row[k] for k in keys)
+
     rows: dict[str, dict[str, Any]] = {}
     while True:
         # the receiver may still be getting late retries: compare against its latest records
@@ -605,33 +622,37 @@ async def _agreement(run: Run, results: list[ResultFacts], dead: list[DeadLetter
                 continue
             api_ok = {str(item.get("delivery_id")) for item in logs}
             rx_ok = ok_by_hook.get(wid, set())
+            topic_ok = succeeded_results.get(wid, set())
             rows[wid] = {
                 "label": hook.label,
                 "receiver_unique_ok": len(rx_ok),
                 "api_logs_succeeded_unique": len(api_ok),
-                # a worker killed after the receiver's 2xx but before publishing the result redoes the
-                # job; if the webhook was deactivated meanwhile, the redo is (rightly) a cancel
-                "missing_in_api": len(rx_ok - api_ok - cancelled_ids),
-                "delivered_then_logged_cancelled": len((rx_ok - api_ok) & cancelled_ids),
-                "missing_at_receiver": len(api_ok - rx_ok),
+                "results_topic_succeeded_unique": len(topic_ok),
+                "missing_in_api_vs_results": len(topic_ok - api_ok),
+                "extra_in_api_vs_results": len(api_ok - topic_ok),
+                "receiver_ok_unexplained": len(rx_ok - api_ok - gave_up_ids),
+                "receiver_ok_platform_gave_up": len((rx_ok - api_ok) & gave_up_ids),
+                "api_ok_not_at_receiver": len(api_ok - rx_ok),
                 "api_status_succeeded": status.get("succeeded"),
                 "api_status_dead_lettered": status.get("dead_lettered"),
                 "dlq_topic_dead_lettered": dlq_by_hook.get(wid, 0),
-                "results_topic_succeeded_unique": len(succeeded_results.get(wid, set())),
             }
-        disagree = [
-            r for r in rows.values() if "error" in r or r["missing_in_api"] or r["missing_at_receiver"]
-        ]
-        if not disagree or time.monotonic() > deadline:
+        if not any(bad(r) for r in rows.values()) or time.monotonic() > deadline:
             break
         await asyncio.sleep(3.0)
-    disagree = [r for r in rows.values() if "error" in r or r["missing_in_api"] or r["missing_at_receiver"]]
+    disagree = [r for r in rows.values() if bad(r)]
     return {
         "webhooks_checked": len(rows),
         "webhooks_disagreeing": len(disagree),
         "agrees": not disagree,
         "receiver_unique_ok_total": sum(r.get("receiver_unique_ok", 0) for r in rows.values()),
         "api_logs_succeeded_total": sum(r.get("api_logs_succeeded_unique", 0) for r in rows.values()),
+        "results_topic_succeeded_total": sum(
+            r.get("results_topic_succeeded_unique", 0) for r in rows.values()
+        ),
+        "receiver_ok_platform_gave_up_total": sum(
+            r.get("receiver_ok_platform_gave_up", 0) for r in rows.values()
+        ),
         "disagreeing_sample": disagree[:10],
         "per_webhook": rows,
     }
