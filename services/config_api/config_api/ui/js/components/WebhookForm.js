@@ -294,11 +294,11 @@ export const WebhookForm = {
         </div>
         <p class="error" v-if="errors.retry_policy">{{ errors.retry_policy }}</p>
       </fieldset>
-      <div class="row">
+      <div class="row check">
         <input id="f-active" type="checkbox" role="switch" v-model="form.active" />
         <label for="f-active">Active (deliveries are sent)</label>
       </div>
-      <div class="row">
+      <div class="row check">
         <input id="f-verify" type="checkbox" v-model="form.verify" />
         <label for="f-verify">Send a test delivery before saving and refuse the change unless it answers 2xx</label>
       </div>
