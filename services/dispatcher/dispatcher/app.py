@@ -13,7 +13,7 @@ import logging
 import signal
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
-from aiokafka.errors import CommitFailedError, KafkaError
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
 from dispatcher.handlers import EventProcessor, InputRecord, Outgoing
 from dispatcher.matching import WebhookIndex
@@ -101,6 +101,7 @@ class DispatcherApp:
         self._consumer = consumer
         self._consuming = True
         self._task = asyncio.create_task(self._consume(), name="dispatcher-consume")
+        self._task.add_done_callback(self._consume_ended)
         logger.info(
             "dispatcher ready", extra={"webhooks": len(self.index), "patient_index": len(self.patients)}
         )
@@ -133,6 +134,14 @@ class DispatcherApp:
         finally:
             await self.stop()
 
+    def _consume_ended(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled():
+            return
+        # Not expected (the loop handles Kafka errors and bad records); /readyz turns 503 so that the
+        # orchestrator restarts the instance instead of leaving its partitions stalled.
+        self._consuming = False
+        logger.error("event consumer stopped", exc_info=task.exception())
+
     async def _consume(self) -> None:
         assert self._consumer is not None
         consumer = self._consumer
@@ -159,7 +168,10 @@ class DispatcherApp:
             commits[tp] = records[-1].offset + 1
         if not await self._publish(outgoing):
             for tp, offset in firsts.items():
-                consumer.seek(tp, offset)  # re-process the batch: same delivery ids, receivers de-duplicate
+                # Re-process the batch: same delivery ids, receivers de-duplicate. A partition revoked
+                # meanwhile is re-read by its new owner from the last commit instead.
+                with contextlib.suppress(IllegalStateError):
+                    consumer.seek(tp, offset)
             await asyncio.sleep(0.5)
             return
         try:
