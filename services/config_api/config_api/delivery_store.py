@@ -7,6 +7,7 @@ store. Re-consuming the results topic after a crash therefore changes nothing.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict
 
@@ -73,10 +74,12 @@ _HEALTH_COLUMNS = tuple(Health.__dataclass_fields__)
 
 _UPSERT_HEALTH = f"""
 INSERT INTO webhook_delivery_health (webhook_id, integration_id, {", ".join(_HEALTH_COLUMNS)},
-                                     pending_deactivation, updated_at)
-VALUES ($1, $2, {", ".join(f"${i + 3}" for i in range(len(_HEALTH_COLUMNS)))}, ${len(_HEALTH_COLUMNS) + 3}, now())
+                                     pending_deactivation, pending_retries, updated_at)
+VALUES ($1, $2, {", ".join(f"${i + 3}" for i in range(len(_HEALTH_COLUMNS)))}, ${len(_HEALTH_COLUMNS) + 3},
+        GREATEST(0, ${len(_HEALTH_COLUMNS) + 4}), now())
 ON CONFLICT (webhook_id) DO UPDATE SET
     {", ".join(f"{c} = EXCLUDED.{c}" for c in _HEALTH_COLUMNS)},
+    pending_retries = GREATEST(0, webhook_delivery_health.pending_retries + ${len(_HEALTH_COLUMNS) + 4}),
     pending_deactivation = COALESCE(webhook_delivery_health.pending_deactivation,
                                     EXCLUDED.pending_deactivation),
     updated_at = now()
@@ -141,8 +144,8 @@ async def store_results(
         if not new:
             return []
         await _update_stats(conn, new)
-        await _update_health(conn, new, thresholds)
-        await _update_pending(conn, new)
+        pending_delta = await _update_pending(conn, new)
+        await _update_health(conn, new, thresholds, pending_delta)
         await _store_payloads(conn, new)
     return new
 
@@ -168,7 +171,10 @@ async def _update_stats(conn: asyncpg.Connection, new: Sequence[DeliveryResultV1
 
 
 async def _update_health(
-    conn: asyncpg.Connection, new: Sequence[DeliveryResultV1], thresholds: Thresholds
+    conn: asyncpg.Connection,
+    new: Sequence[DeliveryResultV1],
+    thresholds: Thresholds,
+    pending_delta: Counter[str],
 ) -> None:
     by_webhook: dict[str, list[DeliveryResultV1]] = {}
     for result in new:
@@ -195,31 +201,42 @@ async def _update_health(
                 by_webhook[webhook_id][0].integration_id,
                 *(values[c] for c in _HEALTH_COLUMNS),
                 reason,
+                pending_delta[webhook_id],
             )
         )
     await conn.executemany(_UPSERT_HEALTH, rows)
 
 
-async def _update_pending(conn: asyncpg.Connection, new: Sequence[DeliveryResultV1]) -> None:
+async def _update_pending(conn: asyncpg.Connection, new: Sequence[DeliveryResultV1]) -> Counter[str]:
+    """Maintain the set of deliveries waiting for a retry; returns the change of its size per webhook."""
     latest: dict[str, DeliveryResultV1] = {}
     for result in new:
         latest[result.delivery_id] = result  # results of one webhook arrive in order (key = webhook id)
-    waiting = [
-        (r.delivery_id, r.webhook_id, r.next_attempt_at, r.attempt)
-        for r in latest.values()
-        if r.outcome == "retrying"
-    ]
-    done = [d for d, r in latest.items() if r.outcome != "retrying"]
+    waiting = [r for r in latest.values() if r.outcome == "retrying"]
+    done = sorted(d for d, r in latest.items() if r.outcome != "retrying")
+    delta: Counter[str] = Counter()
     if done:
-        await conn.execute("DELETE FROM delivery_pending_retries WHERE delivery_id = ANY($1::text[])", done)
+        for row in await conn.fetch(
+            "DELETE FROM delivery_pending_retries WHERE delivery_id = ANY($1::text[]) RETURNING webhook_id",
+            done,
+        ):
+            delta[row["webhook_id"]] -= 1
     if waiting:
-        await conn.executemany(
+        rows = await conn.fetch(
             """INSERT INTO delivery_pending_retries (delivery_id, webhook_id, next_attempt_at, attempt)
-               VALUES ($1, $2, $3, $4)
+               SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::int[])
                ON CONFLICT (delivery_id) DO UPDATE SET next_attempt_at = EXCLUDED.next_attempt_at,
-                                                       attempt = EXCLUDED.attempt""",
-            waiting,
+                                                       attempt = EXCLUDED.attempt
+               RETURNING webhook_id, (xmax = 0) AS inserted""",
+            [r.delivery_id for r in waiting],
+            [r.webhook_id for r in waiting],
+            [r.next_attempt_at for r in waiting],
+            [r.attempt for r in waiting],
         )
+        for row in rows:
+            if row["inserted"]:
+                delta[row["webhook_id"]] += 1
+    return delta
 
 
 async def _store_payloads(conn: asyncpg.Connection, new: Sequence[DeliveryResultV1]) -> None:

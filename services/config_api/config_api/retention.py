@@ -62,6 +62,12 @@ async def purge_expired(pool: asyncpg.Pool, retention_days: int, now: datetime |
             "DELETE FROM delivery_stats WHERE bucket_s = $1 AND bucket_start < $2", bucket_s, moment - keep
         )
         stats += int(status.split()[-1])
+    if pending:
+        await pool.execute(
+            """UPDATE webhook_delivery_health h SET pending_retries =
+                   (SELECT count(*) FROM delivery_pending_retries p WHERE p.webhook_id = h.webhook_id)
+               WHERE h.pending_retries > 0"""
+        )
     # Health rows of webhooks deleted long ago (a deleted webhook's row may still get late results).
     await pool.execute(
         """DELETE FROM webhook_delivery_health h WHERE h.updated_at < $1

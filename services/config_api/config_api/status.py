@@ -86,9 +86,7 @@ def summarise(
 
 
 _STATUS_SQL = """
-SELECT h.*,
-       (SELECT count(*) FROM delivery_pending_retries WHERE webhook_id = $1) AS pending_retries,
-       s.*
+SELECT h.*, s.*
 FROM (SELECT 1) AS one
 LEFT JOIN webhook_delivery_health h ON h.webhook_id = $1
 CROSS JOIN LATERAL (
@@ -129,7 +127,7 @@ async def webhook_status(
         "failing_since": health.failing_since,
         "window": window,
         **summarise(buckets, spec, now),
-        "pending_retries": row["pending_retries"],
+        "pending_retries": row["pending_retries"] or 0,
     }
 
 
