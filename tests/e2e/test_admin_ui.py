@@ -225,7 +225,6 @@ async def test_admin_flow(stack_factory: Callable[..., Any]) -> None:
             await expect(row).to_contain_text("surveymonkey")
             await row.get_by_role("button", name="SurveyMonkey", exact=True).click()
             await expect(page.get_by_test_id("selected-integration")).to_be_visible()
-            await screenshot(page, "integrations")
             await (
                 page.get_by_test_id("selected-integration")
                 .get_by_role("button", name="Manage Webhooks")
@@ -405,6 +404,14 @@ async def test_admin_flow(stack_factory: Callable[..., Any]) -> None:
             # The 24 h figures come from the status endpoint (one failed, one succeeded attempt).
             await expect(phone.locator(f"tr[data-webhook='{webhook_id}']")).to_contain_text("50.0 %")
             await screenshot(phone, "webhooks-phone")
+
+            # Back on the integrations list: SurveyMonkey now has one webhook.
+            await page.get_by_role("link", name="Integrations").click()
+            row = page.locator("tr[data-integration=surveymonkey]")
+            await expect(row.locator("td[data-label=Webhooks]")).to_have_text("1")
+            await row.get_by_role("button", name="SurveyMonkey", exact=True).click()
+            await screenshot(page, "integrations")
+            await row.get_by_role("button", name="Manage Webhooks of SurveyMonkey").click()
 
             # Delete, with confirmation.
             await table_row.get_by_role("button", name="Delete Completed responses (CRM)").click()

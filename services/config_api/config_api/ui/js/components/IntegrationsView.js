@@ -1,5 +1,5 @@
 // Admin → Integrations: the list; selecting one shows its card with "Manage Webhooks".
-import { computed, ref } from "vue";
+import { computed, onMounted, ref } from "vue";
 import { go } from "../router.js";
 import { useIntegrationsStore } from "../stores/integrations.js";
 
@@ -9,6 +9,10 @@ export const IntegrationsView = {
     const selectedId = ref(null);
     const selected = computed(() => store.byId(selectedId.value));
     const manage = (id) => go("webhooks", id);
+    // Coming back to the list: counts may have changed since App loaded it at sign-in.
+    onMounted(() => {
+      if (store.integrations.length && !store.loading) store.fetchIntegrations();
+    });
     return { store, selectedId, selected, manage };
   },
   template: `
