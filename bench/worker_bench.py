@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -81,6 +82,7 @@ class Bench:
         self.prefix = f"wb{int(time.time())}."
         self.topics = Topics().with_prefix(self.prefix)
         self.webhooks: list[WebhookConfigV1] = []
+        self.worker_ps: psutil.Process | None = None
 
     async def wait_receipts(self, rx: ReceiverClient, ids: set[str], timeout_s: float) -> dict[str, float]:
         """Pull receiver records until every id arrived; id -> first receipt time."""
@@ -94,18 +96,26 @@ class Bench:
             await asyncio.sleep(0.05)
         return seen
 
-    async def burst(self, producer: AIOKafkaProducer, rx: ReceiverClient) -> float:
+    async def burst(self, producer: AIOKafkaProducer, rx: ReceiverClient) -> tuple[float, float]:
+        """(deliveries/s, worker CPU ms per delivery) of one backlog."""
         jobs = [
             make_job(self.webhooks[i % len(self.webhooks)], i, body_for(i)) for i in range(self.args.burst)
         ]
         payloads = [(j.webhook_id.encode(), j.to_bytes()) for j in jobs]
+        cpu_before = self.worker_cpu()
         futures = [await producer.send(self.topics.deliveries, v, key=k) for k, v in payloads]
         await asyncio.gather(*futures)
         seen = await self.wait_receipts(rx, {j.delivery_id for j in jobs}, 120)
         if len(seen) < len(jobs):
             raise RuntimeError(f"only {len(seen)} of {len(jobs)} burst jobs arrived")
+        cpu_ms = (self.worker_cpu() - cpu_before) * 1000 / len(jobs)
         times = sorted(seen.values())
-        return (len(times) - 1) / (times[-1] - times[0])
+        return (len(times) - 1) / (times[-1] - times[0]), cpu_ms
+
+    def worker_cpu(self) -> float:
+        assert self.worker_ps is not None
+        times = self.worker_ps.cpu_times()
+        return float(times.user + times.system)
 
     async def paced(self, producer: AIOKafkaProducer, rx: ReceiverClient, rate: float) -> dict[str, float]:
         count = int(rate * self.args.latency_seconds)
@@ -177,25 +187,32 @@ class Bench:
                 worker = subprocess.Popen(
                     [sys.executable, "-m", "delivery_worker"], env=env, stdout=log, stderr=log
                 )
+            self.worker_ps = psutil.Process(worker.pid)
             await wait_ready(port, 120)
             await self.burst(producer, rx)  # warm-up: connections, JIT-less caches, consumer fetch sizes
             raw_rates: list[float] = []
+            raw_cpu: list[float] = []
             worker_rates: list[float] = []
+            worker_cpu: list[float] = []
             latencies: list[dict[str, float]] = []
             for run in range(self.args.runs):
-                raw_rates.append(
-                    await raw_http(
-                        receiver.url("raw"),
-                        body_for(0).encode(),
-                        self.args.raw_seconds,
-                        self.args.concurrency,
-                    )
+                me = psutil.Process()
+                before = me.cpu_times()
+                rate = await raw_http(
+                    receiver.url("raw"), body_for(0).encode(), self.args.raw_seconds, self.args.concurrency
                 )
-                worker_rates.append(await self.burst(producer, rx))
+                after = me.cpu_times()
+                raw_rates.append(rate)
+                used = (after.user + after.system) - (before.user + before.system)
+                raw_cpu.append(used * 1000 / (rate * self.args.raw_seconds))
+                rate, cpu_ms = await self.burst(producer, rx)
+                worker_rates.append(rate)
+                worker_cpu.append(cpu_ms)
                 latencies.append(await self.paced(producer, rx, worker_rates[-1] / 2))
                 print(
                     f"run {run + 1}: raw {raw_rates[-1]:.0f}/s, worker {worker_rates[-1]:.0f}/s "
-                    f"({worker_rates[-1] / raw_rates[-1]:.0%}), at {latencies[-1]['rate']}/s "
+                    f"({worker_rates[-1] / raw_rates[-1]:.0%}); CPU ms per POST raw {raw_cpu[-1]:.2f}, "
+                    f"worker {worker_cpu[-1]:.2f}; at {latencies[-1]['rate']}/s "
                     f"p50 {latencies[-1]['p50']} p95 {latencies[-1]['p95']} p99 {latencies[-1]['p99']} ms",
                     flush=True,
                 )
@@ -215,6 +232,9 @@ class Bench:
             "raw_http_per_s": spread(raw_rates),
             "worker_deliveries_per_s": spread(worker_rates),
             "worker_vs_raw": spread(ratios),
+            "cpu_ms_per_post_raw": spread(raw_cpu),
+            "cpu_ms_per_delivery_worker": spread(worker_cpu),
+            "cpu_raw_vs_worker": spread([r / w for r, w in zip(raw_cpu, worker_cpu, strict=True)]),
             "latency_ms_at_half_max": {
                 "p50": spread([lat["p50"] for lat in latencies]),
                 "p95": spread([lat["p95"] for lat in latencies]),

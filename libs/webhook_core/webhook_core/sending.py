@@ -17,6 +17,7 @@ import base64
 import ssl
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -119,6 +120,16 @@ def _error(kind: str, message: str, response_ms: int) -> SendResult:
     )
 
 
+@lru_cache(maxsize=4096)
+def _checked_url(url: str, allow_http: bool) -> CheckedUrl | str:
+    """The validated URL, or the reason it is not acceptable (cached: it is pure and on the hot path)."""
+    try:
+        return validate_url(sanitize_url(url), allow_http=allow_http)
+    except UrlError as exc:
+        return str(exc)
+
+
+@lru_cache(maxsize=4096)
 def _pinned_url(checked: CheckedUrl, address: str) -> URL:
     """The URL with its host replaced by a checked IP address (path and query unchanged)."""
     parts = urlsplit(checked.url)
@@ -171,10 +182,9 @@ async def send_webhook(
     def elapsed_ms() -> int:
         return int((loop.time() - started) * 1000)
 
-    try:
-        checked = validate_url(sanitize_url(url), allow_http=allow_http)
-    except UrlError as exc:
-        return _error("invalid_config", str(exc), elapsed_ms())
+    checked = _checked_url(url, allow_http)
+    if isinstance(checked, str):
+        return _error("invalid_config", checked, elapsed_ms())
     try:
         async with asyncio.timeout(timeout_s):
             addresses = await resolve_checked(checked.host, checked.port, policy, resolver)
