@@ -136,13 +136,14 @@ def create_app(settings: ConfigApiSettings, *, resolver: Resolver | None = None)
     app.state.producer = None
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    from config_api.api.routes import audit, config, integrations, priority_rules, tokens, webhooks
+    from config_api.api.routes import audit, config, integrations, me, priority_rules, tokens, webhooks
 
     for module in (
         health,
         integrations,
         webhooks,
         tokens,
+        me,
         audit,
         config,
         priority_rules,
