@@ -10,6 +10,7 @@ import pytest
 
 from config_api.delivery_logs import CursorError, LogFilters, build_query, decode_cursor, encode_cursor
 from config_api.delivery_store import clean_text
+from config_api.delivery_tasks import supervise
 from config_api.latency_histogram import (
     BIN_COUNT,
     BIN_EDGES_MS,
@@ -341,8 +342,6 @@ def test_custom_sample() -> None:
 
 
 async def test_supervise_restarts_a_failed_task() -> None:
-    from config_api.delivery_tasks import supervise
-
     calls: list[int] = []
 
     async def flaky() -> None:
