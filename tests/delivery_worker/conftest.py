@@ -24,6 +24,7 @@ FAST = {
     "retry_floor_ms": 200,
     "session_timeout_ms": 3000,
     "shutdown_grace_s": 2.0,
+    "dns_cache_ttl_ms": 0,  # the SSRF test changes what a name resolves to between jobs
 }
 
 

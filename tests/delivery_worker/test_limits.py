@@ -101,3 +101,27 @@ def test_offset_tracker_commits_only_the_finished_prefix() -> None:
     t.forget("p0")
     t.finish("p0", 13)  # finishing after a revoke is ignored
     assert t.to_commit() == {}
+
+
+async def test_caching_resolver_reuses_answers_for_the_ttl() -> None:
+    from delivery_worker.dns_cache import CachingResolver
+
+    calls: list[str] = []
+    now = [0.0]
+
+    async def inner(host: str, port: int) -> list[str]:
+        calls.append(host)
+        return [f"192.0.2.{len(calls)}"]
+
+    cached = CachingResolver(inner, ttl_s=10, max_entries=2, clock=lambda: now[0])
+    assert await cached("a", 443) == ["192.0.2.1"]
+    assert await cached("a", 443) == ["192.0.2.1"] and calls == ["a"]
+    now[0] = 10.5
+    assert await cached("a", 443) == ["192.0.2.2"]  # expired: resolved again
+    await cached("b", 443)
+    await cached("c", 443)  # full: bounded, never grows past max_entries
+    assert len(cached._entries) <= 2
+    off = CachingResolver(inner, ttl_s=0)
+    await off("a", 1)
+    await off("a", 1)
+    assert calls.count("a") == 4

@@ -18,6 +18,7 @@ from prometheus_client import CollectorRegistry
 
 from delivery_worker.consumer import JobConsumer
 from delivery_worker.delivery import Deliverer, DeliveryOptions
+from delivery_worker.dns_cache import CachingResolver
 from delivery_worker.metrics import WorkerMetrics
 from delivery_worker.outbox import Outbox
 from delivery_worker.settings import WorkerSettings
@@ -114,7 +115,7 @@ class WorkerApp:
             SecretBox(s.secrets_key),
             self.metrics,
             s.max_concurrency,
-            self.resolver,
+            CachingResolver(self.resolver, s.dns_cache_ttl_ms / 1000),
         )
         self.consumer = AIOKafkaConsumer(
             group_id=s.group_id,

@@ -38,6 +38,12 @@ class WorkerSettings(CommonSettings):
     retry_floor_ms: int = Field(
         default=1000, ge=0, le=600_000, description="Minimum delay after a timeout or 429."
     )
+    dns_cache_ttl_ms: int = Field(
+        default=10_000,
+        ge=0,
+        le=3_600_000,
+        description="Reuse of a host's resolved addresses (0 = resolve per send).",
+    )
     due_tolerance_ms: int = Field(
         default=20, ge=0, le=10_000, description="A retry this close to due is attempted now."
     )
