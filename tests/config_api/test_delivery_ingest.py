@@ -13,6 +13,7 @@ from capi_harness import ApiHarness, make_settings, start_harness
 from delivery_helpers import make_result, publish, read_topic, wait_ingested, wait_until
 
 from config_api.auto_deactivation import mark_failing_too_long
+from config_api.status import failing_counts
 from contracts.base import utcnow
 from contracts.events import WebhookDeactivatedV1
 from contracts.topics import Topics
@@ -273,3 +274,11 @@ async def test_auto_deactivation_from_real_results(dapi: ApiHarness) -> None:
     await wait_until(lambda: inactive(flaky), what="time-based deactivation by the periodic task")
     assert "no successful delivery since" in (await webhook(flaky))["deactivated_reason"]
     assert (await webhook(healthy))["active"] is True
+
+    summary = (await dapi.client.get("/admin/integration/surveymonkey/delivery-summary")).json()
+    assert (summary["failing"], summary["inactive"]) == (0, 2)
+    by_id = {w["webhook_id"]: w for w in summary["webhooks"]}
+    assert by_id[flaky["id"]]["active"] is False and by_id[flaky["id"]]["dead_lettered_24h"] == 6
+    assert by_id[healthy["id"]]["failing"] is False and by_id[healthy["id"]]["attempts_24h"] == 2
+    counts = await failing_counts(dapi.app.state.pool, ["surveymonkey", "ehr"])
+    assert counts == {"surveymonkey": {"failing": 0, "inactive": 2}, "ehr": {"failing": 0, "inactive": 0}}
