@@ -26,7 +26,7 @@ from config_api.test_payloads import render, sample_payload
 from contracts.base import utcnow
 from contracts.catalogs import event_type_matches
 from contracts.webhooks import NoAuth
-from webhook_core.secrets_crypto import generate_signing_secret
+from webhook_core.secrets_crypto import DecryptionError, generate_signing_secret
 from webhook_core.sending import SendResult, build_headers, mask_headers, send_webhook
 from webhook_core.ssrf import SsrfPolicy
 from webhook_core.urls import UrlError, sanitize_url, validate_url
@@ -91,8 +91,14 @@ async def test_delivery(
             )
         event_type = request.event_type or pick_event_type(config.event_types, catalog) or "test"
         url = config.subscription_url
-        secrets = active_signing_secrets(box, config)
-        auth = decrypt_auth(box, config.id, config.auth_encrypted)
+        try:
+            secrets = active_signing_secrets(box, config)
+            auth = decrypt_auth(box, config.id, config.auth_encrypted)
+        except DecryptionError:
+            # A key rotation gone wrong is a configuration problem to report, not a server error.
+            return _answer(
+                None, url, {}, "", None, "the webhook's secrets do not decrypt with WEBHOOK_SECRETS_KEY"
+            )
         timeout_s = min(config.timeout_ms / 1000, settings.test_delivery_timeout_s)
     else:
         assert request.subscription_url is not None
