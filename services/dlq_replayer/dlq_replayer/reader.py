@@ -1,7 +1,7 @@
 """Reads the DLQ topic: a bounded scan (up to the end offsets seen at its start) or a fetch of given offsets.
 
 Every partition is assigned directly (no consumer group, nothing committed): reading never
-changes what the next reader sees. With ``since`` the scan starts at the broker's
+changes what the next reader sees. End offsets are treated as a lower bound (see ``_read``). With ``since`` the scan starts at the broker's
 offsets-for-times answer, but that answer is only a hint (the embedded broker answers offset 0
 for any time), so the caller still filters by record time.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -48,14 +49,13 @@ class DlqReader:
         self._fetch_max_wait_ms = fetch_max_wait_ms
 
     async def scan(self, since: datetime | None = None) -> ScanResult:
-        """Every record from ``since`` (a hint, see module doc) up to the current end of each partition."""
+        """Every record from ``since`` (a hint, see module doc) up to the end of each partition."""
         async with self._consumer() as (consumer, tps):
             ends = await consumer.end_offsets(tps)
             starts = await consumer.beginning_offsets(tps)
             if since is not None:
                 starts = await self._seek_hint(consumer, tps, starts, ends, since)
-            ranges = {tp: (starts[tp], ends[tp]) for tp in tps if starts[tp] < ends[tp]}
-            return await self._read(consumer, ranges, wanted=None)
+            return await self._read(consumer, starts, ends, stops=None, wanted=None)
 
     async def fetch(self, positions: Collection[tuple[int, int]]) -> ScanResult:
         """The records at the given (partition, offset) positions (missing ones are simply absent)."""
@@ -63,12 +63,13 @@ class DlqReader:
             return ScanResult()
         async with self._consumer() as (consumer, tps):
             ends = await consumer.end_offsets(tps)
-            ranges: dict[TopicPartition, tuple[int, int]] = {}
+            starts: dict[TopicPartition, int] = {}
+            stops: dict[TopicPartition, int] = {}
             for tp in tps:
                 offsets = [o for p, o in positions if p == tp.partition]
                 if offsets:
-                    ranges[tp] = (min(offsets), min(max(offsets) + 1, ends[tp]))
-            return await self._read(consumer, ranges, wanted=set(positions))
+                    starts[tp], stops[tp] = min(offsets), max(offsets) + 1
+            return await self._read(consumer, starts, ends, stops, wanted=set(positions))
 
     async def _seek_hint(
         self,
@@ -95,26 +96,43 @@ class DlqReader:
     async def _read(
         self,
         consumer: AIOKafkaConsumer,
-        ranges: dict[TopicPartition, tuple[int, int]],
+        starts: dict[TopicPartition, int],
+        ends: dict[TopicPartition, int],
+        stops: dict[TopicPartition, int] | None,
         wanted: set[tuple[int, int]] | None,
     ) -> ScanResult:
+        """Read each partition from its start until it is drained (or past its stop offset).
+
+        The end offsets are a lower bound only: the embedded broker under-reports the high
+        watermark after a multi-record batch (5 records at offsets 0-4, end offset 1), so a
+        partition counts as done only once it is past its end offset *and* a fetch came back
+        empty, or a record written after the scan began was reached.
+        """
         result = ScanResult()
-        if not ranges:
+        if not starts:
             return result
-        consumer.assign(list(ranges))
-        for tp, (start, _) in ranges.items():
+        consumer.assign(list(starts))
+        for tp, start in starts.items():
             consumer.seek(tp, start)
-        remaining = {tp for tp, (start, end) in ranges.items() if start < end}
+        began_ms = int(time.time() * 1000)
+        pending = set(starts)
         try:
             async with asyncio.timeout(self.timeout_s):
-                while remaining:
-                    batches = await consumer.getmany(*remaining, timeout_ms=200, max_records=2000)
+                while pending:
+                    batches = await consumer.getmany(*pending, timeout_ms=100, max_records=2000)
+                    fresh: set[TopicPartition] = set()
                     for tp, records in batches.items():
-                        end = ranges[tp][1]
-                        self._collect(tp, (r for r in records if r.offset < end), wanted, result)
-                    for tp in list(remaining):
-                        if await consumer.position(tp) >= ranges[tp][1]:
-                            remaining.discard(tp)
+                        stop = stops[tp] if stops is not None else None
+                        kept = [r for r in records if stop is None or r.offset < stop]
+                        self._collect(tp, kept, wanted, result)
+                        if any(r.timestamp > began_ms for r in records):
+                            fresh.add(tp)
+                    for tp in list(pending):
+                        position = await consumer.position(tp)
+                        past_stop = stops is not None and position >= stops[tp]
+                        drained = position >= ends[tp] and (not batches or tp in fresh)
+                        if past_stop or drained:
+                            pending.discard(tp)
         except TimeoutError:
             raise UnavailableError(
                 f"reading {self.topic} did not finish within {self.timeout_s:.0f} s (broker slow or unreachable)"
