@@ -310,3 +310,28 @@ def test_never_raises_on_junk(value: bytes) -> None:
     for topic in (TOPICS.fhir_events, TOPICS.surveymonkey_events):
         out = h.send(value, topic)
         assert [o.topic for o in out] == [TOPICS.invalid_events]
+
+
+def test_oversized_inputs_cannot_stall_the_partition() -> None:
+    h = Harness()
+    h.add(webhook("w1"))
+    huge = {"resourceType": "Task", "id": "big", "note": [{"text": "x" * 3_600_000}]}
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "batch",
+        "entry": [
+            {"resource": huge, "request": {"method": "PUT", "url": "Task/big"}},
+            {
+                "resource": {"resourceType": "Task", "id": "small"},
+                "request": {"method": "PUT", "url": "Task/small"},
+            },
+        ],
+    }
+    out = h.send(bundle)
+    assert sorted(o.topic for o in out) == sorted([TOPICS.invalid_events, TOPICS.deliveries])
+    invalid = next(
+        InvalidEventV1.model_validate_json(o.value or b"") for o in out if o.topic == TOPICS.invalid_events
+    )
+    assert "exceeds the 3500000-byte message limit" in invalid.reason
+    assert "value truncated to its first 1000000 of" in invalid.reason
+    assert all(len(o.value or b"") < 3_500_000 for o in out)

@@ -30,6 +30,10 @@ from webhook_core.filters import FilterEvaluationError
 logger = logging.getLogger(__name__)
 
 MAX_INTEGRATION_ID = 128
+MAX_MESSAGE_BYTES = 3_500_000
+"""Largest record the dispatcher publishes (the producer's max_request_size is 4 MiB per batch)."""
+MAX_INVALID_VALUE_BYTES = 1_000_000
+"""Original bytes kept on an invalid event (base64 grows them by a third)."""
 # Data-shape errors a malformed input can still raise past validation; one bad record must not stop
 # the partition, so these become an invalid event instead of a crash.
 _DATA_ERRORS = (ValueError, TypeError, KeyError, AttributeError, RecursionError)
@@ -110,7 +114,10 @@ class EventProcessor:
             for _ in result.errors:
                 self.metrics.events_consumed.labels(integration_id[:64], "invalid").inc()
             for event in result.events:
-                out.extend(self._dispatch(event, kafka_time))
+                try:
+                    out.extend(self._dispatch(event, kafka_time))
+                except InvalidInputError as exc:  # this event only; the bundle's others still go
+                    out.append(self._invalid(record, headers, str(exc), None))
         except InvalidInputError as exc:
             self.metrics.events_consumed.labels(integration_id[:64], "invalid").inc()
             out = [self._invalid(record, headers, str(exc), None)]
@@ -150,6 +157,13 @@ class EventProcessor:
         for webhook in matched:
             priority = job_priority(by_rules, webhook)
             job = build_job(event, webhook, body, priority, now, kafka_time)
+            value = job.to_bytes()
+            if len(value) > MAX_MESSAGE_BYTES:
+                # The broker would refuse it on every retry and stall the partition: report it instead.
+                raise InvalidInputError(
+                    f"{event.event_type} {event.object_id}: delivery job of {len(value)} bytes exceeds the "
+                    f"{MAX_MESSAGE_BYTES}-byte message limit"
+                )
             topic = self.topics.deliveries_priority if priority == "high" else self.topics.deliveries
             headers = [
                 ("message-type", b"delivery_job.v1"),
@@ -157,9 +171,7 @@ class EventProcessor:
                 (Headers.WEBHOOK_ID, webhook.id.encode()),
             ]
             out.append(
-                Outgoing(
-                    topic, webhook.id.encode(), job.to_bytes(), headers, (event.integration_id[:64], priority)
-                )
+                Outgoing(topic, webhook.id.encode(), value, headers, (event.integration_id[:64], priority))
             )
         return out
 
@@ -170,12 +182,16 @@ class EventProcessor:
     def _invalid(
         self, record: InputRecord, headers: dict[str, str], reason: str, index: int | None
     ) -> Outgoing:
+        original = record.value or b""
+        if len(original) > MAX_INVALID_VALUE_BYTES:
+            reason += f" (value truncated to its first {MAX_INVALID_VALUE_BYTES} of {len(original)} bytes)"
+            original = original[:MAX_INVALID_VALUE_BYTES]
         message = InvalidEventV1(
             source_topic=record.topic,
             partition=record.partition,
             offset=record.offset,
             key_b64=base64.b64encode(record.key).decode() if record.key is not None else None,
-            value_b64=base64.b64encode(record.value or b"").decode(),
+            value_b64=base64.b64encode(original).decode(),
             headers=headers,
             reason=reason,
             entry_index=index,
