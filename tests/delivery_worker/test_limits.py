@@ -76,9 +76,20 @@ async def test_in_flight_limiter() -> None:
     third = asyncio.create_task(lim.acquire(2))
     await asyncio.sleep(0.01)
     assert not third.done()
-    await lim.release()
+    lim.release()
     await asyncio.wait_for(third, 1)
     assert lim.in_flight == 2
+    # A cancelled waiter does not swallow the next wake-up.
+    fourth = asyncio.create_task(lim.acquire(2))
+    fifth = asyncio.create_task(lim.acquire(2))
+    await asyncio.sleep(0.01)
+    fourth.cancel()
+    lim.release()
+    await asyncio.wait_for(fifth, 1)
+    assert lim.in_flight == 2
+    # A raised limit is used at once by newcomers.
+    await asyncio.wait_for(lim.acquire(3), 1)
+    assert lim.in_flight == 3
 
 
 def test_offset_tracker_commits_only_the_finished_prefix() -> None:

@@ -153,7 +153,7 @@ class Deliverer:
                 self._refresh_circuit_gauge(job.webhook_id, state)
                 publications = self._after_attempt(job, config, headers, result, attempted_at, state)
         finally:
-            await guards.limiter.release()
+            guards.limiter.release()
         await self.outbox.publish(publications)
 
     async def _send(self, job: DeliveryJobV1, config: WebhookConfigV1, attempted_at: datetime) -> SendResult:

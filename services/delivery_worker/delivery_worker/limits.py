@@ -8,6 +8,7 @@ of guards per webhook is shared by every partition the worker owns.
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -95,24 +96,51 @@ class CircuitBreaker:
 
 
 class InFlightLimiter:
-    """At most ``limit`` concurrent requests; the limit follows config changes without a restart."""
+    """At most ``limit`` concurrent requests, FIFO; the limit follows config changes without a restart.
+
+    The fast path (a free slot, nobody queued) takes no lock; a release wakes exactly one waiter.
+    """
 
     def __init__(self) -> None:
         self.in_flight = 0
-        self._changed = asyncio.Condition()
+        self._waiters: deque[asyncio.Future[None]] = deque()
 
     async def acquire(self, limit: int) -> None:
         """Wait for a slot under ``limit``."""
-        async with self._changed:
-            await self._changed.wait_for(lambda: self.in_flight < max(1, limit))
+        limit = max(1, limit)
+        if self.in_flight < limit and not self._waiters:
             self.in_flight += 1
+            return
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[None] = loop.create_future()
+        self._waiters.append(waiter)
+        try:
+            while True:
+                await waiter
+                if self.in_flight < limit:
+                    self.in_flight += 1
+                    return
+                # The slot went to a newcomer or the limit shrank: wait again, first in line.
+                waiter = loop.create_future()
+                self._waiters.appendleft(waiter)
+        except asyncio.CancelledError:
+            if waiter in self._waiters:
+                self._waiters.remove(waiter)
+            elif waiter.done() and not waiter.cancelled():
+                self._wake()  # we were woken but will not take the slot: pass the wake-up on
+            raise
 
-    async def release(self) -> None:
-        """Free a slot."""
-        async with self._changed:
-            self.in_flight -= 1
-            # One slot freed wakes one waiter: notify_all would make every queued job re-check (O(n^2)).
-            self._changed.notify(1)
+    def release(self) -> None:
+        """Free a slot and wake the next waiter."""
+        self.in_flight -= 1
+        self._wake()
+
+    def _wake(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
 
 
 @dataclass
