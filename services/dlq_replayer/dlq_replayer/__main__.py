@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 
 from aiohttp import web
 from aiokafka.errors import KafkaError
@@ -19,17 +20,27 @@ logger = logging.getLogger(__name__)
 
 
 async def serve(settings: DlqReplayerSettings) -> None:
-    """Create topics, then serve until cancelled."""
+    """Create topics, then serve until SIGTERM / SIGINT (running replays are marked interrupted)."""
     await ensure_topics(settings.kafka_bootstrap_servers, settings.topics)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
     runner = web.AppRunner(create_app(settings), access_log=None)
     await runner.setup()
     try:
         site = web.TCPSite(runner, settings.host, settings.port)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as exc:
+            raise OSError(
+                f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}"
+            ) from None
         logger.info("dlq replayer listening", extra={"host": settings.host, "port": settings.port})
-        await asyncio.Event().wait()
+        await stop.wait()
     finally:
         await runner.cleanup()
+        logger.info("dlq replayer stopped")
 
 
 def main() -> None:

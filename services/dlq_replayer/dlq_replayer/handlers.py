@@ -1,4 +1,8 @@
-"""HTTP routes (thin: parse, authorise, call the core, serialise) and the auth / error middlewares."""
+"""HTTP routes (thin: parse, authorise, call the core, serialise) and the auth / error middlewares.
+
+Served with aiohttp (not FastStream): the replayer needs per-request Kafka reads and paced,
+acknowledged sends rather than a subscriber loop, so it uses raw aiokafka throughout.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import asyncpg
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from pydantic import BaseModel, ValidationError
@@ -50,6 +55,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except DlqError as exc:
         status = next((code for cls, code in _STATUS.items() if isinstance(exc, cls)), 400)
         return _error(status, str(exc))
+    except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as exc:
+        logger.warning("database unavailable", extra={"error": type(exc).__name__})
+        return _error(503, f"the database is unavailable ({type(exc).__name__}); retry later")
 
 
 @web.middleware
