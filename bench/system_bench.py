@@ -212,7 +212,7 @@ async def scale_run(
             config = WebhookConfigV1(
                 id=f"wh_scale_{i:06d}",
                 integration_id=integration,
-                integration_type=itype,  # type: ignore[arg-type]
+                integration_type=itype,
                 name=f"scale {i}",
                 subscription_url="http://127.0.0.1:9/never",
                 event_types=types,

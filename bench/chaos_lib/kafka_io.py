@@ -43,7 +43,9 @@ class Publisher:
         """Queue one message (returns the broker-ack future)."""
         message.published_at = time.time()
         headers = [*message.headers, (Headers.PUBLISHED_AT, datetime.now(UTC).isoformat().encode())]
-        fut = await self.producer.send(self.topic_of(message), message.value, headers=headers)
+        fut: asyncio.Future[Any] = await self.producer.send(
+            self.topic_of(message), message.value, headers=headers
+        )
         self.published.append(message)
         return fut
 

@@ -33,6 +33,7 @@ from chaos_lib.accounting import (
 from chaos_lib.api import ConfigApi
 from chaos_lib.events import SURVEYS, EventGenerator
 from chaos_lib.kafka_io import Publisher, TopicTail
+from chaos_lib.measure import latency_summary
 from chaos_lib.receiver import event_key
 from chaos_lib.stack import Infra, ReceiverClient, ReceiverProc, Supervisor
 from chaos_lib.webhooks import WebhookSpec, chaos_webhooks
@@ -570,8 +571,8 @@ def _latency(run: Run, publisher: Publisher) -> dict[str, float]:
     )
     if not lat:
         return {}
-    pick = lambda q: round(lat[min(len(lat) - 1, int(q * len(lat)))], 1)  # noqa: E731
-    return {"p50": pick(0.5), "p95": pick(0.95), "p99": pick(0.99), "mean": round(statistics.fmean(lat), 1)}
+    summary = latency_summary(lat)
+    return {k: summary[k] for k in ("p50", "p95", "p99")} | {"mean": round(statistics.fmean(lat), 1)}
 
 
 async def _agreement(run: Run, results: list[ResultFacts], dead: list[DeadLetterFacts]) -> dict[str, Any]:
