@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+
+from aiokafka.errors import KafkaError
 
 from dispatcher.app import create_app
 from dispatcher.settings import DispatcherSettings
@@ -20,7 +23,12 @@ def main() -> None:
     """Console entry point (``dispatcher``)."""
     settings = load_settings(DispatcherSettings)
     configure_logging("dispatcher", settings.log_level, settings.log_json)
-    asyncio.run(_run(settings))
+    try:
+        asyncio.run(_run(settings))
+    except (OSError, TimeoutError, RuntimeError, KafkaError) as exc:
+        # Port taken, broker unreachable, config topic never caught up: one clear line, no traceback.
+        logging.getLogger("dispatcher").error("dispatcher could not run: %s", exc or type(exc).__name__)
+        raise SystemExit(1) from None
 
 
 if __name__ == "__main__":

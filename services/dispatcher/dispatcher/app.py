@@ -128,8 +128,8 @@ class DispatcherApp:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stopping.set)
-        await self.start()
         try:
+            await self.start()
             await stopping.wait()
         finally:
             await self.stop()
