@@ -31,6 +31,7 @@ import os
 import platform
 import statistics
 import sys
+import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -199,7 +200,9 @@ async def _broker_pass(bootstrap: str, topics: Topics, events: list[bytes]) -> f
 
 async def broker_bench(args: argparse.Namespace) -> dict[str, Any]:
     """The same comparison through the embedded broker and a running dispatcher (wall clock)."""
-    broker = start_broker(port=free_port(), log_path=RESULTS / "matching_broker.log")
+    broker = start_broker(
+        port=free_port(), log_path=Path(tempfile.gettempdir()) / "matching_bench_broker.log"
+    )
     apps: dict[str, DispatcherApp] = {}
     try:
         bootstrap = broker.bootstrap_servers
