@@ -38,7 +38,7 @@ async def test_retry_paths(bus: Bus, box: SecretBox, start_worker) -> None:
     )
     routes = {
         "/flaky": sequence(500, 503),
-        "/after": sequence(429, headers={"Retry-After": "1"}),
+        "/after": sequence(429, headers={"Retry-After": "5"}),
         "/down": status(500, text="down for maintenance"),
         "/moved": status(302, {"Location": "/target"}),
         "/gone": status(410),
@@ -84,16 +84,17 @@ async def test_retry_paths(bus: Bus, box: SecretBox, start_worker) -> None:
         # Delays follow the policy: 0.3 s, then 0.6 s (jitter 0); tiers add a little, never much.
         flaky_hits = [h.at for h in rec.on("/flaky")]
         gaps = [b - a for a, b in itertools.pairwise(flaky_hits)]
-        assert 0.28 <= gaps[0] <= 0.75 and 0.58 <= gaps[1] <= 1.05, gaps
+        # Never early; the upper bounds leave room for a loaded machine.
+        assert 0.28 <= gaps[0] <= 0.95 and 0.58 <= gaps[1] <= 1.3, gaps
         results = sorted(bus.for_delivery(jobs["flaky"].delivery_id), key=lambda r: r.attempt)
         assert [r.attempt for r in results] == [1, 2, 3]
         assert [r.status_code for r in results] == [500, 503, 200]
         assert results[0].next_attempt_at is not None and results[2].next_attempt_at is None
         assert {h.headers["webhook-id"] for h in rec.on("/flaky")} == {jobs["flaky"].delivery_id}
 
-        # Retry-After 1 s on a 0.3 s schedule is clamped to 2 x 0.3 s.
+        # Retry-After 5 s on a 0.3 s schedule is clamped to 2 x 0.3 s (honoured as-is it would be 5 s).
         after_hits = [h.at for h in rec.on("/after")]
-        assert 0.55 <= after_hits[1] - after_hits[0] <= 1.0, after_hits
+        assert 0.55 <= after_hits[1] - after_hits[0] <= 1.5, after_hits
 
         dead = {letter.job.delivery_id: (letter, headers) for letter, headers in bus.dead}
         letter, kafka_headers = dead[jobs["down"].delivery_id]
