@@ -13,7 +13,7 @@ VUE_DEMI_VERSION ?= 0.14.10
 DEVTOOLS_API_VERSION ?= 6.6.4
 
 
-.PHONY: help install run test test-fast lint typecheck fmt clean schemas bench chaos ui check
+.PHONY: help install run test test-fast lint typecheck fmt clean schemas bench chaos ui check screenshots
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -77,6 +77,9 @@ bench: install ## benchmarks (figures as ratios against baselines measured in th
 
 chaos: install ## the bounded fault-injection run (report in bench/results/chaos.json)
 	$(UV) run --no-sync python bench/chaos.py
+
+screenshots: install ## refresh docs/screenshots/ from the browser test
+	UPDATE_SCREENSHOTS=1 $(UV) run --no-sync python -m pytest tests/e2e/test_admin_ui.py -k admin_flow
 
 check: lint typecheck test ## everything CI runs
 
