@@ -24,9 +24,13 @@ async def produce(
     producer = AIOKafkaProducer(**producer_options(bootstrap))
     await producer.start()
     try:
+        # Sent as batches on purpose: the embedded broker under-reports end offsets after a
+        # multi-record batch, and the replayer's reads must still see every record.
+        acks = []
         for key, value, at in records:
             ts = None if at is None else int(at.timestamp() * 1000)
-            await producer.send_and_wait(topic, value, key=key, timestamp_ms=ts, partition=partition)
+            acks.append(await producer.send(topic, value, key=key, timestamp_ms=ts, partition=partition))
+        await asyncio.gather(*acks)
     finally:
         await producer.stop()
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 
 from contracts.webhooks import WebhookConfigV1
 from dlq_replayer.errors import UnavailableError
+from dlq_replayer.topic_reader import assigned_consumer, drain
 from service_kit.config_view import ConfigFollower, WebhookView
 from service_kit.kafka import producer_options
 
@@ -63,7 +64,7 @@ class FollowedWebhooks:
 
 
 class SnapshotWebhooks:
-    """The webhook set of a CLI run: read the config topic up to its end once, then stop."""
+    """The webhook set of a CLI run: the config topic read once to its end (drained, see topic_reader)."""
 
     def __init__(
         self, bootstrap_servers: str, topic: str, timeout_s: float, fetch_max_wait_ms: int = 10
@@ -77,15 +78,18 @@ class SnapshotWebhooks:
     async def __call__(self) -> Mapping[str, WebhookConfigV1]:
         if self._webhooks is None:
             view = WebhookView()
-            follower = ConfigFollower(self.bootstrap_servers, self.topic, view, self._fetch_max_wait_ms)
-            try:
-                await follower.start()
-                await follower.wait_ready(self.timeout_s)
-            except (KafkaError, RuntimeError, TimeoutError) as exc:
-                raise UnavailableError(
-                    f"cannot read the webhook configuration from {self.topic}: {exc}"
-                ) from None
-            finally:
-                await follower.stop()
+
+            def apply(_: TopicPartition, records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
+                for record in records:
+                    if record.key is not None:
+                        view.apply(record.key.decode(errors="replace"), record.value)
+
+            async with assigned_consumer(self.bootstrap_servers, self.topic, self._fetch_max_wait_ms) as (
+                consumer,
+                tps,
+            ):
+                starts = await consumer.beginning_offsets(tps)
+                ends = await consumer.end_offsets(tps)
+                await drain(consumer, starts, ends, apply, self.timeout_s)
             self._webhooks = dict(view.webhooks)
         return self._webhooks

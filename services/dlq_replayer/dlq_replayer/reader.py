@@ -1,18 +1,14 @@
-"""Reads the DLQ topic: a bounded scan (up to the end offsets seen at its start) or a fetch of given offsets.
+"""Reads the DLQ topic: a scan of every partition to its end, or a fetch of given offsets.
 
-Every partition is assigned directly (no consumer group, nothing committed): reading never
-changes what the next reader sees. End offsets are treated as a lower bound (see ``_read``). With ``since`` the scan starts at the broker's
-offsets-for-times answer, but that answer is only a hint (the embedded broker answers offset 0
-for any time), so the caller still filters by record time.
+Reading never changes what the next reader sees (see ``topic_reader``). With ``since`` the scan
+starts at the broker's offsets-for-times answer, but that answer is only a hint (the embedded
+broker answers offset 0 for any time), so the caller still filters by record time.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import time
-from collections.abc import AsyncIterator, Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -21,9 +17,8 @@ from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
 from contracts.deliveries import DeadLetterV1
-from dlq_replayer.errors import UnavailableError
 from dlq_replayer.selection import DlqEntry
-from service_kit.kafka import consumer_options
+from dlq_replayer.topic_reader import assigned_consumer, drain
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +45,10 @@ class DlqReader:
 
     async def scan(self, since: datetime | None = None) -> ScanResult:
         """Every record from ``since`` (a hint, see module doc) up to the end of each partition."""
-        async with self._consumer() as (consumer, tps):
+        async with assigned_consumer(self.bootstrap_servers, self.topic, self._fetch_max_wait_ms) as (
+            consumer,
+            tps,
+        ):
             ends = await consumer.end_offsets(tps)
             starts = await consumer.beginning_offsets(tps)
             if since is not None:
@@ -61,7 +59,10 @@ class DlqReader:
         """The records at the given (partition, offset) positions (missing ones are simply absent)."""
         if not positions:
             return ScanResult()
-        async with self._consumer() as (consumer, tps):
+        async with assigned_consumer(self.bootstrap_servers, self.topic, self._fetch_max_wait_ms) as (
+            consumer,
+            tps,
+        ):
             ends = await consumer.end_offsets(tps)
             starts: dict[TopicPartition, int] = {}
             stops: dict[TopicPartition, int] = {}
@@ -101,44 +102,12 @@ class DlqReader:
         stops: dict[TopicPartition, int] | None,
         wanted: set[tuple[int, int]] | None,
     ) -> ScanResult:
-        """Read each partition from its start until it is drained (or past its stop offset).
-
-        The end offsets are a lower bound only: the embedded broker under-reports the high
-        watermark after a multi-record batch (5 records at offsets 0-4, end offset 1), so a
-        partition counts as done only once it is past its end offset *and* a fetch came back
-        empty, or a record written after the scan began was reached.
-        """
         result = ScanResult()
-        if not starts:
-            return result
-        consumer.assign(list(starts))
-        for tp, start in starts.items():
-            consumer.seek(tp, start)
-        began_ms = int(time.time() * 1000)
-        pending = set(starts)
-        try:
-            async with asyncio.timeout(self.timeout_s):
-                while pending:
-                    batches = await consumer.getmany(*pending, timeout_ms=100, max_records=2000)
-                    fresh: set[TopicPartition] = set()
-                    for tp, records in batches.items():
-                        stop = stops[tp] if stops is not None else None
-                        kept = [r for r in records if stop is None or r.offset < stop]
-                        self._collect(tp, kept, wanted, result)
-                        if any(r.timestamp > began_ms for r in records):
-                            fresh.add(tp)
-                    for tp in list(pending):
-                        position = await consumer.position(tp)
-                        past_stop = stops is not None and position >= stops[tp]
-                        drained = position >= ends[tp] and (not batches or tp in fresh)
-                        if past_stop or drained:
-                            pending.discard(tp)
-        except TimeoutError:
-            raise UnavailableError(
-                f"reading {self.topic} did not finish within {self.timeout_s:.0f} s (broker slow or unreachable)"
-            ) from None
-        except KafkaError as exc:
-            raise UnavailableError(f"reading {self.topic} failed: {type(exc).__name__}: {exc}") from None
+
+        def handle(tp: TopicPartition, records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
+            self._collect(tp, records, wanted, result)
+
+        await drain(consumer, starts, ends, handle, self.timeout_s, stops)
         return result
 
     def _collect(
@@ -174,33 +143,3 @@ class DlqReader:
                     headers=headers,
                 )
             )
-
-    @contextlib.asynccontextmanager
-    async def _consumer(self) -> AsyncIterator[tuple[AIOKafkaConsumer, list[TopicPartition]]]:
-        """A started consumer and the topic's partitions; broker trouble becomes UnavailableError."""
-        consumer = AIOKafkaConsumer(
-            group_id=None,
-            request_timeout_ms=15000,
-            **consumer_options(self.bootstrap_servers, self._fetch_max_wait_ms),
-        )
-        try:
-            await consumer.start()
-        except KafkaError as exc:
-            raise UnavailableError(
-                f"cannot reach Kafka at {self.bootstrap_servers}: {type(exc).__name__}"
-            ) from None
-        try:
-            partitions = None
-            for _ in range(20):
-                await consumer.topics()
-                partitions = consumer.partitions_for_topic(self.topic)
-                if partitions:
-                    break
-                await asyncio.sleep(0.1)
-            if not partitions:
-                raise UnavailableError(f"the DLQ topic {self.topic!r} does not exist")
-            yield consumer, [TopicPartition(self.topic, p) for p in sorted(partitions)]
-        except KafkaError as exc:
-            raise UnavailableError(f"Kafka request failed: {type(exc).__name__}: {exc}") from None
-        finally:
-            await consumer.stop()
