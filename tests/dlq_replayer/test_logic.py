@@ -63,6 +63,8 @@ def test_parse_message_id(text: str, expected: tuple[int, int]) -> None:
         ("-1-2", "is not <partition>-<offset>"),
         ("1-", "is not <partition>-<offset>"),
         ("other.topic:1:7", "not the DLQ topic"),
+        ("0-99999999999999999999", "out of range"),
+        ("4294967296-0", "out of range"),
     ],
 )
 def test_parse_message_id_rejects(text: str, match: str) -> None:

@@ -43,7 +43,7 @@ def parse_message_id(text: str, dlq_topic: str) -> tuple[int, int]:
     """(partition, offset) from ``<partition>-<offset>`` or ``<topic>:<partition>:<offset>``."""
     match = _ID.match(text)
     if match:
-        return int(match.group(1)), int(match.group(2))
+        return _bounded(text, int(match.group(1)), int(match.group(2)))
     topic, sep, rest = text.rpartition(":")
     topic, sep2, partition = topic.rpartition(":")
     if sep and sep2 and partition.isdigit() and rest.isdigit():
@@ -51,10 +51,17 @@ def parse_message_id(text: str, dlq_topic: str) -> tuple[int, int]:
             raise InvalidInputError(
                 f"message id {text!r} names topic {topic!r}, not the DLQ topic {dlq_topic!r}"
             )
-        return int(partition), int(rest)
+        return _bounded(text, int(partition), int(rest))
     raise InvalidInputError(
         f"message id {text!r} is not <partition>-<offset> (e.g. 0-42) or <topic>:<partition>:<offset>"
     )
+
+
+def _bounded(text: str, partition: int, offset: int) -> tuple[int, int]:
+    # Kafka partitions are int32 and offsets int64; larger numbers would fail inside the client.
+    if partition >= 2**31 or offset >= 2**63:
+        raise InvalidInputError(f"message id {text!r} is out of range")
+    return partition, offset
 
 
 class DlqFilters(BaseModel):
