@@ -114,56 +114,56 @@ class Deliverer:
         guards = self.guards.setdefault(job.webhook_id, WebhookGuards())
         await guards.limiter.acquire(config.max_in_flight)
         try:
-            bucket = guards.bucket_for(config.rate_limit_per_s, self.clock())
-            if bucket is not None:
-                wait = bucket.reserve(self.clock())
-                if wait > 0:
-                    await asyncio.sleep(wait)
-            breaker = guards.breaker_for(
-                self.options.circuit_threshold,
-                self.options.circuit_cooldown_s,
-                config.retry_policy.max_delay_ms / 1000,
-            )
-            admission = breaker.admit(self.clock())
-            if admission == "reject":
-                retry_in = breaker.retry_at(self.clock()) - self.clock()
-                state = breaker.state(self.clock())
-                publications = self._deferral(job, headers, retry_in, state)
-                self._refresh_circuit_gauge(job.webhook_id, state)
-            else:
-                attempted_at = utcnow()
-                try:
-                    async with self._global:
-                        self.metrics.in_flight.inc()
-                        try:
-                            result = await self._send(job, config, attempted_at)
-                        finally:
-                            self.metrics.in_flight.dec()
-                except asyncio.CancelledError:
-                    breaker.release_probe()
-                    raise
-                now_m = self.clock()
-                if result.success or (result.status_code is not None and not result.classification.retryable):
-                    breaker.record_success()  # the endpoint answered: it is up, whatever it thought of the request
-                elif result.classification.retryable:
-                    breaker.record_failure(now_m)
-                else:
-                    breaker.release_probe()
-                state = breaker.state(self.clock())
-                self._refresh_circuit_gauge(job.webhook_id, state)
-                publications = self._after_attempt(job, config, headers, result, attempted_at, state)
+            publications = await self._guarded_attempt(job, config, headers, guards)
         finally:
             guards.limiter.release()
         await self.outbox.publish(publications)
 
-    async def _send(self, job: DeliveryJobV1, config: WebhookConfigV1, attempted_at: datetime) -> SendResult:
+    async def _guarded_attempt(
+        self,
+        job: DeliveryJobV1,
+        config: WebhookConfigV1,
+        headers: Sequence[tuple[str, bytes]],
+        guards: WebhookGuards,
+    ) -> list[Publication]:
+        """Rate limit, circuit breaker, then the attempt; returns what to publish."""
+        bucket = guards.bucket_for(config.rate_limit_per_s, self.clock())
+        if bucket is not None:
+            wait = bucket.reserve(self.clock())
+            if wait > 0:
+                await asyncio.sleep(wait)
+        breaker = guards.breaker_for(
+            self.options.circuit_threshold,
+            self.options.circuit_cooldown_s,
+            config.retry_policy.max_delay_ms / 1000,
+        )
+        if breaker.admit(self.clock()) == "reject":
+            now = self.clock()
+            state = breaker.state(now)
+            self._refresh_circuit_gauge(job.webhook_id, state)
+            return self._deferral(job, headers, breaker.retry_at(now) - now, state)
+        attempted_at = utcnow()
+        try:
+            result = await self._send(job, config)
+        except asyncio.CancelledError:
+            breaker.release_probe()
+            raise
+        if result.success or (result.status_code is not None and not result.classification.retryable):
+            breaker.record_success()  # the endpoint answered: it is up, whatever it thought of the request
+        elif result.classification.retryable:
+            breaker.record_failure(self.clock())
+        else:
+            breaker.release_probe()  # nothing was sent (SSRF, invalid config): no verdict on the endpoint
+        state = breaker.state(self.clock())
+        self._refresh_circuit_gauge(job.webhook_id, state)
+        return self._after_attempt(job, config, headers, result, attempted_at, state)
+
+    async def _send(self, job: DeliveryJobV1, config: WebhookConfigV1) -> SendResult:
         body = job.body.encode()
         try:
             secrets, auth = self._credentials(config)
             headers = build_headers(job.delivery_id, int(time.time()), body, secrets, auth)
-        except (
-            ValueError
-        ) as exc:  # DecryptionError, ValidationError and reserved header names are ValueErrors
+        except ValueError as exc:  # DecryptionError, ValidationError and reserved header names
             logger.warning(
                 "webhook secrets or auth unusable",
                 extra={"webhook_id": config.id, "error": type(exc).__name__},
@@ -177,17 +177,22 @@ class Deliverer:
                 retry_after=None,
                 classification=classify(None, "invalid_config"),
             )
-        started = time.perf_counter()
-        result = await send_webhook(
-            self.session,
-            config.subscription_url,
-            body,
-            headers,
-            config.timeout_ms / 1000,
-            self.options.policy,
-            self.options.allow_http,
-            self.resolver,
-        )
+        async with self._global:
+            self.metrics.in_flight.inc()
+            started = time.perf_counter()
+            try:
+                result = await send_webhook(
+                    self.session,
+                    config.subscription_url,
+                    body,
+                    headers,
+                    config.timeout_ms / 1000,
+                    self.options.policy,
+                    self.options.allow_http,
+                    self.resolver,
+                )
+            finally:
+                self.metrics.in_flight.dec()
         self.metrics.duration.labels(job.integration_id).observe(time.perf_counter() - started)
         return result
 
