@@ -93,6 +93,7 @@ async def test_dry_run_replay_rate_and_no_second_replay(
     record = await run.execute()
     elapsed = time.monotonic() - started
     # 20 messages at 10/s: the 20th is due 1.9 s after the first. Lower bound only.
+    print(f"rate check: 20 messages at --rate 10 took {elapsed:.2f} s")
     assert elapsed >= 1.8, elapsed
     assert (record.status, record.selected, record.replayed, record.failed, record.skipped) == (
         "completed",
