@@ -1,10 +1,12 @@
 """Carrying out automatic deactivations decided on ingest, and the periodic "failing too long" check.
 
 A decision is first stored as ``webhook_delivery_health.pending_deactivation`` (in the ingest
-transaction); :func:`carry_out_deactivations` then deactivates the webhook through the repository
-(row + outbox + audit, so the change reaches ``webhooks.config``), publishes
-``webhook_deactivated.v1`` on ``webhooks.ops`` and clears the decision. A crash in between is
-retried on the next run: nothing is decided twice, and at worst the ops event is published twice.
+transaction). :func:`carry_out_deactivations` then, in one transaction, deactivates the webhook
+through the repository (row + outbox + audit, so the change reaches ``webhooks.config``), clears
+the decision, resets the counters and, when the webhook really changed, records a pending
+announcement. The ``webhook_deactivated.v1`` event is published on ``webhooks.ops`` from that
+record and the record cleared afterwards: one event per deactivation (two only if the process
+dies between the publish and the clear), and none for a webhook that was already inactive.
 """
 
 from __future__ import annotations
@@ -25,54 +27,66 @@ logger = logging.getLogger(__name__)
 
 ACTOR = "system:auto-deactivation"
 
+_SETTLE = """
+UPDATE webhook_delivery_health
+SET pending_deactivation = NULL, consecutive_failures = 0, last_failed_delivery = NULL, failing_since = NULL,
+    pending_announcement = CASE WHEN $3 THEN $2 ELSE pending_announcement END, updated_at = now()
+WHERE webhook_id = $1 AND pending_deactivation = $2
+"""
+
 
 async def carry_out_deactivations(
     pool: asyncpg.Pool, producer: AIOKafkaProducer | None, ops_topic: str
 ) -> int:
-    """Deactivate every webhook with a pending decision; returns how many were deactivated now.
+    """Deactivate every webhook with a pending decision and announce it; returns how many changed now.
 
-    Raises KafkaError when the ops event cannot be published (the decision stays pending).
+    Raises KafkaError when an announcement cannot be published (it stays pending).
     """
     done = 0
     rows = await pool.fetch(
-        "SELECT webhook_id, integration_id, pending_deactivation FROM webhook_delivery_health "
+        "SELECT webhook_id, pending_deactivation FROM webhook_delivery_health "
         "WHERE pending_deactivation IS NOT NULL ORDER BY webhook_id"
     )
     for row in rows:
         webhook_id: str = row["webhook_id"]
         reason: str = row["pending_deactivation"]
-        async with pool.acquire() as conn:
+        async with pool.acquire() as conn, conn.transaction():
+            # The repository's own transaction becomes a savepoint of this one.
             changed = await repository.deactivate_webhook(conn, webhook_id, reason, ACTOR)
-            config = await repository.get_webhook_config(conn, webhook_id)
-        # Publish also when an earlier run deactivated it but crashed before publishing.
-        announce = changed or (
-            config is not None and not config.active and config.deactivated_reason == reason
-        )
-        if announce and producer is not None:
-            event = WebhookDeactivatedV1(
-                webhook_id=webhook_id,
-                integration_id=config.integration_id if config else row["integration_id"],
-                reason=reason,
-                deactivated_at=utcnow(),
-            )
-            await producer.send_and_wait(ops_topic, event.to_bytes(), key=webhook_id.encode())
-        elif announce:
-            logger.warning(
-                "no Kafka producer: webhook.deactivated event not published", extra={"webhook_id": webhook_id}
-            )
-            continue  # keep it pending until the producer is available
-        await pool.execute(
-            """UPDATE webhook_delivery_health
-               SET pending_deactivation = NULL, consecutive_failures = 0, last_failed_delivery = NULL,
-                   failing_since = NULL, updated_at = now()
-               WHERE webhook_id = $1 AND pending_deactivation = $2""",
-            webhook_id,
-            reason,
-        )
+            await conn.execute(_SETTLE, webhook_id, reason, changed)
         if changed:
             done += 1
             logger.info("webhook auto-deactivated", extra={"webhook_id": webhook_id, "reason": reason})
+    await announce_deactivations(pool, producer, ops_topic)
     return done
+
+
+async def announce_deactivations(
+    pool: asyncpg.Pool, producer: AIOKafkaProducer | None, ops_topic: str
+) -> None:
+    """Publish ``webhook_deactivated.v1`` for every deactivation not announced yet."""
+    rows = await pool.fetch(
+        "SELECT webhook_id, integration_id, pending_announcement FROM webhook_delivery_health "
+        "WHERE pending_announcement IS NOT NULL ORDER BY webhook_id"
+    )
+    if rows and producer is None:
+        logger.warning("no Kafka producer yet: webhook.deactivated events wait", extra={"count": len(rows)})
+        return
+    for row in rows:
+        assert producer is not None
+        event = WebhookDeactivatedV1(
+            webhook_id=row["webhook_id"],
+            integration_id=row["integration_id"],
+            reason=row["pending_announcement"],
+            deactivated_at=utcnow(),
+        )
+        await producer.send_and_wait(ops_topic, event.to_bytes(), key=row["webhook_id"].encode())
+        await pool.execute(
+            "UPDATE webhook_delivery_health SET pending_announcement = NULL "
+            "WHERE webhook_id = $1 AND pending_announcement = $2",
+            row["webhook_id"],
+            row["pending_announcement"],
+        )
 
 
 async def mark_failing_too_long(
