@@ -9,12 +9,14 @@ from datetime import timedelta
 
 import asyncpg
 import pytest
+from aiokafka.errors import KafkaTimeoutError
 from dlq_factories import letter, webhook
 from dlq_kafka import produce, produce_letters, publish_webhooks, read_jobs
 
 from contracts.base import utcnow
+from contracts.deliveries import DeliveryJobV1
 from contracts.topics import Topics
-from dlq_replayer.core import ReplayDraft, ReplayOptions, ReplayStarted
+from dlq_replayer.core import DlqCore, PublisherProtocol, ReplayDraft, ReplayOptions, ReplayStarted
 from dlq_replayer.errors import ConflictError, InvalidInputError, NotFoundError, UnavailableError
 from dlq_replayer.filters import DlqFilters
 from dlq_replayer.runtime import Runtime, open_core
@@ -201,3 +203,56 @@ async def test_broker_unreachable_records_nothing(
         assert await conn.fetchval("SELECT count(*) FROM audit_log") == 0
     finally:
         await conn.close()
+
+
+class FlakyPublisher:
+    """Fault injection: fails the sends whose delivery id is in ``fail``, passes the rest to the real one."""
+
+    def __init__(self, real: PublisherProtocol, fail: set[str]) -> None:
+        self.real = real
+        self.fail = fail
+
+    async def publish(self, topic: str, key: bytes, value: bytes, headers: list[tuple[str, bytes]]) -> None:
+        if DeliveryJobV1.model_validate_json(value).delivery_id in self.fail:
+            raise KafkaTimeoutError()
+        await self.real.publish(topic, key, value, headers)
+
+
+async def test_failed_sends_are_recorded_and_resumed(
+    kafka_bootstrap: str, topics: Topics, runtime: Runtime
+) -> None:
+    now = utcnow()
+    letters = [letter(i, at=now, webhook="wh-a") for i in range(8)]
+    await produce_letters(kafka_bootstrap, topics, letters)
+    await publish_webhooks(kafka_bootstrap, topics, [webhook("wh-a")])
+    real = await runtime.publisher.started()
+    failing = {letters[1].job.delivery_id, letters[5].job.delivery_id}
+    flaky = FlakyPublisher(real, failing)
+
+    async def get_flaky() -> PublisherProtocol:
+        return flaky
+
+    core = runtime.core
+    faulty = DlqCore(
+        core.topics, core.reader, core.store, core._webhooks, get_flaky, max_consecutive_failures=3
+    )
+    draft = await faulty.prepare_replay(DlqFilters(), ReplayOptions(rate=1000), "cli:alice")
+    assert isinstance(draft, ReplayDraft)
+    record = await (await draft.commit()).execute()
+    # Two isolated failures: the run goes on, ends "failed" (the CLI exits 1), and can be resumed.
+    assert (record.status, record.replayed, record.failed, record.pending) == ("failed", 6, 2, 0)
+    assert record.error == "publish failed: KafkaTimeoutError"
+
+    _, resumed = await core.prepare_resume(record.id, "cli:alice")
+    assert resumed is not None and {e.letter.job.delivery_id for e in resumed.entries} == failing
+    final = await resumed.execute()
+    assert (final.status, final.replayed, final.failed) == ("completed", 8, 0)
+    jobs = await read_jobs(kafka_bootstrap, topics.deliveries, expected=8)
+    assert Counter(j.delivery_id for _, j, _ in jobs) == Counter({lt.job.delivery_id: 1 for lt in letters})
+
+    # Three failures in a row stop the run: interrupted, the rest left pending.
+    flaky.fail = {lt.job.delivery_id for lt in letters}
+    forced = await faulty.prepare_replay(DlqFilters(), ReplayOptions(rate=1000, force=True), "cli:alice")
+    assert isinstance(forced, ReplayDraft)
+    stopped = await (await forced.commit()).execute()
+    assert (stopped.status, stopped.failed, stopped.pending, stopped.replayed) == ("interrupted", 3, 5, 0)
