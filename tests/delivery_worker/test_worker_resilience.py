@@ -117,3 +117,38 @@ async def test_circuit_breaker_opens_defers_without_requests_and_probe_closes(
         assert len(attempts) == len(rec.hits)
         assert app.metrics.circuit_open._value.get() == 0.0
         assert bus.results[-1].circuit_state == "closed"
+
+
+async def test_a_backlogged_webhook_cannot_fill_the_fetch_window(
+    bus: Bus, box: SecretBox, start_worker
+) -> None:
+    async def slow(request: web.Request) -> web.StreamResponse:
+        await asyncio.sleep(0.2)
+        return await status(200)(request)
+
+    async with receiver({"/slow": slow}) as rec:
+        slow_id, fast_id = ids_on_same_partition()  # FIFO within the partition: the worst case
+        slow_cfg = make_config(box, rec.url("/slow"), webhook_id=slow_id, max_in_flight=1)
+        fast_cfg = make_config(box, rec.url("/fast"), webhook_id=fast_id)
+        await bus.config(slow_cfg)
+        await bus.config(fast_cfg)
+        app = await start_worker(max_pending=8, max_queued_per_webhook=2)
+        slow_jobs = [make_job(slow_cfg, i) for i in range(20)]
+        for job in slow_jobs:
+            await bus.job(job)
+        await wait_for(lambda: len(rec.on("/slow")) >= 1, what="the slow endpoint busy")
+        sent_at: dict[str, float] = {}
+        for i in range(10):
+            job = make_job(fast_cfg, i)
+            sent_at[job.delivery_id] = time.monotonic()
+            await bus.job(job)
+        await wait_for(lambda: len(rec.on("/fast")) == 10, what="healthy deliveries")
+        # Without parking, the healthy jobs would wait behind ~12 x 0.2 s of slow backlog.
+        assert max(h.at - sent_at[h.headers["webhook-id"]] for h in rec.on("/fast")) < 1.0
+        assert len(rec.on("/slow")) < 20
+        assert app.metrics.parked._value.get() > 0
+        await wait_for(
+            lambda: {h.headers["webhook-id"] for h in rec.on("/slow")} >= {j.delivery_id for j in slow_jobs},
+            timeout_s=20,
+            what="every parked job delivered later",
+        )

@@ -108,6 +108,7 @@ class WorkerApp:
                 circuit_cooldown_s=s.circuit_cooldown_ms / 1000,
                 retry_floor_s=s.retry_floor_ms / 1000,
                 due_tolerance_s=s.due_tolerance_ms / 1000,
+                max_queued_per_webhook=s.max_queued_per_webhook,
             ),
             self.view,
             self.session,

@@ -57,6 +57,7 @@ class DeliveryOptions:
     circuit_cooldown_s: float
     retry_floor_s: float
     due_tolerance_s: float
+    max_queued_per_webhook: int = 200
 
 
 class Deliverer:
@@ -112,6 +113,17 @@ class Deliverer:
             await self._cancel(job, reason)
             return
         guards = self.guards.setdefault(job.webhook_id, WebhookGuards())
+        if guards.limiter.waiting >= self.options.max_queued_per_webhook:
+            # A saturated endpoint with a backlog already queued: park the job on the shortest tier rather
+            # than let one webhook fill the fetch window (max_pending) and stall every other webhook.
+            parked = job.model_copy(
+                update={"not_before": now + timedelta(seconds=min(self.options.topics.retry_tiers_s))}
+            )
+            publication, tier = retry_publication(topics, parked, headers, now)
+            self.metrics.retries.labels(str(tier)).inc()
+            self.metrics.parked.inc()
+            await self.outbox.publish([publication])
+            return
         await guards.limiter.acquire(config.max_in_flight)
         try:
             publications = await self._guarded_attempt(job, config, headers, guards)

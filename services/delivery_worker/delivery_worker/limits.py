@@ -130,6 +130,11 @@ class InFlightLimiter:
                 self._wake()  # we were woken but will not take the slot: pass the wake-up on
             raise
 
+    @property
+    def waiting(self) -> int:
+        """Jobs queued for a slot."""
+        return len(self._waiters)
+
     def release(self) -> None:
         """Free a slot and wake the next waiter."""
         self.in_flight -= 1

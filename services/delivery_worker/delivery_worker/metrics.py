@@ -45,6 +45,11 @@ class WorkerMetrics:
         self.lag = Gauge(
             "consumer_lag", "Records behind the partition end.", ["topic", "partition"], registry=r
         )
+        self.parked = Counter(
+            "backlog_parked_total",
+            "Jobs parked on the retry path because their webhook's queue was full.",
+            registry=r,
+        )
         self.invalid_jobs = Counter(
             "invalid_jobs_total", "Records that were not a valid delivery job.", registry=r
         )

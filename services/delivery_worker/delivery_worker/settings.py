@@ -22,6 +22,12 @@ class WorkerSettings(CommonSettings):
     max_pending: int = Field(
         default=2000, ge=1, le=100_000, description="Jobs fetched but not finished before fetching pauses."
     )
+    max_queued_per_webhook: int = Field(
+        default=200,
+        ge=1,
+        le=100_000,
+        description="Jobs of one webhook waiting for an in-flight slot; more are parked on the 1 s tier.",
+    )
     poll_timeout_ms: int = Field(default=100, ge=1, le=10_000, description="Longest wait of one fetch.")
     commit_interval_ms: int = Field(
         default=200, ge=10, le=60_000, description="How often finished offsets are committed."
