@@ -49,9 +49,8 @@ def run_script(name: str, args: list[str], timeout_s: float) -> dict[str, Any]:
         status = f"timeout after {timeout_s:.0f}s"
     took = time.time() - began
     found: dict[str, Any] = {}
-    candidates = [RESULTS / f"{short}.json", RESULTS / f"{name}.json"]
-    candidates += [p for p in RESULTS.glob("*.json") if p.stat().st_mtime >= began and p not in candidates]
-    for path in candidates:
+    # only the script's own file: other engineers may be writing their results meanwhile
+    for path in (RESULTS / f"{short}.json", RESULTS / f"{name}.json"):
         if path.exists() and path.stat().st_mtime >= began and path.name != "summary.json":
             try:
                 found[path.name] = json.loads(path.read_text())
@@ -78,6 +77,21 @@ def _flat(doc: Any, prefix: str = "", depth: int = 0) -> list[tuple[str, Any]]:
     elif isinstance(doc, int | float | str | bool) or doc is None:
         out.append((prefix.rstrip("."), doc))
     return out
+
+
+_SKIP_LEAVES = {"min", "max", "spread_pct", "iqr", "n"}
+
+
+def _headline(key: str) -> bool:
+    """Whether a leaf of another benchmark's JSON belongs in the summary table (medians, percentiles, verdicts)."""
+    last = key.rsplit(".", 1)[-1]
+    if last in _SKIP_LEAVES:
+        return False
+    if last in {"p50", "p95", "p99", "passed", "target_met"}:
+        return True
+    if last == "median":
+        return not key.startswith("latency_ms.")  # the p50 of the same row is shown already
+    return "ratio" in key
 
 
 def table(summary: dict[str, Any]) -> str:
@@ -109,8 +123,8 @@ def table(summary: dict[str, Any]) -> str:
             f"{name.removesuffix('_bench'):<12}status: {entry.get('status')} ({entry.get('seconds', 0)} s)"
         )
         for file_name, doc in entry.get("results", {}).items():
-            for key, value in _flat(doc)[:14]:
-                lines.append(f"{'':<12}{file_name}:{key:<50} {value}")
+            for key, value in [kv for kv in _flat(doc) if _headline(kv[0])][:24]:
+                lines.append(f"{'':<12}{file_name}:{key:<58} {value}")
     return "\n".join(lines)
 
 
