@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from config_api.delivery_logs import CursorError, LogFilters, build_query, decode_cursor, encode_cursor
 from config_api.delivery_store import clean_text
@@ -351,3 +354,35 @@ async def test_supervise_restarts_a_failed_task() -> None:
 
     await supervise("flaky", flaky, restart_delay_s=0.0)
     assert len(calls) == 3
+
+
+@given(st.lists(st.integers(min_value=0, max_value=200_000), min_size=1, max_size=300))
+def test_percentiles_are_ordered_and_close_to_the_exact_value(values: list[int]) -> None:
+    hist = empty_histogram()
+    for v in values:
+        hist[bin_index(v)] += 1
+    p50, p95 = percentile(hist, 0.5), percentile(hist, 0.95)
+    assert p50 is not None and p95 is not None and p50 <= p95
+    exact = sorted(values)[max(0, -(-len(values) // 2) - 1)]  # nearest rank
+    i = bin_index(exact)
+    low = BIN_EDGES_MS[i - 1] if i else 0
+    high = BIN_EDGES_MS[min(i, len(BIN_EDGES_MS) - 1)]
+    assert low <= p50 <= high or p50 == BIN_EDGES_MS[-1]
+
+
+@given(
+    st.datetimes(
+        min_value=datetime(2000, 1, 1),  # noqa: DTZ001 - hypothesis takes naive bounds plus `timezones`
+        max_value=datetime(2100, 1, 1),  # noqa: DTZ001
+        timezones=st.just(UTC),
+    ),
+    st.integers(min_value=1, max_value=2**62),
+)
+def test_cursor_round_trip_property(moment: datetime, row_id: int) -> None:
+    assert decode_cursor(encode_cursor(moment, row_id)) == (moment, row_id)
+
+
+@given(st.text(max_size=40))
+def test_garbage_cursor_is_a_cursor_error_never_a_crash(text: str) -> None:
+    with contextlib.suppress(CursorError):
+        decode_cursor(text)
