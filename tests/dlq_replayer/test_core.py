@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import subprocess
+import sys
 import time
 from collections import Counter
 from datetime import timedelta
@@ -256,3 +260,38 @@ async def test_failed_sends_are_recorded_and_resumed(
     assert isinstance(forced, ReplayDraft)
     stopped = await (await forced.commit()).execute()
     assert (stopped.status, stopped.failed, stopped.pending, stopped.replayed) == ("interrupted", 3, 5, 0)
+
+
+async def test_cli_killed_mid_replay_resumes_without_duplicates(
+    kafka_bootstrap: str, topics: Topics, runtime: Runtime, dlq_env: dict[str, str], database_url: str
+) -> None:
+    letters = [letter(i, at=utcnow(), webhook="wh-a") for i in range(10)]
+    await produce_letters(kafka_bootstrap, topics, letters)
+    await publish_webhooks(kafka_bootstrap, topics, [webhook("wh-a")])
+    env = {**os.environ, **dlq_env}
+    args = [sys.executable, "-m", "dlq_replayer.cli", "replay", "--yes", "--rate", "4"]
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    conn = await asyncpg.connect(database_url)
+    try:
+        for _ in range(300):
+            if await conn.fetchval("SELECT to_regclass('dlq_replay_items')") and await conn.fetchval(
+                "SELECT count(*) FROM dlq_replay_items WHERE state = 'sent'"
+            ):
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        await conn.close()
+        proc.send_signal(signal.SIGKILL)  # no chance to record anything: the lock dies with the session
+        await asyncio.to_thread(proc.wait, 10)
+
+    (replay,) = await runtime.core.list_replays()
+    assert replay.status == "interrupted" and 1 <= replay.replayed < 10, replay
+    assert "stopped" in (replay.error or "")
+    _, resumed = await runtime.core.prepare_resume(replay.id, "cli:carol")
+    assert resumed is not None
+    assert (await resumed.execute()).replayed == 10
+    jobs = await read_jobs(kafka_bootstrap, topics.deliveries, expected=10, settle_s=1.0)
+    counts = Counter(j.delivery_id for _, j, _ in jobs)
+    # At most the one send acknowledged but not yet marked when the process died can repeat.
+    assert set(counts) == {lt.job.delivery_id for lt in letters}
+    assert sum(counts.values()) - 10 <= 1, counts

@@ -391,3 +391,7 @@ def replays_cmd(
 def main() -> None:
     """Entry point of the ``dlq`` console script."""
     app()
+
+
+if __name__ == "__main__":
+    main()

@@ -360,13 +360,20 @@ class DlqCore:
         record = await self.store.get(replay_id)
         if record is None or record.dlq_topic != self.topic:
             raise NotFoundError(f"no replay {replay_id!r}")
+        if record.status == "running" and await self.store.mark_orphans_interrupted(self.topic):
+            record = await self.store.get(replay_id) or record
         return record
 
     async def list_replays(self, limit: int = 50) -> list[ReplayRecord]:
         """The latest replays of this DLQ, newest first."""
         if not 1 <= limit <= 1000:
             raise InvalidInputError("limit: must be between 1 and 1000")
-        return [r for r in await self.store.list(limit) if r.dlq_topic == self.topic]
+        records = [r for r in await self.store.list(limit) if r.dlq_topic == self.topic]
+        if any(r.status == "running" for r in records) and await self.store.mark_orphans_interrupted(
+            self.topic
+        ):
+            records = [r for r in await self.store.list(limit) if r.dlq_topic == self.topic]
+        return records
 
 
 def describe_plan(plan: ReplayPlan, options: ReplayOptions) -> str:

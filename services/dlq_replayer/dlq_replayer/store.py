@@ -116,6 +116,24 @@ class ReplayStore:
         )
         return {(r["dlq_partition"], r["dlq_offset"]): ReplayMark(r["replay_id"], r["sent_at"]) for r in rows}
 
+    async def mark_orphans_interrupted(self, topic: str) -> int:
+        """Mark ``running`` replays whose process died (nobody holds the topic's lock) interrupted."""
+        async with self.pool.acquire() as conn:
+            if not await conn.fetchval(
+                "SELECT pg_try_advisory_lock(hashtextextended($1, 0))", _lock_name(topic)
+            ):
+                return 0  # a live run holds the lock: its status is true
+            try:
+                result = await conn.execute(
+                    """UPDATE dlq_replays SET status = 'interrupted', updated_at = now(),
+                              error = 'the process running it stopped (resume it)'
+                       WHERE dlq_topic = $1 AND status = 'running'""",
+                    topic,
+                )
+            finally:
+                await conn.execute("SELECT pg_advisory_unlock(hashtextextended($1, 0))", _lock_name(topic))
+        return int(result.split()[-1])
+
     async def lock(self, topic: str) -> ReplayLock:
         """Take the replay lock of a DLQ topic, or raise ConflictError when another replay holds it."""
         conn: asyncpg.pool.PoolConnectionProxy = await self.pool.acquire()
