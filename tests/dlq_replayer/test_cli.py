@@ -87,6 +87,8 @@ async def test_cli_matches_http_and_replays(
     assert len(jobs) == 4 and all(j.replay and j.replay.requested_by == "sre:dana" for _, j, _ in jobs)
     second = await dlq(dlq_env, "replay", "--yes")
     assert second.exit_code == 0 and "nothing to replay" in second.stdout
+    none = await dlq(dlq_env, "replay", "--webhook", "wh-nope")
+    assert none.exit_code == 0 and "no dead letters match the filters: nothing to replay" in none.stdout
     cli_replays = await dlq(dlq_env, "replays", "--json")
     assert json.loads(cli_replays.stdout) == await (await client.get("/dlq/replays", headers=ADMIN)).json()
     replay_id = json.loads(cli_replays.stdout)[0]["id"]
