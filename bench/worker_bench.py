@@ -265,9 +265,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--burst", type=int, default=3000, help="jobs per max-rate run")
-    parser.add_argument("--webhooks", type=int, default=4)
+    parser.add_argument("--webhooks", type=int, default=8)
     parser.add_argument(
-        "--concurrency", type=int, default=64, help="raw clients = sum of the webhooks' max_in_flight"
+        "--concurrency",
+        type=int,
+        default=256,
+        help="raw clients = sum of the webhooks' max_in_flight (256 = the worker's default global limit)",
     )
     parser.add_argument("--raw-seconds", type=float, default=4.0)
     parser.add_argument("--latency-seconds", type=float, default=5.0)
