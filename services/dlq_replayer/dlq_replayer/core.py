@@ -30,6 +30,7 @@ from dlq_replayer.selection import (
     DlqEntry,
     DlqStats,
     MessageRow,
+    ReplayMark,
     ReplayPlan,
     build_replay_job,
     build_row,
@@ -229,7 +230,8 @@ class DlqCore:
 
     async def _selected(
         self, filters: DlqFilters, scope: frozenset[str] | None
-    ) -> tuple[list[DlqEntry], Any, int, int]:
+    ) -> tuple[list[DlqEntry], dict[tuple[int, int], ReplayMark], int, int]:
+        """Matching entries, the replay marks, records scanned and records that did not parse."""
         scan = await self.reader.scan(filters.since)
         marks = await self.store.replay_marks(self.topic)
         return select(scan.entries, filters, marks, scope), marks, scan.scanned, scan.invalid
