@@ -344,6 +344,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         max_rate = spread(runs["pipeline"])["median"] or 1.0
         for i in range(args.repeats):
             for pct in ("25", "50", "75"):
+                await asyncio.sleep(3.0)  # let the config API ingest the previous phase's results first
                 res = await latency_at(pub, gen, rx, max_rate * int(pct) / 100, args.latency_seconds)
                 latency_runs[pct].append(res)
                 print(f"latency repeat {i + 1} at {pct}%: {res}", flush=True)

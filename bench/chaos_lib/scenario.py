@@ -278,6 +278,8 @@ def _actions(run: Run, duration: float) -> list[tuple[float, str, Callable[[], A
             run.note("PostgreSQL started")
 
         out.append((cfg.at["postgres_stop"], "postgres_stop", pg_cycle))
+    elif "postgres_stop" in faults:
+        run.errors.append("postgres_stop skipped: PostgreSQL is not embedded (DATABASE_URL set)")
 
     if "edits" in faults:
 

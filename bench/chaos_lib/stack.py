@@ -222,6 +222,10 @@ def start_infra(run_dir: Path) -> Infra:
 
         data = run_dir / "pg" / "data"
         data.parent.mkdir(parents=True, exist_ok=True)
+        # PostgreSQL's helper wants a private runtime dir (0700), else it warns and falls back to /tmp
+        xdg = data.parent / "xdg-runtime"
+        xdg.mkdir(mode=0o700, exist_ok=True)
+        os.environ.setdefault("XDG_RUNTIME_DIR", str(xdg))
         postgres = start_postgres(data)
         dsn = postgres.dsn
     return Infra(bootstrap=bootstrap, dsn=dsn, broker=broker, postgres=postgres)
