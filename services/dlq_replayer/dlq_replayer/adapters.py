@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
@@ -38,10 +39,13 @@ class KafkaPublisher:
                 self._producer = producer
         return self
 
-    async def publish(self, topic: str, key: bytes, value: bytes, headers: list[tuple[str, bytes]]) -> None:
-        """Send and wait for the broker's acknowledgement (acks=all)."""
+    async def send(
+        self, topic: str, key: bytes, value: bytes, headers: list[tuple[str, bytes]]
+    ) -> asyncio.Future[Any]:
+        """Queue one record (acks=all); the future resolves when the broker acknowledged it."""
         assert self._producer is not None, "call started() first"
-        await self._producer.send_and_wait(topic, value, key=key, headers=headers)
+        ack: asyncio.Future[Any] = await self._producer.send(topic, value, key=key, headers=headers)
+        return ack
 
     async def stop(self) -> None:
         """Flush and stop."""

@@ -20,9 +20,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from dlq_replayer.core import DlqCore, MessageDetail, MessageList, ReplayOptions, ReplayRun, ReplayStarted
+from dlq_replayer.core import DlqCore, MessageDetail, MessageList, ReplayStarted
 from dlq_replayer.errors import DlqError, InvalidInputError
 from dlq_replayer.filters import DlqFilters, build_filters, describe_validation_error
+from dlq_replayer.replay import ReplayOptions, ReplayRun
 from dlq_replayer.runtime import open_core
 from dlq_replayer.selection import DlqStats, ReplayPlan
 from dlq_replayer.settings import DlqReplayerSettings

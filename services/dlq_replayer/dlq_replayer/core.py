@@ -10,23 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
-from aiokafka.errors import KafkaError
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
 from contracts.topics import Headers, Topics
 from contracts.webhooks import WebhookConfigV1
 from dlq_replayer.errors import InvalidInputError, NotFoundError
 from dlq_replayer.filters import DlqFilters, parse_message_id
-from dlq_replayer.metrics import REPLAY_ITEMS, REPLAYS_STARTED
-from dlq_replayer.ratelimit import Pacer
+from dlq_replayer.metrics import REPLAYS_STARTED
 from dlq_replayer.reader import DlqReader
+from dlq_replayer.replay import PublisherProtocol, ReplayDraft, ReplayOptions, ReplayRun
 from dlq_replayer.selection import (
-    Decision,
     DlqEntry,
     DlqStats,
     MessageRow,
@@ -39,32 +35,11 @@ from dlq_replayer.selection import (
     plan_replay,
     select,
 )
-from dlq_replayer.store import ReplayLock, ReplayRecord, ReplayStore
+from dlq_replayer.store import ReplayRecord, ReplayStore
 
 logger = logging.getLogger(__name__)
 
 WebhookSource = Callable[[], Awaitable[Mapping[str, WebhookConfigV1]]]
-Progress = Callable[[int, int], None]
-"""Called with (items done in this run, items to send in this run) after each item."""
-
-
-class PublisherProtocol(Protocol):
-    """Sends one record and returns once the broker acknowledged it (raises KafkaError otherwise)."""
-
-    async def publish(
-        self, topic: str, key: bytes, value: bytes, headers: list[tuple[str, bytes]]
-    ) -> None: ...
-
-
-class ReplayOptions(BaseModel):
-    """How a replay runs."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    dry_run: bool = False
-    rate: float = Field(default=50.0, gt=0, le=10_000, description="Messages per second.")
-    include_inactive: bool = False
-    force: bool = Field(default=False, description="Replay again what an earlier replay already sent.")
 
 
 class MessageList(BaseModel):
@@ -98,114 +73,6 @@ class ReplayStarted(BaseModel):
     replay_id: str | None
     plan: ReplayPlan
     message: str
-
-
-@dataclass
-class ReplayRun:
-    """A recorded replay ready to send ``entries`` (holds the replay lock until it ends)."""
-
-    core: DlqCore
-    replay_id: str
-    requested_by: str
-    rate: float
-    entries: list[DlqEntry]
-    lock: ReplayLock
-
-    async def execute(self, progress: Progress | None = None) -> ReplayRecord:
-        """Send every entry at the rate; returns the final record (status completed, failed or interrupted)."""
-        core, store = self.core, self.core.store
-        pacer = Pacer(self.rate)
-        failed = in_a_row = 0
-        status, error = "completed", None
-        try:
-            for done, entry in enumerate(self.entries, start=1):
-                await pacer.wait()
-                try:
-                    await core.publish_replay(entry, self.replay_id, self.requested_by)
-                except KafkaError as exc:
-                    failed += 1
-                    in_a_row += 1
-                    error = f"publish failed: {type(exc).__name__}"
-                    await store.mark_item(self.replay_id, entry.partition, entry.offset, "failed", error)
-                    REPLAY_ITEMS.labels("failed").inc()
-                    if in_a_row >= core.max_consecutive_failures:
-                        status = "interrupted"
-                        break
-                else:
-                    in_a_row = 0
-                    await store.mark_item(self.replay_id, entry.partition, entry.offset, "sent")
-                    REPLAY_ITEMS.labels("sent").inc()
-                if progress is not None:
-                    progress(done, len(self.entries))
-            if status == "completed" and (failed or await self._left_failed()):
-                status = "failed"
-        except asyncio.CancelledError:
-            status, error = "interrupted", "stopped before the end (resume it)"
-            await asyncio.shield(self._end(status, error))
-            raise
-        except BaseException as exc:
-            status, error = "interrupted", f"{type(exc).__name__}: {exc}"
-            await asyncio.shield(self._end(status, error))
-            raise
-        await self._end(status, None if status == "completed" else error or "some items could not be sent")
-        logger.info(
-            "replay run ended", extra={"replay_id": self.replay_id, "status": status, "failed": failed}
-        )
-        record = await store.get(self.replay_id)
-        assert record is not None
-        return record
-
-    async def _left_failed(self) -> bool:
-        record = await self.core.store.get(self.replay_id)
-        return record is not None and record.failed > 0
-
-    async def _end(self, status: str, error: str | None) -> None:
-        try:
-            await self.core.store.finish(self.replay_id, status, error)
-        finally:
-            await self.lock.release()
-
-
-@dataclass
-class ReplayDraft:
-    """A planned, not yet recorded replay (holds the replay lock): commit it or abandon it."""
-
-    core: DlqCore
-    filters: DlqFilters
-    options: ReplayOptions
-    requested_by: str
-    decided: list[tuple[DlqEntry, Decision]]
-    plan: ReplayPlan
-    lock: ReplayLock
-
-    async def commit(self) -> ReplayRun:
-        """Record the replay, its items and the audit entry; returns the run to execute."""
-        replay_id = str(uuid.uuid4())
-        try:
-            await self.core.store.create_replay(
-                replay_id,
-                self.core.topic,
-                self.requested_by,
-                self.filters.describe(),
-                self.options.model_dump(mode="json"),
-                self.decided,
-                audit={
-                    "replay_id": replay_id,
-                    "filters": self.filters.describe(),
-                    "options": self.options.model_dump(mode="json"),
-                    "counts": self.plan.model_dump(mode="json"),
-                },
-            )
-        except BaseException:
-            await self.lock.release()
-            raise
-        REPLAYS_STARTED.labels("new").inc()
-        entries = [e for e, d in self.decided if d == "replay"]
-        return ReplayRun(self.core, replay_id, self.requested_by, self.options.rate, entries, self.lock)
-
-    async def abandon(self) -> None:
-        """Drop the draft (nothing was recorded)."""
-        await self.lock.release()
 
 
 class DlqCore:
@@ -337,8 +204,8 @@ class DlqCore:
         run = ReplayRun(self, replay_id, record.requested_by, float(options.rate), entries, lock)
         return record, run
 
-    async def publish_replay(self, entry: DlqEntry, replay_id: str, requested_by: str) -> None:
-        """Republish one dead letter's job to the deliveries topic (key = webhook id)."""
+    async def send_replay(self, entry: DlqEntry, replay_id: str, requested_by: str) -> asyncio.Future[Any]:
+        """Hand one dead letter's job to the producer for the deliveries topic (key = webhook id); returns the ack."""
         job = build_replay_job(entry.letter, replay_id, requested_by)
         headers = dict(entry.letter.original_headers)
         headers.update(
@@ -350,7 +217,7 @@ class DlqCore:
             }
         )
         publisher = await self._publisher()
-        await publisher.publish(
+        return await publisher.send(
             self.topics.deliveries,
             job.webhook_id.encode(),
             job.to_bytes(),

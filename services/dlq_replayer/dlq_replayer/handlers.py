@@ -18,9 +18,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from pydantic import BaseModel, ValidationError
 
 from admin_auth.tokens import Principal, authenticate
-from dlq_replayer.core import ReplayOptions, ReplayStarted
+from dlq_replayer.core import ReplayStarted
 from dlq_replayer.errors import ConflictError, DlqError, InvalidInputError, NotFoundError, UnavailableError
 from dlq_replayer.filters import DlqFilters, build_filters, describe_validation_error
+from dlq_replayer.replay import ReplayOptions
 from dlq_replayer.runtime import Runtime
 from dlq_replayer.settings import DlqReplayerSettings
 

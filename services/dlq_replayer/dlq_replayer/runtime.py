@@ -9,9 +9,10 @@ from dataclasses import dataclass
 import asyncpg
 
 from dlq_replayer.adapters import FollowedWebhooks, KafkaPublisher, SnapshotWebhooks
-from dlq_replayer.core import DlqCore, PublisherProtocol, WebhookSource
+from dlq_replayer.core import DlqCore, WebhookSource
 from dlq_replayer.errors import UnavailableError
 from dlq_replayer.reader import DlqReader
+from dlq_replayer.replay import PublisherProtocol
 from dlq_replayer.settings import DlqReplayerSettings
 from dlq_replayer.store import ReplayStore
 

@@ -223,6 +223,19 @@ class ReplayStore:
             error,
         )
 
+    async def mark_sent(self, replay_id: str, positions: Sequence[tuple[int, int]]) -> None:
+        """Mark items ``sent`` (the broker acknowledged their jobs) in one statement."""
+        if not positions:
+            return
+        await self.pool.execute(
+            """UPDATE dlq_replay_items SET state = 'sent', error = NULL, sent_at = now()
+               WHERE replay_id = $1
+                 AND (dlq_partition, dlq_offset) IN (SELECT * FROM unnest($2::int[], $3::bigint[]))""",
+            replay_id,
+            [p for p, _ in positions],
+            [o for _, o in positions],
+        )
+
     async def start_run(self, replay_id: str, actor: str) -> None:
         """Mark a resumed replay running again (and audit who resumed it)."""
         async with self.pool.acquire() as conn, conn.transaction():
