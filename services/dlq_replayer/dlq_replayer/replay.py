@@ -75,29 +75,26 @@ class ReplayRun:
     entries: list[DlqEntry]
     lock: ReplayLock
     _tally: _Tally = field(default_factory=_Tally)
+    _window: list[tuple[DlqEntry, asyncio.Future[Any]]] = field(default_factory=list)
 
     async def execute(self, progress: Progress | None = None) -> ReplayRecord:
         """Send every entry at the rate; returns the final record (status completed, failed or interrupted)."""
         pacer = Pacer(self.rate)
-        window: list[tuple[DlqEntry, asyncio.Future[Any]]] = []
         status = "completed"
         try:
             for entry in self.entries:
                 await pacer.wait()
-                window.append((entry, await self._enqueue(entry)))
-                if len(window) >= MAX_IN_FLIGHT or pacer.delay_for_next() > 0:
-                    settling, window = window, []
-                    if await self._settle(settling, progress):
-                        status = "interrupted"
-                        break
-            if window:
-                settling, window = window, []
-                if await self._settle(settling, progress):
+                self._window.append((entry, await self._enqueue(entry)))
+                window_due = len(self._window) >= MAX_IN_FLIGHT or pacer.delay_for_next() > 0
+                if window_due and await self._settle(progress):
                     status = "interrupted"
+                    break
+            if self._window and await self._settle(progress):
+                status = "interrupted"
             if status == "completed" and (self._tally.failed or await self._left_failed()):
                 status = "failed"
         except asyncio.CancelledError:
-            await asyncio.shield(self._settle_and_end(window, "stopped before the end (resume it)"))
+            await asyncio.shield(self._settle_and_end("stopped before the end (resume it)"))
             raise
         except BaseException as exc:
             await asyncio.shield(self._end("interrupted", f"{type(exc).__name__}: {exc}"))
@@ -120,17 +117,15 @@ class ReplayRun:
             failed.set_exception(exc)
             return failed
 
-    async def _settle(
-        self,
-        window: list[tuple[DlqEntry, asyncio.Future[Any]]],
-        progress: Progress | None,
-        timeout_s: float | None = None,
-    ) -> bool:
-        """Await the window's acks and record them; True when too many sends failed in a row."""
-        store, tally = self.core.store, self._tally
-        if window:
-            # asyncio.wait, not gather: a cancelled caller must not cancel the acks themselves.
-            await asyncio.wait([f for _, f in window], timeout=timeout_s)
+    async def _settle(self, progress: Progress | None, timeout_s: float | None = None) -> bool:
+        """Await the window's acks and record them; True when too many sends failed in a row.
+
+        The window is cleared only once recorded: if this is cancelled half-way, the cancel path
+        settles the same window again (marking is idempotent).
+        """
+        store, tally, window = self.core.store, self._tally, self._window
+        # asyncio.wait, not gather: a cancelled caller must not cancel the acks themselves.
+        await asyncio.wait([f for _, f in window], timeout=timeout_s)
         sent: list[tuple[int, int]] = []
         for entry, ack in window:
             if not ack.done() or ack.cancelled():
@@ -149,14 +144,16 @@ class ReplayRun:
                 raise exc
         await store.mark_sent(self.replay_id, sent)
         REPLAY_ITEMS.labels("sent").inc(len(sent))
+        self._window = []
         tally.done += len(window)
         if progress is not None:
             progress(tally.done, len(self.entries))
         return tally.in_a_row >= self.core.max_consecutive_failures
 
-    async def _settle_and_end(self, window: list[tuple[DlqEntry, asyncio.Future[Any]]], error: str) -> None:
+    async def _settle_and_end(self, error: str) -> None:
         try:
-            await self._settle(window, None, SETTLE_ON_CANCEL_S)
+            if self._window:
+                await self._settle(None, SETTLE_ON_CANCEL_S)
         finally:
             await self._end("interrupted", error)
 
