@@ -7,6 +7,7 @@ control what a host name resolves to; unknown names do not resolve.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -89,8 +90,8 @@ def make_settings(database_url: str, env: dict[str, str], **overrides: Any) -> C
     return ConfigApiSettings(**values)
 
 
-async def start_harness(settings: ConfigApiSettings) -> AsyncIterator[ApiHarness]:
-    """Run the lifespan around an admin client."""
+@contextlib.asynccontextmanager
+async def _running(settings: ConfigApiSettings) -> AsyncIterator[ApiHarness]:
     dns = StubDns({"hooks.example.com": ["93.184.216.34"]})
     app = create_app(settings, resolver=dns)
     async with (
@@ -102,3 +103,21 @@ async def start_harness(settings: ConfigApiSettings) -> AsyncIterator[ApiHarness
         ) as client,
     ):
         yield ApiHarness(app=app, client=client, settings=settings, dns=dns)
+
+
+class start_harness:  # reads as a function at call sites
+    """Run the app's lifespan around an admin client: ``async with start_harness(s) as api``
+    (``async for api in start_harness(s)`` works too, for one iteration)."""
+
+    def __init__(self, settings: ConfigApiSettings) -> None:
+        self._cm = _running(settings)
+
+    async def __aenter__(self) -> ApiHarness:
+        return await self._cm.__aenter__()
+
+    async def __aexit__(self, *exc: object) -> bool | None:
+        return await self._cm.__aexit__(*exc)  # type: ignore[arg-type]
+
+    async def __aiter__(self) -> AsyncIterator[ApiHarness]:
+        async with self as harness:
+            yield harness

@@ -14,5 +14,5 @@ from contracts.topics import Topics
 async def api(database_url: str, service_env: dict[str, str], topics: Topics) -> AsyncIterator[ApiHarness]:
     """A config API on this test's database and topics."""
     del topics  # requested so the topics exist before the relay starts
-    async for harness in start_harness(make_settings(database_url, service_env)):
+    async with start_harness(make_settings(database_url, service_env)) as harness:
         yield harness

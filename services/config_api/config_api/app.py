@@ -30,7 +30,7 @@ from config_api.delivery_tasks import start_delivery_tasks
 from config_api.errors import install_error_handlers
 from config_api.outbox import OutboxRelay
 from config_api.settings import ConfigApiSettings
-from service_kit.kafka import producer_options
+from service_kit.kafka import ensure_topics, producer_options
 from webhook_core.secrets_crypto import SecretBox
 from webhook_core.ssrf import Resolver, system_resolver
 
@@ -98,6 +98,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.outbox_send_timeout_s,
         settings.outbox_retry_max_s,
         on_recovered=lambda: snapshotter.schedule_check(relay),
+        ensure_topics=lambda: ensure_topics(settings.kafka_bootstrap_servers, settings.topics, attempts=1),
     )
     app.state.relay = relay
     tasks.append(asyncio.create_task(relay.run(), name="outbox-relay"))

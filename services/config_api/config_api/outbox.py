@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
@@ -49,6 +49,10 @@ async def pending_count(conn: asyncpg.Pool | asyncpg.Connection) -> int:
     return count
 
 
+class TopicMissingError(Exception):
+    """The config topic does not exist (e.g. the broker restarted without its topics)."""
+
+
 class OutboxRelay:
     """Publishes pending outbox records in id order; retries forever while Kafka is down."""
 
@@ -62,6 +66,7 @@ class OutboxRelay:
         send_timeout_s: float,
         retry_max_s: float,
         on_recovered: Callable[[], None] | None = None,
+        ensure_topics: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._pool = pool
         self._dsn = dsn
@@ -71,8 +76,10 @@ class OutboxRelay:
         self._send_timeout_s = send_timeout_s
         self._retry_max_s = retry_max_s
         self._on_recovered = on_recovered
+        self._ensure_topics = ensure_topics
         self._wakeup = asyncio.Event()
         self.failing = False
+        self._topic_checked = False
 
     def wake(self) -> None:
         """Publish now instead of at the next poll."""
@@ -95,8 +102,9 @@ class OutboxRelay:
                     continue
                 try:
                     sent = await self.publish_pending(producer)
-                except (KafkaError, TimeoutError, OSError) as exc:
+                except (KafkaError, TimeoutError, OSError, TopicMissingError) as exc:
                     PUBLISH_FAILURES.inc()
+                    self._topic_checked = False
                     if not self.failing:
                         logger.warning(
                             "publishing the config outbox failed; will retry",
@@ -142,8 +150,24 @@ class OutboxRelay:
             await asyncio.wait_for(self._wakeup.wait(), seconds)
         self._wakeup.clear()
 
+    async def _check_topic(self, producer: AIOKafkaProducer) -> None:
+        # Producing into a missing topic would auto-create it uncompacted with default partitions
+        # (or, on the embedded broker, lose the record), so wait until start-up code creates it.
+        metadata = await asyncio.wait_for(producer.client.fetch_all_metadata(), self._send_timeout_s)
+        if self._topic not in metadata.topics():
+            if self._ensure_topics is None:
+                raise TopicMissingError(self._topic)
+            logger.warning("config topic missing (broker restarted?); creating the topics")
+            await self._ensure_topics()
+            metadata = await asyncio.wait_for(producer.client.fetch_all_metadata(), self._send_timeout_s)
+            if self._topic not in metadata.topics():
+                raise TopicMissingError(self._topic)
+        self._topic_checked = True
+
     async def publish_pending(self, producer: AIOKafkaProducer) -> int:
         """Publish up to one batch of pending records; returns how many were marked sent."""
+        if not self._topic_checked:
+            await self._check_topic(producer)
         error: BaseException | None = None
         async with self._pool.acquire() as conn, conn.transaction():
             if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", RELAY_LOCK):
