@@ -131,8 +131,6 @@ class ConfigFollower:
         await consumer.seek_to_beginning(*tps)
         ends = await consumer.end_offsets(tps)
         self._targets = {tp: off for tp, off in ends.items() if off > 0}
-        if not self._targets:
-            self._caught_up.set()
         self._task = asyncio.create_task(self._follow(), name=f"config-follower:{self.topic}")
 
     async def wait_ready(self, timeout_s: float = 60.0) -> None:
