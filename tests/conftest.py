@@ -8,6 +8,7 @@ Backends, in order:
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -90,11 +91,22 @@ async def database_url(postgres_dsn: str) -> AsyncIterator[str]:
     finally:
         await admin.close()
     yield dsn_with_database(postgres_dsn, name)
-    admin = await asyncpg.connect(postgres_dsn)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    await _drop_database(postgres_dsn, name)
+
+
+async def _drop_database(postgres_dsn: str, name: str) -> None:
+    # Best-effort: a test that stopped and restarted PostgreSQL (fault tests) can leave the
+    # first attempt facing a closed connection; the database is disposable either way.
+    for attempt in range(3):
+        try:
+            admin = await asyncpg.connect(postgres_dsn)
+            try:
+                await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            finally:
+                await admin.close()
+            return
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            await asyncio.sleep(0.5 * (attempt + 1))
 
 
 @pytest.fixture
