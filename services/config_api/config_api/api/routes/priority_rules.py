@@ -11,6 +11,7 @@ from config_api import outbox
 from config_api.api.deps import AdminDep, PoolDep, ViewerDep, integration_for
 from config_api.schemas import PriorityRulesPublic, PriorityRulesUpdate
 from config_api.snapshot import rules_message
+from config_api.webhook_rules import check_event_types
 from contracts.webhooks import PriorityRulesV1, priority_rules_key
 
 router = APIRouter(prefix="/admin/integration/{integration_id}/priority-rules", tags=["priority rules"])
@@ -36,8 +37,9 @@ async def put_rules(
     integration_id: str, body: PriorityRulesUpdate, pool: PoolDep, principal: AdminDep
 ) -> PriorityRulesPublic:
     """Replace the rules; the dispatcher routes matching events to the priority lane."""
-    await integration_for(pool, principal, integration_id)
+    integration = await integration_for(pool, principal, integration_id)
     rules = body.model_dump(mode="json")
+    rules["event_types"] = check_event_types(body.event_types, integration)
     async with pool.acquire() as conn, conn.transaction():
         before = await conn.fetchrow(
             "SELECT rules FROM priority_rules WHERE integration_id = $1 FOR UPDATE", integration_id
