@@ -446,13 +446,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--http-seconds", type=float, default=4.0)
     p.add_argument("--broker-messages", type=int, default=10_000)
-    p.add_argument("--burst", type=int, default=2000, help="events per pipeline burst")
+    p.add_argument("--burst", type=int, default=3000, help="events per pipeline burst")
     p.add_argument("--latency-seconds", type=float, default=8.0)
     p.add_argument("--max-in-flight", type=int, default=64)
     p.add_argument(
         "--scales", type=lambda s: [int(x) for x in s.split(",") if x], default=[10, 10_000, 100_000]
     )
-    p.add_argument("--scale-events", type=int, default=2000)
+    p.add_argument("--scale-events", type=int, default=5000)
     p.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "system.json")
     return p.parse_args(argv)
 
