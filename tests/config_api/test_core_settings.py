@@ -72,3 +72,20 @@ def test_main_exits_2_on_bad_settings_and_1_when_the_port_is_taken() -> None:
         )
     assert busy.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}: already in use" in busy.stderr
+
+
+def test_topic_is_behind_table() -> None:
+    from config_api.snapshot import topic_is_behind
+
+    cases = [
+        ({"a": 2}, set(), {"a": 2}, set(), False),
+        ({"a": 2}, set(), {"a": 3}, set(), False),  # newer on the topic: a change after the read
+        ({"a": 2}, set(), {"a": 1}, set(), True),
+        ({"a": 2}, set(), {}, set(), True),
+        ({}, set(), {"b": 1}, set(), True),  # deleted webhook still on the topic
+        ({}, {"sm"}, {}, set(), True),
+        ({}, {"sm"}, {}, {"sm"}, False),
+        ({}, set(), {}, set(), False),
+    ]
+    for db, rules, topic, topic_rules, expected in cases:
+        assert topic_is_behind(db, rules, topic, topic_rules) is expected, (db, rules, topic, topic_rules)

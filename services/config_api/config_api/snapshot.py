@@ -110,37 +110,46 @@ class Snapshotter:
             async with self._pool.acquire() as conn:
                 return await queue_snapshot(conn, stray)
 
+    async def _published_state(self, attempts: int = 600) -> tuple[dict[str, int], set[str]]:
+        """Webhook versions and rule ids at a moment when the outbox was empty (so all of it is on
+        the topic, if the topic is intact)."""
+        for _ in range(attempts):
+            async with self._pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
+                if not await outbox.pending_count(conn):
+                    versions = {
+                        r["id"]: r["version"] for r in await conn.fetch("SELECT id, version FROM webhooks")
+                    }
+                    rules = {
+                        r["integration_id"]
+                        for r in await conn.fetch("SELECT integration_id FROM priority_rules")
+                    }
+                    return versions, rules
+            await asyncio.sleep(0.1)
+        raise TimeoutError("the outbox did not drain")
+
     async def check_and_repair(self) -> SnapshotCounts | None:
         """Queue a snapshot when the topic is behind PostgreSQL; returns what was queued, or None."""
         async with self._lock:
-            await self._wait_outbox_drained()
+            # PostgreSQL first, then the topic: changes committed in between are newer on the topic
+            # and do not count as "behind".
+            db_versions, rule_ids = await self._published_state()
             view = await self.read_topic()
+            topic_versions = {k: v.version for k, v in view.webhooks.items()}
             async with self._pool.acquire() as conn:
-                db_versions = {
-                    r["id"]: r["version"] for r in await conn.fetch("SELECT id, version FROM webhooks")
-                }
-                rule_ids = {
-                    r["integration_id"] for r in await conn.fetch("SELECT integration_id FROM priority_rules")
-                }
-                topic_versions = {k: v.version for k, v in view.webhooks.items()}
-                if not topic_is_behind(db_versions, rule_ids, topic_versions, set(view.priority_rules)):
+                current = {r["id"] for r in await conn.fetch("SELECT id FROM webhooks")}
+                # Only webhooks that existed at the PostgreSQL read and still exist are compared;
+                # anything on the topic that no longer exists is stray (gets a tombstone).
+                stray = set(topic_versions) - current
+                compared = {k: v for k, v in db_versions.items() if k in current}
+                on_topic = {k: v for k, v in topic_versions.items() if k in compared}
+                if not stray and not topic_is_behind(compared, rule_ids, on_topic, set(view.priority_rules)):
                     return None
-                stray = set(topic_versions) - set(db_versions)
                 counts = await queue_snapshot(conn, stray)
             logger.info(
                 "config topic was behind PostgreSQL; queued a snapshot",
                 extra={"webhooks": counts.webhooks, "tombstones": counts.tombstones},
             )
             return counts
-
-    async def _wait_outbox_drained(self, timeout_s: float = 60.0) -> None:
-        # Comparing while records are still queued would see the topic "behind" for nothing.
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout_s
-        while loop.time() < deadline:
-            if not await outbox.pending_count(self._pool):
-                return
-            await asyncio.sleep(0.1)
 
     def schedule_check(self, relay: outbox.OutboxRelay) -> None:
         """Run :meth:`run_check` in the background (the relay calls this when Kafka comes back)."""
