@@ -156,3 +156,21 @@ async def test_per_webhook_concurrency_and_rate_limit(bus: Bus, box: SecretBox, 
         rated_hits = sorted(h.at for h in rec.on("/rated"))
         # 10/s with a burst of 10: the 20th request cannot come earlier than ~1 s after the first.
         assert rated_hits[-1] - rated_hits[0] >= 0.9
+
+
+async def test_job_for_a_webhook_not_yet_in_the_view_is_deferred_then_delivered(
+    bus: Bus, box: SecretBox, start_worker
+) -> None:
+    """The dispatcher may see a new webhook before the worker does: the job waits instead of being cancelled."""
+    async with receiver() as rec:
+        late = make_config(box, rec.url("/late"))
+        await start_worker()
+        job = make_job(late, 1)
+        await bus.job(job)
+        await asyncio.sleep(1.0)
+        assert not any(r.outcome == "cancelled" for r in bus.for_delivery(job.delivery_id))
+        await bus.config(late)
+        await wait_for(lambda: len(rec.on("/late")) == 1, what="delivery once the config arrived")
+        assert rec.on("/late")[0].headers["webhook-id"] == job.delivery_id
+        await wait_for(lambda: bool(bus.for_delivery(job.delivery_id)), what="result")
+        assert [r.outcome for r in bus.for_delivery(job.delivery_id)] == ["succeeded"]

@@ -40,6 +40,8 @@ class WebhookView:
 
     def __init__(self) -> None:
         self.webhooks: dict[str, WebhookConfigV1] = {}
+        self.deleted: set[str] = set()
+        """Webhook ids whose tombstone this view has seen (compaction may drop old ones)."""
         self.priority_rules: dict[str, PriorityRulesV1] = {}
         self.invalid_records = 0
         self._listeners: list[Callable[[ConfigChange], None]] = []
@@ -68,6 +70,7 @@ class WebhookView:
             previous = self.webhooks.get(key)
             if value is None:
                 self.webhooks.pop(key, None)
+                self.deleted.add(key)
                 current = None
             else:
                 record = self._parse(value)
@@ -77,6 +80,7 @@ class WebhookView:
                 if previous is not None and record.version < previous.version:
                     return None  # an older version re-published (e.g. a snapshot racing an update)
                 self.webhooks[key] = record
+                self.deleted.discard(key)
                 current = record
         change = ConfigChange(key=key, previous=previous, current=current)
         for listener in self._listeners:

@@ -109,6 +109,7 @@ class WorkerApp:
                 retry_floor_s=s.retry_floor_ms / 1000,
                 due_tolerance_s=s.due_tolerance_ms / 1000,
                 max_queued_per_webhook=s.max_queued_per_webhook,
+                unknown_webhook_grace_s=s.unknown_webhook_grace_ms / 1000,
             ),
             self.view,
             self.session,

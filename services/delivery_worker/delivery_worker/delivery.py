@@ -58,6 +58,7 @@ class DeliveryOptions:
     retry_floor_s: float
     due_tolerance_s: float
     max_queued_per_webhook: int = 200
+    unknown_webhook_grace_s: float = 60.0
 
 
 class Deliverer:
@@ -108,6 +109,10 @@ class Deliverer:
             await self.outbox.publish([publication])  # not due yet: hop to the next tier, no attempt
             return
         config = self.view.webhooks.get(job.webhook_id)
+        if config is None and self._may_not_be_known_yet(job, now):
+            # The dispatcher can see a new webhook before this worker's view does: defer, don't cancel.
+            await self._park(job, headers, now)
+            return
         if config is None or not config.active:
             reason = "webhook deleted" if config is None else "webhook inactive"
             await self._cancel(job, reason)
@@ -116,13 +121,7 @@ class Deliverer:
         if guards.limiter.waiting >= self.options.max_queued_per_webhook:
             # A saturated endpoint with a backlog already queued: park the job on the shortest tier rather
             # than let one webhook fill the fetch window (max_pending) and stall every other webhook.
-            parked = job.model_copy(
-                update={"not_before": now + timedelta(seconds=min(self.options.topics.retry_tiers_s))}
-            )
-            publication, tier = retry_publication(topics, parked, headers, now)
-            self.metrics.retries.labels(str(tier)).inc()
-            self.metrics.parked.inc()
-            await self.outbox.publish([publication])
+            await self._park(job, headers, now)
             return
         await guards.limiter.acquire(config.max_in_flight)
         try:
@@ -320,6 +319,22 @@ class Deliverer:
             payload_encrypted=self._encrypt_payload(job),
         )
         return [hop, result_publication(self.options.topics, res)]
+
+    def _may_not_be_known_yet(self, job: DeliveryJobV1, now: datetime) -> bool:
+        """Unknown webhook, no tombstone seen, and the job is younger than the grace period."""
+        if job.webhook_id in self.view.deleted:
+            return False
+        return (now - job.dispatched_at).total_seconds() < self.options.unknown_webhook_grace_s
+
+    async def _park(self, job: DeliveryJobV1, headers: Sequence[tuple[str, bytes]], now: datetime) -> None:
+        """Re-route the job through the shortest retry tier without an attempt."""
+        parked = job.model_copy(
+            update={"not_before": now + timedelta(seconds=min(self.options.topics.retry_tiers_s))}
+        )
+        publication, tier = retry_publication(self.options.topics, parked, headers, now)
+        self.metrics.retries.labels(str(tier)).inc()
+        self.metrics.parked.inc()
+        await self.outbox.publish([publication])
 
     async def _cancel(self, job: DeliveryJobV1, reason: str) -> None:
         self.metrics.attempts.labels(job.integration_id, "cancelled", "cancelled").inc()

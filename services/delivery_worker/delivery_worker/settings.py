@@ -28,6 +28,13 @@ class WorkerSettings(CommonSettings):
         le=100_000,
         description="Jobs of one webhook waiting for an in-flight slot; more are parked on the 1 s tier.",
     )
+    unknown_webhook_grace_ms: int = Field(
+        default=60_000,
+        ge=0,
+        le=3_600_000,
+        description="A job for a webhook not (yet) in this worker's view is deferred, not cancelled, "
+        "for this long after dispatch (the dispatcher may have seen the webhook first).",
+    )
     poll_timeout_ms: int = Field(default=100, ge=1, le=10_000, description="Longest wait of one fetch.")
     commit_interval_ms: int = Field(
         default=200, ge=10, le=60_000, description="How often finished offsets are committed."
