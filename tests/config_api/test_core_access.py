@@ -65,6 +65,15 @@ async def test_tokens_roles_and_scoping(api: ApiHarness) -> None:
         assert own.status_code == 201, own.text
         audit = (await scoped.get("/admin/audit")).json()["items"]
         assert audit and all(a["integration_id"] == "ehr" for a in audit)
+        # a scoped admin may not mint tokens (it could widen its own scope) nor resync everything
+        for method, path, body in [
+            ("POST", "/admin/tokens", {"name": "wider", "role": "admin"}),
+            ("GET", "/admin/tokens", None),
+            ("POST", "/admin/config/resync", None),
+            ("POST", "/admin/integrations", {"id": "x", "type": "custom", "name": "x", "event_types": ["a"]}),
+        ]:
+            resp = await scoped.request(method, path, json=body)
+            assert resp.status_code == 403, (path, resp.text)
 
     bad_scope = await api.client.post(
         "/admin/tokens", json={"name": "x", "role": "viewer", "integration_ids": ["nope"]}

@@ -112,6 +112,24 @@ def require(role: Role) -> Callable[[Principal], Awaitable[Principal]]:
     return dependency
 
 
+async def require_global_admin(principal: Annotated[Principal, Depends(require("admin"))]) -> Principal:
+    """An admin whose token is not limited to some integrations (tokens, new integrations, resync):
+    a scoped admin must not be able to mint an unscoped token."""
+    if principal.integration_ids is not None:
+        raise HTTPException(
+            status_code=403,
+            detail=[
+                {
+                    "loc": ["header", "Authorization"],
+                    "msg": "this action needs an admin token that is not limited to integrations",
+                    "type": "forbidden",
+                }
+            ],
+        )
+    return principal
+
+
+GlobalAdminDep = Annotated[Principal, Depends(require_global_admin)]
 ViewerDep = Annotated[Principal, Depends(require("viewer"))]
 OperatorDep = Annotated[Principal, Depends(require("operator"))]
 AdminDep = Annotated[Principal, Depends(require("admin"))]

@@ -5,14 +5,14 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from admin_auth.tokens import record_audit
-from config_api.api.deps import AdminDep, PoolDep
+from config_api.api.deps import GlobalAdminDep, PoolDep
 from config_api.schemas import ResyncPublic
 
 router = APIRouter(prefix="/admin/config", tags=["config"])
 
 
 @router.post("/resync", summary="Republish the whole configuration")
-async def resync(request: Request, pool: PoolDep, principal: AdminDep) -> ResyncPublic:
+async def resync(request: Request, pool: PoolDep, principal: GlobalAdminDep) -> ResyncPublic:
     """Queue a full snapshot of every webhook and priority rule on `webhooks.config` (plus tombstones
     for deleted webhooks still on the topic); the outbox relay publishes it."""
     counts = await request.app.state.snapshotter.resync()

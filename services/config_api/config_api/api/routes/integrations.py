@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from config_api.api.deps import AdminDep, PoolDep, ViewerDep, integration_for
+from config_api.api.deps import GlobalAdminDep, PoolDep, ViewerDep, integration_for
 from config_api.catalog_service import create_integration, event_types_of, list_integrations, object_types_of
 from config_api.schemas import (
     CatalogItem,
@@ -35,7 +35,9 @@ async def get_integrations(pool: PoolDep, principal: ViewerDep) -> IntegrationsP
     summary="Create an integration",
     responses={409: {"description": "Exists"}},
 )
-async def post_integration(body: IntegrationCreate, pool: PoolDep, principal: AdminDep) -> IntegrationPublic:
+async def post_integration(
+    body: IntegrationCreate, pool: PoolDep, principal: GlobalAdminDep
+) -> IntegrationPublic:
     """Create an integration; `custom` ones list their own event and object types."""
     async with pool.acquire() as conn:
         row = await create_integration(conn, body, principal)

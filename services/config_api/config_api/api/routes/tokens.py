@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Response
 
 from admin_auth.tokens import create_token, record_audit
-from config_api.api.deps import AdminDep, PoolDep
+from config_api.api.deps import GlobalAdminDep, PoolDep
 from config_api.errors import InvalidInputError, NotFoundError
 from config_api.schemas import TokenCreate, TokenCreated, TokenPublic, TokensPublic
 
@@ -20,7 +20,7 @@ def _public(row: dict[str, Any]) -> dict[str, Any]:
 
 
 @router.post("", status_code=201, summary="Create an API token")
-async def post_token(body: TokenCreate, pool: PoolDep, principal: AdminDep) -> TokenCreated:
+async def post_token(body: TokenCreate, pool: PoolDep, principal: GlobalAdminDep) -> TokenCreated:
     """Create a token; the answer is the only time the token itself is shown (it is stored hashed)."""
     if body.integration_ids is not None:
         known = {
@@ -51,7 +51,7 @@ async def post_token(body: TokenCreate, pool: PoolDep, principal: AdminDep) -> T
 
 
 @router.get("", summary="List API tokens")
-async def get_tokens(pool: PoolDep, principal: AdminDep) -> TokensPublic:
+async def get_tokens(pool: PoolDep, principal: GlobalAdminDep) -> TokensPublic:
     """Every token's metadata, newest first (never the token)."""
     rows = await pool.fetch(
         """SELECT id, name, role, integration_ids, created_by, created_at, revoked_at
@@ -63,7 +63,7 @@ async def get_tokens(pool: PoolDep, principal: AdminDep) -> TokensPublic:
 @router.delete(
     "/{token_id}", status_code=204, summary="Revoke an API token", responses={404: {"description": "Unknown"}}
 )
-async def delete_token(token_id: str, pool: PoolDep, principal: AdminDep) -> Response:
+async def delete_token(token_id: str, pool: PoolDep, principal: GlobalAdminDep) -> Response:
     """Revoke a token at once; later requests with it get 401."""
     try:
         parsed = uuid.UUID(token_id)
