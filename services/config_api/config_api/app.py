@@ -49,8 +49,9 @@ async def _start_producer(bootstrap: str, timeout_s: float) -> AIOKafkaProducer 
         await asyncio.wait_for(producer.start(), timeout_s)
     except (KafkaError, OSError, TimeoutError) as exc:
         logger.warning("Kafka not reachable yet", extra={"error": type(exc).__name__})
+        # A producer that never started can still hang in stop(); do not let it block start-up.
         with contextlib.suppress(KafkaError, OSError, TimeoutError):
-            await producer.stop()
+            await asyncio.wait_for(producer.stop(), 2.0)
         return None
     return producer
 
@@ -109,19 +110,25 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        # Every step is bounded: a task that ignores cancellation or a connection still in use
+        # must not keep the process from exiting.
         await snapshotter.stop()
         for task in tasks:
             task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        if tasks:
+            _, stuck = await asyncio.wait(tasks, timeout=10.0)
+            for task in stuck:
+                logger.warning("background task did not stop in time", extra={"task": task.get_name()})
         if app.state.producer is not None:
             # stop() flushes queued records and would wait for an unreachable broker forever; the
             # outbox still holds whatever was not acknowledged.
             with contextlib.suppress(KafkaError, OSError, TimeoutError):
                 await asyncio.wait_for(app.state.producer.stop(), 5.0)
         await app.state.http.close()
-        await app.state.pool.close()
+        try:
+            await asyncio.wait_for(app.state.pool.close(), 10.0)
+        except TimeoutError:
+            app.state.pool.terminate()
 
 
 def create_app(settings: ConfigApiSettings, *, resolver: Resolver | None = None) -> FastAPI:

@@ -90,7 +90,8 @@ class Snapshotter:
             await follower.start()
             await follower.wait_ready(timeout_s)
         finally:
-            await follower.stop()
+            with contextlib.suppress(KafkaError, OSError, TimeoutError):
+                await asyncio.wait_for(follower.stop(), 5.0)
         return view
 
     async def resync(self) -> SnapshotCounts:
@@ -161,11 +162,11 @@ class Snapshotter:
 
     async def stop(self) -> None:
         """Cancel background checks."""
-        for task in list(self._background):
+        pending = list(self._background)
+        for task in pending:
             task.cancel()
-        for task in list(self._background):
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if pending:
+            await asyncio.wait(pending, timeout=10.0)
 
     async def run_at_start(self, producer_ready: asyncio.Event, relay: outbox.OutboxRelay) -> None:
         """Once Kafka is reachable, check the topic (retrying until the check itself succeeds)."""
