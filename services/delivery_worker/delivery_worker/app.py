@@ -136,6 +136,8 @@ class WorkerApp:
             due_tolerance_ms=s.due_tolerance_ms,
         )
         self.jobs.stopping = stopping
+        jobs = self.jobs
+        self.deliverer.window_load = lambda: jobs.pending / jobs.max_pending
         self.consumer.subscribe(self.jobs.subscribed, listener=self.jobs.listener())
         await self.consumer.start()
         self._loop_task = asyncio.create_task(self.jobs.run(), name="delivery-loop")

@@ -90,6 +90,8 @@ class Deliverer:
             str, tuple[tuple[int, datetime], list[tuple[str, datetime | None]], Auth]
         ] = {}
         self._global = asyncio.Semaphore(max_concurrency)
+        self.window_load: Callable[[], float] = lambda: 1.0
+        """Share of the consumer's fetch window in use (set by the app once the consumer exists)."""
 
     async def handle(self, record: ConsumerRecord[bytes, bytes]) -> None:
         """Process one record of a deliveries, priority or retry topic until its outputs are acked."""
@@ -118,9 +120,11 @@ class Deliverer:
             await self._cancel(job, reason)
             return
         guards = self.guards.setdefault(job.webhook_id, WebhookGuards())
-        if guards.limiter.waiting >= self.options.max_queued_per_webhook:
-            # A saturated endpoint with a backlog already queued: park the job on the shortest tier rather
-            # than let one webhook fill the fetch window (max_pending) and stall every other webhook.
+        if guards.limiter.waiting >= self.options.max_queued_per_webhook and self.window_load() >= 0.5:
+            # A saturated endpoint with a backlog already queued while the fetch window fills up: park the
+            # job on the shortest tier rather than let one webhook fill the window (max_pending) and stall
+            # every other webhook. Below half a window a burst is simply queued (re-routing costs a
+            # produce and a consume per job).
             await self._park(job, headers, now)
             return
         await guards.limiter.acquire(config.max_in_flight)
