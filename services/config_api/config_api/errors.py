@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -91,8 +92,25 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
 
+UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
+    OSError,  # the server's socket is gone or refuses (PostgreSQL stopped); TimeoutError is one too
+    asyncpg.PostgresConnectionError,  # SQLSTATE 08: the connection broke
+    asyncpg.exceptions.OperatorInterventionError,  # SQLSTATE 57: shutting down, cannot connect now
+)
+"""PostgreSQL being away for a moment: a retryable 503, never a 500 with a dropped connection."""
+
+
+async def _unavailable(_: Request, exc: Exception) -> JSONResponse:
+    body = {
+        "detail": [{"loc": [], "msg": "the database is unavailable; retry shortly", "type": "unavailable"}]
+    }
+    return JSONResponse(body, status_code=503, headers={"retry-after": "2"})
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Register the handlers that give every error the same body."""
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    for error in UNAVAILABLE_ERRORS:
+        app.add_exception_handler(error, _unavailable)
