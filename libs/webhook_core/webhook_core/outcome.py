@@ -12,6 +12,7 @@ Success is any 2xx. Everything else maps to one error category of the delivery l
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 from contracts.deliveries import ErrorCategory
 
@@ -44,7 +45,7 @@ def classify(status_code: int | None, error_kind: str | None) -> Classification:
     if error_kind is not None:
         if error_kind not in ERROR_KINDS:
             raise ValueError(f"unknown error kind {error_kind!r}; expected one of {sorted(ERROR_KINDS)}")
-        category: ErrorCategory = error_kind  # type: ignore[assignment]  # checked against ERROR_KINDS
+        category = cast(ErrorCategory, error_kind)  # checked against ERROR_KINDS just above
         return Classification(
             category=category, retryable=error_kind in _RETRYABLE_KINDS, gone=False, success=False
         )

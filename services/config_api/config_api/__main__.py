@@ -48,7 +48,7 @@ def main() -> None:
         sock = _bind(settings.host, settings.port)
     except OSError as exc:
         reason = "already in use" if exc.errno == errno.EADDRINUSE else (exc.strerror or str(exc))
-        print(f"config_api: cannot listen on {settings.host}:{settings.port}: {reason}", file=sys.stderr)  # noqa: T201
+        print(f"config_api: cannot listen on {settings.host}:{settings.port}: {reason}", file=sys.stderr)  # noqa: T201 - one plain line, before or without logging
         raise SystemExit(1) from None
     logger.info("config API listening", extra={"host": settings.host, "port": settings.port})
     asyncio.run(_serve(settings, sock))

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
 import asyncpg
@@ -56,7 +57,9 @@ def rules_message(row: Mapping[str, object]) -> PriorityRulesV1:
     return PriorityRulesV1(integration_id=str(row["integration_id"]), updated_at=row["updated_at"], **rules)
 
 
-async def queue_snapshot(conn: asyncpg.Connection, stray_keys: set[str] = frozenset()) -> SnapshotCounts:  # type: ignore[assignment]
+async def queue_snapshot(
+    conn: asyncpg.Connection, stray_keys: AbstractSet[str] = frozenset()
+) -> SnapshotCounts:
     """Queue every webhook and priority rule, plus tombstones for ``stray_keys`` (one transaction)."""
     async with conn.transaction():
         ids = [r["id"] for r in await conn.fetch("SELECT id FROM webhooks ORDER BY id")]
