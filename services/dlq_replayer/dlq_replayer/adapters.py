@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
-from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from contracts.webhooks import WebhookConfigV1
 from dlq_replayer.errors import UnavailableError
-from dlq_replayer.topic_reader import assigned_consumer, drain
 from service_kit.config_view import ConfigFollower, WebhookView
 from service_kit.kafka import producer_options
 
@@ -68,7 +67,7 @@ class FollowedWebhooks:
 
 
 class SnapshotWebhooks:
-    """The webhook set of a CLI run: the config topic read once to its end (drained, see topic_reader)."""
+    """The webhook set of a CLI run: the config topic read once to its end by a ConfigFollower."""
 
     def __init__(
         self, bootstrap_servers: str, topic: str, timeout_s: float, fetch_max_wait_ms: int = 10
@@ -82,18 +81,19 @@ class SnapshotWebhooks:
     async def __call__(self) -> Mapping[str, WebhookConfigV1]:
         if self._webhooks is None:
             view = WebhookView()
-
-            def apply(_: TopicPartition, records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
-                for record in records:
-                    if record.key is not None:
-                        view.apply(record.key.decode(errors="replace"), record.value)
-
-            async with assigned_consumer(self.bootstrap_servers, self.topic, self._fetch_max_wait_ms) as (
-                consumer,
-                tps,
-            ):
-                starts = await consumer.beginning_offsets(tps)
-                ends = await consumer.end_offsets(tps)
-                await drain(consumer, starts, ends, apply, self.timeout_s)
+            follower = ConfigFollower(self.bootstrap_servers, self.topic, view, self._fetch_max_wait_ms)
+            try:
+                await follower.start()
+                await follower.wait_ready(self.timeout_s)
+            except KafkaError as exc:
+                raise UnavailableError(f"cannot read {self.topic}: {type(exc).__name__}") from None
+            except RuntimeError as exc:  # the topic does not exist
+                raise UnavailableError(str(exc)) from None
+            except TimeoutError:
+                raise UnavailableError(
+                    f"reading {self.topic} did not finish in {self.timeout_s:.0f}s"
+                ) from None
+            finally:
+                await follower.stop()
             self._webhooks = dict(view.webhooks)
         return self._webhooks
