@@ -33,7 +33,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from chaos_lib.measure import latency_summary, spread
 from chaos_lib.stack import ReceiverClient, ReceiverProc
 from system_bench import machine, raw_http
@@ -43,7 +43,7 @@ from contracts.topics import Topics
 from contracts.webhooks import RetryPolicy, SigningSecret, WebhookConfigV1
 from devstack.broker import start_broker
 from devstack.ports import free_port
-from service_kit.kafka import ensure_topics, producer_options
+from service_kit.kafka import consumer_options, ensure_topics, producer_options
 from service_kit.settings import decode_secrets_key
 from webhook_core.secrets_crypto import SecretBox, generate_key, generate_signing_secret
 from webhook_core.webhook_secrets import secret_context
@@ -111,6 +111,20 @@ class Bench:
         cpu_ms = (self.worker_cpu() - cpu_before) * 1000 / len(jobs)
         times = sorted(seen.values())
         return (len(times) - 1) / (times[-1] - times[0]), cpu_ms
+
+    async def floor(
+        self, producer: AIOKafkaProducer, bootstrap: str, url: str, run: int
+    ) -> tuple[float, float]:
+        """The bare relay (see :func:`bare_relay`) over a copy of one burst, on topics of its own."""
+        topics = Topics().with_prefix(f"{self.prefix}bare{run}.")
+        await ensure_topics(bootstrap, topics, partitions=6)
+        source, sink = topics.deliveries, topics.delivery_results
+        jobs = [
+            make_job(self.webhooks[i % len(self.webhooks)], i, body_for(i)) for i in range(self.args.burst)
+        ]
+        futures = [await producer.send(source, j.body.encode(), key=j.webhook_id.encode()) for j in jobs]
+        await asyncio.gather(*futures)
+        return await bare_relay(bootstrap, source, sink, url, len(jobs), self.args.concurrency)
 
     def worker_cpu(self) -> float:
         assert self.worker_ps is not None
@@ -194,6 +208,8 @@ class Bench:
             raw_cpu: list[float] = []
             worker_rates: list[float] = []
             worker_cpu: list[float] = []
+            floor_rates: list[float] = []
+            floor_cpu: list[float] = []
             latencies: list[dict[str, float]] = []
             for run in range(self.args.runs):
                 me = psutil.Process()
@@ -208,11 +224,16 @@ class Bench:
                 rate, cpu_ms = await self.burst(producer, rx)
                 worker_rates.append(rate)
                 worker_cpu.append(cpu_ms)
+                rate, cpu_ms = await self.floor(producer, broker.bootstrap_servers, receiver.url("bare"), run)
+                floor_rates.append(rate)
+                floor_cpu.append(cpu_ms)
                 latencies.append(await self.paced(producer, rx, worker_rates[-1] / 2))
                 print(
                     f"run {run + 1}: raw {raw_rates[-1]:.0f}/s, worker {worker_rates[-1]:.0f}/s "
                     f"({worker_rates[-1] / raw_rates[-1]:.0%}); CPU ms per POST raw {raw_cpu[-1]:.2f}, "
-                    f"worker {worker_cpu[-1]:.2f}; at {latencies[-1]['rate']}/s "
+                    f"worker {worker_cpu[-1]:.2f}; bare relay {floor_rates[-1]:.0f}/s "
+                    f"({floor_rates[-1] / raw_rates[-1]:.0%} of raw, {floor_cpu[-1]:.2f} ms); "
+                    f"at {latencies[-1]['rate']}/s "
                     f"p50 {latencies[-1]['p50']} p95 {latencies[-1]['p95']} p99 {latencies[-1]['p99']} ms",
                     flush=True,
                 )
@@ -235,6 +256,10 @@ class Bench:
             "cpu_ms_per_post_raw": spread(raw_cpu),
             "cpu_ms_per_delivery_worker": spread(worker_cpu),
             "cpu_raw_vs_worker": spread([r / w for r, w in zip(raw_cpu, worker_cpu, strict=True)]),
+            "bare_relay_per_s": spread(floor_rates),
+            "bare_relay_vs_raw": spread([f / r for f, r in zip(floor_rates, raw_rates, strict=True)]),
+            "worker_vs_bare_relay": spread([w / f for w, f in zip(worker_rates, floor_rates, strict=True)]),
+            "cpu_ms_per_message_bare_relay": spread(floor_cpu),
             "latency_ms_at_half_max": {
                 "p50": spread([lat["p50"] for lat in latencies]),
                 "p95": spread([lat["p95"] for lat in latencies]),
@@ -245,6 +270,68 @@ class Bench:
             # Other processes compete for the CPUs on a shared machine: read the figures with this.
             "load_average_at_end": [round(x, 1) for x in os.getloadavg()],
         }
+
+
+async def bare_relay(
+    bootstrap: str, source: str, sink: str, url: str, count: int, concurrency: int
+) -> tuple[float, float]:
+    """The least any Kafka-to-HTTP relay on this stack must do, as a floor for the worker.
+
+    Consume ``count`` records of ``source``, POST each body (one header), produce a small record to
+    ``sink`` per answer and wait for its ack, ``concurrency`` at a time: no parsing, signing,
+    SSRF check, limits, retries, commits or results worth the name. Returns (messages/s, CPU ms per
+    message) of this process.
+    """
+    consumer = AIOKafkaConsumer(group_id=None, **consumer_options(bootstrap, 10))
+    producer = AIOKafkaProducer(**producer_options(bootstrap))
+    await consumer.start()
+    await producer.start()
+    me = psutil.Process()
+    try:
+        parts = consumer.partitions_for_topic(source) or set()
+        while not parts:
+            await consumer.topics()
+            parts = consumer.partitions_for_topic(source) or set()
+        tps = [TopicPartition(source, p) for p in parts]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        slots = asyncio.Semaphore(concurrency)
+        done = 0
+        async with aiohttp.ClientSession() as session:
+
+            async def relay(key: bytes | None, value: bytes) -> None:
+                nonlocal done
+                try:
+                    async with session.post(
+                        url, data=value, headers={"content-type": "application/json"}
+                    ) as resp:
+                        await resp.read()
+                        status = resp.status
+                    ack = await producer.send(sink, b'{"status":%d}' % status, key=key)
+                    await ack
+                finally:
+                    slots.release()
+                done += 1
+
+            cpu = me.cpu_times()
+            began = time.monotonic()
+            tasks = []
+            fetched = 0
+            while fetched < count:
+                batch = await consumer.getmany(timeout_ms=100, max_records=500)
+                for records in batch.values():
+                    for record in records:
+                        await slots.acquire()
+                        tasks.append(asyncio.create_task(relay(record.key, record.value or b"")))
+                        fetched += 1
+            await asyncio.gather(*tasks)
+            elapsed = time.monotonic() - began
+            after = me.cpu_times()
+        used = (after.user + after.system) - (cpu.user + cpu.system)
+        return done / elapsed, used * 1000 / done
+    finally:
+        await consumer.stop()
+        await producer.stop()
 
 
 async def wait_ready(port: int, timeout_s: float) -> None:

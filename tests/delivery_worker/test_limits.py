@@ -6,7 +6,14 @@ import asyncio
 
 import pytest
 
-from delivery_worker.limits import CircuitBreaker, InFlightLimiter, TokenBucket, WebhookGuards
+from delivery_worker.limits import (
+    CircuitBreaker,
+    InFlightLimiter,
+    SlotTime,
+    TokenBucket,
+    WebhookGuards,
+    should_park,
+)
 from delivery_worker.offsets import OffsetTracker
 
 
@@ -136,3 +143,40 @@ async def test_caching_resolver_reuses_answers_for_the_ttl() -> None:
     await off("a", 1)
     await off("a", 1)
     assert calls.count("a") == 4
+
+
+@pytest.mark.parametrize(
+    ("waiting", "load", "slots", "slot_time", "park"),
+    [
+        (199, 1.0, 1, None, False),  # below max_queued: always queue
+        (500, 0.49, 1, 10.0, False),  # window less than half full: queue
+        (200, 0.5, 32, None, True),  # nothing finished yet: assume slow
+        (200, 0.9, 32, 0.1, False),  # 200 x 0.1 s / 32 slots = 0.63 s to drain: queue
+        (400, 0.9, 32, 0.1, True),  # 1.25 s to drain: longer than the 1 s tier, park
+        (200, 1.0, 1, 0.2, True),  # one slot at 0.2 s: 40 s of backlog
+        (200, 1.0, 0, 0.001, False),  # a zero limit counts as one slot (0.2 s)
+    ],
+)
+def test_should_park(waiting: int, load: float, slots: int, slot_time: float | None, park: bool) -> None:
+    assert (
+        should_park(
+            waiting=waiting,
+            max_queued=200,
+            window_load=load,
+            max_in_flight=slots,
+            slot_time_s=slot_time,
+            park_after_s=1.0,
+        )
+        is park
+    )
+
+
+def test_slot_time_moving_average() -> None:
+    slot = SlotTime(weight=0.5)
+    assert slot.seconds is None
+    slot.record(1.0)
+    assert slot.seconds == 1.0
+    slot.record(0.0)
+    assert slot.seconds == 0.5
+    slot.record(-3.0)  # a clock step backwards counts as zero
+    assert slot.seconds == 0.25

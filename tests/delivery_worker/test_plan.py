@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
-from contracts.deliveries import AttemptSummary, DeadLetterV1, DeliveryJobV1, ReplayInfo
+from contracts.deliveries import AttemptSummary, DeadLetterV1, DeliveryJobV1, DeliveryResultV1, ReplayInfo
 from contracts.topics import Topics
 from delivery_worker.plan import (
     RETRY_DUE_HEADER,
@@ -80,3 +81,28 @@ def test_result_fields() -> None:
         None,
         "closed",
     )
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"outcome": "succeeded", "status_code": 200, "response_ms": 12, "response_body": "ok"},
+        {
+            "outcome": "retrying",
+            "status_code": 503,
+            "error_category": "http_5xx",
+            "error_message": "HTTP 503",
+            "next_attempt_at": NOW,
+            "circuit_state": "half_open",
+            "payload_encrypted": "v1.abc",
+        },
+        {"outcome": "dead_lettered", "status_code": 410, "error_category": "http_4xx", "gone": True},
+        {"outcome": "cancelled", "error_category": "cancelled", "error_message": "webhook deleted"},
+    ],
+)
+def test_results_built_without_validation_are_valid(kwargs: dict[str, Any]) -> None:
+    # result_for skips pydantic validation on the hot path: what it builds must still pass it.
+    args = dict(kwargs)
+    res = result_for(JOB, args.pop("outcome"), NOW, **args)
+    assert DeliveryResultV1.model_validate_json(res.to_bytes()) == res
+    assert DeliveryResultV1.model_validate(res.model_dump()) == res

@@ -11,7 +11,7 @@ import base64
 import binascii
 import ipaddress
 import sys
-from typing import Annotated, TypeVar
+from typing import Annotated, Literal, TypeVar
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -87,6 +87,11 @@ class CommonSettings(BaseSettings):
         ge=1,
         le=5000,
         validation_alias=AliasChoices("KAFKA_FETCH_MAX_WAIT_MS", "kafka_fetch_max_wait_ms"),
+    )
+    event_loop: Literal["uvloop", "asyncio"] = Field(
+        default="uvloop",
+        validation_alias=AliasChoices("EVENT_LOOP", "event_loop"),
+        description="uvloop (libuv) or the standard library loop; uvloop is used only where installed.",
     )
     log_level: str = Field(default="INFO", validation_alias=AliasChoices("LOG_LEVEL", "log_level"))
     log_json: bool | None = Field(default=None, validation_alias=AliasChoices("LOG_JSON", "log_json"))

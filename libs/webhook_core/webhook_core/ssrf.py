@@ -11,6 +11,7 @@ import ipaddress
 import socket
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -102,6 +103,7 @@ async def system_resolver(host: str, port: int) -> list[str]:
     return seen
 
 
+@lru_cache(maxsize=8192)
 def literal_address(host: str) -> IPAddress | None:
     """The IP when ``host`` is an IP literal (brackets allowed), else None."""
     try:
@@ -110,12 +112,32 @@ def literal_address(host: str) -> IPAddress | None:
         return None
 
 
+@lru_cache(maxsize=8192)
+def _checked(host: str, addresses: tuple[str, ...], policy: SsrfPolicy) -> tuple[str, ...] | str:
+    try:
+        return tuple(check_addresses(host, addresses, policy))
+    except SsrfError as exc:
+        return str(exc)
+
+
+def check_addresses_cached(host: str, addresses: Sequence[str], policy: SsrfPolicy) -> list[str]:
+    """:func:`check_addresses`, memoised: the verdict is a pure function of host, addresses and policy,
+    and the worker asks it for every send (parsing and classifying IPs is most of its cost)."""
+    try:
+        verdict = _checked(host, tuple(addresses), policy)
+    except TypeError:  # an unhashable policy (a list of networks): no memo
+        return check_addresses(host, addresses, policy)
+    if isinstance(verdict, str):
+        raise SsrfError(verdict)
+    return list(verdict)
+
+
 async def resolve_checked(
     host: str, port: int, policy: SsrfPolicy, resolver: Resolver = system_resolver
 ) -> list[str]:
     """Resolve ``host`` and check every address; returns the addresses to connect to."""
     literal = literal_address(host)
     if literal is not None:
-        return check_addresses(host, [str(literal)], policy)
+        return check_addresses_cached(host, (str(literal),), policy)
     addresses = await resolver(host, port)
-    return check_addresses(host, addresses, policy)
+    return check_addresses_cached(host, addresses, policy)

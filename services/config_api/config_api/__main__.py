@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import logging
 import socket
@@ -14,6 +13,7 @@ from config_api.app import create_app
 from config_api.settings import ConfigApiSettings
 from service_kit.kafka import ensure_topics
 from service_kit.logging_setup import configure_logging
+from service_kit.runtime import run
 from service_kit.settings import load_settings
 
 logger = logging.getLogger("config_api")
@@ -51,7 +51,7 @@ def main() -> None:
         print(f"config_api: cannot listen on {settings.host}:{settings.port}: {reason}", file=sys.stderr)  # noqa: T201 - one plain line, before or without logging
         raise SystemExit(1) from None
     logger.info("config API listening", extra={"host": settings.host, "port": settings.port})
-    asyncio.run(_serve(settings, sock))
+    run(_serve(settings, sock), settings.event_loop)
 
 
 if __name__ == "__main__":

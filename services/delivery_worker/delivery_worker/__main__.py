@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from delivery_worker.app import create_app
 from delivery_worker.settings import WorkerSettings
 from service_kit.kafka import ensure_topics
 from service_kit.logging_setup import configure_logging
+from service_kit.runtime import run
 from service_kit.settings import load_settings
 
 
@@ -20,7 +19,7 @@ def main() -> None:
     """Entry point (exit 2 with one line per bad setting)."""
     settings = load_settings(WorkerSettings)
     configure_logging("delivery-worker", settings.log_level, settings.log_json)
-    asyncio.run(_serve(settings))
+    run(_serve(settings), settings.event_loop)
 
 
 if __name__ == "__main__":

@@ -130,9 +130,7 @@ class JobConsumer:
                 continue  # fetched again after a seek: it already ran or is running
             self.pending += 1
             self.metrics.pending.set(self.pending)
-            task = asyncio.create_task(
-                self._run_one(tp, record), name=f"job:{tp.topic}:{tp.partition}:{record.offset}"
-            )
+            task = asyncio.create_task(self._run_one(tp, record))  # unnamed: a name per job costs CPU
             self.tasks.setdefault(tp, set()).add(task)
 
     def _pause_until(self, tp: TopicPartition, offset: int, delay_s: float) -> None:

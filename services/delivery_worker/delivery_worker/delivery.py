@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from contracts.events import InvalidEventV1
 from contracts.topics import Topics
 from contracts.webhooks import WebhookConfigV1
 from delivery_worker.backoff import next_delay
-from delivery_worker.limits import WebhookGuards
+from delivery_worker.limits import WebhookGuards, should_park
 from delivery_worker.metrics import WorkerMetrics
 from delivery_worker.outbox import Outbox, Publication
 from delivery_worker.plan import (
@@ -60,6 +61,20 @@ class DeliveryOptions:
     max_queued_per_webhook: int = 200
     unknown_webhook_grace_s: float = 60.0
 
+    @property
+    def park_after_s(self) -> float:
+        """Parking pays off only for a queue that takes longer to drain than the shortest tier."""
+        return float(min(self.topics.retry_tiers_s))
+
+
+@dataclass(frozen=True)
+class _Credentials:
+    version: tuple[int, datetime]
+    active: list[str]
+    """Signing secrets valid until ``recheck_at`` (unix seconds: the next expiry among them)."""
+    auth: Auth
+    recheck_at: float
+
 
 class Deliverer:
     """Delivers jobs; one instance per worker process, shared by every partition."""
@@ -86,9 +101,7 @@ class Deliverer:
         self.clock = clock
         self.guards: dict[str, WebhookGuards] = {}
         self._not_closed: set[str] = set()
-        self._credential_cache: dict[
-            str, tuple[tuple[int, datetime], list[tuple[str, datetime | None]], Auth]
-        ] = {}
+        self._credential_cache: dict[str, _Credentials] = {}
         self._global = asyncio.Semaphore(max_concurrency)
         self.window_load: Callable[[], float] = lambda: 1.0
         """Share of the consumer's fetch window in use (set by the app once the consumer exists)."""
@@ -119,19 +132,27 @@ class Deliverer:
             reason = "webhook deleted" if config is None else "webhook inactive"
             await self._cancel(job, reason)
             return
-        guards = self.guards.setdefault(job.webhook_id, WebhookGuards())
-        if guards.limiter.waiting >= self.options.max_queued_per_webhook and self.window_load() >= 0.5:
-            # A saturated endpoint with a backlog already queued while the fetch window fills up: park the
-            # job on the shortest tier rather than let one webhook fill the window (max_pending) and stall
-            # every other webhook. Below half a window a burst is simply queued (re-routing costs a
-            # produce and a consume per job).
+        guards = self.guards.get(job.webhook_id)
+        if guards is None:
+            guards = self.guards[job.webhook_id] = WebhookGuards()
+        if should_park(
+            waiting=guards.limiter.waiting,
+            max_queued=self.options.max_queued_per_webhook,
+            window_load=self.window_load(),
+            max_in_flight=config.max_in_flight,
+            slot_time_s=guards.slot_time.seconds,
+            park_after_s=self.options.park_after_s,
+        ):
+            # Rather than let one slow webhook fill the fetch window (max_pending) and stall the others.
             await self._park(job, headers, now)
             return
         await guards.limiter.acquire(config.max_in_flight)
+        acquired = self.clock()
         try:
             publications = await self._guarded_attempt(job, config, headers, guards)
         finally:
             guards.limiter.release()
+            guards.slot_time.record(self.clock() - acquired)
         await self.outbox.publish(publications)
 
     async def _guarded_attempt(
@@ -380,19 +401,29 @@ class Deliverer:
 
     def _credentials(self, config: WebhookConfigV1) -> tuple[list[str], Auth]:
         """Signing secrets valid now and the auth object, decrypted once per config version."""
-        stamp = (config.version, config.updated_at)
+        now = time.time()
         cached = self._credential_cache.get(config.id)
-        if cached is None or cached[0] != stamp:
-            secrets = [
-                (self.box.decrypt(item.encrypted, secret_context(config.id)), item.expires_at)
-                for item in config.signing_secrets
-            ]
-            auth = decrypt_auth(self.box, config.id, config.auth_encrypted)
-            cached = (stamp, secrets, auth)
+        if (
+            cached is None
+            or cached.version != (config.version, config.updated_at)
+            or now >= cached.recheck_at
+        ):
+            cached = self._load_credentials(config, now)
             self._credential_cache[config.id] = cached
-        now = utcnow()
+        return cached.active, cached.auth
+
+    def _load_credentials(self, config: WebhookConfigV1, now: float) -> _Credentials:
+        secrets = [
+            (self.box.decrypt(item.encrypted, secret_context(config.id)), item.expires_at)
+            for item in config.signing_secrets
+        ]
+        auth = decrypt_auth(self.box, config.id, config.auth_encrypted)
         # Same rule as webhook_secrets.active_signing_secrets: an old secret signs until it expires.
-        return [secret for secret, expires in cached[1] if expires is None or expires > now], cached[2]
+        active = [secret for secret, expires in secrets if expires is None or expires.timestamp() > now]
+        expiries = [e.timestamp() for _, e in secrets if e is not None and e.timestamp() > now]
+        return _Credentials(
+            (config.version, config.updated_at), active, auth, min(expiries, default=math.inf)
+        )
 
     def _encrypt_payload(self, job: DeliveryJobV1) -> str:
         return self.box.encrypt(job.body, f"delivery:{job.delivery_id}")

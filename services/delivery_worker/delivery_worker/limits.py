@@ -148,11 +148,53 @@ class InFlightLimiter:
                 return
 
 
+class SlotTime:
+    """Moving average of how long a job holds an in-flight slot (send, deferral or failure alike)."""
+
+    def __init__(self, weight: float = 0.2) -> None:
+        self.weight = weight
+        self.seconds: float | None = None
+        """None until the first job released its slot."""
+
+    def record(self, held_s: float) -> None:
+        """One job released its slot after ``held_s`` seconds."""
+        held_s = max(0.0, held_s)
+        self.seconds = (
+            held_s if self.seconds is None else self.seconds + self.weight * (held_s - self.seconds)
+        )
+
+
+def should_park(
+    *,
+    waiting: int,
+    max_queued: int,
+    window_load: float,
+    max_in_flight: int,
+    slot_time_s: float | None,
+    park_after_s: float,
+) -> bool:
+    """Whether a newly fetched job should go round the shortest retry tier instead of queueing.
+
+    Parking protects the other webhooks from one webhook's backlog filling the fetch window, but
+    costs a produce and a consume. So a job parks only when its webhook already has ``max_queued``
+    jobs waiting, the window is at least half full, and the queue would take longer to drain
+    (Little's law: waiting x slot time / slots) than the trip through the tier (``park_after_s``).
+    A uniformly busy worker therefore queues instead of churning, while a slow or hanging endpoint
+    (or one with no finished job yet) gets parked.
+    """
+    if waiting < max_queued or window_load < 0.5:
+        return False
+    if slot_time_s is None:
+        return True
+    return waiting * slot_time_s / max(1, max_in_flight) > park_after_s
+
+
 @dataclass
 class WebhookGuards:
     """Everything the worker keeps per webhook."""
 
     limiter: InFlightLimiter = field(default_factory=InFlightLimiter)
+    slot_time: SlotTime = field(default_factory=SlotTime)
     bucket: TokenBucket | None = None
     breaker: CircuitBreaker | None = None
 

@@ -49,8 +49,13 @@ def result_for(
     gone: bool = False,
     payload_encrypted: str | None = None,
 ) -> DeliveryResultV1:
-    """The ``delivery_result.v1`` of one attempt, cancel, deferral or dead-letter."""
-    return DeliveryResultV1(
+    """The ``delivery_result.v1`` of one attempt, cancel, deferral or dead-letter.
+
+    Built without re-validation (one per delivery, on the hot path): every field comes from the
+    validated job, the classified send result or the worker's own UTC clock; the tests check that
+    what this builds validates.
+    """
+    return DeliveryResultV1.model_construct(
         delivery_id=job.delivery_id,
         webhook_id=job.webhook_id,
         integration_id=job.integration_id,

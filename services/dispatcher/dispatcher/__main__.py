@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from aiokafka.errors import KafkaError
@@ -11,6 +10,7 @@ from dispatcher.app import create_app
 from dispatcher.settings import DispatcherSettings
 from service_kit.kafka import ensure_topics
 from service_kit.logging_setup import configure_logging
+from service_kit.runtime import run
 from service_kit.settings import load_settings
 
 
@@ -24,7 +24,7 @@ def main() -> None:
     settings = load_settings(DispatcherSettings)
     configure_logging("dispatcher", settings.log_level, settings.log_json)
     try:
-        asyncio.run(_run(settings))
+        run(_run(settings), settings.event_loop)
     except (OSError, TimeoutError, RuntimeError, KafkaError) as exc:
         # Port taken, broker unreachable, config topic never caught up: one clear line, no traceback.
         logging.getLogger("dispatcher").error("dispatcher could not run: %s", exc or type(exc).__name__)

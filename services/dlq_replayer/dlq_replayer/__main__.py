@@ -14,6 +14,7 @@ from dlq_replayer.errors import DlqError
 from dlq_replayer.settings import DlqReplayerSettings
 from service_kit.kafka import ensure_topics
 from service_kit.logging_setup import configure_logging
+from service_kit.runtime import run
 from service_kit.settings import load_settings
 
 logger = logging.getLogger(__name__)
@@ -48,7 +49,7 @@ def main() -> None:
     settings = load_settings(DlqReplayerSettings)
     configure_logging("dlq-replayer", settings.log_level, settings.log_json)
     try:
-        asyncio.run(serve(settings))
+        run(serve(settings), settings.event_loop)
     except KeyboardInterrupt:
         pass
     except (DlqError, OSError, KafkaError) as exc:
