@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 from collections.abc import Sequence
 
@@ -17,7 +16,7 @@ def secret_bytes(secret: str) -> bytes:
 def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
     """One ``v1,<sig>`` signature."""
     to_sign = f"{message_id}.{timestamp}.".encode() + body
-    digest = hmac.new(secret_bytes(secret), to_sign, hashlib.sha256).digest()
+    digest = hmac.digest(secret_bytes(secret), to_sign, "sha256")
     return "v1," + base64.b64encode(digest).decode()
 
 

@@ -56,6 +56,7 @@ class JobConsumer:
         self.tracker: OffsetTracker[TopicPartition] = OffsetTracker()
         self.tasks: dict[TopicPartition, set[asyncio.Task[None]]] = {}
         self.pending = 0
+        metrics.pending.set_function(lambda: self.pending)
         self.stopping = asyncio.Event()
         self._room = asyncio.Event()
         self._timers: dict[TopicPartition, asyncio.TimerHandle] = {}
@@ -129,7 +130,6 @@ class JobConsumer:
             if not self.tracker.start(tp, record.offset):
                 continue  # fetched again after a seek: it already ran or is running
             self.pending += 1
-            self.metrics.pending.set(self.pending)
             task = asyncio.create_task(self._run_one(tp, record))  # unnamed: a name per job costs CPU
             self.tasks.setdefault(tp, set()).add(task)
 
@@ -164,7 +164,6 @@ class JobConsumer:
             self.tracker.finish(tp, record.offset)
         finally:
             self.pending -= 1
-            self.metrics.pending.set(self.pending)
             self._room.set()
             current = asyncio.current_task()
             tasks = self.tasks.get(tp)

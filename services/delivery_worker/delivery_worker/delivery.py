@@ -103,6 +103,8 @@ class Deliverer:
         self._not_closed: set[str] = set()
         self._credential_cache: dict[str, _Credentials] = {}
         self._global = asyncio.Semaphore(max_concurrency)
+        self.in_flight = 0
+        metrics.in_flight.set_function(lambda: self.in_flight)
         self.window_load: Callable[[], float] = lambda: 1.0
         """Share of the consumer's fetch window in use (set by the app once the consumer exists)."""
 
@@ -214,7 +216,7 @@ class Deliverer:
                 classification=classify(None, "invalid_config"),
             )
         async with self._global:
-            self.metrics.in_flight.inc()
+            self.in_flight += 1
             started = time.perf_counter()
             try:
                 result = await send_webhook(
@@ -228,8 +230,8 @@ class Deliverer:
                     self.resolver,
                 )
             finally:
-                self.metrics.in_flight.dec()
-        self.metrics.duration.labels(job.integration_id).observe(time.perf_counter() - started)
+                self.in_flight -= 1
+        self.metrics.child(self.metrics.duration, job.integration_id).observe(time.perf_counter() - started)
         return result
 
     def _after_attempt(
@@ -264,13 +266,20 @@ class Deliverer:
 
         category = result.error_category or "none"
         if result.success:
-            self.metrics.attempts.labels(job.integration_id, "succeeded", "none").inc()
+            self.metrics.child(self.metrics.attempts, job.integration_id, "succeeded", "none").inc()
             source_time = job.published_at or job.dispatched_at
             self.metrics.event_to_delivery.observe(max(0.0, (now - source_time).total_seconds()))
-            logger.debug(  # the result record is the audit trail; an info line per success is noise at volume
-                "delivered",
-                extra={"delivery_id": job.delivery_id, "webhook_id": job.webhook_id, "attempt": job.attempt},
-            )
+            if logger.isEnabledFor(
+                logging.DEBUG
+            ):  # the result record is the audit trail; no line per success
+                logger.debug(
+                    "delivered",
+                    extra={
+                        "delivery_id": job.delivery_id,
+                        "webhook_id": job.webhook_id,
+                        "attempt": job.attempt,
+                    },
+                )
             return [result_record("succeeded")]
         summary = AttemptSummary(
             attempt=job.attempt,
@@ -302,14 +311,14 @@ class Deliverer:
             next_at = now + timedelta(seconds=delay)
             retry_job = with_attempt(job, summary, next_at)
             hop, tier = retry_publication(topics, retry_job, headers, now)
-            self.metrics.attempts.labels(job.integration_id, "retrying", category).inc()
-            self.metrics.retries.labels(str(tier)).inc()
+            self.metrics.child(self.metrics.attempts, job.integration_id, "retrying", category).inc()
+            self.metrics.child(self.metrics.retries, str(tier)).inc()
             logger.info("attempt failed, retry scheduled", extra={**log_extra, "delay_s": round(delay, 3)})
             return [hop, result_record("retrying", next_at)]
         reason = "max_attempts" if result.classification.retryable else "non_retryable"
         final_job = with_attempt(job, summary, None)
-        self.metrics.attempts.labels(job.integration_id, "dead_lettered", category).inc()
-        self.metrics.dead_lettered.labels(job.integration_id, reason).inc()
+        self.metrics.child(self.metrics.attempts, job.integration_id, "dead_lettered", category).inc()
+        self.metrics.child(self.metrics.dead_lettered, job.integration_id, reason).inc()
         logger.info("attempt failed, dead-lettered", extra={**log_extra, "reason": reason})
         text = (
             f"gave up after {job.attempt} attempts"
@@ -331,8 +340,8 @@ class Deliverer:
         next_at = now + timedelta(seconds=max(0.0, retry_in_s))
         deferred = job.model_copy(update={"not_before": next_at})
         hop, tier = retry_publication(self.options.topics, deferred, headers, now)
-        self.metrics.attempts.labels(job.integration_id, "retrying", "circuit_open").inc()
-        self.metrics.retries.labels(str(tier)).inc()
+        self.metrics.child(self.metrics.attempts, job.integration_id, "retrying", "circuit_open").inc()
+        self.metrics.child(self.metrics.retries, str(tier)).inc()
         res = result_for(
             job,
             "retrying",
@@ -357,12 +366,12 @@ class Deliverer:
             update={"not_before": now + timedelta(seconds=min(self.options.topics.retry_tiers_s))}
         )
         publication, tier = retry_publication(self.options.topics, parked, headers, now)
-        self.metrics.retries.labels(str(tier)).inc()
+        self.metrics.child(self.metrics.retries, str(tier)).inc()
         self.metrics.parked.inc()
         await self.outbox.publish([publication])
 
     async def _cancel(self, job: DeliveryJobV1, reason: str) -> None:
-        self.metrics.attempts.labels(job.integration_id, "cancelled", "cancelled").inc()
+        self.metrics.child(self.metrics.attempts, job.integration_id, "cancelled", "cancelled").inc()
         res = result_for(
             job,
             "cancelled",
@@ -430,8 +439,10 @@ class Deliverer:
 
     def _refresh_circuit_gauge(self, webhook_id: str, state: CircuitState) -> None:
         # A set of not-closed webhooks keeps this O(1) per attempt, whatever the number of webhooks.
+        before = len(self._not_closed)
         if state == "closed":
             self._not_closed.discard(webhook_id)
         else:
             self._not_closed.add(webhook_id)
-        self.metrics.circuit_open.set(len(self._not_closed))
+        if len(self._not_closed) != before:
+            self.metrics.circuit_open.set(len(self._not_closed))

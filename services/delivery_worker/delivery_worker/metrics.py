@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any, TypeVar
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+M = TypeVar("M", Counter, Gauge, Histogram)
 
 _DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 _E2E_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 60.0, 600.0, 3600.0, 86400.0)
@@ -39,6 +43,7 @@ class WorkerMetrics:
         self.dead_lettered = Counter(
             "dead_lettered_total", "Jobs sent to the DLQ.", ["integration", "reason"], registry=r
         )
+        # in_flight and pending_jobs are read at scrape time (set_function), not updated per job.
         self.in_flight = Gauge("in_flight", "Requests in flight.", registry=r)
         self.pending = Gauge("pending_jobs", "Jobs fetched and not yet finished.", registry=r)
         self.circuit_open = Gauge("circuit_open", "Webhooks whose circuit is open or half-open.", registry=r)
@@ -53,3 +58,13 @@ class WorkerMetrics:
         self.invalid_jobs = Counter(
             "invalid_jobs_total", "Records that were not a valid delivery job.", registry=r
         )
+
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
+
+    def child(self, metric: M, *labels: str) -> M:
+        """``metric.labels(*labels)``, memoised: the worker asks for the same few children per delivery."""
+        key = (id(metric), labels)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = metric.labels(*labels)
+        return found
