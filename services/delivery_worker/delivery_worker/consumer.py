@@ -59,6 +59,8 @@ class JobConsumer:
         metrics.pending.set_function(lambda: self.pending)
         self.stopping = asyncio.Event()
         self._room = asyncio.Event()
+        self.refill = max(1, min(64, max_pending // 8))
+        """Free window slots that wake the fetch loop (at most 64, an eighth of the window)."""
         self._timers: dict[TopicPartition, asyncio.TimerHandle] = {}
         self._commit_lock = asyncio.Lock()
 
@@ -72,11 +74,15 @@ class JobConsumer:
         try:
             while not self.stopping.is_set():
                 room = self.max_pending - self.pending
-                if room <= 0:
+                if room < self.refill:
+                    # Fetch in batches: waking the loop for every finished job would cost a fetch round
+                    # (getmany, sort, dispatch) per delivery. The timeout also covers a lost wake-up.
                     self._room.clear()
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._room.wait(), self.poll_timeout_ms / 1000)
-                    continue
+                    if self.max_pending - self.pending <= 0:
+                        continue
+                    room = self.max_pending - self.pending
                 try:
                     batch = await self._fetch(room)
                 except KafkaError as exc:
@@ -164,7 +170,8 @@ class JobConsumer:
             self.tracker.finish(tp, record.offset)
         finally:
             self.pending -= 1
-            self._room.set()
+            if self.max_pending - self.pending >= self.refill:
+                self._room.set()
             current = asyncio.current_task()
             tasks = self.tasks.get(tp)
             if tasks is not None and current is not None:
