@@ -134,7 +134,9 @@ async def test_caching_resolver_reuses_answers_for_the_ttl() -> None:
     cached = CachingResolver(inner, ttl_s=10, max_entries=2, clock=lambda: now[0])
     assert await cached("a", 443) == ["192.0.2.1"]
     assert await cached("a", 443) == ["192.0.2.1"] and calls == ["a"]
+    assert cached.peek("a", 443) == ["192.0.2.1"] and cached.peek("z", 443) is None
     now[0] = 10.5
+    assert cached.peek("a", 443) is None  # expired: the sender must resolve (under its timeout)
     assert await cached("a", 443) == ["192.0.2.2"]  # expired: resolved again
     await cached("b", 443)
     await cached("c", 443)  # full: bounded, never grows past max_entries

@@ -220,6 +220,42 @@ async def test_ssrf_checked_at_send_time_and_only_checked_address_used(
         await runner.cleanup()
 
 
+async def test_cached_answers_are_checked_too_and_skip_the_lookup(session: aiohttp.ClientSession) -> None:
+    runner, receiver = await _start(respond(204))
+
+    class Peeking:
+        """A resolver with a cache (like the worker's): a fresh answer is used without a lookup."""
+
+        def __init__(self, answer: list[str]) -> None:
+            self.answer = answer
+            self.lookups = 0
+
+        def peek(self, host: str, port: int) -> list[str] | None:
+            return self.answer
+
+        async def __call__(self, host: str, port: int) -> list[str]:
+            self.lookups += 1
+            return self.answer
+
+    try:
+        private = Peeking(["10.0.0.9"])
+        blocked = await send_webhook(
+            session, f"http://hook.example:{receiver.port}/", b"{}", {}, 5, LOOPBACK, True, private
+        )
+        assert blocked.error_category == "ssrf_blocked" and "10.0.0.9" in (blocked.error or "")
+        assert receiver.requests == [] and private.lookups == 0
+        loopback = Peeking(["127.0.0.1"])
+        ok = await send_webhook(
+            session, f"http://hook.example:{receiver.port}/", b"{}", {}, 5, LOOPBACK, True, loopback
+        )
+        assert ok.status_code == 204 and loopback.lookups == 0
+        # An IP literal needs no resolver at all, and is checked all the same.
+        literal = await send_webhook(session, "http://10.1.2.3:9/", b"{}", {}, 5, LOOPBACK, True, loopback)
+        assert literal.error_category == "ssrf_blocked" and loopback.lookups == 0
+    finally:
+        await runner.cleanup()
+
+
 @pytest.mark.parametrize(
     ("url", "allow_http", "category"),
     [

@@ -28,7 +28,16 @@ from contracts.webhooks import BasicAuth, BearerAuth, HeaderAuth, NoAuth
 from webhook_core.outcome import Classification, classify
 from webhook_core.secrets_crypto import mask
 from webhook_core.signing import signature_header
-from webhook_core.ssrf import DnsError, Resolver, SsrfError, SsrfPolicy, resolve_checked, system_resolver
+from webhook_core.ssrf import (
+    DnsError,
+    Resolver,
+    SsrfError,
+    SsrfPolicy,
+    check_addresses_cached,
+    literal_address,
+    resolve_checked,
+    system_resolver,
+)
 from webhook_core.urls import CheckedUrl, UrlError, sanitize_url, validate_url
 
 USER_AGENT = "carehooks-webhooks/0.1"
@@ -138,6 +147,17 @@ def _pinned_url(checked: CheckedUrl, address: str) -> URL:
     return URL(f"{checked.scheme}://{host}:{checked.port}{parts.path or '/'}{query}", encoded=True)
 
 
+def _known_addresses(host: str, port: int, policy: SsrfPolicy, resolver: Resolver) -> list[str] | None:
+    """The checked addresses when no lookup is needed (an IP literal, or a fresh answer in the
+    resolver's cache); None when the resolver must be asked. Raises SsrfError like resolve_checked."""
+    literal = literal_address(host)
+    if literal is not None:
+        return check_addresses_cached(host, (str(literal),), policy)
+    peek = getattr(resolver, "peek", None)
+    cached = peek(host, port) if peek is not None else None
+    return None if cached is None else check_addresses_cached(host, cached, policy)
+
+
 def _host_header(checked: CheckedUrl) -> str:
     host = f"[{checked.host}]" if ":" in checked.host else checked.host
     default = 443 if checked.scheme == "https" else 80
@@ -156,6 +176,8 @@ async def _read_excerpt(response: aiohttp.ClientResponse) -> str:
         if not chunk:
             break
         data += chunk
+        if response.content.at_eof():
+            break  # the usual short answer: no second read just to learn that it ended
     return data.decode("utf-8", errors="replace")
 
 
@@ -186,8 +208,10 @@ async def send_webhook(
     if isinstance(checked, str):
         return _error("invalid_config", checked, elapsed_ms())
     try:
-        async with asyncio.timeout(timeout_s):
-            addresses = await resolve_checked(checked.host, checked.port, policy, resolver)
+        addresses = _known_addresses(checked.host, checked.port, policy, resolver)
+        if addresses is None:
+            async with asyncio.timeout(timeout_s):
+                addresses = await resolve_checked(checked.host, checked.port, policy, resolver)
     except SsrfError as exc:
         return _error("ssrf_blocked", str(exc), elapsed_ms())
     except DnsError as exc:

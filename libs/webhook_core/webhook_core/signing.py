@@ -5,10 +5,12 @@ from __future__ import annotations
 import base64
 import hmac
 from collections.abc import Sequence
+from functools import lru_cache
 
 
+@lru_cache(maxsize=4096)
 def secret_bytes(secret: str) -> bytes:
-    """The HMAC key of a ``whsec_`` secret (its base64-decoded part)."""
+    """The HMAC key of a ``whsec_`` secret (its base64-decoded part; memoised, it is asked per send)."""
     raw = secret.removeprefix("whsec_")
     return base64.b64decode(raw)
 

@@ -30,6 +30,15 @@ class CachingResolver:
         self.clock = clock
         self._entries: dict[tuple[str, int], tuple[float, list[str]]] = {}
 
+    def peek(self, host: str, port: int) -> list[str] | None:
+        """The fresh cached addresses of ``host``, or None (no lookup: lets the sender skip its timeout)."""
+        if self.ttl_s <= 0:
+            return None
+        hit = self._entries.get((host, port))
+        if hit is not None and hit[0] > self.clock():
+            return list(hit[1])
+        return None
+
     async def __call__(self, host: str, port: int) -> list[str]:
         """Addresses of ``host`` (cached, or from the inner resolver)."""
         if self.ttl_s <= 0:
