@@ -7,11 +7,16 @@ its own process (signature verification off, so the receiver is not the bottlene
 2. worker max rate: a burst of ``--burst`` signed jobs published to ``webhooks.deliveries``;
    deliveries/s = jobs / (last receipt - first receipt), one ``python -m delivery_worker`` process
    whose webhooks allow the same total concurrency as the raw clients;
-3. latency at a fixed rate of half the worker's max rate (from this run): job publish -> receipt,
+3. bare relay: the same burst through the least any Kafka-to-HTTP relay on this stack does
+   (consume, POST, produce a small record, wait for the ack; see :func:`bare_relay`) in this
+   process: the ceiling a worker built on aiokafka and aiohttp could reach, whatever its design;
+4. latency at a fixed rate of half the worker's max rate (from this run): job publish -> receipt,
    p50/p95/p99.
 
-Each step is repeated ``--runs`` times; medians, spread and the per-run ratio worker/raw go to
-``bench/results/worker.json``. Usage: ``uv run --no-sync python bench/worker_bench.py [--runs 3]``.
+Each step is repeated ``--runs`` times; medians, spread and the per-run ratios worker/raw,
+bare relay/raw and worker/bare relay go to ``bench/results/worker.json``. This process and the
+worker run the same event loop (``--event-loop``, uvloop by default, as in production).
+Usage: ``uv run --no-sync python bench/worker_bench.py [--runs 3]``.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ from contracts.webhooks import RetryPolicy, SigningSecret, WebhookConfigV1
 from devstack.broker import start_broker
 from devstack.ports import free_port
 from service_kit.kafka import consumer_options, ensure_topics, producer_options
+from service_kit.runtime import run
 from service_kit.settings import decode_secrets_key
 from webhook_core.secrets_crypto import SecretBox, generate_key, generate_signing_secret
 from webhook_core.webhook_secrets import secret_context
@@ -196,6 +202,7 @@ class Bench:
                 "WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8",
                 "DELIVERY_WORKER_PORT": str(port),
                 "LOG_JSON": "true",
+                "EVENT_LOOP": self.args.event_loop,
             }
             with (self.run_dir / "worker.log").open("ab") as log:
                 worker = subprocess.Popen(
@@ -360,11 +367,19 @@ def main() -> None:
         help="raw clients = sum of the webhooks' max_in_flight (256 = the worker's default global limit)",
     )
     parser.add_argument("--raw-seconds", type=float, default=4.0)
+    parser.add_argument(
+        "--event-loop",
+        choices=["uvloop", "asyncio"],
+        default="uvloop",
+        help="loop of the worker and this process",
+    )
     parser.add_argument("--latency-seconds", type=float, default=5.0)
     args = parser.parse_args()
     run_dir = REPO / ".run" / "bench" / f"worker-{time.strftime('%Y%m%d-%H%M%S')}"
     run_dir.mkdir(parents=True, exist_ok=True)
-    out = asyncio.run(Bench(args, run_dir).run())
+    # The same event loop as the worker (uvloop by default), so raw, bare relay and worker compare like for like.
+    out = run(Bench(args, run_dir).run(), args.event_loop)
+    out["event_loop"] = args.event_loop
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "worker.json").write_text(json.dumps(out, indent=2) + "\n")
     w, r, ratio = out["worker_deliveries_per_s"], out["raw_http_per_s"], out["worker_vs_raw"]

@@ -26,7 +26,8 @@ class WorkerSettings(CommonSettings):
         default=200,
         ge=1,
         le=100_000,
-        description="Jobs of one webhook waiting for an in-flight slot; more are parked on the 1 s tier.",
+        description="Jobs of one webhook waiting for an in-flight slot before parking on the 1 s tier is "
+        "considered (it happens only when that queue would take longer than 1 s to drain).",
     )
     unknown_webhook_grace_ms: int = Field(
         default=60_000,
