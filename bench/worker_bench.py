@@ -139,6 +139,7 @@ class Bench:
 
     async def paced(self, producer: AIOKafkaProducer, rx: ReceiverClient, rate: float) -> dict[str, float]:
         count = int(rate * self.args.latency_seconds)
+        cpu_before = self.worker_cpu()
         sent: dict[str, float] = {}
         futures = []
         began = time.monotonic()
@@ -157,6 +158,9 @@ class Bench:
         latencies = [(seen[d] - sent[d]) * 1000 for d in seen]
         summary = latency_summary(latencies)
         summary["lost"] = len(sent) - len(seen)
+        summary["worker_cpu_ms_per_delivery"] = round(
+            (self.worker_cpu() - cpu_before) * 1000 / max(1, len(seen)), 3
+        )
         summary["rate"] = round(rate, 1)
         return summary
 
@@ -231,17 +235,18 @@ class Bench:
                 rate, cpu_ms = await self.burst(producer, rx)
                 worker_rates.append(rate)
                 worker_cpu.append(cpu_ms)
+                latencies.append(await self.paced(producer, rx, worker_rates[-1] / 2))
                 rate, cpu_ms = await self.floor(producer, broker.bootstrap_servers, receiver.url("bare"), run)
                 floor_rates.append(rate)
                 floor_cpu.append(cpu_ms)
-                latencies.append(await self.paced(producer, rx, worker_rates[-1] / 2))
                 print(
                     f"run {run + 1}: raw {raw_rates[-1]:.0f}/s, worker {worker_rates[-1]:.0f}/s "
                     f"({worker_rates[-1] / raw_rates[-1]:.0%}); CPU ms per POST raw {raw_cpu[-1]:.2f}, "
                     f"worker {worker_cpu[-1]:.2f}; bare relay {floor_rates[-1]:.0f}/s "
                     f"({floor_rates[-1] / raw_rates[-1]:.0%} of raw, {floor_cpu[-1]:.2f} ms); "
                     f"at {latencies[-1]['rate']}/s "
-                    f"p50 {latencies[-1]['p50']} p95 {latencies[-1]['p95']} p99 {latencies[-1]['p99']} ms",
+                    f"p50 {latencies[-1]['p50']} p95 {latencies[-1]['p95']} p99 {latencies[-1]['p99']} ms "
+                    f"(worker CPU {latencies[-1]['worker_cpu_ms_per_delivery']} ms per delivery)",
                     flush=True,
                 )
             await producer.stop()

@@ -88,7 +88,11 @@ class WorkerApp:
         # Large batches: hundreds of concurrent jobs publish to the few partitions their webhooks map to;
         # with the default 16 KB batch they queue behind one small batch per partition and starve.
         self.producer = AIOKafkaProducer(
-            **{**producer_options(s.kafka_bootstrap_servers), "max_batch_size": 1 << 20}
+            **{
+                **producer_options(s.kafka_bootstrap_servers),
+                "max_batch_size": 1 << 20,
+                "linger_ms": s.producer_linger_ms,
+            }
         )
         await self.producer.start()
         self.session = aiohttp.ClientSession(

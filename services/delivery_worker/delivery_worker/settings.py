@@ -36,6 +36,13 @@ class WorkerSettings(CommonSettings):
         description="A job for a webhook not (yet) in this worker's view is deferred, not cancelled, "
         "for this long after dispatch (the dispatcher may have seen the webhook first).",
     )
+    producer_linger_ms: int = Field(
+        default=5,
+        ge=0,
+        le=1000,
+        description="How long results, retry hops and dead letters wait to share a produce request "
+        "(after the POST: it delays the offset commit, not the delivery).",
+    )
     poll_timeout_ms: int = Field(default=100, ge=1, le=10_000, description="Longest wait of one fetch.")
     commit_interval_ms: int = Field(
         default=200, ge=10, le=60_000, description="How often finished offsets are committed."
