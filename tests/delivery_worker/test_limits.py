@@ -150,16 +150,16 @@ async def test_caching_resolver_reuses_answers_for_the_ttl() -> None:
 @pytest.mark.parametrize(
     ("waiting", "load", "slots", "slot_time", "park"),
     [
-        (199, 1.0, 1, None, False),  # below max_queued: always queue
+        (199, 1.0, 1, 10.0, False),  # below max_queued: always queue
         (500, 0.49, 1, 10.0, False),  # window less than half full: queue
-        (200, 0.5, 32, None, True),  # nothing finished yet: assume slow
         (200, 0.9, 32, 0.1, False),  # 200 x 0.1 s / 32 slots = 0.63 s to drain: queue
         (400, 0.9, 32, 0.1, True),  # 1.25 s to drain: longer than the 1 s tier, park
         (200, 1.0, 1, 0.2, True),  # one slot at 0.2 s: 40 s of backlog
         (200, 1.0, 0, 0.001, False),  # a zero limit counts as one slot (0.2 s)
+        (200, 1.0, 32, 0.0, False),  # new webhook, first job just started: no reason to park yet
     ],
 )
-def test_should_park(waiting: int, load: float, slots: int, slot_time: float | None, park: bool) -> None:
+def test_should_park(waiting: int, load: float, slots: int, slot_time: float, park: bool) -> None:
     assert (
         should_park(
             waiting=waiting,
@@ -173,11 +173,15 @@ def test_should_park(waiting: int, load: float, slots: int, slot_time: float | N
     )
 
 
-def test_slot_time_moving_average() -> None:
+def test_slot_time_moving_average_and_estimate_before_any_finished() -> None:
     slot = SlotTime(weight=0.5)
-    assert slot.seconds is None
+    assert slot.seconds is None and slot.estimate(now=5.0) == 0.0  # nothing started
+    slot.started(10.0)
+    slot.started(10.5)  # only the first start counts until a job finishes
+    assert slot.estimate(now=10.0) == 0.0
+    assert slot.estimate(now=13.0) == 3.0  # a hanging first job: the estimate grows with its age
     slot.record(1.0)
-    assert slot.seconds == 1.0
+    assert slot.seconds == 1.0 and slot.estimate(now=99.0) == 1.0
     slot.record(0.0)
     assert slot.seconds == 0.5
     slot.record(-3.0)  # a clock step backwards counts as zero

@@ -142,7 +142,7 @@ class Deliverer:
             max_queued=self.options.max_queued_per_webhook,
             window_load=self.window_load(),
             max_in_flight=config.max_in_flight,
-            slot_time_s=guards.slot_time.seconds,
+            slot_time_s=guards.slot_time.estimate(self.clock()),
             park_after_s=self.options.park_after_s,
         ):
             # Rather than let one slow webhook fill the fetch window (max_pending) and stall the others.
@@ -150,6 +150,7 @@ class Deliverer:
             return
         await guards.limiter.acquire(config.max_in_flight)
         acquired = self.clock()
+        guards.slot_time.started(acquired)
         try:
             publications = await self._guarded_attempt(job, config, headers, guards)
         finally:

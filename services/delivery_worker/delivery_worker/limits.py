@@ -155,6 +155,12 @@ class SlotTime:
         self.weight = weight
         self.seconds: float | None = None
         """None until the first job released its slot."""
+        self._first_started: float | None = None
+
+    def started(self, now: float) -> None:
+        """A job took a slot (only the first one matters, until one finishes)."""
+        if self.seconds is None and self._first_started is None:
+            self._first_started = now
 
     def record(self, held_s: float) -> None:
         """One job released its slot after ``held_s`` seconds."""
@@ -163,6 +169,13 @@ class SlotTime:
             held_s if self.seconds is None else self.seconds + self.weight * (held_s - self.seconds)
         )
 
+    def estimate(self, now: float) -> float:
+        """The average, or before any job finished, how long the first one has been running: a lower
+        bound that grows while an endpoint hangs and stays near zero for one that is merely new."""
+        if self.seconds is not None:
+            return self.seconds
+        return 0.0 if self._first_started is None else max(0.0, now - self._first_started)
+
 
 def should_park(
     *,
@@ -170,7 +183,7 @@ def should_park(
     max_queued: int,
     window_load: float,
     max_in_flight: int,
-    slot_time_s: float | None,
+    slot_time_s: float,
     park_after_s: float,
 ) -> bool:
     """Whether a newly fetched job should go round the shortest retry tier instead of queueing.
@@ -179,13 +192,11 @@ def should_park(
     costs a produce and a consume. So a job parks only when its webhook already has ``max_queued``
     jobs waiting, the window is at least half full, and the queue would take longer to drain
     (Little's law: waiting x slot time / slots) than the trip through the tier (``park_after_s``).
-    A uniformly busy worker therefore queues instead of churning, while a slow or hanging endpoint
-    (or one with no finished job yet) gets parked.
+    A uniformly busy worker therefore queues instead of churning, while a slow or hanging
+    endpoint gets parked (see :meth:`SlotTime.estimate` for a webhook with no finished job yet).
     """
     if waiting < max_queued or window_load < 0.5:
         return False
-    if slot_time_s is None:
-        return True
     return waiting * slot_time_s / max(1, max_in_flight) > park_after_s
 
 
