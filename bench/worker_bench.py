@@ -88,7 +88,7 @@ class Bench:
         self.prefix = f"wb{int(time.time())}."
         self.topics = Topics().with_prefix(self.prefix)
         self.webhooks: list[WebhookConfigV1] = []
-        self.worker_ps: psutil.Process | None = None
+        self.worker_ps: list[psutil.Process] = []
 
     async def wait_receipts(self, rx: ReceiverClient, ids: set[str], timeout_s: float) -> dict[str, float]:
         """Pull receiver records until every id arrived; id -> first receipt time."""
@@ -133,9 +133,8 @@ class Bench:
         return await bare_relay(bootstrap, source, sink, url, len(jobs), self.args.concurrency)
 
     def worker_cpu(self) -> float:
-        assert self.worker_ps is not None
-        times = self.worker_ps.cpu_times()
-        return float(times.user + times.system)
+        """CPU seconds used so far by the worker process(es)."""
+        return float(sum(t.user + t.system for t in (ps.cpu_times() for ps in self.worker_ps)))
 
     async def paced(self, producer: AIOKafkaProducer, rx: ReceiverClient, rate: float) -> dict[str, float]:
         count = int(rate * self.args.latency_seconds)
@@ -167,7 +166,7 @@ class Bench:
     async def run(self) -> dict[str, Any]:
         broker = start_broker(port=free_port(), log_path=self.run_dir / "broker.log")
         receiver = ReceiverProc(self.run_dir, verify=False)
-        worker: subprocess.Popen[bytes] | None = None
+        workers: list[subprocess.Popen[bytes]] = []
         try:
             receiver.start()
             rx = ReceiverClient(receiver.base_url)
@@ -196,7 +195,6 @@ class Bench:
                 )
                 self.webhooks.append(cfg)
                 await producer.send_and_wait(self.topics.webhooks_config, cfg.to_bytes(), key=wid.encode())
-            port = free_port()
             env = {
                 **os.environ,
                 "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
@@ -204,16 +202,23 @@ class Bench:
                 "WEBHOOK_SECRETS_KEY": self.key,
                 "WEBHOOK_ALLOW_HTTP": "true",
                 "WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8",
-                "DELIVERY_WORKER_PORT": str(port),
                 "LOG_JSON": "true",
                 "EVENT_LOOP": self.args.event_loop,
             }
-            with (self.run_dir / "worker.log").open("ab") as log:
-                worker = subprocess.Popen(
-                    [sys.executable, "-m", "delivery_worker"], env=env, stdout=log, stderr=log
-                )
-            self.worker_ps = psutil.Process(worker.pid)
-            await wait_ready(port, 120)
+            ports = [free_port() for _ in range(self.args.workers)]
+            for n, port in enumerate(ports):  # one consumer group: the partitions are shared
+                with (self.run_dir / f"worker{n}.log").open("ab") as log:
+                    workers.append(
+                        subprocess.Popen(
+                            [sys.executable, "-m", "delivery_worker"],
+                            env={**env, "DELIVERY_WORKER_PORT": str(port)},
+                            stdout=log,
+                            stderr=log,
+                        )
+                    )
+            self.worker_ps = [psutil.Process(w.pid) for w in workers]
+            for port in ports:
+                await wait_ready(port, 120)
             await self.burst(producer, rx)  # warm-up: connections, JIT-less caches, consumer fetch sizes
             raw_rates: list[float] = []
             raw_cpu: list[float] = []
@@ -252,8 +257,10 @@ class Bench:
             await producer.stop()
             await rx.close()
         finally:
-            if worker is not None and worker.poll() is None:
-                worker.terminate()
+            for worker in workers:
+                if worker.poll() is None:
+                    worker.terminate()
+            for worker in workers:
                 worker.wait(30)
             receiver.stop()
             broker.stop()
@@ -371,6 +378,12 @@ def main() -> None:
         default=256,
         help="raw clients = sum of the webhooks' max_in_flight (256 = the worker's default global limit)",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes in the group (1 = the issue's measure; more shows how it scales out)",
+    )
     parser.add_argument("--raw-seconds", type=float, default=4.0)
     parser.add_argument(
         "--event-loop",
@@ -386,7 +399,8 @@ def main() -> None:
     out = run(Bench(args, run_dir).run(), args.event_loop)
     out["event_loop"] = args.event_loop
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "worker.json").write_text(json.dumps(out, indent=2) + "\n")
+    name = "worker.json" if args.workers == 1 else f"worker_{args.workers}procs.json"
+    (RESULTS / name).write_text(json.dumps(out, indent=2) + "\n")
     w, r, ratio = out["worker_deliveries_per_s"], out["raw_http_per_s"], out["worker_vs_raw"]
     lat = out["latency_ms_at_half_max"]
     print(f"raw aiohttp POST/s     median {r['median']} (spread {r['spread_pct']}%)")
