@@ -25,6 +25,7 @@ from delivery_worker.settings import WorkerSettings
 from service_kit.config_view import ConfigFollower, WebhookView
 from service_kit.kafka import consumer_options, producer_options
 from service_kit.ops_http import OpsServer
+from service_kit.runtime import current_loop_name
 from webhook_core.secrets_crypto import SecretBox
 from webhook_core.ssrf import Resolver, SsrfPolicy, system_resolver
 
@@ -147,7 +148,12 @@ class WorkerApp:
         self._loop_task = asyncio.create_task(self.jobs.run(), name="delivery-loop")
         self._started = True
         logger.info(
-            "delivery worker started", extra={"ops_port": self.ops_port, "webhooks": len(self.view.webhooks)}
+            "delivery worker started",
+            extra={
+                "ops_port": self.ops_port,
+                "webhooks": len(self.view.webhooks),
+                "event_loop": current_loop_name(),
+            },
         )
 
     async def stop(self) -> None:

@@ -23,6 +23,7 @@ from dispatcher.settings import DispatcherSettings
 from service_kit.config_view import ConfigChange, ConfigFollower, WebhookView
 from service_kit.kafka import consumer_options, producer_options
 from service_kit.ops_http import OpsServer
+from service_kit.runtime import current_loop_name
 
 logger = logging.getLogger(__name__)
 
@@ -103,7 +104,12 @@ class DispatcherApp:
         self._task = asyncio.create_task(self._consume(), name="dispatcher-consume")
         self._task.add_done_callback(self._consume_ended)
         logger.info(
-            "dispatcher ready", extra={"webhooks": len(self.index), "patient_index": len(self.patients)}
+            "dispatcher ready",
+            extra={
+                "webhooks": len(self.index),
+                "patient_index": len(self.patients),
+                "event_loop": current_loop_name(),
+            },
         )
 
     async def stop(self) -> None:
