@@ -47,7 +47,7 @@ from contracts.deliveries import DeliveryJobV1
 from contracts.topics import Topics
 from contracts.webhooks import RetryPolicy, SigningSecret, WebhookConfigV1
 from devstack.broker import start_broker
-from devstack.ports import free_port
+from devstack.ports import free_port, free_ports
 from service_kit.kafka import consumer_options, ensure_topics, producer_options
 from service_kit.runtime import run
 from service_kit.settings import decode_secrets_key
@@ -205,7 +205,7 @@ class Bench:
                 "LOG_JSON": "true",
                 "EVENT_LOOP": self.args.event_loop,
             }
-            ports = [free_port() for _ in range(self.args.workers)]
+            ports = free_ports(self.args.workers)
             for n, port in enumerate(ports):  # one consumer group: the partitions are shared
                 with (self.run_dir / f"worker{n}.log").open("ab") as log:
                     workers.append(

@@ -19,7 +19,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from devstack.ports import free_port
+from devstack.ports import free_port, free_ports
 from devstack.processes import SERVICES, http_ok
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
@@ -45,9 +45,10 @@ def launcher_env(run_dir: Path, **extra: str) -> dict[str, str]:
     ):
         env.pop(name, None)
     env["CAREHOOKS_RUN_DIR"] = str(run_dir)
-    env["KAFKA_PORT"] = str(free_port())
-    for spec in SERVICES:
-        env[spec.port_env] = str(free_port())
+    kafka_port, *service_ports = free_ports(1 + len(SERVICES))  # distinct, or the launcher refuses them
+    env["KAFKA_PORT"] = str(kafka_port)
+    for spec, port in zip(SERVICES, service_ports, strict=True):
+        env[spec.port_env] = str(port)
     env["CAREHOOKS_STOP_GRACE_S"] = "10"
     env.update(extra)
     return env

@@ -6,17 +6,20 @@ import asyncio
 
 import pytest
 
-from service_kit.runtime import current_loop_name, loop_factory, run
+from service_kit.runtime import EventLoopName, current_loop_name, loop_factory, run
 
 
 async def _which() -> str:
     return current_loop_name()
 
 
-@pytest.mark.parametrize("name", ["uvloop", "asyncio"])
-def test_run_on_the_chosen_loop(name: str) -> None:
+LOOPS: list[EventLoopName] = ["uvloop", "asyncio"]
+
+
+@pytest.mark.parametrize("name", LOOPS)
+def test_run_on_the_chosen_loop(name: EventLoopName) -> None:
     # This module is not run inside pytest-asyncio's loop: run() opens and closes its own.
-    assert run(_which(), name) == name  # type: ignore[arg-type]
+    assert run(_which(), name) == name
 
 
 def test_standard_loop_has_no_factory() -> None:

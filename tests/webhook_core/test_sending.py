@@ -297,3 +297,14 @@ async def test_tls_verified_against_hostname() -> None:
             assert wrong.error_category == "tls_error"  # the certificate is for localhost only
     finally:
         await runner.cleanup()
+
+
+def test_a_policy_built_from_a_list_is_hashable_and_memoised_verdicts_match() -> None:
+    from webhook_core.ssrf import SsrfError, check_addresses, check_addresses_cached
+
+    policy = SsrfPolicy(allowed_networks=[ipaddress.ip_network("10.1.0.0/16")])
+    assert hash(policy) == hash(SsrfPolicy(allowed_networks=(ipaddress.ip_network("10.1.0.0/16"),)))
+    for _ in range(2):  # the second answer comes from the memo
+        assert check_addresses_cached("h", ["10.1.2.3"], policy) == check_addresses("h", ["10.1.2.3"], policy)
+        with pytest.raises(SsrfError, match=r"10\.2\.0\.1"):
+            check_addresses_cached("h", ["10.2.0.1"], policy)

@@ -38,6 +38,10 @@ class SsrfPolicy:
 
     allowed_networks: Sequence[IPNetwork] = field(default_factory=tuple)
 
+    def __post_init__(self) -> None:
+        # Always a tuple, so a policy is hashable and send-time verdicts can be memoised per policy.
+        object.__setattr__(self, "allowed_networks", tuple(self.allowed_networks))
+
 
 def blocked_reason(address: IPAddress, policy: SsrfPolicy) -> str | None:
     """Why an address is blocked, or None when it may be contacted."""
@@ -123,10 +127,7 @@ def _checked(host: str, addresses: tuple[str, ...], policy: SsrfPolicy) -> tuple
 def check_addresses_cached(host: str, addresses: Sequence[str], policy: SsrfPolicy) -> list[str]:
     """:func:`check_addresses`, memoised: the verdict is a pure function of host, addresses and policy,
     and the worker asks it for every send (parsing and classifying IPs is most of its cost)."""
-    try:
-        verdict = _checked(host, tuple(addresses), policy)
-    except TypeError:  # an unhashable policy (a list of networks): no memo
-        return check_addresses(host, addresses, policy)
+    verdict = _checked(host, tuple(addresses), policy)
     if isinstance(verdict, str):
         raise SsrfError(verdict)
     return list(verdict)

@@ -43,15 +43,14 @@ class CachingResolver:
         """Addresses of ``host`` (cached, or from the inner resolver)."""
         if self.ttl_s <= 0:
             return await self.inner(host, port)
-        key = (host, port)
-        now = self.clock()
-        hit = self._entries.get(key)
-        if hit is not None and hit[0] > now:
-            return list(hit[1])
+        hit = self.peek(host, port)
+        if hit is not None:
+            return hit
         addresses = await self.inner(host, port)
+        now = self.clock()
         if len(self._entries) >= self.max_entries:
             self._entries = {k: v for k, v in self._entries.items() if v[0] > now}
             if len(self._entries) >= self.max_entries:
                 self._entries.clear()  # all fresh and full: start over rather than grow without bound
-        self._entries[key] = (now + self.ttl_s, list(addresses))
+        self._entries[(host, port)] = (now + self.ttl_s, list(addresses))
         return addresses

@@ -53,7 +53,7 @@ class Outbox:
                     errors.add(type(exc).__name__)
                     continue
                 sent.append((item, future))
-            outcomes = await _acks([f for _, f in sent])
+            outcomes = await asyncio.gather(*(f for _, f in sent), return_exceptions=True)
             for (item, _), outcome in zip(sent, outcomes, strict=True):
                 if isinstance(outcome, KafkaError):
                     failed.append(item)
@@ -72,13 +72,3 @@ class Outbox:
             )
             await asyncio.sleep(min(5.0, 0.1 * 2**attempt))
             remaining = failed
-
-
-async def _acks(futures: Sequence[asyncio.Future[object]]) -> list[object]:
-    """Every future's result or exception, in order (most jobs publish one record: no gather for it)."""
-    if len(futures) == 1:
-        try:
-            return [await futures[0]]
-        except Exception as exc:  # noqa: BLE001 - handed back like gather(return_exceptions=True) does
-            return [exc]
-    return list(await asyncio.gather(*futures, return_exceptions=True))
