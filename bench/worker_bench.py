@@ -15,7 +15,8 @@ its own process (signature verification off, so the receiver is not the bottlene
 
 Each step is repeated ``--runs`` times; medians, spread and the per-run ratios worker/raw,
 bare relay/raw and worker/bare relay go to ``bench/results/worker.json``. This process and the
-worker run the same event loop (``--event-loop``, uvloop by default, as in production).
+worker run the same event loop (``--event-loop``, uvloop by default, as in production) and the same
+garbage collector settings (``--gc-gen0-threshold``).
 Usage: ``uv run --no-sync python bench/worker_bench.py [--runs 3]``.
 """
 
@@ -49,7 +50,7 @@ from contracts.webhooks import RetryPolicy, SigningSecret, WebhookConfigV1
 from devstack.broker import start_broker
 from devstack.ports import free_port, free_ports
 from service_kit.kafka import consumer_options, ensure_topics, producer_options
-from service_kit.runtime import run
+from service_kit.runtime import DEFAULT_GC_GEN0_THRESHOLD, run
 from service_kit.settings import decode_secrets_key
 from webhook_core.secrets_crypto import SecretBox, generate_key, generate_signing_secret
 from webhook_core.webhook_secrets import secret_context
@@ -204,6 +205,7 @@ class Bench:
                 "WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8",
                 "LOG_JSON": "true",
                 "EVENT_LOOP": self.args.event_loop,
+                "GC_GEN0_THRESHOLD": str(self.args.gc_gen0_threshold),
             }
             ports = free_ports(self.args.workers)
             for n, port in enumerate(ports):  # one consumer group: the partitions are shared
@@ -391,12 +393,19 @@ def main() -> None:
         default="uvloop",
         help="loop of the worker and this process",
     )
+    parser.add_argument(
+        "--gc-gen0-threshold",
+        type=int,
+        default=DEFAULT_GC_GEN0_THRESHOLD,
+        help="garbage collector setting of the worker and this process (0 = CPython's default)",
+    )
     parser.add_argument("--latency-seconds", type=float, default=5.0)
     args = parser.parse_args()
     run_dir = REPO / ".run" / "bench" / f"worker-{time.strftime('%Y%m%d-%H%M%S')}"
     run_dir.mkdir(parents=True, exist_ok=True)
     # The same event loop as the worker (uvloop by default), so raw, bare relay and worker compare like for like.
-    out = run(Bench(args, run_dir).run(), args.event_loop)
+    # ...and the same garbage collector settings.
+    out = run(Bench(args, run_dir).run(), args.event_loop, args.gc_gen0_threshold)
     out["event_loop"] = args.event_loop
     RESULTS.mkdir(parents=True, exist_ok=True)
     name = "worker.json" if args.workers == 1 else f"worker_{args.workers}procs.json"

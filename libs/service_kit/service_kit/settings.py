@@ -17,6 +17,7 @@ from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_vali
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from contracts.topics import Topics
+from service_kit.runtime import DEFAULT_GC_GEN0_THRESHOLD
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -92,6 +93,12 @@ class CommonSettings(BaseSettings):
         default="uvloop",
         validation_alias=AliasChoices("EVENT_LOOP", "event_loop"),
         description="uvloop (libuv) or the standard library loop; uvloop is used only where installed.",
+    )
+    gc_gen0_threshold: int = Field(
+        default=DEFAULT_GC_GEN0_THRESHOLD,
+        ge=0,
+        validation_alias=AliasChoices("GC_GEN0_THRESHOLD", "gc_gen0_threshold"),
+        description="allocations between young-generation garbage collections (0 = CPython's default, 700).",
     )
     log_level: str = Field(default="INFO", validation_alias=AliasChoices("LOG_LEVEL", "log_level"))
     log_json: bool | None = Field(default=None, validation_alias=AliasChoices("LOG_JSON", "log_json"))

@@ -51,7 +51,7 @@ def main() -> None:
         print(f"config_api: cannot listen on {settings.host}:{settings.port}: {reason}", file=sys.stderr)  # noqa: T201 - one plain line, before or without logging
         raise SystemExit(1) from None
     logger.info("config API listening", extra={"host": settings.host, "port": settings.port})
-    run(_serve(settings, sock), settings.event_loop)
+    run(_serve(settings, sock), settings.event_loop, settings.gc_gen0_threshold)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ def main() -> None:
     """Entry point (exit 2 with one line per bad setting)."""
     settings = load_settings(WorkerSettings)
     configure_logging("delivery-worker", settings.log_level, settings.log_json)
-    run(_serve(settings), settings.event_loop)
+    run(_serve(settings), settings.event_loop, settings.gc_gen0_threshold)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ def main() -> None:
     settings = load_settings(DispatcherSettings)
     configure_logging("dispatcher", settings.log_level, settings.log_json)
     try:
-        run(_run(settings), settings.event_loop)
+        run(_run(settings), settings.event_loop, settings.gc_gen0_threshold)
     except (OSError, TimeoutError, RuntimeError, KafkaError) as exc:
         # Port taken, broker unreachable, config topic never caught up: one clear line, no traceback.
         logging.getLogger("dispatcher").error("dispatcher could not run: %s", exc or type(exc).__name__)

@@ -49,7 +49,7 @@ def main() -> None:
     settings = load_settings(DlqReplayerSettings)
     configure_logging("dlq-replayer", settings.log_level, settings.log_json)
     try:
-        run(serve(settings), settings.event_loop)
+        run(serve(settings), settings.event_loop, settings.gc_gen0_threshold)
     except KeyboardInterrupt:
         pass
     except (DlqError, OSError, KafkaError) as exc:
