@@ -47,7 +47,7 @@ from chaos_lib.stack import (
 
 from contracts.topics import Topics
 from contracts.webhooks import WebhookConfigV1
-from service_kit.kafka import consumer_options, ensure_topics, producer_options
+from service_kit.kafka import assign_from_beginning, consumer_options, ensure_topics, producer_options
 from webhook_core.secrets_crypto import generate_key
 
 BENCH_RETRY = {
@@ -109,16 +109,7 @@ async def raw_broker(bootstrap: str, topic: str, body: bytes, count: int) -> dic
     consumer = AIOKafkaConsumer(group_id=None, **consumer_options(bootstrap, 50))
     await consumer.start()
     try:
-        parts = consumer.partitions_for_topic(topic) or set()
-        for _ in range(50):
-            if parts:
-                break
-            await consumer.topics()
-            parts = consumer.partitions_for_topic(topic) or set()
-            await asyncio.sleep(0.1)
-        tps = [TopicPartition(topic, p) for p in parts]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
+        await assign_from_beginning(consumer, topic)
         got = 0
         began = time.monotonic()
         while got < count and time.monotonic() - began < 120:

@@ -26,6 +26,7 @@ import argparse
 import asyncio
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -39,7 +40,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from chaos_lib.measure import latency_summary, spread
 from chaos_lib.stack import ReceiverClient, ReceiverProc
 from system_bench import machine, raw_http
@@ -49,7 +50,7 @@ from contracts.topics import Topics
 from contracts.webhooks import RetryPolicy, SigningSecret, WebhookConfigV1
 from devstack.broker import start_broker
 from devstack.ports import free_port, free_ports
-from service_kit.kafka import consumer_options, ensure_topics, producer_options
+from service_kit.kafka import assign_from_beginning, consumer_options, ensure_topics, producer_options
 from service_kit.runtime import DEFAULT_GC_GEN0_THRESHOLD, run
 from service_kit.settings import decode_secrets_key
 from webhook_core.secrets_crypto import SecretBox, generate_key, generate_signing_secret
@@ -90,6 +91,30 @@ class Bench:
         self.topics = Topics().with_prefix(self.prefix)
         self.webhooks: list[WebhookConfigV1] = []
         self.worker_ps: list[psutil.Process] = []
+        self.worker_ports: list[int] = []
+        self.in_flight_samples: list[float] = []
+
+    async def worker_metrics(self) -> dict[str, float]:
+        """Sum of each unlabelled-or-labelled sample over the workers' /metrics (diagnostics)."""
+        totals: dict[str, float] = {}
+        async with aiohttp.ClientSession() as http:
+            for port in self.worker_ports:
+                async with http.get(f"http://127.0.0.1:{port}/metrics") as resp:
+                    text = await resp.text()
+                for line in text.splitlines():
+                    if line.startswith("#") or not line.strip():
+                        continue
+                    name, _, value = line.rpartition(" ")
+                    base = name.split("{", 1)[0]
+                    totals[base] = totals.get(base, 0.0) + float(value)
+        return totals
+
+    async def sample_in_flight(self, stop: asyncio.Event, samples: list[float]) -> None:
+        """Requests in flight in the worker(s), every 50 ms until ``stop``."""
+        while not stop.is_set():
+            metrics = await self.worker_metrics()
+            samples.append(metrics.get("in_flight", 0.0))
+            await asyncio.sleep(0.05)
 
     async def wait_receipts(self, rx: ReceiverClient, ids: set[str], timeout_s: float) -> dict[str, float]:
         """Pull receiver records until every id arrived; id -> first receipt time."""
@@ -112,7 +137,11 @@ class Bench:
         cpu_before = self.worker_cpu()
         futures = [await producer.send(self.topics.deliveries, v, key=k) for k, v in payloads]
         await asyncio.gather(*futures)
+        stop = asyncio.Event()
+        sampler = asyncio.create_task(self.sample_in_flight(stop, self.in_flight_samples))
         seen = await self.wait_receipts(rx, {j.delivery_id for j in jobs}, 120)
+        stop.set()
+        await sampler
         if len(seen) < len(jobs):
             raise RuntimeError(f"only {len(seen)} of {len(jobs)} burst jobs arrived")
         cpu_ms = (self.worker_cpu() - cpu_before) * 1000 / len(jobs)
@@ -219,6 +248,7 @@ class Bench:
                         )
                     )
             self.worker_ps = [psutil.Process(w.pid) for w in workers]
+            self.worker_ports = ports
             for port in ports:
                 await wait_ready(port, 120)
             await self.burst(producer, rx)  # warm-up: connections, JIT-less caches, consumer fetch sizes
@@ -256,6 +286,7 @@ class Bench:
                     f"(worker CPU {latencies[-1]['worker_cpu_ms_per_delivery']} ms per delivery)",
                     flush=True,
                 )
+            counters = await self.worker_metrics()
             await producer.stop()
             await rx.close()
         finally:
@@ -288,6 +319,13 @@ class Bench:
                 "runs": latencies,
             },
             "targets": {"worker_vs_raw_min": 0.6, "p99_ms_max": 250},
+            # Diagnostics: requests in flight while bursts drained (the limit is --concurrency), and
+            # what the worker did besides delivering (parking or retries would cost throughput).
+            "worker_in_flight_during_bursts": quartiles(self.in_flight_samples),
+            "worker_counters": {
+                name: counters.get(name, 0.0)
+                for name in ("backlog_parked_total", "retries_scheduled_total", "invalid_jobs_total")
+            },
             # Other processes compete for the CPUs on a shared machine: read the figures with this.
             "load_average_at_end": [round(x, 1) for x in os.getloadavg()],
         }
@@ -309,13 +347,7 @@ async def bare_relay(
     await producer.start()
     me = psutil.Process()
     try:
-        parts = consumer.partitions_for_topic(source) or set()
-        while not parts:
-            await consumer.topics()
-            parts = consumer.partitions_for_topic(source) or set()
-        tps = [TopicPartition(source, p) for p in parts]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
+        await assign_from_beginning(consumer, source)
         slots = asyncio.Semaphore(concurrency)
         done = 0
         async with aiohttp.ClientSession() as session:
@@ -353,6 +385,14 @@ async def bare_relay(
     finally:
         await consumer.stop()
         await producer.stop()
+
+
+def quartiles(values: list[float]) -> dict[str, float]:
+    """p25, median and p75 of samples."""
+    if len(values) < 2:
+        return {"p25": values[0], "median": values[0], "p75": values[0]} if values else {}
+    q1, q2, q3 = statistics.quantiles(values, n=4)
+    return {"p25": round(q1, 1), "median": round(q2, 1), "p75": round(q3, 1)}
 
 
 async def wait_ready(port: int, timeout_s: float) -> None:

@@ -7,12 +7,12 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from config_api.results_ingest import ResultsIngestor
 from contracts.base import utcnow
 from contracts.deliveries import DeliveryResultV1
-from service_kit.kafka import consumer_options, producer_options
+from service_kit.kafka import assign_from_beginning, consumer_options, producer_options
 
 
 def make_result(
@@ -78,13 +78,7 @@ async def read_topic(
     consumer = AIOKafkaConsumer(group_id=None, **consumer_options(bootstrap))
     await consumer.start()
     try:
-        parts = consumer.partitions_for_topic(topic) or set()
-        if not parts:
-            await consumer.topics()
-            parts = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in sorted(parts)]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
+        await assign_from_beginning(consumer, topic)
         seen: list[tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]] = []
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s

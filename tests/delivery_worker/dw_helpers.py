@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 from aiohttp import web
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from contracts.base import utcnow
 from contracts.deliveries import DeadLetterV1, DeliveryJobV1, DeliveryResultV1
@@ -26,7 +26,7 @@ from contracts.webhooks import (
     SigningSecret,
     WebhookConfigV1,
 )
-from service_kit.kafka import consumer_options, producer_options
+from service_kit.kafka import assign_from_beginning, consumer_options, producer_options
 from webhook_core.secrets_crypto import SecretBox
 from webhook_core.webhook_secrets import encrypt_auth, secret_context
 
@@ -169,16 +169,7 @@ class Bus:
         ):
             consumer = AIOKafkaConsumer(group_id=None, **consumer_options(self.bootstrap))
             await consumer.start()
-            parts = consumer.partitions_for_topic(topic) or set()
-            for _ in range(50):
-                if parts:
-                    break
-                await consumer.topics()
-                parts = consumer.partitions_for_topic(topic) or set()
-                await asyncio.sleep(0.05)
-            tps = [TopicPartition(topic, p) for p in parts]
-            consumer.assign(tps)
-            await consumer.seek_to_beginning(*tps)
+            await assign_from_beginning(consumer, topic)
             self._consumers.append(consumer)
             self._tasks.append(asyncio.create_task(self._follow(consumer, sink)))
 

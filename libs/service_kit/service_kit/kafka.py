@@ -12,6 +12,7 @@ import logging
 from functools import lru_cache
 from typing import Any
 
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from aiokafka.partitioner import DefaultPartitioner, murmur2
@@ -100,3 +101,24 @@ async def ensure_topics(
             await asyncio.sleep(min(2.0, 0.2 * attempt))
         finally:
             await admin.close()
+
+
+async def assign_from_beginning(
+    consumer: AIOKafkaConsumer, topic: str, timeout_s: float = 5.0
+) -> list[TopicPartition]:
+    """Assign every partition of ``topic`` to a started group-less consumer, at the earliest offsets.
+
+    For tools, benchmarks and tests that read a whole topic; raises TimeoutError if the topic's
+    partitions are not known within ``timeout_s`` (its metadata may lag its creation).
+    """
+    async with asyncio.timeout(timeout_s):
+        partitions = consumer.partitions_for_topic(topic) or set()
+        while not partitions:
+            await consumer.topics()
+            partitions = consumer.partitions_for_topic(topic) or set()
+            if not partitions:
+                await asyncio.sleep(0.05)
+    tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+    consumer.assign(tps)
+    await consumer.seek_to_beginning(*tps)
+    return tps

@@ -55,6 +55,7 @@ class WorkerApp:
             settings.host, settings.port, ready=lambda: self.ready, registry=self.metrics.registry
         )
         self.producer: AIOKafkaProducer | None = None
+        self.outbox: Outbox | None = None
         self.session: aiohttp.ClientSession | None = None
         self.consumer: AIOKafkaConsumer | None = None
         self.jobs: JobConsumer | None = None
@@ -86,16 +87,15 @@ class WorkerApp:
         await self.ops.start()
         await self.follower.start()
         await self.follower.wait_ready(s.config_ready_timeout_s)
-        # Large batches: hundreds of concurrent jobs publish to the few partitions their webhooks map to;
-        # with the default 16 KB batch they queue behind one small batch per partition and starve.
+        # Large batches: the outbox sends everything a round of jobs produced for one partition as one
+        # batch; with the default 16 KB it would be cut into many small ones queued behind each other.
         self.producer = AIOKafkaProducer(
-            **{
-                **producer_options(s.kafka_bootstrap_servers),
-                "max_batch_size": 1 << 20,
-                "linger_ms": s.producer_linger_ms,
-            }
+            **{**producer_options(s.kafka_bootstrap_servers), "max_batch_size": 1 << 20}
         )
         await self.producer.start()
+        stopping = asyncio.Event()
+        self.outbox = Outbox(self.producer, stopping, s.producer_linger_ms / 1000)
+        self.outbox.start()
         self.session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=s.max_concurrency, limit_per_host=0),
             timeout=aiohttp.ClientTimeout(
@@ -103,7 +103,6 @@ class WorkerApp:
             ),  # each request sets its own, from the webhook's timeout_ms
             cookie_jar=aiohttp.DummyCookieJar(),  # receivers must not be able to plant state across webhooks
         )
-        stopping = asyncio.Event()
         self.deliverer = Deliverer(
             DeliveryOptions(
                 topics=s.topics,
@@ -118,7 +117,6 @@ class WorkerApp:
             ),
             self.view,
             self.session,
-            Outbox(self.producer, stopping),
             SecretBox(s.secrets_key),
             self.metrics,
             s.max_concurrency,
@@ -133,6 +131,7 @@ class WorkerApp:
         self.jobs = JobConsumer(
             self.consumer,
             self.deliverer,
+            self.outbox,
             s.topics,
             self.metrics,
             max_pending=s.max_pending,
@@ -167,6 +166,8 @@ class WorkerApp:
             await self.jobs.drain(self.settings.shutdown_grace_s)
         if self.consumer is not None:
             await self.consumer.stop()
+        if self.outbox is not None:
+            await self.outbox.stop()
         if self.producer is not None:
             await self.producer.stop()
         if self.session is not None:

@@ -3,6 +3,12 @@
 Raw aiokafka rather than FastStream: the loop needs per-partition pause/seek/resume (a retry tier
 partition waits, without spinning, until its head is due) and commits only the finished prefix of
 each partition (see :mod:`delivery_worker.offsets`), which a per-message subscriber cannot express.
+
+Fetched jobs queue in a lane per record key (the dispatcher keys jobs by webhook id). A lane runs
+at most its webhook's ``max_in_flight`` jobs at once, each runner taking the next job of its lane
+when one is done: a task per running job rather than one per fetched job, so a full fetch window
+costs no tasks parked on a semaphore. A job's records go to the outbox and the runner moves on;
+the job counts as finished (committable) once the broker acknowledged them.
 """
 
 from __future__ import annotations
@@ -11,6 +17,9 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
+from collections.abc import Callable
+from functools import partial
 from typing import TypeAlias
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
@@ -21,11 +30,41 @@ from contracts.topics import Topics
 from delivery_worker.delivery import Deliverer
 from delivery_worker.metrics import WorkerMetrics
 from delivery_worker.offsets import OffsetTracker
+from delivery_worker.outbox import Outbox
 from delivery_worker.plan import retry_due_ms
 
 logger = logging.getLogger(__name__)
 
 Record: TypeAlias = "ConsumerRecord[bytes, bytes]"
+_Job: TypeAlias = "tuple[TopicPartition, Record]"
+
+
+class _Lane:
+    """The fetched, not yet started jobs of one record key; priority ones first."""
+
+    __slots__ = ("normal", "runners", "urgent")
+
+    def __init__(self) -> None:
+        self.urgent: deque[_Job] = deque()
+        self.normal: deque[_Job] = deque()
+        self.runners = 0
+
+    def __len__(self) -> int:
+        return len(self.urgent) + len(self.normal)
+
+    def pop(self) -> _Job | None:
+        if self.urgent:
+            return self.urgent.popleft()
+        if self.normal:
+            return self.normal.popleft()
+        return None
+
+    def drop(self, partitions: set[TopicPartition]) -> int:
+        """Forget the queued jobs of these partitions; returns how many."""
+        before = len(self)
+        self.urgent = deque(job for job in self.urgent if job[0] not in partitions)
+        self.normal = deque(job for job in self.normal if job[0] not in partitions)
+        return before - len(self)
 
 
 class JobConsumer:
@@ -35,6 +74,7 @@ class JobConsumer:
         self,
         consumer: AIOKafkaConsumer,
         deliverer: Deliverer,
+        outbox: Outbox,
         topics: Topics,
         metrics: WorkerMetrics,
         *,
@@ -45,6 +85,7 @@ class JobConsumer:
     ) -> None:
         self.consumer = consumer
         self.deliverer = deliverer
+        self.outbox = outbox
         self.metrics = metrics
         self.priority_topic = topics.deliveries_priority
         self.retry_tiers = {name: tier for tier, name in topics.retry_topics().items()}
@@ -54,11 +95,17 @@ class JobConsumer:
         self.commit_interval_s = commit_interval_s
         self.due_tolerance_ms = due_tolerance_ms
         self.tracker: OffsetTracker[TopicPartition] = OffsetTracker()
-        self.tasks: dict[TopicPartition, set[asyncio.Task[None]]] = {}
+        self.lanes: dict[bytes | None, _Lane] = {}
+        self.runners: set[asyncio.Task[None]] = set()
+        self.started: dict[TopicPartition, int] = {}
+        """Jobs per partition taken by a runner and not finished yet (revocation waits for them)."""
         self.pending = 0
+        """Jobs fetched and not finished (queued, running or waiting for their acknowledgement)."""
         metrics.pending.set_function(lambda: self.pending)
         self.stopping = asyncio.Event()
         self._room = asyncio.Event()
+        self._progress = asyncio.Event()
+        """Set whenever a job finishes (for waits on a condition about finished jobs)."""
         self.refill = max(1, min(64, max_pending // 8))
         """Free window slots that wake the fetch loop (at most 64, an eighth of the window)."""
         self._timers: dict[TopicPartition, asyncio.TimerHandle] = {}
@@ -98,16 +145,14 @@ class JobConsumer:
                 await committer
 
     async def drain(self, timeout_s: float) -> None:
-        """Wait (bounded) for every running job, cancel the rest, then commit what finished."""
-        running = [t for tasks in self.tasks.values() for t in tasks]
-        if running:
-            _, unfinished = await asyncio.wait(running, timeout=timeout_s)
+        """Wait (bounded) for every fetched job, cancel what is left, then commit what finished."""
+        await self._wait_until(lambda: self.pending <= 0, timeout_s)
+        if self.pending > 0:
             # Out of time: abandon them uncommitted (the next owner redoes them) before the producer closes.
-            for task in unfinished:
-                task.cancel()
-            await asyncio.gather(*unfinished, return_exceptions=True)
-            if unfinished:
-                logger.warning("shutdown abandoned unfinished jobs", extra={"jobs": len(unfinished)})
+            logger.warning("shutdown abandoned unfinished jobs", extra={"jobs": self.pending})
+        for task in list(self.runners):
+            task.cancel()
+        await asyncio.gather(*self.runners, return_exceptions=True)
         await self.commit()
 
     async def _fetch(self, room: int) -> dict[TopicPartition, list[Record]]:
@@ -126,6 +171,7 @@ class JobConsumer:
 
     def _dispatch(self, tp: TopicPartition, records: list[Record]) -> None:
         tier = self.retry_tiers.get(tp.topic)
+        urgent = tp.topic == self.priority_topic
         now_ms = time.time() * 1000
         for record in records:
             if tier is not None:
@@ -136,8 +182,23 @@ class JobConsumer:
             if not self.tracker.start(tp, record.offset):
                 continue  # fetched again after a seek: it already ran or is running
             self.pending += 1
-            task = asyncio.create_task(self._run_one(tp, record))  # unnamed: a name per job costs CPU
-            self.tasks.setdefault(tp, set()).add(task)
+            self._enqueue(tp, record, urgent)
+
+    def _enqueue(self, tp: TopicPartition, record: Record, urgent: bool) -> None:
+        key = record.key
+        lane = self.lanes.get(key)
+        if lane is None:
+            lane = self.lanes[key] = _Lane()
+        if self.deliverer.should_park(key, len(lane)):
+            # Rather than let one slow webhook fill the fetch window (max_pending) and stall the others.
+            self.outbox.enqueue(self.deliverer.park(record), partial(self._finished, tp, record.offset))
+            return
+        (lane.urgent if urgent else lane.normal).append((tp, record))
+        if lane.runners < self.deliverer.lane_limit(key):
+            lane.runners += 1
+            runner = asyncio.create_task(self._run_lane(key, lane))
+            self.runners.add(runner)
+            runner.add_done_callback(self.runners.discard)
 
     def _pause_until(self, tp: TopicPartition, offset: int, delay_s: float) -> None:
         """Rewind to the not-yet-due head and stop fetching the partition until it is due."""
@@ -153,29 +214,65 @@ class JobConsumer:
         if tp in self.consumer.assignment():
             self.consumer.resume(tp)
 
-    async def _run_one(self, tp: TopicPartition, record: Record) -> None:
+    async def _run_lane(self, key: bytes | None, lane: _Lane) -> None:
         try:
-            while True:
-                try:
-                    await self.deliverer.handle(record)
-                    break
-                except Exception:  # a bug in one job must not stop the worker; the job is retried
-                    logger.exception(
-                        "job failed unexpectedly, retrying it",
-                        extra={"topic": tp.topic, "partition": tp.partition, "offset": record.offset},
-                    )
-                    if self.stopping.is_set():
-                        return  # left uncommitted: the next owner of the partition redoes it
-                    await asyncio.sleep(1.0)
-            self.tracker.finish(tp, record.offset)
+            while (job := lane.pop()) is not None:
+                tp, record = job
+                self.started[tp] = self.started.get(tp, 0) + 1
+                await self._run_one(tp, record)
         finally:
-            self.pending -= 1
-            if self.max_pending - self.pending >= self.refill:
-                self._room.set()
-            current = asyncio.current_task()
-            tasks = self.tasks.get(tp)
-            if tasks is not None and current is not None:
-                tasks.discard(current)
+            lane.runners -= 1
+            if lane.runners == 0 and not lane and self.lanes.get(key) is lane:
+                del self.lanes[key]
+
+    async def _run_one(self, tp: TopicPartition, record: Record) -> None:
+        while True:
+            try:
+                publications = await self.deliverer.handle(record)
+                break
+            except Exception:  # a bug in one job must not stop the worker; the job is retried
+                logger.exception(
+                    "job failed unexpectedly, retrying it",
+                    extra={"topic": tp.topic, "partition": tp.partition, "offset": record.offset},
+                )
+                if self.stopping.is_set():
+                    self._settle(tp)  # left uncommitted: the next owner of the partition redoes it
+                    return
+                await asyncio.sleep(1.0)
+        self.outbox.enqueue(publications, partial(self._finished, tp, record.offset, True))
+
+    def _finished(self, tp: TopicPartition, offset: int, ran: bool = False) -> None:
+        """The job's records are acknowledged: its offset may be committed."""
+        self.tracker.finish(tp, offset)
+        if ran:
+            self._settle(tp)
+        else:
+            self._release()
+
+    def _settle(self, tp: TopicPartition) -> None:
+        count = self.started.get(tp, 0) - 1
+        if count > 0:
+            self.started[tp] = count
+        else:
+            self.started.pop(tp, None)
+        self._release()
+
+    def _release(self) -> None:
+        self.pending -= 1
+        self._progress.set()
+        if self.max_pending - self.pending >= self.refill:
+            self._room.set()
+
+    async def _wait_until(self, done: Callable[[], bool], timeout_s: float) -> None:
+        """Wait, at most ``timeout_s``, until ``done()`` holds; it is re-checked as jobs finish."""
+        deadline = time.monotonic() + timeout_s
+        while not done():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            self._progress.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._progress.wait(), remaining)
 
     async def commit(self, only: set[TopicPartition] | None = None) -> None:
         """Commit the finished prefix of every (or the given) assigned partition."""
@@ -210,18 +307,18 @@ class JobConsumer:
                 self.metrics.lag.labels(tp.topic, str(tp.partition)).set(max(0, high - done))
 
     async def on_revoked(self, revoked: set[TopicPartition]) -> None:
-        """Finish (bounded) and commit the jobs of partitions being taken away."""
+        """Drop the queued jobs of partitions being taken away, finish (bounded) the running ones, commit."""
         for tp in revoked:
             timer = self._timers.pop(tp, None)
             if timer is not None:
                 timer.cancel()
-        running = [t for tp in revoked for t in self.tasks.get(tp, set())]
-        if running:
-            await asyncio.wait(running, timeout=10.0)
+        for lane in self.lanes.values():
+            for _ in range(lane.drop(revoked)):
+                self._release()  # the new owner starts from the last commit, which they are after
+        await self._wait_until(lambda: not any(tp in self.started for tp in revoked), 10.0)
         await self.commit(only=set(revoked))
         for tp in revoked:
             self.tracker.forget(tp)
-            self.tasks.pop(tp, None)
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]

@@ -1,9 +1,11 @@
-"""One job, start to finish: resolve config, guard the endpoint, send, decide, publish.
+"""One job, start to finish: resolve config, guard the endpoint, send, decide what to publish.
 
-Error handling: endpoint problems never raise (``send_webhook`` returns a classified result);
-a record that is not a job goes to the invalid-events topic; a webhook whose secrets or auth do
-not decrypt is an ``invalid_config`` attempt (dead-lettered, no retry). Only publish failures
-during shutdown propagate, which leaves the job uncommitted for the next owner.
+:meth:`Deliverer.handle` returns the records a job produces (result, retry hop, dead letter,
+invalid record); the consumer hands them to the :class:`~delivery_worker.outbox.Outbox` and commits
+the job once they are acknowledged. Error handling: endpoint problems never raise (``send_webhook``
+returns a classified result); a record that is not a job goes to the invalid-events topic; a
+webhook whose secrets or auth do not decrypt is an ``invalid_config`` attempt (dead-lettered, no
+retry).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from contracts.webhooks import WebhookConfigV1
 from delivery_worker.backoff import next_delay
 from delivery_worker.limits import WebhookGuards, should_park
 from delivery_worker.metrics import WorkerMetrics
-from delivery_worker.outbox import Outbox, Publication
+from delivery_worker.outbox import Publication
 from delivery_worker.plan import (
     dead_letter_publication,
     result_for,
@@ -45,6 +47,8 @@ from webhook_core.ssrf import Resolver, SsrfPolicy
 from webhook_core.webhook_secrets import decrypt_auth, secret_context
 
 logger = logging.getLogger(__name__)
+
+_UNKNOWN_LANE_LIMIT = 8
 
 
 @dataclass(frozen=True)
@@ -84,7 +88,6 @@ class Deliverer:
         options: DeliveryOptions,
         view: WebhookView,
         session: aiohttp.ClientSession,
-        outbox: Outbox,
         box: SecretBox,
         metrics: WorkerMetrics,
         max_concurrency: int,
@@ -94,7 +97,6 @@ class Deliverer:
         self.options = options
         self.view = view
         self.session = session
-        self.outbox = outbox
         self.box = box
         self.metrics = metrics
         self.resolver = resolver
@@ -108,55 +110,78 @@ class Deliverer:
         self.window_load: Callable[[], float] = lambda: 1.0
         """Share of the consumer's fetch window in use (set by the app once the consumer exists)."""
 
-    async def handle(self, record: ConsumerRecord[bytes, bytes]) -> None:
-        """Process one record of a deliveries, priority or retry topic until its outputs are acked."""
+    async def handle(self, record: ConsumerRecord[bytes, bytes]) -> list[Publication]:
+        """Process one record of a deliveries, priority or retry topic; returns the records to publish."""
         headers: list[tuple[str, bytes]] = list(record.headers or [])
         try:
             job = DeliveryJobV1.model_validate_json(record.value or b"")
         except ValidationError as exc:
-            await self._invalid(record, headers, exc)
-            return
+            return [self._invalid(record, headers, exc)]
         now = utcnow()
-        topics = self.options.topics
         if (
             job.not_before is not None
             and (job.not_before - now).total_seconds() > self.options.due_tolerance_s
         ):
-            publication, _ = retry_publication(topics, job, headers, now)
-            await self.outbox.publish([publication])  # not due yet: hop to the next tier, no attempt
-            return
+            publication, _ = retry_publication(self.options.topics, job, headers, now)
+            return [publication]  # not due yet: hop to the next tier, no attempt
         config = self.view.webhooks.get(job.webhook_id)
         if config is None and self._may_not_be_known_yet(job, now):
             # The dispatcher can see a new webhook before this worker's view does: defer, don't cancel.
-            await self._park(job, headers, now)
-            return
+            return [self._parked(job, headers, now)]
         if config is None or not config.active:
             reason = "webhook deleted" if config is None else "webhook inactive"
-            await self._cancel(job, reason)
-            return
-        guards = self.guards.get(job.webhook_id)
-        if guards is None:
-            guards = self.guards[job.webhook_id] = WebhookGuards()
-        if should_park(
-            waiting=guards.limiter.waiting,
-            max_queued=self.options.max_queued_per_webhook,
-            window_load=self.window_load(),
-            max_in_flight=config.max_in_flight,
-            slot_time_s=guards.slot_time.estimate(self.clock()),
-            park_after_s=self.options.park_after_s,
-        ):
-            # Rather than let one slow webhook fill the fetch window (max_pending) and stall the others.
-            await self._park(job, headers, now)
-            return
+            return [self._cancel(job, reason)]
+        guards = self._guards(job.webhook_id)
         await guards.limiter.acquire(config.max_in_flight)
         acquired = self.clock()
         guards.slot_time.started(acquired)
         try:
-            publications = await self._guarded_attempt(job, config, headers, guards)
+            return await self._guarded_attempt(job, config, headers, guards)
         finally:
             guards.limiter.release()
             guards.slot_time.record(self.clock() - acquired)
-        await self.outbox.publish(publications)
+
+    def lane_limit(self, key: bytes | None) -> int:
+        """How many jobs of one record key (a webhook id) may run at once: the webhook's max_in_flight.
+
+        Unknown keys (a webhook not in the view, a foreign record) get a few: their jobs are cancels,
+        deferrals or invalid records, none of which makes a request.
+        """
+        config = self.view.webhooks.get(key.decode("utf-8", errors="replace")) if key else None
+        return max(1, config.max_in_flight) if config is not None else _UNKNOWN_LANE_LIMIT
+
+    def should_park(self, key: bytes | None, waiting: int) -> bool:
+        """Whether a newly fetched job of this key should go round the shortest retry tier (see
+        :func:`delivery_worker.limits.should_park`) rather than queue behind ``waiting`` others."""
+        if waiting < self.options.max_queued_per_webhook or key is None:
+            return False
+        webhook_id = key.decode("utf-8", errors="replace")
+        config = self.view.webhooks.get(webhook_id)
+        if config is None:
+            return False  # its jobs make no request: they never hold the queue up for long
+        return should_park(
+            waiting=waiting,
+            max_queued=self.options.max_queued_per_webhook,
+            window_load=self.window_load(),
+            max_in_flight=config.max_in_flight,
+            slot_time_s=self._guards(webhook_id).slot_time.estimate(self.clock()),
+            park_after_s=self.options.park_after_s,
+        )
+
+    def park(self, record: ConsumerRecord[bytes, bytes]) -> list[Publication]:
+        """The record re-routed through the shortest retry tier without an attempt."""
+        headers: list[tuple[str, bytes]] = list(record.headers or [])
+        try:
+            job = DeliveryJobV1.model_validate_json(record.value or b"")
+        except ValidationError as exc:
+            return [self._invalid(record, headers, exc)]
+        return [self._parked(job, headers, utcnow())]
+
+    def _guards(self, webhook_id: str) -> WebhookGuards:
+        guards = self.guards.get(webhook_id)
+        if guards is None:
+            guards = self.guards[webhook_id] = WebhookGuards()
+        return guards
 
     async def _guarded_attempt(
         self,
@@ -361,17 +386,17 @@ class Deliverer:
             return False
         return (now - job.dispatched_at).total_seconds() < self.options.unknown_webhook_grace_s
 
-    async def _park(self, job: DeliveryJobV1, headers: Sequence[tuple[str, bytes]], now: datetime) -> None:
-        """Re-route the job through the shortest retry tier without an attempt."""
+    def _parked(self, job: DeliveryJobV1, headers: Sequence[tuple[str, bytes]], now: datetime) -> Publication:
+        """The job on the shortest retry tier, no attempt used."""
         parked = job.model_copy(
             update={"not_before": now + timedelta(seconds=min(self.options.topics.retry_tiers_s))}
         )
         publication, tier = retry_publication(self.options.topics, parked, headers, now)
         self.metrics.child(self.metrics.retries, str(tier)).inc()
         self.metrics.parked.inc()
-        await self.outbox.publish([publication])
+        return publication
 
-    async def _cancel(self, job: DeliveryJobV1, reason: str) -> None:
+    def _cancel(self, job: DeliveryJobV1, reason: str) -> Publication:
         self.metrics.child(self.metrics.attempts, job.integration_id, "cancelled", "cancelled").inc()
         res = result_for(
             job,
@@ -384,11 +409,11 @@ class Deliverer:
         logger.info(
             "delivery cancelled", extra={"delivery_id": job.delivery_id, "webhook_id": job.webhook_id}
         )
-        await self.outbox.publish([result_publication(self.options.topics, res)])
+        return result_publication(self.options.topics, res)
 
-    async def _invalid(
+    def _invalid(
         self, record: ConsumerRecord[bytes, bytes], headers: Sequence[tuple[str, bytes]], exc: ValidationError
-    ) -> None:
+    ) -> Publication:
         # The reason names fields and problems only: pydantic's default text would echo input values (PHI).
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or 'record'}: {err['msg']}"
@@ -407,7 +432,7 @@ class Deliverer:
             received_at=utcnow(),
         )
         key = record.key.decode("utf-8", errors="replace") if record.key else ""
-        await self.outbox.publish([Publication(self.options.topics.invalid_events, key, invalid.to_bytes())])
+        return Publication(self.options.topics.invalid_events, key, invalid.to_bytes())
 
     def _credentials(self, config: WebhookConfigV1) -> tuple[list[str], Auth]:
         """Signing secrets valid now and the auth object, decrypted once per config version."""
