@@ -13,6 +13,7 @@ from delivery_worker.plan import (
     RETRY_DUE_HEADER,
     dead_letter_publication,
     result_for,
+    result_publication,
     retry_due_ms,
     retry_publication,
     with_attempt,
@@ -72,15 +73,24 @@ def test_dead_letter_carries_history_and_original_headers() -> None:
     assert retry.attempt == 2 and retry.not_before == NOW
 
 
+def _built(result: dict[str, Any]) -> DeliveryResultV1:
+    return DeliveryResultV1.model_validate_json(result_publication(TOPICS, result).value)
+
+
 def test_result_fields() -> None:
     job = JOB.model_copy(update={"attempt": 3, "replay": ReplayInfo(replay_id="r9", requested_by="ops")})
-    res = result_for(job, "succeeded", NOW, status_code=200, response_body="")
+    res = _built(result_for(job, "succeeded", NOW, status_code=200, response_body=""))
     assert (res.attempt, res.replay_id, res.response_body_excerpt, res.circuit_state) == (
         3,
         "r9",
         None,
         "closed",
     )
+
+
+def test_result_builder_sets_exactly_the_contract_fields() -> None:
+    # A field added to delivery_result.v1 must be added to the builder too (or this fails).
+    assert set(result_for(JOB, "succeeded", NOW)) == set(DeliveryResultV1.model_fields)
 
 
 @pytest.mark.parametrize(
@@ -101,8 +111,11 @@ def test_result_fields() -> None:
     ],
 )
 def test_results_built_without_validation_are_valid(kwargs: dict[str, Any]) -> None:
-    # result_for skips pydantic validation on the hot path: what it builds must still pass it.
+    # result_for skips pydantic on the hot path: what it builds must pass validation, field for field.
     args = dict(kwargs)
-    res = result_for(JOB, args.pop("outcome"), NOW, **args)
-    assert DeliveryResultV1.model_validate_json(res.to_bytes()) == res
-    assert DeliveryResultV1.model_validate(res.model_dump()) == res
+    outcome = args.pop("outcome")
+    fields = result_for(JOB, outcome, NOW, **args)
+    pub = result_publication(TOPICS, fields)
+    assert pub.topic == TOPICS.delivery_results and pub.key == JOB.webhook_id
+    assert DeliveryResultV1.model_validate_json(pub.value) == DeliveryResultV1.model_validate(fields)
+    assert DeliveryResultV1.model_validate_json(pub.value).model_dump() == fields

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic_core import to_json
 
 from contracts.deliveries import (
     AttemptSummary,
     CircuitState,
     DeadLetterV1,
     DeliveryJobV1,
-    DeliveryResultV1,
     ErrorCategory,
     Outcome,
 )
@@ -48,38 +50,40 @@ def result_for(
     circuit_state: CircuitState = "closed",
     gone: bool = False,
     payload_encrypted: str | None = None,
-) -> DeliveryResultV1:
-    """The ``delivery_result.v1`` of one attempt, cancel, deferral or dead-letter.
+) -> dict[str, Any]:
+    """The fields of the ``delivery_result.v1`` of one attempt, cancel, deferral or dead-letter.
 
-    Built without re-validation (one per delivery, on the hot path): every field comes from the
-    validated job, the classified send result or the worker's own UTC clock; the tests check that
-    what this builds validates.
+    A plain dict, serialised by :func:`result_publication` without building the model (one per
+    delivery, on the hot path: constructing and dumping the model took four times as long). Every
+    value comes from the validated job, the classified send result or the worker's own UTC clock;
+    the tests check that the keys are exactly the model's fields and that what is built validates.
     """
-    return DeliveryResultV1.model_construct(
-        delivery_id=job.delivery_id,
-        webhook_id=job.webhook_id,
-        integration_id=job.integration_id,
-        event_id=job.event_id,
-        event_type=job.event_type,
-        attempt=job.attempt,
-        outcome=outcome,
-        status_code=status_code,
-        error_category=error_category,
-        error_message=error_message,
-        response_ms=response_ms,
-        response_body_excerpt=response_body or None,
-        attempted_at=attempted_at,
-        next_attempt_at=next_attempt_at,
-        circuit_state=circuit_state,
-        gone=gone,
-        payload_encrypted=payload_encrypted,
-        replay_id=job.replay.replay_id if job.replay else None,
-    )
+    return {
+        "type": "delivery_result.v1",
+        "delivery_id": job.delivery_id,
+        "webhook_id": job.webhook_id,
+        "integration_id": job.integration_id,
+        "event_id": job.event_id,
+        "event_type": job.event_type,
+        "attempt": job.attempt,
+        "outcome": outcome,
+        "status_code": status_code,
+        "error_category": error_category,
+        "error_message": error_message,
+        "response_ms": response_ms,
+        "response_body_excerpt": response_body or None,
+        "attempted_at": attempted_at,
+        "next_attempt_at": next_attempt_at,
+        "circuit_state": circuit_state,
+        "gone": gone,
+        "payload_encrypted": payload_encrypted,
+        "replay_id": job.replay.replay_id if job.replay else None,
+    }
 
 
-def result_publication(topics: Topics, result: DeliveryResultV1) -> Publication:
-    """The result record (key = webhook id)."""
-    return Publication(topics.delivery_results, result.webhook_id, result.to_bytes())
+def result_publication(topics: Topics, result: dict[str, Any]) -> Publication:
+    """The result record (key = webhook id), JSON as pydantic would write it (same datetime format)."""
+    return Publication(topics.delivery_results, result["webhook_id"], to_json(result))
 
 
 def retry_publication(
