@@ -87,12 +87,16 @@ class Bench:
         self.run_dir = run_dir
         self.key = generate_key()
         self.box = SecretBox(decode_secrets_key(self.key))
-        self.prefix = f"wb{int(time.time())}."
+        self.base_prefix = f"wb{int(time.time())}."
+        self.prefix = self.base_prefix
         self.topics = Topics().with_prefix(self.prefix)
         self.webhooks: list[WebhookConfigV1] = []
         self.worker_ps: list[psutil.Process] = []
         self.worker_ports: list[int] = []
         self.in_flight_samples: list[float] = []
+        self.others: dict[str, psutil.Process] = {}
+        self.bootstrap = ""
+        """The other processes on the machine's cores (bench, receiver, broker): their CPU is reported."""
 
     async def worker_metrics(self) -> dict[str, float]:
         """Sum of each unlabelled-or-labelled sample over the workers' /metrics (diagnostics)."""
@@ -162,15 +166,40 @@ class Bench:
         await asyncio.gather(*futures)
         return await bare_relay(bootstrap, source, sink, url, len(jobs), self.args.concurrency)
 
+    async def hop_probe(self, hops: dict[str, float]) -> asyncio.Task[None]:
+        """A plain consumer of the deliveries topic (same fetch wait as the worker) noting when each
+        job could first be fetched: the broker hop, to tell its latency from the worker's."""
+        consumer = AIOKafkaConsumer(group_id=None, **consumer_options(self.bootstrap, 10))
+        await consumer.start()
+        tps = await assign_from_beginning(consumer, self.topics.deliveries)
+        await consumer.seek_to_end(*tps)
+
+        async def follow() -> None:
+            try:
+                while True:
+                    batch = await consumer.getmany(timeout_ms=100)
+                    now = time.time()
+                    for records in batch.values():
+                        for record in records:
+                            hops.setdefault(json.loads(record.value)["delivery_id"], now)
+            finally:
+                await consumer.stop()
+
+        return asyncio.create_task(follow())
+
     def worker_cpu(self) -> float:
         """CPU seconds used so far by the worker process(es)."""
-        return float(sum(t.user + t.system for t in (ps.cpu_times() for ps in self.worker_ps)))
+        return sum(cpu_seconds(ps) for ps in self.worker_ps)
 
     async def paced(self, producer: AIOKafkaProducer, rx: ReceiverClient, rate: float) -> dict[str, float]:
         count = int(rate * self.args.latency_seconds)
         cpu_before = self.worker_cpu()
+        others_before = {name: cpu_seconds(ps) for name, ps in self.others.items()}
+        wall_before = time.monotonic()
         sent: dict[str, float] = {}
         futures = []
+        hops: dict[str, float] = {}
+        probe = await self.hop_probe(hops)
         began = time.monotonic()
         for i in range(count):
             due = began + i / rate
@@ -184,74 +213,104 @@ class Bench:
             )
         await asyncio.gather(*futures)
         seen = await self.wait_receipts(rx, set(sent), 60)
+        probe.cancel()
+        await asyncio.gather(probe, return_exceptions=True)
         latencies = [(seen[d] - sent[d]) * 1000 for d in seen]
         summary = latency_summary(latencies)
+        # The broker's share: publish -> fetched by a plain consumer polling like the worker does.
+        hop = latency_summary([(hops[d] - sent[d]) * 1000 for d in hops if d in sent])
+        summary["broker_hop_ms"] = {k: hop[k] for k in ("p50", "p95", "p99")}
         summary["lost"] = len(sent) - len(seen)
         summary["worker_cpu_ms_per_delivery"] = round(
             (self.worker_cpu() - cpu_before) * 1000 / max(1, len(seen)), 3
         )
         summary["rate"] = round(rate, 1)
+        # Cores in use while paced (1.0 = one core): on 2 cores, near 2.0 in all means queueing anywhere.
+        wall = time.monotonic() - wall_before
+        used = {name: (cpu_seconds(ps) - others_before[name]) / wall for name, ps in self.others.items()}
+        used["worker"] = (self.worker_cpu() - cpu_before) / wall
+        summary["cores_used"] = {name: round(v, 2) for name, v in used.items()}
         return summary
+
+    async def stage(
+        self, run: int, producer: AIOKafkaProducer, receiver: ReceiverProc, rx: ReceiverClient
+    ) -> list[subprocess.Popen[bytes]]:
+        """Fresh topics, webhooks and worker process(es) for one run, warmed up with one burst.
+
+        Each run starts from empty topics: the embedded broker's memory storage gets slower as its
+        topics grow (a hop's p50 went from 5 to 10 ms over 100k records), which would otherwise
+        charge later runs for the records of earlier ones.
+        """
+        self.prefix = f"{self.base_prefix}r{run}."
+        self.topics = Topics().with_prefix(self.prefix)
+        await ensure_topics(self.bootstrap, self.topics, partitions=6)
+        per_webhook = max(1, self.args.concurrency // self.args.webhooks)
+        self.webhooks = []
+        for n in range(self.args.webhooks):
+            wid = f"wh_bench_{n}"
+            cfg = WebhookConfigV1(
+                id=wid,
+                integration_id="int_bench",
+                integration_type="surveymonkey",
+                name=f"bench {n}",
+                subscription_url=receiver.url(f"w{n}"),
+                event_types=["*"],
+                signing_secrets=[
+                    SigningSecret(encrypted=self.box.encrypt(generate_signing_secret(), secret_context(wid)))
+                ],
+                retry_policy=RetryPolicy(max_attempts=3, initial_delay_ms=100),
+                max_in_flight=per_webhook,
+                timeout_ms=10_000,
+                updated_at=datetime.now(UTC) - timedelta(seconds=1),
+            )
+            self.webhooks.append(cfg)
+            await producer.send_and_wait(self.topics.webhooks_config, cfg.to_bytes(), key=wid.encode())
+        env = {
+            **os.environ,
+            "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
+            "TOPIC_PREFIX": self.prefix,
+            "WEBHOOK_SECRETS_KEY": self.key,
+            "WEBHOOK_ALLOW_HTTP": "true",
+            "WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8",
+            "LOG_JSON": "true",
+            "EVENT_LOOP": self.args.event_loop,
+            "GC_GEN0_THRESHOLD": str(self.args.gc_gen0_threshold),
+        }
+        workers: list[subprocess.Popen[bytes]] = []
+        ports = free_ports(self.args.workers)
+        for n, port in enumerate(ports):  # one consumer group: the partitions are shared
+            with (self.run_dir / f"worker{run}.{n}.log").open("ab") as log:
+                workers.append(
+                    subprocess.Popen(
+                        [sys.executable, "-m", "delivery_worker"],
+                        env={**env, "DELIVERY_WORKER_PORT": str(port)},
+                        stdout=log,
+                        stderr=log,
+                    )
+                )
+        self.worker_ps = [psutil.Process(w.pid) for w in workers]
+        self.worker_ports = ports
+        for port in ports:
+            await wait_ready(port, 120)
+        await self.burst(producer, rx)  # warm-up: connections, caches, consumer fetch sizes
+        return workers
 
     async def run(self) -> dict[str, Any]:
         broker = start_broker(port=free_port(), log_path=self.run_dir / "broker.log")
         receiver = ReceiverProc(self.run_dir, verify=False)
         workers: list[subprocess.Popen[bytes]] = []
+        counters: dict[str, float] = {}
         try:
             receiver.start()
             rx = ReceiverClient(receiver.base_url)
-            await ensure_topics(broker.bootstrap_servers, self.topics, partitions=6)
+            self.bootstrap = broker.bootstrap_servers
             producer = AIOKafkaProducer(**producer_options(broker.bootstrap_servers))
             await producer.start()
-            per_webhook = max(1, self.args.concurrency // self.args.webhooks)
-            for n in range(self.args.webhooks):
-                wid = f"wh_bench_{n}"
-                cfg = WebhookConfigV1(
-                    id=wid,
-                    integration_id="int_bench",
-                    integration_type="surveymonkey",
-                    name=f"bench {n}",
-                    subscription_url=receiver.url(f"w{n}"),
-                    event_types=["*"],
-                    signing_secrets=[
-                        SigningSecret(
-                            encrypted=self.box.encrypt(generate_signing_secret(), secret_context(wid))
-                        )
-                    ],
-                    retry_policy=RetryPolicy(max_attempts=3, initial_delay_ms=100),
-                    max_in_flight=per_webhook,
-                    timeout_ms=10_000,
-                    updated_at=datetime.now(UTC) - timedelta(seconds=1),
-                )
-                self.webhooks.append(cfg)
-                await producer.send_and_wait(self.topics.webhooks_config, cfg.to_bytes(), key=wid.encode())
-            env = {
-                **os.environ,
-                "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
-                "TOPIC_PREFIX": self.prefix,
-                "WEBHOOK_SECRETS_KEY": self.key,
-                "WEBHOOK_ALLOW_HTTP": "true",
-                "WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8",
-                "LOG_JSON": "true",
-                "EVENT_LOOP": self.args.event_loop,
-                "GC_GEN0_THRESHOLD": str(self.args.gc_gen0_threshold),
+            self.others = {
+                "bench": psutil.Process(),
+                "receiver": psutil.Process(receiver.process.pid),
+                "broker": psutil.Process(broker.process.pid),
             }
-            ports = free_ports(self.args.workers)
-            for n, port in enumerate(ports):  # one consumer group: the partitions are shared
-                with (self.run_dir / f"worker{n}.log").open("ab") as log:
-                    workers.append(
-                        subprocess.Popen(
-                            [sys.executable, "-m", "delivery_worker"],
-                            env={**env, "DELIVERY_WORKER_PORT": str(port)},
-                            stdout=log,
-                            stderr=log,
-                        )
-                    )
-            self.worker_ps = [psutil.Process(w.pid) for w in workers]
-            self.worker_ports = ports
-            for port in ports:
-                await wait_ready(port, 120)
-            await self.burst(producer, rx)  # warm-up: connections, JIT-less caches, consumer fetch sizes
             raw_rates: list[float] = []
             raw_cpu: list[float] = []
             worker_rates: list[float] = []
@@ -260,6 +319,7 @@ class Bench:
             floor_cpu: list[float] = []
             latencies: list[dict[str, float]] = []
             for run in range(self.args.runs):
+                workers = await self.stage(run, producer, receiver, rx)
                 me = psutil.Process()
                 before = me.cpu_times()
                 rate = await raw_http(
@@ -283,18 +343,19 @@ class Bench:
                     f"({floor_rates[-1] / raw_rates[-1]:.0%} of raw, {floor_cpu[-1]:.2f} ms); "
                     f"at {latencies[-1]['rate']}/s "
                     f"p50 {latencies[-1]['p50']} p95 {latencies[-1]['p95']} p99 {latencies[-1]['p99']} ms "
-                    f"(worker CPU {latencies[-1]['worker_cpu_ms_per_delivery']} ms per delivery)",
+                    f"(broker hop p50/p99 {latencies[-1]['broker_hop_ms']['p50']}/"
+                    f"{latencies[-1]['broker_hop_ms']['p99']} ms; "
+                    f"worker CPU {latencies[-1]['worker_cpu_ms_per_delivery']} ms per delivery; "
+                    f"cores used {latencies[-1]['cores_used']})",
                     flush=True,
                 )
-            counters = await self.worker_metrics()
+                for name, value in (await self.worker_metrics()).items():
+                    counters[name] = counters.get(name, 0.0) + value
+                stop_workers(workers)
             await producer.stop()
             await rx.close()
         finally:
-            for worker in workers:
-                if worker.poll() is None:
-                    worker.terminate()
-            for worker in workers:
-                worker.wait(30)
+            stop_workers(workers)
             receiver.stop()
             broker.stop()
         ratios = [w / r for w, r in zip(worker_rates, raw_rates, strict=True)]
@@ -385,6 +446,21 @@ async def bare_relay(
     finally:
         await consumer.stop()
         await producer.stop()
+
+
+def stop_workers(workers: list[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM every worker still running and wait for it."""
+    for worker in workers:
+        if worker.poll() is None:
+            worker.terminate()
+    for worker in workers:
+        worker.wait(30)
+
+
+def cpu_seconds(ps: psutil.Process) -> float:
+    """User plus system CPU seconds of a process so far."""
+    times = ps.cpu_times()
+    return float(times.user + times.system)
 
 
 def quartiles(values: list[float]) -> dict[str, float]:

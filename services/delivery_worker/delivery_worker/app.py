@@ -59,18 +59,22 @@ class WorkerApp:
         self.session: aiohttp.ClientSession | None = None
         self.consumer: AIOKafkaConsumer | None = None
         self.jobs: JobConsumer | None = None
+        """The consumer of new jobs (priority and deliveries topics)."""
+        self.retry_consumer: AIOKafkaConsumer | None = None
+        self.retry_jobs: JobConsumer | None = None
+        """The consumer of the retry tiers."""
         self.deliverer: Deliverer | None = None
-        self._loop_task: asyncio.Task[None] | None = None
+        self._loop_tasks: list[asyncio.Task[None]] = []
         self._started = False
 
     @property
     def ready(self) -> bool:
-        """Ready once the config view caught up and the job consumer runs."""
+        """Ready once the config view caught up and both job consumers run."""
         return (
             self._started
             and self.follower.ready
-            and self._loop_task is not None
-            and not self._loop_task.done()
+            and bool(self._loop_tasks)
+            and not any(task.done() for task in self._loop_tasks)
         )
 
     @property
@@ -122,29 +126,35 @@ class WorkerApp:
             s.max_concurrency,
             CachingResolver(self.resolver, s.dns_cache_ttl_ms / 1000),
         )
-        self.consumer = AIOKafkaConsumer(
-            group_id=s.group_id,
-            session_timeout_ms=s.session_timeout_ms,
-            heartbeat_interval_ms=s.heartbeat_interval_ms,
-            **consumer_options(s.kafka_bootstrap_servers, s.kafka_fetch_max_wait_ms),
-        )
-        self.jobs = JobConsumer(
-            self.consumer,
+        # Two consumers: new jobs (priority first) polled with the short fetch wait, the retry tiers
+        # (due 1 s or more after they were written) with a longer one, in a group of their own.
+        self.consumer, self.jobs = self._job_consumer(
             self.deliverer,
             self.outbox,
-            s.topics,
-            self.metrics,
-            max_pending=s.max_pending,
-            poll_timeout_ms=s.poll_timeout_ms,
-            commit_interval_s=s.commit_interval_ms / 1000,
-            due_tolerance_ms=s.due_tolerance_ms,
+            s.group_id,
+            s.kafka_fetch_max_wait_ms,
+            [s.topics.deliveries_priority, s.topics.deliveries],
+            stopping,
         )
-        self.jobs.stopping = stopping
-        jobs = self.jobs
+        self.retry_consumer, self.retry_jobs = self._job_consumer(
+            self.deliverer,
+            self.outbox,
+            f"{s.group_id}-retries",
+            s.retry_fetch_max_wait_ms,
+            list(s.topics.retry_topics().values()),
+            stopping,
+        )
+        jobs, retry_jobs = self.jobs, self.retry_jobs
         self.deliverer.window_load = lambda: jobs.pending / jobs.max_pending
-        self.consumer.subscribe(self.jobs.subscribed, listener=self.jobs.listener())
-        await self.consumer.start()
-        self._loop_task = asyncio.create_task(self.jobs.run(), name="delivery-loop")
+        self.metrics.pending.set_function(lambda: jobs.pending + retry_jobs.pending)
+        # start() returns once the group assigned partitions: join both groups at the same time.
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self.consumer.start())
+            group.create_task(self.retry_consumer.start())
+        self._loop_tasks = [
+            asyncio.create_task(jobs.run(), name="delivery-loop"),
+            asyncio.create_task(retry_jobs.run(), name="retry-loop"),
+        ]
         self._started = True
         logger.info(
             "delivery worker started",
@@ -155,17 +165,50 @@ class WorkerApp:
             },
         )
 
+    def _job_consumer(
+        self,
+        deliverer: Deliverer,
+        outbox: Outbox,
+        group_id: str,
+        fetch_max_wait_ms: int,
+        topics: list[str],
+        stopping: asyncio.Event,
+    ) -> tuple[AIOKafkaConsumer, JobConsumer]:
+        s = self.settings
+        consumer = AIOKafkaConsumer(
+            group_id=group_id,
+            session_timeout_ms=s.session_timeout_ms,
+            heartbeat_interval_ms=s.heartbeat_interval_ms,
+            **consumer_options(s.kafka_bootstrap_servers, fetch_max_wait_ms),
+        )
+        jobs = JobConsumer(
+            consumer,
+            deliverer,
+            outbox,
+            s.topics,
+            self.metrics,
+            subscribed=topics,
+            max_pending=s.max_pending,
+            poll_timeout_ms=s.poll_timeout_ms,
+            commit_interval_s=s.commit_interval_ms / 1000,
+            due_tolerance_ms=s.due_tolerance_ms,
+        )
+        jobs.stopping = stopping
+        consumer.subscribe(jobs.subscribed, listener=jobs.listener())
+        return consumer, jobs
+
     async def stop(self) -> None:
         """Stop fetching, let in-flight jobs finish (bounded), commit, and close everything."""
-        if self.jobs is not None:
-            self.jobs.stopping.set()
-        if self._loop_task is not None:
+        job_consumers = [j for j in (self.jobs, self.retry_jobs) if j is not None]
+        for jobs in job_consumers:
+            jobs.stopping.set()
+        for task in self._loop_tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._loop_task
-        if self.jobs is not None:
-            await self.jobs.drain(self.settings.shutdown_grace_s)
-        if self.consumer is not None:
-            await self.consumer.stop()
+                await task
+        await asyncio.gather(*(jobs.drain(self.settings.shutdown_grace_s) for jobs in job_consumers))
+        for consumer in (self.consumer, self.retry_consumer):
+            if consumer is not None:
+                await consumer.stop()
         if self.outbox is not None:
             await self.outbox.stop()
         if self.producer is not None:

@@ -18,7 +18,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import TypeAlias
 
@@ -68,7 +68,7 @@ class _Lane:
 
 
 class JobConsumer:
-    """Runs every job fetched from the delivery, priority and retry topics."""
+    """Runs every job fetched from ``subscribed`` (delivery and priority topics, or the retry tiers)."""
 
     def __init__(
         self,
@@ -78,6 +78,7 @@ class JobConsumer:
         topics: Topics,
         metrics: WorkerMetrics,
         *,
+        subscribed: Sequence[str],
         max_pending: int,
         poll_timeout_ms: int,
         commit_interval_s: float,
@@ -89,7 +90,7 @@ class JobConsumer:
         self.metrics = metrics
         self.priority_topic = topics.deliveries_priority
         self.retry_tiers = {name: tier for tier, name in topics.retry_topics().items()}
-        self.subscribed = [topics.deliveries_priority, topics.deliveries, *self.retry_tiers]
+        self.subscribed = list(subscribed)
         self.max_pending = max_pending
         self.poll_timeout_ms = poll_timeout_ms
         self.commit_interval_s = commit_interval_s
@@ -101,7 +102,6 @@ class JobConsumer:
         """Jobs per partition taken by a runner and not finished yet (revocation waits for them)."""
         self.pending = 0
         """Jobs fetched and not finished (queued, running or waiting for their acknowledgement)."""
-        metrics.pending.set_function(lambda: self.pending)
         self.stopping = asyncio.Event()
         self._room = asyncio.Event()
         self._progress = asyncio.Event()
