@@ -191,8 +191,16 @@ class JobConsumer:
             lane = self.lanes[key] = _Lane()
         if self.deliverer.should_park(key, len(lane)):
             # Rather than let one slow webhook fill the fetch window (max_pending) and stall the others.
-            self.outbox.enqueue(self.deliverer.park(record), partial(self._finished, tp, record.offset))
-            return
+            try:
+                parked = self.deliverer.park(record)
+            except Exception:  # a bug in one job must not stop the fetch loop: the job queues instead
+                logger.exception(
+                    "parking failed, queueing the job",
+                    extra={"topic": tp.topic, "partition": tp.partition, "offset": record.offset},
+                )
+            else:
+                self.outbox.enqueue(parked, partial(self._finished, tp, record.offset))
+                return
         (lane.urgent if urgent else lane.normal).append((tp, record))
         if lane.runners < self.deliverer.lane_limit(key):
             lane.runners += 1
