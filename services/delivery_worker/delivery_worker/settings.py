@@ -40,8 +40,9 @@ class WorkerSettings(CommonSettings):
         default=5,
         ge=0,
         le=1000,
-        description="How long results, retry hops and dead letters wait to share a produce request "
-        "(after the POST: it delays the offset commit, not the delivery).",
+        description="How long the first record after a quiet spell (result, retry hop, dead letter) waits "
+        "for others to share its produce request; under load, batches form while the previous one is "
+        "in flight (after the POST: it delays the offset commit, not the delivery).",
     )
     retry_fetch_max_wait_ms: int = Field(
         default=100,
