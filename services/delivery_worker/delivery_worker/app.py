@@ -145,7 +145,6 @@ class WorkerApp:
             stopping,
         )
         jobs, retry_jobs = self.jobs, self.retry_jobs
-        self.deliverer.window_load = lambda: jobs.pending / jobs.max_pending
         self.metrics.pending.set_function(lambda: jobs.pending + retry_jobs.pending)
         # start() returns once the group assigned partitions: join both groups at the same time.
         async with asyncio.TaskGroup() as group:

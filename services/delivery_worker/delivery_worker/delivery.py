@@ -107,8 +107,6 @@ class Deliverer:
         self._global = asyncio.Semaphore(max_concurrency)
         self.in_flight = 0
         metrics.in_flight.set_function(lambda: self.in_flight)
-        self.window_load: Callable[[], float] = lambda: 1.0
-        """Share of the consumer's fetch window in use (set by the app once the consumer exists)."""
 
     async def handle(self, record: ConsumerRecord[bytes, bytes]) -> list[Publication]:
         """Process one record of a deliveries, priority or retry topic; returns the records to publish."""
@@ -150,9 +148,10 @@ class Deliverer:
         config = self.view.webhooks.get(key.decode("utf-8", errors="replace")) if key else None
         return max(1, config.max_in_flight) if config is not None else _UNKNOWN_LANE_LIMIT
 
-    def should_park(self, key: bytes | None, waiting: int) -> bool:
+    def should_park(self, key: bytes | None, waiting: int, window_load: float) -> bool:
         """Whether a newly fetched job of this key should go round the shortest retry tier (see
-        :func:`delivery_worker.limits.should_park`) rather than queue behind ``waiting`` others."""
+        :func:`delivery_worker.limits.should_park`) rather than queue behind ``waiting`` others;
+        ``window_load`` is the share of the fetching consumer's window in use."""
         if waiting < self.options.max_queued_per_webhook or key is None:
             return False
         webhook_id = key.decode("utf-8", errors="replace")
@@ -162,7 +161,7 @@ class Deliverer:
         return should_park(
             waiting=waiting,
             max_queued=self.options.max_queued_per_webhook,
-            window_load=self.window_load(),
+            window_load=window_load,
             max_in_flight=config.max_in_flight,
             slot_time_s=self._guards(webhook_id).slot_time.estimate(self.clock()),
             park_after_s=self.options.park_after_s,
