@@ -20,7 +20,10 @@ class WorkerSettings(CommonSettings):
         default=256, ge=1, le=10_000, description="Requests in flight, all webhooks."
     )
     max_pending: int = Field(
-        default=2000, ge=1, le=100_000, description="Jobs fetched but not finished before fetching pauses."
+        default=2000,
+        ge=1,
+        le=100_000,
+        description="Jobs fetched but not finished before fetching pauses (per consumer: new jobs, retry tiers).",
     )
     max_queued_per_webhook: int = Field(
         default=200,
