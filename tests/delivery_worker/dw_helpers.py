@@ -13,6 +13,7 @@ from typing import Any
 
 from aiohttp import web
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.partitioner import DefaultPartitioner
 
 from contracts.base import utcnow
 from contracts.deliveries import DeadLetterV1, DeliveryJobV1, DeliveryResultV1
@@ -222,3 +223,26 @@ async def wait_for(predicate: Callable[[], bool], timeout_s: float = 15.0, what:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
         await asyncio.sleep(0.02)
+
+
+def ids_on_same_partition(partitions: int = 2) -> tuple[str, str]:
+    """Two webhook ids whose jobs land on the same partition (key = webhook id)."""
+    part = DefaultPartitioner()
+    first = f"wh_slow_{uuid.uuid4().hex[:6]}"
+    target = part(first.encode(), list(range(partitions)), list(range(partitions)))
+    while True:
+        other = f"wh_fast_{uuid.uuid4().hex[:6]}"
+        if part(other.encode(), list(range(partitions)), list(range(partitions))) == target:
+            return first, other
+
+
+def ids_on_each_partition(partitions: int = 2) -> list[str]:
+    """One webhook id per partition (key = webhook id)."""
+    part = DefaultPartitioner()
+    found: dict[int, str] = {}
+    while len(found) < partitions:
+        candidate = f"wh_{uuid.uuid4().hex[:8]}"
+        found.setdefault(
+            part(candidate.encode(), list(range(partitions)), list(range(partitions))), candidate
+        )
+    return [found[p] for p in range(partitions)]

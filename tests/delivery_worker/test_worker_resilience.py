@@ -4,28 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 
 import pytest
 from aiohttp import web
-from aiokafka.partitioner import DefaultPartitioner
-from dw_helpers import Bus, hang, make_config, make_job, receiver, status, wait_for
+from dw_helpers import Bus, hang, ids_on_same_partition, make_config, make_job, receiver, status, wait_for
 
 from contracts.webhooks import RetryPolicy
 from webhook_core.secrets_crypto import SecretBox
 
 pytestmark = pytest.mark.integration
-
-
-def ids_on_same_partition(partitions: int = 2) -> tuple[str, str]:
-    """Two webhook ids whose jobs land on the same partition (key = webhook id)."""
-    part = DefaultPartitioner()
-    first = f"wh_slow_{uuid.uuid4().hex[:6]}"
-    target = part(first.encode(), list(range(partitions)), list(range(partitions)))
-    while True:
-        other = f"wh_fast_{uuid.uuid4().hex[:6]}"
-        if part(other.encode(), list(range(partitions)), list(range(partitions))) == target:
-            return first, other
 
 
 async def test_head_of_line_slow_endpoint_does_not_hold_up_a_healthy_one(
