@@ -95,6 +95,16 @@ def status(code: int, headers: dict[str, str] | None = None, text: str = "") -> 
     return handler
 
 
+def delayed(seconds: float) -> Handler:
+    """Answers 200 after ``seconds`` (a slow but healthy endpoint)."""
+
+    async def handler(_: web.Request) -> web.StreamResponse:
+        await asyncio.sleep(seconds)
+        return web.Response()
+
+    return handler
+
+
 def hang(rec_release: asyncio.Event) -> Handler:
     async def handler(_: web.Request) -> web.StreamResponse:
         await rec_release.wait()

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
 
 import pytest
-from aiohttp import web
-from dw_helpers import Bus, ids_on_each_partition, make_config, make_job, receiver, status, wait_for
+from dw_helpers import Bus, delayed, ids_on_each_partition, make_config, make_job, receiver, wait_for
 
 from webhook_core.secrets_crypto import SecretBox
 
@@ -17,11 +15,7 @@ pytestmark = pytest.mark.integration
 async def test_queued_jobs_of_revoked_partitions_move_to_the_new_owner(
     bus: Bus, box: SecretBox, start_worker
 ) -> None:
-    async def slow(request: web.Request) -> web.StreamResponse:
-        await asyncio.sleep(0.3)
-        return await status(200)(request)
-
-    async with receiver({"/a": slow, "/b": slow}) as rec:
+    async with receiver({"/a": delayed(0.3), "/b": delayed(0.3)}) as rec:
         configs = [
             make_config(box, rec.url(path), webhook_id=wid, max_in_flight=2)
             for path, wid in zip(("/a", "/b"), ids_on_each_partition(), strict=True)

@@ -7,7 +7,17 @@ import time
 
 import pytest
 from aiohttp import web
-from dw_helpers import Bus, hang, ids_on_same_partition, make_config, make_job, receiver, status, wait_for
+from dw_helpers import (
+    Bus,
+    delayed,
+    hang,
+    ids_on_same_partition,
+    make_config,
+    make_job,
+    receiver,
+    status,
+    wait_for,
+)
 
 from contracts.webhooks import RetryPolicy
 from webhook_core.secrets_crypto import SecretBox
@@ -109,11 +119,7 @@ async def test_circuit_breaker_opens_defers_without_requests_and_probe_closes(
 async def test_a_backlogged_webhook_cannot_fill_the_fetch_window(
     bus: Bus, box: SecretBox, start_worker
 ) -> None:
-    async def slow(request: web.Request) -> web.StreamResponse:
-        await asyncio.sleep(0.2)
-        return await status(200)(request)
-
-    async with receiver({"/slow": slow}) as rec:
+    async with receiver({"/slow": delayed(0.2)}) as rec:
         slow_id, fast_id = ids_on_same_partition()  # FIFO within the partition: the worst case
         slow_cfg = make_config(box, rec.url("/slow"), webhook_id=slow_id, max_in_flight=1)
         fast_cfg = make_config(box, rec.url("/fast"), webhook_id=fast_id)
@@ -142,11 +148,7 @@ async def test_a_backlogged_webhook_cannot_fill_the_fetch_window(
 
 
 async def test_a_uniform_backlog_queues_instead_of_parking(bus: Bus, box: SecretBox, start_worker) -> None:
-    async def quick(request: web.Request) -> web.StreamResponse:
-        await asyncio.sleep(0.01)
-        return await status(200)(request)
-
-    async with receiver({"/a": quick, "/b": quick}) as rec:
+    async with receiver({"/a": delayed(0.01), "/b": delayed(0.01)}) as rec:
         configs = [make_config(box, rec.url(path), max_in_flight=4) for path in ("/a", "/b")]
         for cfg in configs:
             await bus.config(cfg)
