@@ -10,11 +10,15 @@ its own process (signature verification off, so the receiver is not the bottlene
 3. bare relay: the same burst through the least any Kafka-to-HTTP relay on this stack does
    (consume, POST, produce a small record, wait for the ack; see :func:`bare_relay`) in this
    process: the ceiling a worker built on aiokafka and aiohttp could reach, whatever its design;
-4. latency at a fixed rate of half the worker's max rate (from this run): job publish -> receipt,
+4. lean relay: the bare relay plus only the per-delivery work the issue makes mandatory (validate
+   the job, sign it, keep a 1 KB excerpt, produce a result with the encrypted payload; see
+   :func:`lean_relay`): the ceiling of a worker that also skipped limits, breaker, SSRF re-check,
+   commits and metrics;
+5. latency at a fixed rate of half the worker's max rate (from this run): job publish -> receipt,
    p50/p95/p99.
 
 Each step is repeated ``--runs`` times; medians, spread and the per-run ratios worker/raw,
-bare relay/raw and worker/bare relay go to ``bench/results/worker.json``. This process and the
+bare relay/raw, lean relay/raw, worker/bare relay and worker/lean relay go to ``bench/results/worker.json``. This process and the
 worker run the same event loop (``--event-loop``, uvloop by default, as in production) and the same
 garbage collector settings (``--gc-gen0-threshold``).
 Usage: ``uv run --no-sync python bench/worker_bench.py [--runs 3]``.
@@ -37,6 +41,7 @@ from typing import Any
 
 import aiohttp
 import psutil
+from pydantic_core import to_json
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -47,13 +52,15 @@ from system_bench import machine, raw_http
 
 from contracts.deliveries import DeliveryJobV1
 from contracts.topics import Topics
-from contracts.webhooks import RetryPolicy, SigningSecret, WebhookConfigV1
+from contracts.webhooks import NoAuth, RetryPolicy, SigningSecret, WebhookConfigV1
+from delivery_worker.plan import result_for
 from devstack.broker import start_broker
 from devstack.ports import free_port, free_ports
 from service_kit.kafka import assign_from_beginning, consumer_options, ensure_topics, producer_options
 from service_kit.runtime import DEFAULT_GC_GEN0_THRESHOLD, run
 from service_kit.settings import decode_secrets_key
 from webhook_core.secrets_crypto import SecretBox, generate_key, generate_signing_secret
+from webhook_core.sending import build_headers, read_excerpt
 from webhook_core.webhook_secrets import secret_context
 
 REPO = Path(__file__).resolve().parent.parent
@@ -171,6 +178,29 @@ class Bench:
         futures = [await producer.send(source, j.body.encode(), key=j.webhook_id.encode()) for j in jobs]
         await asyncio.gather(*futures)
         return await bare_relay(bootstrap, source, sink, url, len(jobs), self.args.concurrency)
+
+    async def lean_floor(
+        self, producer: AIOKafkaProducer, bootstrap: str, url: str, run: int
+    ) -> tuple[float, float]:
+        """The lean relay (see :func:`lean_relay`) over a copy of one burst's jobs, on topics of its own."""
+        topics = Topics().with_prefix(f"{self.prefix}lean{run}.")
+        await ensure_topics(bootstrap, topics, partitions=6)
+        source, sink = topics.deliveries, topics.delivery_results
+        jobs = [
+            make_job(self.webhooks[i % len(self.webhooks)], i, body_for(i)) for i in range(self.args.burst)
+        ]
+        futures = [await producer.send(source, j.to_bytes(), key=j.webhook_id.encode()) for j in jobs]
+        await asyncio.gather(*futures)
+        return await lean_relay(
+            bootstrap,
+            source,
+            sink,
+            url,
+            len(jobs),
+            self.args.concurrency,
+            generate_signing_secret(),
+            self.box,
+        )
 
     async def hop_probe(self, hops: dict[str, float]) -> asyncio.Task[None]:
         """A plain consumer of the deliveries topic (same fetch wait as the worker) noting when each
@@ -326,6 +356,8 @@ class Bench:
             worker_cpu: list[float] = []
             floor_rates: list[float] = []
             floor_cpu: list[float] = []
+            lean_rates: list[float] = []
+            lean_cpu: list[float] = []
             latencies: list[dict[str, float]] = []
             for run in range(self.args.runs):
                 workers = await self.stage(run, producer, receiver, rx)
@@ -345,11 +377,18 @@ class Bench:
                 rate, cpu_ms = await self.floor(producer, broker.bootstrap_servers, receiver.url("bare"), run)
                 floor_rates.append(rate)
                 floor_cpu.append(cpu_ms)
+                rate, cpu_ms = await self.lean_floor(
+                    producer, broker.bootstrap_servers, receiver.url("lean"), run
+                )
+                lean_rates.append(rate)
+                lean_cpu.append(cpu_ms)
                 print(
                     f"run {run + 1}: raw {raw_rates[-1]:.0f}/s, worker {worker_rates[-1]:.0f}/s "
                     f"({worker_rates[-1] / raw_rates[-1]:.0%}); CPU ms per POST raw {raw_cpu[-1]:.2f}, "
                     f"worker {worker_cpu[-1]:.2f}; bare relay {floor_rates[-1]:.0f}/s "
                     f"({floor_rates[-1] / raw_rates[-1]:.0%} of raw, {floor_cpu[-1]:.2f} ms); "
+                    f"lean relay {lean_rates[-1]:.0f}/s "
+                    f"({lean_rates[-1] / raw_rates[-1]:.0%} of raw, {lean_cpu[-1]:.2f} ms); "
                     f"at {latencies[-1]['rate']}/s "
                     f"p50 {latencies[-1]['p50']} p95 {latencies[-1]['p95']} p99 {latencies[-1]['p99']} ms "
                     f"(broker hop p50/p99 {latencies[-1]['broker_hop_ms']['p50']}/"
@@ -382,6 +421,10 @@ class Bench:
             "bare_relay_vs_raw": spread([f / r for f, r in zip(floor_rates, raw_rates, strict=True)]),
             "worker_vs_bare_relay": spread([w / f for w, f in zip(worker_rates, floor_rates, strict=True)]),
             "cpu_ms_per_message_bare_relay": spread(floor_cpu),
+            "lean_relay_per_s": spread(lean_rates),
+            "lean_relay_vs_raw": spread([f / r for f, r in zip(lean_rates, raw_rates, strict=True)]),
+            "worker_vs_lean_relay": spread([w / f for w, f in zip(worker_rates, lean_rates, strict=True)]),
+            "cpu_ms_per_message_lean_relay": spread(lean_cpu),
             "latency_ms_at_half_max": {
                 "p50": spread([lat["p50"] for lat in latencies]),
                 "p95": spread([lat["p95"] for lat in latencies]),
@@ -449,6 +492,83 @@ async def bare_relay(
                         tasks.append(asyncio.create_task(relay(record.key, record.value or b"")))
                         fetched += 1
             await asyncio.gather(*tasks)
+            elapsed = time.monotonic() - began
+            after = me.cpu_times()
+        used = (after.user + after.system) - (cpu.user + cpu.system)
+        return done / elapsed, used * 1000 / done
+    finally:
+        await consumer.stop()
+        await producer.stop()
+
+
+async def lean_relay(
+    bootstrap: str,
+    source: str,
+    sink: str,
+    url: str,
+    count: int,
+    concurrency: int,
+    secret: str,
+    box: SecretBox,
+) -> tuple[float, float]:
+    """The bare relay plus only the per-delivery work the issue makes mandatory, as a second floor.
+
+    Per record: validate the ``delivery_job.v1``, sign it (Standard Webhooks headers), POST it and
+    keep a 1 KB excerpt, build the ``delivery_result.v1`` with the encrypted payload and produce it
+    (acks=all). No limits, circuit breaker, SSRF re-check, retries, lanes, offset commits or
+    metrics: what the worker does beyond this is what a leaner worker could at most save.
+    """
+    consumer = AIOKafkaConsumer(group_id=None, **consumer_options(bootstrap, 10))
+    # Results are ~2 KB: with aiokafka's 16 KB batches a partition would take 8 per produce round trip.
+    producer = AIOKafkaProducer(**{**producer_options(bootstrap), "max_batch_size": 1 << 20})
+    await consumer.start()
+    await producer.start()
+    me = psutil.Process()
+    try:
+        await assign_from_beginning(consumer, source)
+        slots = asyncio.Semaphore(concurrency)
+        done = 0
+        acks: list[asyncio.Future[Any]] = []
+        async with aiohttp.ClientSession() as session:
+
+            async def relay(value: bytes) -> None:
+                nonlocal done
+                try:
+                    job = DeliveryJobV1.model_validate_json(value)
+                    body = job.body.encode()
+                    headers = build_headers(job.delivery_id, int(time.time()), body, [secret], NoAuth())
+                    attempted_at = datetime.now(UTC)
+                    async with session.post(url, data=body, headers=headers, allow_redirects=False) as resp:
+                        excerpt = await read_excerpt(resp)
+                        status = resp.status
+                    result = result_for(
+                        job,
+                        "succeeded" if 200 <= status < 300 else "retrying",
+                        attempted_at,
+                        status_code=status,
+                        response_ms=int((datetime.now(UTC) - attempted_at).total_seconds() * 1000),
+                        response_body=excerpt,
+                        payload_encrypted=box.encrypt(job.body, f"delivery:{job.delivery_id}"),
+                    )
+                    # The acknowledgement is awaited with all the others at the end, not one by one.
+                    acks.append(await producer.send(sink, to_json(result), key=job.webhook_id.encode()))
+                finally:
+                    slots.release()
+                done += 1
+
+            cpu = me.cpu_times()
+            began = time.monotonic()
+            tasks = []
+            fetched = 0
+            while fetched < count:
+                batch = await consumer.getmany(timeout_ms=100, max_records=500)
+                for records in batch.values():
+                    for record in records:
+                        await slots.acquire()
+                        tasks.append(asyncio.create_task(relay(record.value or b"")))
+                        fetched += 1
+            await asyncio.gather(*tasks)
+            await asyncio.gather(*acks)
             elapsed = time.monotonic() - began
             after = me.cpu_times()
         used = (after.user + after.system) - (cpu.user + cpu.system)
@@ -541,6 +661,9 @@ def main() -> None:
     print(f"raw aiohttp POST/s     median {r['median']} (spread {r['spread_pct']}%)")
     print(f"worker deliveries/s    median {w['median']} (spread {w['spread_pct']}%)")
     print(f"worker / raw           median {ratio['median']} (runs {ratio['runs']})")
+    lean = out["lean_relay_vs_raw"]
+    print(f"lean relay / raw       median {lean['median']} (runs {lean['runs']})")
+    print(f"worker / lean relay    median {out['worker_vs_lean_relay']['median']}")
     print(
         f"latency at half max    p50 {lat['p50']['median']} p95 {lat['p95']['median']} p99 {lat['p99']['median']} ms"
     )

@@ -169,7 +169,8 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-async def _read_excerpt(response: aiohttp.ClientResponse) -> str:
+async def read_excerpt(response: aiohttp.ClientResponse) -> str:
+    """The first 1 KB of the response body, without waiting for more once the answer ended."""
     data = bytearray()
     while len(data) < RESPONSE_EXCERPT_BYTES:
         chunk = await response.content.read(RESPONSE_EXCERPT_BYTES - len(data))
@@ -235,7 +236,7 @@ async def send_webhook(
                 timeout=aiohttp.ClientTimeout(total=remaining),
                 server_hostname=server_hostname,
             ) as response:
-                excerpt = await _read_excerpt(response)
+                excerpt = await read_excerpt(response)
                 status = response.status
                 retry_after = response.headers.get("retry-after")
         except TimeoutError:
