@@ -35,6 +35,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -445,60 +446,80 @@ class Bench:
         }
 
 
-async def bare_relay(
-    bootstrap: str, source: str, sink: str, url: str, count: int, concurrency: int
-) -> tuple[float, float]:
-    """The least any Kafka-to-HTTP relay on this stack must do, as a floor for the worker.
+Relay = Callable[[bytes | None, bytes], Awaitable[None]]
 
-    Consume ``count`` records of ``source``, POST each body (one header), produce a small record to
-    ``sink`` per answer and wait for its ack, ``concurrency`` at a time: no parsing, signing,
-    SSRF check, limits, retries, commits or results worth the name. Returns (messages/s, CPU ms per
-    message) of this process.
-    """
+
+async def relay_through(
+    bootstrap: str,
+    source: str,
+    count: int,
+    concurrency: int,
+    make_relay: Callable[[aiohttp.ClientSession, AIOKafkaProducer, list[asyncio.Future[Any]]], Relay],
+) -> tuple[float, float]:
+    """Fetch ``count`` records of ``source`` and run ``make_relay(...)(key, value)`` on each,
+    ``concurrency`` at a time; the relay appends its produce acknowledgements to the list, awaited
+    together at the end. Returns (messages/s, CPU ms per message) of this process."""
     consumer = AIOKafkaConsumer(group_id=None, **consumer_options(bootstrap, 10))
-    producer = AIOKafkaProducer(**producer_options(bootstrap))
+    # Results are ~2 KB: with aiokafka's 16 KB batches a partition would take 8 per produce round trip.
+    producer = AIOKafkaProducer(**{**producer_options(bootstrap), "max_batch_size": 1 << 20})
     await consumer.start()
     await producer.start()
     me = psutil.Process()
     try:
         await assign_from_beginning(consumer, source)
         slots = asyncio.Semaphore(concurrency)
-        done = 0
+        acks: list[asyncio.Future[Any]] = []
         async with aiohttp.ClientSession() as session:
+            relay = make_relay(session, producer, acks)
 
-            async def relay(key: bytes | None, value: bytes) -> None:
-                nonlocal done
+            async def one(key: bytes | None, value: bytes) -> None:
                 try:
-                    async with session.post(
-                        url, data=value, headers={"content-type": "application/json"}
-                    ) as resp:
-                        await resp.read()
-                        status = resp.status
-                    ack = await producer.send(sink, b'{"status":%d}' % status, key=key)
-                    await ack
+                    await relay(key, value)
                 finally:
                     slots.release()
-                done += 1
 
             cpu = me.cpu_times()
             began = time.monotonic()
-            tasks = []
-            fetched = 0
-            while fetched < count:
+            tasks: list[asyncio.Task[None]] = []
+            while len(tasks) < count:
                 batch = await consumer.getmany(timeout_ms=100, max_records=500)
                 for records in batch.values():
                     for record in records:
                         await slots.acquire()
-                        tasks.append(asyncio.create_task(relay(record.key, record.value or b"")))
-                        fetched += 1
+                        tasks.append(asyncio.create_task(one(record.key, record.value or b"")))
             await asyncio.gather(*tasks)
+            await asyncio.gather(*acks)
             elapsed = time.monotonic() - began
             after = me.cpu_times()
         used = (after.user + after.system) - (cpu.user + cpu.system)
-        return done / elapsed, used * 1000 / done
+        return len(tasks) / elapsed, used * 1000 / len(tasks)
     finally:
         await consumer.stop()
         await producer.stop()
+
+
+async def bare_relay(
+    bootstrap: str, source: str, sink: str, url: str, count: int, concurrency: int
+) -> tuple[float, float]:
+    """The least any Kafka-to-HTTP relay on this stack must do, as a floor for the worker.
+
+    Consume ``count`` records of ``source``, POST each body (one header) and produce a small record
+    to ``sink`` per answer, ``concurrency`` at a time: no parsing, signing, SSRF check, limits,
+    retries, commits or results worth the name.
+    """
+
+    def make(
+        session: aiohttp.ClientSession, producer: AIOKafkaProducer, acks: list[asyncio.Future[Any]]
+    ) -> Relay:
+        async def relay(key: bytes | None, value: bytes) -> None:
+            async with session.post(url, data=value, headers={"content-type": "application/json"}) as resp:
+                await resp.read()
+                status = resp.status
+            acks.append(await producer.send(sink, b'{"status":%d}' % status, key=key))
+
+        return relay
+
+    return await relay_through(bootstrap, source, count, concurrency, make)
 
 
 async def lean_relay(
@@ -518,64 +539,32 @@ async def lean_relay(
     (acks=all). No limits, circuit breaker, SSRF re-check, retries, lanes, offset commits or
     metrics: what the worker does beyond this is what a leaner worker could at most save.
     """
-    consumer = AIOKafkaConsumer(group_id=None, **consumer_options(bootstrap, 10))
-    # Results are ~2 KB: with aiokafka's 16 KB batches a partition would take 8 per produce round trip.
-    producer = AIOKafkaProducer(**{**producer_options(bootstrap), "max_batch_size": 1 << 20})
-    await consumer.start()
-    await producer.start()
-    me = psutil.Process()
-    try:
-        await assign_from_beginning(consumer, source)
-        slots = asyncio.Semaphore(concurrency)
-        done = 0
-        acks: list[asyncio.Future[Any]] = []
-        async with aiohttp.ClientSession() as session:
 
-            async def relay(value: bytes) -> None:
-                nonlocal done
-                try:
-                    job = DeliveryJobV1.model_validate_json(value)
-                    body = job.body.encode()
-                    headers = build_headers(job.delivery_id, int(time.time()), body, [secret], NoAuth())
-                    attempted_at = datetime.now(UTC)
-                    async with session.post(url, data=body, headers=headers, allow_redirects=False) as resp:
-                        excerpt = await read_excerpt(resp)
-                        status = resp.status
-                    result = result_for(
-                        job,
-                        "succeeded" if 200 <= status < 300 else "retrying",
-                        attempted_at,
-                        status_code=status,
-                        response_ms=int((datetime.now(UTC) - attempted_at).total_seconds() * 1000),
-                        response_body=excerpt,
-                        payload_encrypted=box.encrypt(job.body, f"delivery:{job.delivery_id}"),
-                    )
-                    # The acknowledgement is awaited with all the others at the end, not one by one.
-                    acks.append(await producer.send(sink, to_json(result), key=job.webhook_id.encode()))
-                finally:
-                    slots.release()
-                done += 1
+    def make(
+        session: aiohttp.ClientSession, producer: AIOKafkaProducer, acks: list[asyncio.Future[Any]]
+    ) -> Relay:
+        async def relay(key: bytes | None, value: bytes) -> None:
+            job = DeliveryJobV1.model_validate_json(value)
+            body = job.body.encode()
+            headers = build_headers(job.delivery_id, int(time.time()), body, [secret], NoAuth())
+            attempted_at = datetime.now(UTC)
+            async with session.post(url, data=body, headers=headers, allow_redirects=False) as resp:
+                excerpt = await read_excerpt(resp)
+                status = resp.status
+            result = result_for(
+                job,
+                "succeeded" if 200 <= status < 300 else "retrying",
+                attempted_at,
+                status_code=status,
+                response_ms=int((datetime.now(UTC) - attempted_at).total_seconds() * 1000),
+                response_body=excerpt,
+                payload_encrypted=box.encrypt(job.body, f"delivery:{job.delivery_id}"),
+            )
+            acks.append(await producer.send(sink, to_json(result), key=key))
 
-            cpu = me.cpu_times()
-            began = time.monotonic()
-            tasks = []
-            fetched = 0
-            while fetched < count:
-                batch = await consumer.getmany(timeout_ms=100, max_records=500)
-                for records in batch.values():
-                    for record in records:
-                        await slots.acquire()
-                        tasks.append(asyncio.create_task(relay(record.value or b"")))
-                        fetched += 1
-            await asyncio.gather(*tasks)
-            await asyncio.gather(*acks)
-            elapsed = time.monotonic() - began
-            after = me.cpu_times()
-        used = (after.user + after.system) - (cpu.user + cpu.system)
-        return done / elapsed, used * 1000 / done
-    finally:
-        await consumer.stop()
-        await producer.stop()
+        return relay
+
+    return await relay_through(bootstrap, source, count, concurrency, make)
 
 
 def stop_workers(workers: list[subprocess.Popen[bytes]]) -> None:
