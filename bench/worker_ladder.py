@@ -1,0 +1,294 @@
+"""Where the worker's CPU per delivery goes beyond the least a relay must do (not a test, not in make bench).
+
+One process, one embedded broker, one receiver process; rungs measured in alternation (``--rounds``
+times each, so a noisy machine spreads over all of them), each on fresh topics holding ``--jobs``
+published jobs, CPU ms per message of this process:
+
+- ``lean``: :func:`worker_bench.lean_relay`'s work (validate, sign, POST, excerpt, encrypted
+  result through the batching outbox), on a default aiohttp session;
+- ``send``: the same with the worker's send path (:func:`webhook_core.sending.send_webhook`: SSRF
+  re-check of the cached answer, pinned address, per-request timeout, Host header);
+- ``session``: ``send`` on a session configured like the worker's (256 connections, no cookies);
+- ``deliverer``: each record through the worker's :class:`~delivery_worker.delivery.Deliverer`
+  (config view, limits, breaker, credentials, metrics, results);
+- ``consumer``: the worker's :class:`~delivery_worker.consumer.JobConsumer` in a consumer group
+  (lanes, parking rule, offsets, commits) in front of the Deliverer.
+
+Usage: ``uv run --no-sync python bench/worker_ladder.py [--jobs 6000] [--rounds 5]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ipaddress
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import psutil
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.structs import ConsumerRecord
+from chaos_lib.stack import ReceiverProc
+from pydantic_core import to_json
+from worker_bench import REPO, Flush, Relay, body_for, make_job, relay_through
+
+from contracts.deliveries import DeliveryJobV1
+from contracts.topics import Topics
+from contracts.webhooks import NoAuth, RetryPolicy, SigningSecret, WebhookConfigV1
+from delivery_worker.consumer import JobConsumer
+from delivery_worker.delivery import Deliverer, DeliveryOptions
+from delivery_worker.dns_cache import CachingResolver
+from delivery_worker.metrics import WorkerMetrics
+from delivery_worker.outbox import Outbox, Publication
+from delivery_worker.plan import result_for
+from devstack.broker import start_broker
+from devstack.ports import free_port
+from service_kit.config_view import WebhookView
+from service_kit.kafka import consumer_options, ensure_topics, producer_options
+from service_kit.runtime import DEFAULT_GC_GEN0_THRESHOLD, run
+from service_kit.settings import decode_secrets_key
+from webhook_core.secrets_crypto import SecretBox, generate_key, generate_signing_secret
+from webhook_core.sending import build_headers, read_excerpt, send_webhook
+from webhook_core.ssrf import SsrfPolicy, system_resolver
+from webhook_core.webhook_secrets import secret_context
+
+RUNGS = ("lean", "send", "session", "deliverer", "consumer")
+POLICY = SsrfPolicy(allowed_networks=(ipaddress.ip_network("127.0.0.0/8"),))
+
+
+def worker_like_session() -> aiohttp.ClientSession:
+    """A session configured like the worker's (see delivery_worker.app)."""
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=256, limit_per_host=0),
+        timeout=aiohttp.ClientTimeout(total=120),
+        cookie_jar=aiohttp.DummyCookieJar(),
+    )
+
+
+def make_deliverer(
+    topics: Topics, hooks: Sequence[WebhookConfigV1], session: aiohttp.ClientSession, box: SecretBox
+) -> tuple[Deliverer, WorkerMetrics]:
+    view = WebhookView()
+    for hook in hooks:
+        view.webhooks[hook.id] = hook
+    metrics = WorkerMetrics()
+    options = DeliveryOptions(
+        topics=topics,
+        policy=POLICY,
+        allow_http=True,
+        circuit_threshold=5,
+        circuit_cooldown_s=5.0,
+        retry_floor_s=1.0,
+        due_tolerance_s=0.2,
+    )
+    resolver = CachingResolver(system_resolver, 10.0)
+    return Deliverer(options, view, session, box, metrics, 256, resolver), metrics
+
+
+class Ladder:
+    def __init__(self, jobs: int) -> None:
+        self.jobs = jobs
+        self.box = SecretBox(decode_secrets_key(generate_key()))
+        self.secret = generate_signing_secret()
+        self.hooks: list[WebhookConfigV1] = []
+
+    def acked_counter(self) -> tuple[Callable[[], None], asyncio.Event]:
+        """A callback to run once per acknowledged job, and the event set when all were."""
+        count = 0
+        done = asyncio.Event()
+
+        def on_ack() -> None:
+            nonlocal count
+            count += 1
+            if count == self.jobs:
+                done.set()
+
+        return on_ack, done
+
+    def rung(
+        self, name: str, topics: Topics
+    ) -> Callable[[aiohttp.ClientSession, AIOKafkaProducer], tuple[Relay, Flush]]:
+        urls = {hook.id: hook.subscription_url for hook in self.hooks}
+        sink = topics.delivery_results
+
+        def make(default: aiohttp.ClientSession, producer: AIOKafkaProducer) -> tuple[Relay, Flush]:
+            outbox = Outbox(producer, asyncio.Event())
+            outbox.start()
+            on_ack, all_acked = self.acked_counter()
+            session = default if name in ("lean", "send") else worker_like_session()
+            resolver = CachingResolver(system_resolver, 10.0)
+            deliverer, _ = make_deliverer(topics, self.hooks, session, self.box)
+
+            async def flush() -> None:
+                await all_acked.wait()
+                await outbox.stop()
+                if session is not default:
+                    await session.close()
+
+            async def through_deliverer(key: bytes | None, value: bytes) -> None:
+                record: ConsumerRecord[bytes, bytes] = ConsumerRecord(
+                    topics.deliveries, 0, 0, 0, 0, key, value, None, 0, 0, []
+                )
+                outbox.enqueue(await deliverer.handle(record), on_ack)
+
+            async def relay(key: bytes | None, value: bytes) -> None:
+                job = DeliveryJobV1.model_validate_json(value)
+                body = job.body.encode()
+                headers = build_headers(job.delivery_id, int(time.time()), body, [self.secret], NoAuth())
+                attempted_at = datetime.now(UTC)
+                url = urls[job.webhook_id]
+                if name == "lean":
+                    async with session.post(url, data=body, headers=headers, allow_redirects=False) as resp:
+                        excerpt, status = await read_excerpt(resp), resp.status
+                else:
+                    sent = await send_webhook(session, url, body, headers, 10.0, POLICY, True, resolver)
+                    excerpt, status = sent.response_body, sent.status_code or 0
+                result = result_for(
+                    job,
+                    "succeeded" if 200 <= status < 300 else "retrying",
+                    attempted_at,
+                    status_code=status,
+                    response_body=excerpt,
+                    payload_encrypted=self.box.encrypt(job.body, f"delivery:{job.delivery_id}"),
+                )
+                outbox.enqueue([Publication(sink, job.webhook_id, to_json(result))], on_ack)
+
+            return (through_deliverer if name == "deliverer" else relay), flush
+
+        return make
+
+    async def consumer_rung(self, bootstrap: str, topics: Topics) -> float:
+        """CPU ms per job through JobConsumer + Deliverer, from the group's start to the last ack."""
+        producer = AIOKafkaProducer(**{**producer_options(bootstrap), "max_batch_size": 1 << 20})
+        await producer.start()
+        on_ack, all_acked = self.acked_counter()
+
+        class CountingOutbox(Outbox):
+            def enqueue(self, items: Sequence[Publication], done: Callable[[], None]) -> None:
+                def both() -> None:
+                    done()
+                    on_ack()
+
+                super().enqueue(items, both)
+
+        outbox = CountingOutbox(producer, asyncio.Event())
+        outbox.start()
+        session = worker_like_session()
+        deliverer, metrics = make_deliverer(topics, self.hooks, session, self.box)
+        consumer = AIOKafkaConsumer(group_id=f"{topics.deliveries}-ladder", **consumer_options(bootstrap, 10))
+        jobs = JobConsumer(
+            consumer,
+            deliverer,
+            outbox,
+            topics,
+            metrics,
+            subscribed=[topics.deliveries_priority, topics.deliveries],
+            max_pending=2000,
+            poll_timeout_ms=100,
+            commit_interval_s=1.0,
+            due_tolerance_ms=200,
+        )
+        consumer.subscribe(jobs.subscribed, listener=jobs.listener())
+        await consumer.start()
+        me = psutil.Process()
+        before = me.cpu_times()
+        loop = asyncio.create_task(jobs.run())
+        await all_acked.wait()
+        after = me.cpu_times()
+        jobs.stopping.set()
+        await loop
+        await consumer.stop()
+        await outbox.stop()
+        await producer.stop()
+        await session.close()
+        return ((after.user + after.system) - (before.user + before.system)) * 1000 / self.jobs
+
+    async def main(self, rungs: Sequence[str], rounds: int) -> dict[str, Any]:
+        run_dir = REPO / ".run" / "bench" / f"ladder-{time.strftime('%Y%m%d-%H%M%S')}"
+        run_dir.mkdir(parents=True, exist_ok=True)
+        broker = start_broker(port=free_port(), log_path=run_dir / "broker.log")
+        receiver = ReceiverProc(Path(run_dir), verify=False)
+        receiver.start()
+        cpu: dict[str, list[float]] = {name: [] for name in rungs}
+        try:
+            self.hooks = [
+                WebhookConfigV1(
+                    id=f"wh_ladder_{n}",
+                    integration_id="int_bench",
+                    integration_type="surveymonkey",
+                    name=f"ladder {n}",
+                    subscription_url=receiver.url(f"w{n}"),
+                    event_types=["*"],
+                    signing_secrets=[
+                        SigningSecret(
+                            encrypted=self.box.encrypt(self.secret, secret_context(f"wh_ladder_{n}"))
+                        )
+                    ],
+                    retry_policy=RetryPolicy(max_attempts=3, initial_delay_ms=100),
+                    max_in_flight=32,
+                    timeout_ms=10_000,
+                    updated_at=datetime.now(UTC) - timedelta(seconds=1),
+                )
+                for n in range(8)
+            ]
+            producer = AIOKafkaProducer(**producer_options(broker.bootstrap_servers))
+            await producer.start()
+            for round_no in range(rounds):
+                for name in rungs:
+                    topics = Topics().with_prefix(f"ladder{time.time_ns()}.")
+                    await ensure_topics(broker.bootstrap_servers, topics, partitions=6)
+                    sent = []
+                    for i in range(self.jobs):
+                        job = make_job(self.hooks[i % len(self.hooks)], i, body_for(i))
+                        sent.append(
+                            await producer.send(
+                                topics.deliveries, job.to_bytes(), key=job.webhook_id.encode()
+                            )
+                        )
+                    await asyncio.gather(*sent)
+                    await asyncio.sleep(1.0)
+                    if name == "consumer":
+                        ms = await self.consumer_rung(broker.bootstrap_servers, topics)
+                    else:
+                        _, ms = await relay_through(
+                            broker.bootstrap_servers,
+                            topics.deliveries,
+                            self.jobs,
+                            256,
+                            self.rung(name, topics),
+                        )
+                    cpu[name].append(ms)
+                    print(f"round {round_no + 1} {name:10s} {ms * 1000:6.1f} µs per job", flush=True)
+            await producer.stop()
+        finally:
+            receiver.stop()
+            broker.stop()
+        base = statistics.median(cpu[rungs[0]])
+        return {
+            name: {
+                "median_us": round(statistics.median(values) * 1000, 1),
+                "runs_us": [round(v * 1000, 1) for v in values],
+                f"ratio_to_{rungs[0]}": round(statistics.median(values) / base, 2),
+            }
+            for name, values in cpu.items()
+        }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=6000)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rungs", default=",".join(RUNGS))
+    args = parser.parse_args()
+    out = run(Ladder(args.jobs).main(args.rungs.split(","), args.rounds), "uvloop", DEFAULT_GC_GEN0_THRESHOLD)
+    for name, figures in out.items():
+        print(f"{name:10s} {figures}")
+
+
+if __name__ == "__main__":
+    main()
