@@ -9,6 +9,7 @@ import pytest
 from delivery_worker.limits import (
     CircuitBreaker,
     InFlightLimiter,
+    RateMeter,
     SlotTime,
     TokenBucket,
     WebhookGuards,
@@ -147,30 +148,62 @@ async def test_caching_resolver_reuses_answers_for_the_ttl() -> None:
     assert calls.count("a") == 4
 
 
+INF = float("inf")
+
+
 @pytest.mark.parametrize(
-    ("waiting", "load", "slots", "slot_time", "park"),
+    ("waiting", "load", "drain", "slots", "slot_time", "park"),
     [
-        (199, 1.0, 1, 10.0, False),  # below max_queued: always queue
-        (500, 0.49, 1, 10.0, False),  # window less than half full: queue
-        (200, 0.9, 32, 0.1, False),  # 200 x 0.1 s / 32 slots = 0.63 s to drain: queue
-        (400, 0.9, 32, 0.1, True),  # 1.25 s to drain: longer than the 1 s tier, park
-        (200, 1.0, 1, 0.2, True),  # one slot at 0.2 s: 40 s of backlog
-        (200, 1.0, 0, 0.001, False),  # a zero limit counts as one slot (0.2 s)
-        (200, 1.0, 32, 0.0, False),  # new webhook, first job just started: no reason to park yet
+        (199, 1.0, INF, 1, 10.0, False),  # below max_queued: always queue
+        (500, 0.49, INF, 1, 10.0, False),  # window less than half full: queue
+        (200, 0.9, INF, 32, 0.1, False),  # 200 x 0.1 s / 32 slots = 0.63 s to drain: queue
+        (400, 0.9, INF, 32, 0.1, True),  # 1.25 s to drain: longer than the 1 s tier, park
+        (400, 0.9, 1.5, 32, 0.1, True),  # the window takes 1.5 s to turn over: still stalled, park
+        (400, 0.9, 1.0, 32, 0.1, False),  # the window turns over within the tier: a busy worker, queue
+        (2000, 1.0, 0.7, 32, 0.1, False),  # a long lane, but the whole window drains in 0.7 s: queue
+        (200, 1.0, INF, 1, 0.2, True),  # one slot at 0.2 s: 40 s of backlog
+        (200, 1.0, INF, 0, 0.001, False),  # a zero limit counts as one slot (0.2 s)
+        (200, 1.0, INF, 32, 0.0, False),  # new webhook, first job just started: no reason to park yet
     ],
 )
-def test_should_park(waiting: int, load: float, slots: int, slot_time: float, park: bool) -> None:
+def test_should_park(
+    waiting: int, load: float, drain: float, slots: int, slot_time: float, park: bool
+) -> None:
     assert (
         should_park(
             waiting=waiting,
             max_queued=200,
             window_load=load,
+            window_drain_s=drain,
             max_in_flight=slots,
             slot_time_s=slot_time,
             park_after_s=1.0,
         )
         is park
     )
+
+
+def test_rate_meter_tracks_a_steady_rate_and_decays_when_idle() -> None:
+    meter = RateMeter(tau_s=1.0)
+    assert meter.rate(0.0) == 0.0  # nothing yet
+    for i in range(1, 1001):  # 100 events per second for 10 s: ten time constants
+        meter.record(i / 100)
+    assert meter.rate(10.0) == pytest.approx(100.0, rel=0.01)
+    assert meter.rate(11.0) == pytest.approx(100.0 / 2.718281828, rel=0.02)  # one time constant idle
+    assert meter.rate(30.0) < 1e-6
+    assert meter.rate(5.0) == pytest.approx(meter.rate(10.0), rel=0.01)  # a clock from the past: no growth
+    with pytest.raises(ValueError, match="tau_s must be > 0"):
+        RateMeter(tau_s=0)
+
+
+def test_rate_meter_reads_the_real_rate_at_the_start_of_a_busy_period() -> None:
+    meter = RateMeter(tau_s=1.0)
+    for i in range(1, 21):  # 200 per second, for the first 0.1 s
+        meter.record(i / 200)
+    assert meter.rate(0.1) == pytest.approx(200.0, rel=0.1)  # not 200 x (1 - e^-0.1) = 19
+    for i in range(1, 51):  # after 10 s of silence: a new busy period at 100 per second
+        meter.record(10.0 + i / 100)
+    assert meter.rate(10.5) == pytest.approx(100.0, rel=0.1)
 
 
 def test_slot_time_moving_average_and_estimate_before_any_finished() -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -28,6 +29,7 @@ from aiokafka.structs import ConsumerRecord
 
 from contracts.topics import Topics
 from delivery_worker.delivery import Deliverer
+from delivery_worker.limits import RateMeter
 from delivery_worker.metrics import WorkerMetrics
 from delivery_worker.offsets import OffsetTracker
 from delivery_worker.outbox import Outbox
@@ -109,6 +111,8 @@ class JobConsumer:
         self.refill = max(1, min(64, max_pending // 8))
         """Free window slots that wake the fetch loop (at most 64, an eighth of the window)."""
         self._timers: dict[TopicPartition, asyncio.TimerHandle] = {}
+        self.finished_rate = RateMeter(tau_s=1.0)
+        """Jobs run to the end (not parked) per second, for the parking rule's window turnover."""
         self._commit_lock = asyncio.Lock()
 
     def listener(self) -> ConsumerRebalanceListener:
@@ -189,7 +193,7 @@ class JobConsumer:
         lane = self.lanes.get(key)
         if lane is None:
             lane = self.lanes[key] = _Lane()
-        if self.deliverer.should_park(key, len(lane), self.pending / self.max_pending):
+        if self.deliverer.should_park(key, len(lane), self.pending / self.max_pending, self._drain_s()):
             # Rather than let one slow webhook fill the fetch window (max_pending) and stall the others.
             try:
                 parked = self.deliverer.park(record)
@@ -207,6 +211,11 @@ class JobConsumer:
             runner = asyncio.create_task(self._run_lane(key, lane))
             self.runners.add(runner)
             runner.add_done_callback(self.runners.discard)
+
+    def _drain_s(self) -> float:
+        """How long the jobs in the window would take to finish at the recent rate of jobs run."""
+        rate = self.finished_rate.rate(time.monotonic())
+        return self.pending / rate if rate > 0 else math.inf
 
     def _pause_until(self, tp: TopicPartition, offset: int, delay_s: float) -> None:
         """Rewind to the not-yet-due head and stop fetching the partition until it is due."""
@@ -253,6 +262,8 @@ class JobConsumer:
         """The job's records are acknowledged: its offset may be committed."""
         self.tracker.finish(tp, offset)
         if ran:
+            # Parked jobs finish fast without a request: counting them would hide a stalled window.
+            self.finished_rate.record(time.monotonic())
             self._settle(tp)
         else:
             self._release()

@@ -148,10 +148,11 @@ class Deliverer:
         config = self.view.webhooks.get(key.decode("utf-8", errors="replace")) if key else None
         return max(1, config.max_in_flight) if config is not None else _UNKNOWN_LANE_LIMIT
 
-    def should_park(self, key: bytes | None, waiting: int, window_load: float) -> bool:
+    def should_park(self, key: bytes | None, waiting: int, window_load: float, window_drain_s: float) -> bool:
         """Whether a newly fetched job of this key should go round the shortest retry tier (see
         :func:`delivery_worker.limits.should_park`) rather than queue behind ``waiting`` others;
-        ``window_load`` is the share of the fetching consumer's window in use."""
+        ``window_load`` is the share of the fetching consumer's window in use and ``window_drain_s``
+        how long that window would take to drain at its recent rate of finished jobs."""
         if waiting < self.options.max_queued_per_webhook or key is None:
             return False
         webhook_id = key.decode("utf-8", errors="replace")
@@ -162,6 +163,7 @@ class Deliverer:
             waiting=waiting,
             max_queued=self.options.max_queued_per_webhook,
             window_load=window_load,
+            window_drain_s=window_drain_s,
             max_in_flight=config.max_in_flight,
             slot_time_s=self._guards(webhook_id).slot_time.estimate(self.clock()),
             park_after_s=self.options.park_after_s,

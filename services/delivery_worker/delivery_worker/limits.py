@@ -8,6 +8,7 @@ of guards per webhook is shared by every partition the worker owns.
 from __future__ import annotations
 
 import asyncio
+import math
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Literal
@@ -177,11 +178,49 @@ class SlotTime:
         return 0.0 if self._first_started is None else max(0.0, now - self._first_started)
 
 
+class RateMeter:
+    """Events per second, exponentially weighted over about ``tau_s`` (driven by an explicit clock).
+
+    The estimate is corrected for the start of a busy period (the first event after ``3 x tau_s``
+    without any), so a worker that just began a backlog reads its real rate at once rather than a
+    value still climbing from zero, which would look like a stalled window and park healthy jobs.
+    """
+
+    def __init__(self, tau_s: float = 1.0) -> None:
+        if tau_s <= 0:
+            raise ValueError(f"tau_s must be > 0, got {tau_s}")
+        self.tau_s = tau_s
+        self._raw = 0.0
+        self._at: float | None = None
+        self._since = 0.0
+
+    def record(self, now: float) -> None:
+        """One event at ``now``."""
+        if self._at is None or now - self._at > 3 * self.tau_s:
+            self._raw, self._since = 0.0, now  # a new busy period
+        self._raw = self._decayed(now) + 1.0 / self.tau_s
+        self._at = max(now, self._at if self._at is not None else now)
+
+    def rate(self, now: float) -> float:
+        """The current estimate (0 before any event; decays while none happen)."""
+        if self._at is None:
+            return 0.0
+        # Young busy period: the raw average has only seen ``age`` seconds of events, not tau.
+        age = max(now - self._since, self.tau_s / 100)
+        return self._decayed(now) / -math.expm1(-age / self.tau_s)
+
+    def _decayed(self, now: float) -> float:
+        if self._at is None:
+            return 0.0
+        return self._raw * math.exp(-max(0.0, now - self._at) / self.tau_s)
+
+
 def should_park(
     *,
     waiting: int,
     max_queued: int,
     window_load: float,
+    window_drain_s: float,
     max_in_flight: int,
     slot_time_s: float,
     park_after_s: float,
@@ -190,12 +229,15 @@ def should_park(
 
     Parking protects the other webhooks from one webhook's backlog filling the fetch window, but
     costs a produce and a consume. So a job parks only when its webhook already has ``max_queued``
-    jobs waiting, the window is at least half full, and the queue would take longer to drain
-    (Little's law: waiting x slot time / slots) than the trip through the tier (``park_after_s``).
-    A uniformly busy worker therefore queues instead of churning, while a slow or hanging
-    endpoint gets parked (see :meth:`SlotTime.estimate` for a webhook with no finished job yet).
+    jobs waiting, the window is at least half full and is not turning over (at the recent rate of
+    finished jobs it would take longer than the trip through the tier to drain: ``window_drain_s``),
+    and its own queue would take longer to drain than that trip (Little's law: waiting x slot time
+    / slots, ``park_after_s``). A busy but healthy worker, however long its lanes, turns its window
+    over quickly and queues instead of churning; a slow or hanging endpoint that holds the window
+    stalls the turnover and gets parked (see :meth:`SlotTime.estimate` for a webhook with no
+    finished job yet).
     """
-    if waiting < max_queued or window_load < 0.5:
+    if waiting < max_queued or window_load < 0.5 or window_drain_s <= park_after_s:
         return False
     return waiting * slot_time_s / max(1, max_in_flight) > park_after_s
 
