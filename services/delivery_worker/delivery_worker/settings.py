@@ -30,7 +30,8 @@ class WorkerSettings(CommonSettings):
         ge=1,
         le=100_000,
         description="Jobs of one webhook waiting for an in-flight slot before parking on the 1 s tier is "
-        "considered (it happens only when that queue would take longer than 1 s to drain).",
+        "considered (it happens only when that queue would take longer than 1 s to drain and the "
+        "fetch window is not turning over within 1 s).",
     )
     unknown_webhook_grace_ms: int = Field(
         default=60_000,
