@@ -75,6 +75,25 @@ def body_for(i: int) -> str:
     return json.dumps({"event_type": "response_completed", "data": {"event_id": f"e{i}", "answers": answers}})
 
 
+def bench_webhook(
+    box: SecretBox, webhook_id: str, name: str, url: str, secret: str, max_in_flight: int
+) -> WebhookConfigV1:
+    """A webhook of the benchmarks: every event, one signing secret, 10 s timeout, 3 attempts."""
+    return WebhookConfigV1(
+        id=webhook_id,
+        integration_id="int_bench",
+        integration_type="surveymonkey",
+        name=name,
+        subscription_url=url,
+        event_types=["*"],
+        signing_secrets=[SigningSecret(encrypted=box.encrypt(secret, secret_context(webhook_id)))],
+        retry_policy=RetryPolicy(max_attempts=3, initial_delay_ms=100),
+        max_in_flight=max_in_flight,
+        timeout_ms=10_000,
+        updated_at=datetime.now(UTC) - timedelta(seconds=1),
+    )
+
+
 def make_job(webhook: WebhookConfigV1, i: int, body: str) -> DeliveryJobV1:
     now = datetime.now(UTC)
     return DeliveryJobV1(
@@ -187,41 +206,36 @@ class Bench:
             (cpu_end - cpu_published) * 1000 / len(backlog),
         )
 
-    async def floor(
-        self, producer: AIOKafkaProducer, bootstrap: str, url: str, run: int
-    ) -> tuple[float, float]:
-        """The bare relay (see :func:`bare_relay`) over a copy of one burst, on topics of its own."""
-        topics = Topics().with_prefix(f"{self.prefix}bare{run}.")
+    async def copy_burst(
+        self, producer: AIOKafkaProducer, bootstrap: str, tag: str, encode: Callable[[DeliveryJobV1], bytes]
+    ) -> tuple[str, str, int]:
+        """One burst of jobs, each as ``encode(job)``, on fresh topics ``<prefix><tag>.``; returns the
+        source topic, the sink topic and the number of records."""
+        topics = Topics().with_prefix(f"{self.prefix}{tag}.")
         await ensure_topics(bootstrap, topics, partitions=6)
-        source, sink = topics.deliveries, topics.delivery_results
         jobs = [
             make_job(self.webhooks[i % len(self.webhooks)], i, body_for(i)) for i in range(self.args.burst)
         ]
-        futures = [await producer.send(source, j.body.encode(), key=j.webhook_id.encode()) for j in jobs]
+        futures = [await producer.send(topics.deliveries, encode(j), key=j.webhook_id.encode()) for j in jobs]
         await asyncio.gather(*futures)
-        return await bare_relay(bootstrap, source, sink, url, len(jobs), self.args.concurrency)
+        return topics.deliveries, topics.delivery_results, len(jobs)
+
+    async def floor(
+        self, producer: AIOKafkaProducer, bootstrap: str, url: str, run: int
+    ) -> tuple[float, float]:
+        """The bare relay (see :func:`bare_relay`) over a copy of one burst's bodies."""
+        source, sink, count = await self.copy_burst(
+            producer, bootstrap, f"bare{run}", lambda j: j.body.encode()
+        )
+        return await bare_relay(bootstrap, source, sink, url, count, self.args.concurrency)
 
     async def lean_floor(
         self, producer: AIOKafkaProducer, bootstrap: str, url: str, run: int
     ) -> tuple[float, float]:
-        """The lean relay (see :func:`lean_relay`) over a copy of one burst's jobs, on topics of its own."""
-        topics = Topics().with_prefix(f"{self.prefix}lean{run}.")
-        await ensure_topics(bootstrap, topics, partitions=6)
-        source, sink = topics.deliveries, topics.delivery_results
-        jobs = [
-            make_job(self.webhooks[i % len(self.webhooks)], i, body_for(i)) for i in range(self.args.burst)
-        ]
-        futures = [await producer.send(source, j.to_bytes(), key=j.webhook_id.encode()) for j in jobs]
-        await asyncio.gather(*futures)
+        """The lean relay (see :func:`lean_relay`) over a copy of one burst's jobs."""
+        source, sink, count = await self.copy_burst(producer, bootstrap, f"lean{run}", DeliveryJobV1.to_bytes)
         return await lean_relay(
-            bootstrap,
-            source,
-            sink,
-            url,
-            len(jobs),
-            self.args.concurrency,
-            generate_signing_secret(),
-            self.box,
+            bootstrap, source, sink, url, count, self.args.concurrency, generate_signing_secret(), self.box
         )
 
     async def hop_probe(self, hops: dict[str, float]) -> asyncio.Task[None]:
@@ -306,20 +320,8 @@ class Bench:
         self.webhooks = []
         for n in range(self.args.webhooks):
             wid = f"wh_bench_{n}"
-            cfg = WebhookConfigV1(
-                id=wid,
-                integration_id="int_bench",
-                integration_type="surveymonkey",
-                name=f"bench {n}",
-                subscription_url=receiver.url(f"w{n}"),
-                event_types=["*"],
-                signing_secrets=[
-                    SigningSecret(encrypted=self.box.encrypt(generate_signing_secret(), secret_context(wid)))
-                ],
-                retry_policy=RetryPolicy(max_attempts=3, initial_delay_ms=100),
-                max_in_flight=per_webhook,
-                timeout_ms=10_000,
-                updated_at=datetime.now(UTC) - timedelta(seconds=1),
+            cfg = bench_webhook(
+                self.box, wid, f"bench {n}", receiver.url(f"w{n}"), generate_signing_secret(), per_webhook
             )
             self.webhooks.append(cfg)
             await producer.send_and_wait(self.topics.webhooks_config, cfg.to_bytes(), key=wid.encode())

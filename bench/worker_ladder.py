@@ -25,7 +25,7 @@ import ipaddress
 import statistics
 import time
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,11 +35,11 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord
 from chaos_lib.stack import ReceiverProc
 from pydantic_core import to_json
-from worker_bench import REPO, Flush, Relay, body_for, make_job, relay_through
+from worker_bench import REPO, Flush, Relay, bench_webhook, body_for, make_job, relay_through
 
 from contracts.deliveries import DeliveryJobV1
 from contracts.topics import Topics
-from contracts.webhooks import NoAuth, RetryPolicy, SigningSecret, WebhookConfigV1
+from contracts.webhooks import NoAuth, WebhookConfigV1
 from delivery_worker.consumer import JobConsumer
 from delivery_worker.delivery import Deliverer, DeliveryOptions
 from delivery_worker.dns_cache import CachingResolver
@@ -55,7 +55,6 @@ from service_kit.settings import decode_secrets_key
 from webhook_core.secrets_crypto import SecretBox, generate_key, generate_signing_secret
 from webhook_core.sending import build_headers, read_excerpt, send_webhook
 from webhook_core.ssrf import SsrfPolicy, system_resolver
-from webhook_core.webhook_secrets import secret_context
 
 RUNGS = ("lean", "send", "session", "deliverer", "consumer")
 POLICY = SsrfPolicy(allowed_networks=(ipaddress.ip_network("127.0.0.0/8"),))
@@ -122,7 +121,6 @@ class Ladder:
             on_ack, all_acked = self.acked_counter()
             session = default if name in ("lean", "send") else worker_like_session()
             resolver = CachingResolver(system_resolver, 10.0)
-            deliverer, _ = make_deliverer(topics, self.hooks, session, self.box)
 
             async def flush() -> None:
                 await all_acked.wait()
@@ -130,11 +128,16 @@ class Ladder:
                 if session is not default:
                     await session.close()
 
-            async def through_deliverer(key: bytes | None, value: bytes) -> None:
-                record: ConsumerRecord[bytes, bytes] = ConsumerRecord(
-                    topics.deliveries, 0, 0, 0, 0, key, value, None, 0, 0, []
-                )
-                outbox.enqueue(await deliverer.handle(record), on_ack)
+            if name == "deliverer":
+                deliverer, _ = make_deliverer(topics, self.hooks, session, self.box)
+
+                async def through_deliverer(key: bytes | None, value: bytes) -> None:
+                    record: ConsumerRecord[bytes, bytes] = ConsumerRecord(
+                        topics.deliveries, 0, 0, 0, 0, key, value, None, 0, 0, []
+                    )
+                    outbox.enqueue(await deliverer.handle(record), on_ack)
+
+                return through_deliverer, flush
 
             async def relay(key: bytes | None, value: bytes) -> None:
                 job = DeliveryJobV1.model_validate_json(value)
@@ -158,7 +161,7 @@ class Ladder:
                 )
                 outbox.enqueue([Publication(sink, job.webhook_id, to_json(result))], on_ack)
 
-            return (through_deliverer if name == "deliverer" else relay), flush
+            return relay, flush
 
         return make
 
@@ -217,22 +220,8 @@ class Ladder:
         cpu: dict[str, list[float]] = {name: [] for name in rungs}
         try:
             self.hooks = [
-                WebhookConfigV1(
-                    id=f"wh_ladder_{n}",
-                    integration_id="int_bench",
-                    integration_type="surveymonkey",
-                    name=f"ladder {n}",
-                    subscription_url=receiver.url(f"w{n}"),
-                    event_types=["*"],
-                    signing_secrets=[
-                        SigningSecret(
-                            encrypted=self.box.encrypt(self.secret, secret_context(f"wh_ladder_{n}"))
-                        )
-                    ],
-                    retry_policy=RetryPolicy(max_attempts=3, initial_delay_ms=100),
-                    max_in_flight=32,
-                    timeout_ms=10_000,
-                    updated_at=datetime.now(UTC) - timedelta(seconds=1),
+                bench_webhook(
+                    self.box, f"wh_ladder_{n}", f"ladder {n}", receiver.url(f"w{n}"), self.secret, 32
                 )
                 for n in range(8)
             ]

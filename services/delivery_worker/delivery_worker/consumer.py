@@ -193,7 +193,7 @@ class JobConsumer:
         lane = self.lanes.get(key)
         if lane is None:
             lane = self.lanes[key] = _Lane()
-        if self.deliverer.should_park(key, len(lane), self.pending / self.max_pending, self._drain_s()):
+        if self.deliverer.should_park(key, len(lane), self.pending / self.max_pending, self._drain_s):
             # Rather than let one slow webhook fill the fetch window (max_pending) and stall the others.
             try:
                 parked = self.deliverer.park(record)

@@ -148,11 +148,14 @@ class Deliverer:
         config = self.view.webhooks.get(key.decode("utf-8", errors="replace")) if key else None
         return max(1, config.max_in_flight) if config is not None else _UNKNOWN_LANE_LIMIT
 
-    def should_park(self, key: bytes | None, waiting: int, window_load: float, window_drain_s: float) -> bool:
+    def should_park(
+        self, key: bytes | None, waiting: int, window_load: float, window_drain_s: Callable[[], float]
+    ) -> bool:
         """Whether a newly fetched job of this key should go round the shortest retry tier (see
         :func:`delivery_worker.limits.should_park`) rather than queue behind ``waiting`` others;
-        ``window_load`` is the share of the fetching consumer's window in use and ``window_drain_s``
-        how long that window would take to drain at its recent rate of finished jobs."""
+        ``window_load`` is the share of the fetching consumer's window in use and ``window_drain_s()``
+        how long that window would take to drain at its recent rate of finished jobs (a callable,
+        evaluated only for a lane long enough to matter: this runs for every fetched job)."""
         if waiting < self.options.max_queued_per_webhook or key is None:
             return False
         webhook_id = key.decode("utf-8", errors="replace")
@@ -163,7 +166,7 @@ class Deliverer:
             waiting=waiting,
             max_queued=self.options.max_queued_per_webhook,
             window_load=window_load,
-            window_drain_s=window_drain_s,
+            window_drain_s=window_drain_s(),
             max_in_flight=config.max_in_flight,
             slot_time_s=self._guards(webhook_id).slot_time.estimate(self.clock()),
             park_after_s=self.options.park_after_s,
