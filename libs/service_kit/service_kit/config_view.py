@@ -115,6 +115,13 @@ class ConfigFollower:
         """True once the view holds everything that was on the topic at start-up."""
         return self._caught_up.is_set()
 
+    @property
+    def task(self) -> asyncio.Task[None]:
+        """The following loop (after :meth:`start`), for the service's loop supervisor."""
+        if self._task is None:
+            raise RuntimeError("the follower has not started")
+        return self._task
+
     async def start(self) -> None:
         """Assign every partition, seek to the beginning and start following in the background."""
         consumer = AIOKafkaConsumer(group_id=None, **self._options)

@@ -11,9 +11,18 @@ import base64
 import binascii
 import ipaddress
 import sys
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Any, Literal, Self, TypeVar
+from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from contracts.topics import Topics
@@ -68,9 +77,16 @@ class CommonSettings(BaseSettings):
         default="127.0.0.1:9092",
         validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "kafka_bootstrap_servers"),
     )
-    webhook_secrets_key: SecretStr = Field(
+    webhook_secrets_keys: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("WEBHOOK_SECRETS_KEYS", "webhook_secrets_keys"),
+        description="Comma list of keys (base64 of 32 random bytes each): the first encrypts, all decrypt "
+        "(key rotation: put the new key first, run `config-api rotate-secrets-key`, then drop the old one).",
+    )
+    webhook_secrets_key: SecretStr | None = Field(
+        default=None,
         validation_alias=AliasChoices("WEBHOOK_SECRETS_KEY", "webhook_secrets_key"),
-        description="base64 of 32 random bytes; encrypts secrets at rest and on Kafka.",
+        description="The single key of earlier releases; used after the keys of WEBHOOK_SECRETS_KEYS.",
     )
     webhook_allow_http: bool = Field(
         default=False, validation_alias=AliasChoices("WEBHOOK_ALLOW_HTTP", "webhook_allow_http")
@@ -102,6 +118,13 @@ class CommonSettings(BaseSettings):
     )
     log_level: str = Field(default="INFO", validation_alias=AliasChoices("LOG_LEVEL", "log_level"))
     log_json: bool | None = Field(default=None, validation_alias=AliasChoices("LOG_JSON", "log_json"))
+    loop_exit_grace_s: float = Field(
+        default=10.0,
+        ge=0,
+        le=600,
+        validation_alias=AliasChoices("LOOP_EXIT_GRACE_S", "loop_exit_grace_s"),
+        description="After a critical loop died: /healthz answers 503 this long, then the process exits 3.",
+    )
 
     @field_validator("webhook_allowed_networks", mode="before")
     @classmethod
@@ -110,9 +133,32 @@ class CommonSettings(BaseSettings):
 
     @field_validator("webhook_secrets_key")
     @classmethod
-    def _key(cls, value: SecretStr) -> SecretStr:
-        decode_secrets_key(value.get_secret_value())
+    def _key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            decode_secrets_key(value.get_secret_value())
         return value
+
+    @field_validator("webhook_secrets_keys")
+    @classmethod
+    def _keys(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            parts = [p for p in value.get_secret_value().split(",") if p.strip()]
+            if not parts:
+                raise ValueError("lists no key")
+            for n, part in enumerate(parts, 1):
+                try:
+                    decode_secrets_key(part)
+                except ValueError as exc:
+                    raise ValueError(f"key {n}: {exc}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _some_key(self) -> Self:
+        if self.webhook_secrets_keys is None and self.webhook_secrets_key is None:
+            raise ValueError(
+                "WEBHOOK_SECRETS_KEYS (or the older WEBHOOK_SECRETS_KEY) is required but not set"
+            )
+        return self
 
     @field_validator("kafka_bootstrap_servers")
     @classmethod
@@ -129,9 +175,121 @@ class CommonSettings(BaseSettings):
         return self.topics_override.with_prefix(self.topic_prefix)
 
     @property
+    def secrets_keys(self) -> list[bytes]:
+        """The decoded 32-byte AES keys: the one that encrypts first, then every other that decrypts."""
+        texts = []
+        if self.webhook_secrets_keys is not None:
+            texts = [p for p in self.webhook_secrets_keys.get_secret_value().split(",") if p.strip()]
+        if self.webhook_secrets_key is not None:
+            texts.append(self.webhook_secrets_key.get_secret_value())
+        keys: list[bytes] = []
+        for text in texts:
+            key = decode_secrets_key(text)
+            if key not in keys:
+                keys.append(key)
+        return keys
+
+    @property
     def secrets_key(self) -> bytes:
-        """The decoded 32-byte AES key."""
-        return decode_secrets_key(self.webhook_secrets_key.get_secret_value())
+        """The key that encrypts (the first of :attr:`secrets_keys`)."""
+        return self.secrets_keys[0]
+
+
+def port_field(default: int) -> Any:
+    """The ``PORT`` field of a service (its own default; 0 = any free port)."""
+    return Field(
+        default=default, ge=0, le=65535, description="HTTP port (ops endpoints, and the API if any); 0 = any."
+    )
+
+
+def group_id_field(default: str) -> Any:
+    """The ``GROUP_ID`` field of a consuming service."""
+    return Field(default=default, min_length=1, description="Kafka consumer group shared by all instances.")
+
+
+class ServerSettings(BaseModel):
+    """``<PREFIX>HOST`` of the HTTP server; each service declares ``port: int = port_field(N)``."""
+
+    host: str = Field(default="127.0.0.1", description="Address of the HTTP server.")
+
+
+class ConsumerGroupSettings(BaseModel):
+    """``<PREFIX>SESSION_TIMEOUT_MS`` and ``<PREFIX>HEARTBEAT_INTERVAL_MS`` of a group consumer."""
+
+    session_timeout_ms: int = Field(
+        default=10_000,
+        ge=1000,
+        le=300_000,
+        description="Group session timeout; the embedded broker waits half of it per join.",
+    )
+    heartbeat_interval_ms: int = Field(
+        default=1000, ge=100, le=60_000, description="At most a third of the session timeout."
+    )
+
+    @model_validator(mode="after")
+    def _heartbeat(self) -> Self:
+        if self.heartbeat_interval_ms * 3 > self.session_timeout_ms:
+            raise ValueError("heartbeat_interval_ms must be at most a third of session_timeout_ms")
+        return self
+
+
+class ReadyTimeoutSettings(BaseModel):
+    """``<PREFIX>READY_TIMEOUT_S``: how long start-up waits for the config view to catch up.
+
+    ``<PREFIX>CONFIG_READY_TIMEOUT_S``, the older name of the worker and the DLQ replayer, is still read.
+    """
+
+    ready_timeout_s: float = Field(
+        default=120.0, gt=0, le=3600, description="How long to wait for the config view at start."
+    )
+    config_ready_timeout_s: float | None = Field(
+        default=None, gt=0, le=3600, exclude=True, description="Deprecated name of READY_TIMEOUT_S."
+    )
+
+    @model_validator(mode="after")
+    def _legacy_name(self) -> Self:
+        if self.config_ready_timeout_s is not None and "ready_timeout_s" not in self.model_fields_set:
+            self.ready_timeout_s = self.config_ready_timeout_s
+        return self
+
+
+def validate_postgres_dsn(value: str) -> str:
+    """A ``postgresql://`` DSN with a host (ValueError naming what is wrong)."""
+    parts = urlsplit(value.strip())
+    if parts.scheme not in {"postgres", "postgresql"}:
+        raise ValueError("must be a PostgreSQL DSN such as postgresql://user:pass@host:5432/db")
+    if not parts.hostname and "host=" not in parts.query:
+        raise ValueError("PostgreSQL DSN has no host")
+    return value.strip()
+
+
+class DatabaseSettings(BaseModel):
+    """``DATABASE_URL``, ``ADMIN_TOKEN`` and ``MIGRATE_ON_START`` of the services that own PostgreSQL state."""
+
+    database_url: str = Field(
+        validation_alias=AliasChoices("DATABASE_URL", "database_url"),
+        description="postgresql://user:pass@host:port/db",
+    )
+    admin_token: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("ADMIN_TOKEN", "admin_token"),
+        description="Bootstrap admin bearer token (never stored).",
+    )
+    migrate_on_start: bool = Field(
+        default=True,
+        validation_alias=AliasChoices("MIGRATE_ON_START", "migrate_on_start"),
+        description="Apply the schema migrations at start (false: run the `migrate` command as a Job first).",
+    )
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_dsn(cls, value: str) -> str:
+        return validate_postgres_dsn(value)
+
+    @property
+    def admin_token_value(self) -> str | None:
+        """The bootstrap admin token in plain text, or None."""
+        return self.admin_token.get_secret_value() if self.admin_token else None
 
 
 S = TypeVar("S", bound=BaseSettings)
@@ -143,7 +301,10 @@ def format_settings_error(exc: ValidationError, cls: type[BaseSettings]) -> str:
     lines = []
     for err in exc.errors():
         loc = [str(p) for p in err["loc"]]
-        field = loc[0] if loc else "?"
+        if not loc:  # a rule over several settings; its message names them
+            lines.append(f"invalid settings: {err['msg'].removeprefix('Value error, ')}")
+            continue
+        field = loc[0]
         info = cls.model_fields.get(field)
         if info is None:
             # pydantic reports a field read through an alias by that alias, not by the field name.

@@ -2,11 +2,9 @@
 long-lived resource exactly once (asyncpg pool, Kafka producer, SecretBox, aiohttp session,
 background tasks).
 
-``app.state`` after start-up:
-  settings (ConfigApiSettings), pool (asyncpg.Pool), box (SecretBox), http (aiohttp.ClientSession),
-  resolver (DNS resolver of the SSRF check), producer (started AIOKafkaProducer, or None while Kafka
-  has been unreachable since start-up; ``producer_ready`` is an asyncio.Event set once it is started),
-  relay (OutboxRelay).
+``app.state`` is a typed :class:`~config_api.state.ApiState`. The outbox relay, the results ingest
+and the delivery maintenance are critical loops: they are registered with the state's
+``supervisor``, and ``/healthz`` answers 503 once one of them died.
 """
 
 from __future__ import annotations
@@ -16,11 +14,13 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 from fastapi.staticfiles import StaticFiles
 
 from config_api.api.routes import deliveries, health, test_delivery
@@ -30,7 +30,10 @@ from config_api.delivery_tasks import start_delivery_tasks
 from config_api.errors import install_error_handlers
 from config_api.outbox import OutboxRelay
 from config_api.settings import ConfigApiSettings
+from config_api.state import ApiState, api_state
 from service_kit.kafka import ensure_topics, producer_options
+from service_kit.problems import document_problems
+from service_kit.supervisor import LoopSupervisor
 from webhook_core.secrets_crypto import SecretBox
 from webhook_core.ssrf import Resolver, system_resolver
 
@@ -40,7 +43,18 @@ UI_DIR = Path(__file__).resolve().parent / "ui"
 
 DESCRIPTION = """Admin API of carehooks: integrations, webhooks, secrets, test deliveries, delivery logs and
 status, API tokens and the audit log. Every `/admin` route needs `Authorization: Bearer <token>`.
-Errors have one shape: `{"detail": [{"loc": [...], "msg": "...", "type": "..."}]}`."""
+Errors have one shape, RFC 9457 problem details (`application/problem+json`):
+`{"type", "title", "status", "detail", "errors": [{"loc": [...], "msg": "...", "type": "..."}]}`,
+where `errors` names the fields at fault (empty when the problem is not about a field)."""
+
+
+def _error_statuses(path: str) -> list[int]:
+    """The error answers every operation of ``path`` can give."""
+    if path.startswith("/admin/ui"):
+        return [404]
+    if path.startswith("/admin"):
+        return [401, 403, 404, 413, 422, 503]
+    return [503] if path == "/readyz" else []
 
 
 async def _start_producer(bootstrap: str, timeout_s: float) -> AIOKafkaProducer | None:
@@ -57,43 +71,47 @@ async def _start_producer(bootstrap: str, timeout_s: float) -> AIOKafkaProducer 
 
 
 async def _keep_starting_producer(app: FastAPI, settings: ConfigApiSettings) -> None:
+    state = api_state(app)
     delay = 0.2
-    while app.state.producer is None:
+    while state.producer is None:
         await asyncio.sleep(delay)
-        app.state.producer = await _start_producer(settings.kafka_bootstrap_servers, 10.0)
+        state.producer = await _start_producer(settings.kafka_bootstrap_servers, 10.0)
         delay = min(delay * 2, settings.outbox_retry_max_s)
-    app.state.producer_ready.set()
+    state.producer_ready.set()
     logger.info("Kafka producer started")
 
 
 @contextlib.asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Create the resources once, start the background tasks, and release everything on shutdown."""
-    settings: ConfigApiSettings = app.state.settings
-    app.state.box = SecretBox(settings.secrets_key)
-    app.state.pool = await create_pool(
-        settings.database_url, settings.db_connect_timeout_s, settings.pool_min_size, settings.pool_max_size
+    state = api_state(app)
+    settings = state.settings
+    state.box = SecretBox(settings.secrets_keys)
+    state.pool = await create_pool(
+        settings.database_url,
+        settings.db_connect_timeout_s,
+        settings.pool_min_size,
+        settings.pool_max_size,
+        migrate=settings.migrate_on_start,
     )
-    app.state.http = aiohttp.ClientSession(
+    state.http = aiohttp.ClientSession(
         timeout=aiohttp.ClientTimeout(total=settings.test_delivery_timeout_s), auto_decompress=True
     )
-    app.state.producer_ready = asyncio.Event()
-    app.state.producer = await _start_producer(settings.kafka_bootstrap_servers, 5.0)
+    state.producer_ready = asyncio.Event()
+    state.producer = await _start_producer(settings.kafka_bootstrap_servers, 5.0)
     tasks: list[asyncio.Task[None]] = []
-    if app.state.producer is None:
+    if state.producer is None:
         tasks.append(asyncio.create_task(_keep_starting_producer(app, settings), name="producer-start"))
     else:
-        app.state.producer_ready.set()
+        state.producer_ready.set()
     from config_api.snapshot import Snapshotter  # local: snapshot imports repository, which is heavier
 
-    snapshotter = Snapshotter(
-        app.state.pool, settings.kafka_bootstrap_servers, settings.topics.webhooks_config
-    )
-    app.state.snapshotter = snapshotter
+    snapshotter = Snapshotter(state.pool, settings.kafka_bootstrap_servers, settings.topics.webhooks_config)
+    state.snapshotter = snapshotter
     relay: OutboxRelay = OutboxRelay(
-        app.state.pool,
+        state.pool,
         settings.database_url,
-        lambda: app.state.producer,
+        lambda: state.producer,
         settings.topics.webhooks_config,
         settings.outbox_poll_interval_s,
         settings.outbox_send_timeout_s,
@@ -101,15 +119,19 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         on_recovered=lambda: snapshotter.schedule_check(relay),
         ensure_topics=lambda: ensure_topics(settings.kafka_bootstrap_servers, settings.topics, attempts=1),
     )
-    app.state.relay = relay
+    state.relay = relay
     tasks.append(asyncio.create_task(relay.run(), name="outbox-relay"))
+    state.supervisor.watch(tasks[-1])
     tasks.append(
-        asyncio.create_task(snapshotter.run_at_start(app.state.producer_ready, relay), name="snapshot-check")
+        asyncio.create_task(snapshotter.run_at_start(state.producer_ready, relay), name="snapshot-check")
     )
-    tasks.extend(start_delivery_tasks(app))
+    for task in start_delivery_tasks(app):
+        tasks.append(task)
+        state.supervisor.watch(task)
     try:
         yield
     finally:
+        state.supervisor.stopping()
         # Every step is bounded: a task that ignores cancellation or a connection still in use
         # must not keep the process from exiting.
         await snapshotter.stop()
@@ -119,16 +141,16 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             _, stuck = await asyncio.wait(tasks, timeout=10.0)
             for task in stuck:
                 logger.warning("background task did not stop in time", extra={"task": task.get_name()})
-        if app.state.producer is not None:
+        if state.producer is not None:
             # stop() flushes queued records and would wait for an unreachable broker forever; the
             # outbox still holds whatever was not acknowledged.
             with contextlib.suppress(KafkaError, OSError, TimeoutError):
-                await asyncio.wait_for(app.state.producer.stop(), 5.0)
-        await app.state.http.close()
+                await asyncio.wait_for(state.producer.stop(), 5.0)
+        await state.http.close()
         try:
-            await asyncio.wait_for(app.state.pool.close(), 10.0)
+            await asyncio.wait_for(state.pool.close(), 10.0)
         except TimeoutError:
-            app.state.pool.terminate()
+            state.pool.terminate()
 
 
 def create_app(settings: ConfigApiSettings, *, resolver: Resolver | None = None) -> FastAPI:
@@ -139,9 +161,12 @@ def create_app(settings: ConfigApiSettings, *, resolver: Resolver | None = None)
         description=DESCRIPTION,
         lifespan=lifespan,
     )
-    app.state.settings = settings
-    app.state.resolver = resolver or system_resolver
-    app.state.producer = None
+    state = ApiState()
+    state.settings = settings
+    state.supervisor = LoopSupervisor()
+    state.resolver = resolver or system_resolver
+    state.producer = None
+    app.state = state
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     from config_api.api.routes import audit, config, integrations, me, priority_rules, tokens, webhooks
@@ -165,4 +190,16 @@ def create_app(settings: ConfigApiSettings, *, resolver: Resolver | None = None)
             "<!doctype html><title>carehooks admin</title><p>UI not built.</p>\n"
         )
     app.mount("/admin/ui", StaticFiles(directory=UI_DIR, html=True), name="admin-ui")
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_problems(get_openapi_schema(app), _error_statuses)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+def get_openapi_schema(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's generated document (before the problem responses are added)."""
+    return get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)

@@ -1,4 +1,4 @@
-"""``python -m delivery_worker``: load settings, configure logging, create topics, run."""
+"""``python -m delivery_worker``: load settings, configure logging, create topics, run until signalled."""
 
 from __future__ import annotations
 
@@ -6,20 +6,23 @@ from delivery_worker.app import create_app
 from delivery_worker.settings import WorkerSettings
 from service_kit.kafka import ensure_topics
 from service_kit.logging_setup import configure_logging
-from service_kit.runtime import run
+from service_kit.service import run_main, run_until_stopped
 from service_kit.settings import load_settings
 
 
-async def _serve(settings: WorkerSettings) -> None:
-    await ensure_topics(settings.kafka_bootstrap_servers, settings.topics)
-    await create_app(settings).run()
+async def _run(settings: WorkerSettings) -> int:
+    return await run_until_stopped(
+        create_app(settings),
+        settings.loop_exit_grace_s,
+        prepare=lambda: ensure_topics(settings.kafka_bootstrap_servers, settings.topics),
+    )
 
 
 def main() -> None:
-    """Entry point (exit 2 with one line per bad setting)."""
+    """Entry point (exit 2 with one line per bad setting, 1 with one line when it cannot start)."""
     settings = load_settings(WorkerSettings)
     configure_logging("delivery-worker", settings.log_level, settings.log_json)
-    run(_serve(settings), settings.event_loop, settings.gc_gen0_threshold)
+    run_main("delivery-worker", _run(settings), settings.event_loop, settings.gc_gen0_threshold)
 
 
 if __name__ == "__main__":

@@ -65,9 +65,10 @@ class Outbox:
         self._idle.set()
         self._task: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
-        """Start the flusher (after the producer started)."""
+    def start(self) -> asyncio.Task[None]:
+        """Start the flusher (after the producer started); returns its task for the loop supervisor."""
         self._task = asyncio.create_task(self._run(), name="delivery-outbox")
+        return self._task
 
     async def stop(self) -> None:
         """Stop the flusher; whatever is still queued stays unacknowledged (its jobs uncommitted)."""

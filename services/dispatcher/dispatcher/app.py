@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
@@ -24,6 +23,7 @@ from service_kit.config_view import ConfigChange, ConfigFollower, WebhookView
 from service_kit.kafka import consumer_options, producer_options
 from service_kit.ops_http import OpsServer
 from service_kit.runtime import current_loop_name
+from service_kit.supervisor import LoopSupervisor
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +60,14 @@ class DispatcherApp:
         self.processor = EventProcessor(
             self.topics, self.view, self.index, self.patients, self.metrics, settings.phone_region
         )
-        self.ops = OpsServer(settings.host, settings.port, lambda: self.ready, registry=self.metrics.registry)
+        self.supervisor = LoopSupervisor()
+        self.ops = OpsServer(
+            settings.host,
+            settings.port,
+            lambda: self.ready,
+            registry=self.metrics.registry,
+            supervisor=self.supervisor,
+        )
         self._producer: AIOKafkaProducer | None = None
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
@@ -69,7 +76,9 @@ class DispatcherApp:
     @property
     def ready(self) -> bool:
         """Config view and patient index caught up, and the event consumer running."""
-        return self._consuming and self.config.ready and self.patient_follower.ready
+        return (
+            self._consuming and self.supervisor.healthy and self.config.ready and self.patient_follower.ready
+        )
 
     def assignment(self) -> set[TopicPartition]:
         """Input partitions this instance owns right now (empty before the group assigned any)."""
@@ -86,7 +95,9 @@ class DispatcherApp:
         self._producer = AIOKafkaProducer(**producer_options(settings.kafka_bootstrap_servers))
         await self._producer.start()
         await self.config.start()
+        self.supervisor.watch(self.config.task, "config-follower")
         await self.patient_follower.start()
+        self.supervisor.watch(self.patient_follower.task, "patient-index-follower")
         # Matching against a half-built view would silently drop deliveries: wait for both views first.
         await self.config.wait_ready(settings.ready_timeout_s)
         await self.patient_follower.wait_ready(settings.ready_timeout_s)
@@ -102,7 +113,9 @@ class DispatcherApp:
         self._consumer = consumer
         self._consuming = True
         self._task = asyncio.create_task(self._consume(), name="dispatcher-consume")
-        self._task.add_done_callback(self._consume_ended)
+        # Not expected to end (it handles Kafka errors and bad records); if it does, /healthz turns 503
+        # and the process exits, so the orchestrator restarts it instead of leaving partitions stalled.
+        self.supervisor.watch(self._task, "consume")
         logger.info(
             "dispatcher ready",
             extra={
@@ -114,6 +127,7 @@ class DispatcherApp:
 
     async def stop(self) -> None:
         """Stop consuming (uncommitted records are re-read by the next owner), then close everything."""
+        self.supervisor.stopping()
         self._consuming = False
         if self._task is not None:
             self._task.cancel()
@@ -127,26 +141,6 @@ class DispatcherApp:
         if self._producer is not None:
             await self._producer.stop()
         await self.ops.stop()
-
-    async def run(self) -> None:
-        """Start, run until SIGINT/SIGTERM, stop."""
-        stopping = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stopping.set)
-        try:
-            await self.start()
-            await stopping.wait()
-        finally:
-            await self.stop()
-
-    def _consume_ended(self, task: asyncio.Task[None]) -> None:
-        if task.cancelled():
-            return
-        # Not expected (the loop handles Kafka errors and bad records); /readyz turns 503 so that the
-        # orchestrator restarts the instance instead of leaving its partitions stalled.
-        self._consuming = False
-        logger.error("event consumer stopped", exc_info=task.exception())
 
     async def _consume(self) -> None:
         assert self._consumer is not None

@@ -63,7 +63,7 @@ async def open_core(settings: DlqReplayerSettings, follow: bool) -> AsyncIterato
             webhooks = SnapshotWebhooks(
                 settings.kafka_bootstrap_servers,
                 topics.webhooks_config,
-                settings.config_ready_timeout_s,
+                settings.ready_timeout_s,
                 settings.kafka_fetch_max_wait_ms,
             )
 

@@ -14,6 +14,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from admin_auth.tokens import Principal, Role, authenticate
 from config_api.errors import NotFoundError
 from config_api.settings import ConfigApiSettings
+from config_api.state import api_state
 from webhook_core.secrets_crypto import SecretBox
 from webhook_core.ssrf import Resolver
 
@@ -22,38 +23,32 @@ _bearer = HTTPBearer(auto_error=False, description="An admin API token (`Authori
 
 def get_pool(request: Request) -> asyncpg.Pool:
     """The asyncpg pool created in the lifespan."""
-    pool: asyncpg.Pool = request.app.state.pool
-    return pool
+    return api_state(request.app).pool
 
 
 def get_settings(request: Request) -> ConfigApiSettings:
     """The settings the app was built with."""
-    settings: ConfigApiSettings = request.app.state.settings
-    return settings
+    return api_state(request.app).settings
 
 
 def get_box(request: Request) -> SecretBox:
     """The SecretBox (AES-GCM with WEBHOOK_SECRETS_KEY)."""
-    box: SecretBox = request.app.state.box
-    return box
+    return api_state(request.app).box
 
 
 def get_producer(request: Request) -> AIOKafkaProducer | None:
     """The started Kafka producer, or None while Kafka has been unreachable since start-up."""
-    producer: AIOKafkaProducer | None = request.app.state.producer
-    return producer
+    return api_state(request.app).producer
 
 
 def get_http(request: Request) -> aiohttp.ClientSession:
     """The shared aiohttp session for outbound test deliveries."""
-    session: aiohttp.ClientSession = request.app.state.http
-    return session
+    return api_state(request.app).http
 
 
 def get_resolver(request: Request) -> Resolver:
     """The DNS resolver used by the SSRF check (tests inject a stub)."""
-    resolver: Resolver = request.app.state.resolver
-    return resolver
+    return api_state(request.app).resolver
 
 
 PoolDep = Annotated[asyncpg.Pool, Depends(get_pool)]

@@ -1,19 +1,35 @@
-"""Liveness, readiness and Prometheus metrics (no authentication: no data behind them)."""
+"""Liveness, readiness and Prometheus metrics (no authentication: no data behind them).
+
+The answers of ``/healthz`` and ``/metrics`` are the shared ones of :mod:`service_kit.probes` (the
+other services serve them from ``service_kit.ops_http.OpsServer``); ``/readyz`` checks PostgreSQL.
+"""
 
 from __future__ import annotations
 
 import asyncpg
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+
+from config_api.state import api_state
+from service_kit.probes import Probes
 
 router = APIRouter(tags=["ops"])
 
 
-@router.get("/healthz", summary="Liveness")
-async def healthz() -> dict[str, str]:
-    """The process is up."""
-    return {"status": "ok"}
+def _probes(request: Request) -> Probes:
+    return Probes(api_state(request.app).supervisor, lambda: True)
+
+
+@router.get(
+    "/healthz",
+    summary="Liveness: every background loop runs",
+    responses={503: {"description": "A critical loop died; the process exits after LOOP_EXIT_GRACE_S"}},
+)
+async def healthz(request: Request) -> JSONResponse:
+    """200 while the outbox relay, the results ingest and the delivery maintenance run; 503 naming
+    the dead ones otherwise."""
+    answer = _probes(request).healthz()
+    return JSONResponse(answer.body, status_code=answer.status)
 
 
 @router.get(
@@ -21,7 +37,7 @@ async def healthz() -> dict[str, str]:
 )
 async def readyz(request: Request) -> JSONResponse:
     """Ready when PostgreSQL answers; reports Kafka publishing state without failing on it."""
-    pool: asyncpg.Pool | None = getattr(request.app.state, "pool", None)
+    pool: asyncpg.Pool | None = getattr(request.app.state, "pool", None)  # None before the lifespan ran
     db_ok = False
     if pool is not None:
         try:
@@ -40,6 +56,7 @@ async def readyz(request: Request) -> JSONResponse:
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
-async def metrics() -> Response:
+async def metrics(request: Request) -> Response:
     """Prometheus text format."""
-    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+    body, content_type = _probes(request).metrics()
+    return Response(body, media_type=content_type)
