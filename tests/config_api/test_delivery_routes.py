@@ -143,7 +143,7 @@ async def test_test_delivery_bad_inputs(api: ApiHarness) -> None:
     for body, status, field in cases:
         resp = await api.client.post(url, json=body)
         assert resp.status_code == status, (body, resp.text)
-        assert field in json.dumps(resp.json()["detail"]), (body, resp.text)
+        assert field in json.dumps(resp.json()["errors"]), (body, resp.text)
     resp = await api.client.post(url, content=b"{broken", headers={"content-type": "application/json"})
     assert resp.status_code == 422
     assert (await api.client.post(TEST.format("nope"), json={"webhook_id": wh["id"]})).status_code == 404

@@ -7,14 +7,14 @@ from typing import Any
 
 import asyncpg
 import pytest
-from aiohttp.test_utils import TestClient
+import aiohttp
 from dlq_factories import letter, webhook
 from dlq_kafka import produce_letters, publish_webhooks, read_jobs
 
 from admin_auth.tokens import create_token
 from contracts.base import utcnow
 from contracts.topics import Topics
-from dlq_replayer.handlers import RUNTIME
+from dlq_replayer.app import DlqReplayerApp
 
 pytestmark = pytest.mark.integration
 
@@ -22,7 +22,7 @@ ADMIN = {"Authorization": "Bearer boot-admin-token"}
 
 
 async def poll_replay(
-    client: TestClient[Any, Any], replay_id: str, headers: dict[str, str]
+    client: aiohttp.ClientSession, replay_id: str, headers: dict[str, str]
 ) -> dict[str, Any]:
     """The replay record once it is no longer running."""
     for _ in range(300):
@@ -34,7 +34,11 @@ async def poll_replay(
 
 
 async def test_http_api(
-    kafka_bootstrap: str, topics: Topics, database_url: str, client: TestClient[Any, Any]
+    kafka_bootstrap: str,
+    topics: Topics,
+    database_url: str,
+    client: aiohttp.ClientSession,
+    dlq_service: DlqReplayerApp,
 ) -> None:
     now = utcnow()
     await publish_webhooks(kafka_bootstrap, topics, [webhook("wh-a"), webhook("wh-f", integration="fhir-1")])
@@ -45,7 +49,8 @@ async def test_http_api(
     ]
     await produce_letters(kafka_bootstrap, topics, letters)
 
-    view = client.app[RUNTIME].followed.view  # type: ignore[union-attr]
+    assert dlq_service.state.runtime is not None and dlq_service.state.runtime.followed is not None
+    view = dlq_service.state.runtime.followed.view
     for _ in range(200):
         if len(view.webhooks) == 2:
             break
@@ -62,7 +67,9 @@ async def test_http_api(
     fhir = {"Authorization": f"Bearer {scoped}"}
 
     # auth
-    assert (await client.get("/dlq/messages")).status == 401
+    unauthorized = await client.get("/dlq/messages")
+    assert unauthorized.status == 401 and unauthorized.headers["WWW-Authenticate"] == "Bearer"
+    assert (await unauthorized.json(content_type=None))["type"].endswith("/unauthorized")
     assert (await client.get("/dlq/messages", headers={"Authorization": "Bearer nope"})).status == 401
     forbidden = await client.get("/dlq/messages", headers={"Authorization": f"Bearer {viewer}"})
     assert forbidden.status == 403
@@ -111,7 +118,10 @@ async def test_http_api(
     for path, status, text in cases:
         resp = await client.get(path, headers=op)
         assert resp.status == status, path
-        assert text in (await resp.json())["error"], path
+        assert resp.content_type == "application/problem+json", path
+        problem = await resp.json(content_type=None)
+        assert problem["status"] == status and problem["title"] and problem["type"], problem
+        assert text in problem["detail"], path
     for body, text in [
         ({"rate": 0}, "rate"),
         ({"colour": "red"}, "colour"),
@@ -119,7 +129,7 @@ async def test_http_api(
         ([1, 2], "JSON object"),
     ]:
         resp = await client.post("/dlq/replays", json=body, headers=op)
-        assert resp.status == 422 and text in (await resp.json())["error"], body
+        assert resp.status == 422 and text in (await resp.json(content_type=None))["detail"], body
     resp = await client.post("/dlq/replays", data=b"{not json", headers=op)
     assert resp.status == 422
 

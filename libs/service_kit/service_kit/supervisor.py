@@ -50,9 +50,9 @@ class LoopSupervisor:
         return not self.dead
 
     @property
-    def loops(self) -> list[str]:
-        """Names of the watched loops."""
-        return list(self._tasks)
+    def tasks(self) -> dict[str, asyncio.Task[object]]:
+        """The watched loops by name."""
+        return dict(self._tasks)
 
     def watch(self, task: asyncio.Task[object] | asyncio.Task[None], name: str | None = None) -> None:
         """Treat ``task`` as critical: its end (other than during :meth:`stopping`) makes the service unhealthy."""

@@ -85,7 +85,7 @@ def _run(work: Callable[[DlqCore], Awaitable[T]]) -> T:
     settings = _settings()
 
     async def main() -> T:
-        async with open_core(settings, follow=False) as runtime:
+        async with open_core(settings, follow=False, migrate=settings.migrate_on_start) as runtime:
             return await work(runtime.core)
 
     try:

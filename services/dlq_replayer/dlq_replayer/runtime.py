@@ -43,15 +43,19 @@ async def create_pool(dsn: str) -> asyncpg.Pool:
 
 
 @contextlib.asynccontextmanager
-async def open_core(settings: DlqReplayerSettings, follow: bool) -> AsyncIterator[Runtime]:
-    """Pool (+ schema), reader, lazy producer and the webhook source; ``follow`` keeps the config view live."""
+async def open_core(
+    settings: DlqReplayerSettings, follow: bool, migrate: bool = True
+) -> AsyncIterator[Runtime]:
+    """Pool (+ schema unless ``migrate`` is False), reader, lazy producer and the webhook source;
+    ``follow`` keeps the config view live."""
     topics = settings.topics
     pool = await create_pool(settings.database_url)
     publisher = KafkaPublisher(settings.kafka_bootstrap_servers)
     followed: FollowedWebhooks | None = None
     try:
         store = ReplayStore(pool)
-        await store.ensure_schema()
+        if migrate:
+            await store.ensure_schema()
         webhooks: WebhookSource
         if follow:
             followed = FollowedWebhooks(

@@ -1,0 +1,159 @@
+"""Operations of the config API: key rotation, `migrate` as a step, probes that see dead loops."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import subprocess
+import sys
+from typing import Any
+
+import asyncpg
+import pytest
+from capi_harness import make_settings, start_harness
+from test_core_outbox import wait_for
+
+from config_api.commands import run_rotate
+from contracts.topics import Topics
+from contracts.webhooks import WebhookConfigV1
+from webhook_core.secrets_crypto import DecryptionError, SecretBox, key_id
+from webhook_core.webhook_secrets import active_signing_secrets, auth_context, decrypt_auth, secret_context
+
+pytestmark = pytest.mark.integration
+
+BASE = "/admin/integration/surveymonkey/webhooks"
+
+
+def _text(key: bytes) -> str:
+    return base64.b64encode(key).decode()
+
+
+async def test_rotate_secrets_key_reencrypts_everything_and_republishes(
+    database_url: str, service_env: dict[str, str], topics: Topics, kafka_bootstrap: str
+) -> None:
+    key_a, key_b = os.urandom(32), os.urandom(32)
+    under_a = make_settings(database_url, service_env, webhook_secrets_key=_text(key_a))
+    async with start_harness(under_a) as api:
+        created = await api.create_webhook(auth={"type": "bearer", "token": "tok-rotate-me"})
+        wid = created["id"]
+        await api.client.post(f"{BASE}/{wid}/secret/rotate", json={"grace_period_s": 600})
+        payload = SecretBox(key_a).encrypt('{"answer": 42}', "delivery:dl-rot")
+        await api.app.state.pool.execute(
+            """INSERT INTO delivery_payloads (delivery_id, webhook_id, integration_id, event_id, event_type,
+                   payload_encrypted, first_attempt_at, last_attempt_at)
+               VALUES ('dl-rot', $1, 'surveymonkey', 'ev', 'response_completed', $2, now(), now())""",
+            wid,
+            payload,
+        )
+
+    both = make_settings(
+        database_url,
+        service_env,
+        webhook_secrets_keys=f"{_text(key_b)},{_text(key_a)}",
+        webhook_secrets_key=None,
+    )
+    text = await run_rotate(both)
+    assert (
+        f"key {key_id(key_b)}" in text
+        and "1 auth credential(s), 2 signing secret(s), 1 delivery payload(s)" in text
+    )
+    again = await run_rotate(both)
+    assert "0 auth credential(s), 0 signing secret(s), 0 delivery payload(s)" in again
+
+    only_b, only_a = SecretBox([key_b]), SecretBox([key_a])
+    conn = await asyncpg.connect(database_url)
+    try:
+        auth = await conn.fetchval("SELECT auth_encrypted FROM webhooks WHERE id = $1", wid)
+        secrets = [r["encrypted"] for r in await conn.fetch("SELECT encrypted FROM webhook_signing_secrets")]
+        stored = await conn.fetchval("SELECT payload_encrypted FROM delivery_payloads")
+    finally:
+        await conn.close()
+    assert only_b.decrypt(auth, auth_context(wid)) and all(
+        only_b.decrypt(s, secret_context(wid)) for s in secrets
+    )
+    assert only_b.decrypt(stored, "delivery:dl-rot") == '{"answer": 42}'
+    with pytest.raises(DecryptionError):
+        only_a.decrypt(auth, auth_context(wid))
+
+    # A config API with only the new key publishes the queued snapshot; a worker with [B] reads it.
+    new_only = make_settings(
+        database_url, service_env, webhook_secrets_keys=_text(key_b), webhook_secrets_key=None
+    )
+    async with start_harness(new_only) as api:
+        listed = await api.client.get(f"{BASE}/{wid}")
+        assert listed.status_code == 200
+        records = await wait_for(
+            kafka_bootstrap,
+            topics.webhooks_config,
+            lambda r: any(
+                k == wid and v and WebhookConfigV1.model_validate_json(v).auth_encrypted == auth for k, v in r
+            ),
+        )
+    last = WebhookConfigV1.model_validate_json(next(v for k, v in reversed(records) if k == wid and v))
+    assert decrypt_auth(only_b, wid, last.auth_encrypted).model_dump() == {
+        "type": "bearer",
+        "token": "tok-rotate-me",
+    }
+    assert len(active_signing_secrets(only_b, last)) == 2
+
+
+def _command(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+async def test_migrate_commands_run_once_even_when_started_together(
+    database_url: str, service_env: dict[str, str]
+) -> None:
+    env = {**os.environ, **service_env, "DATABASE_URL": database_url, "LOG_LEVEL": "WARNING"}
+    runs = [_command(env, "config_api", "migrate") for _ in range(2)]
+    runs += [_command(env, "dlq_replayer", "migrate") for _ in range(2)]
+    outs = [await asyncio.to_thread(p.communicate, timeout=120) for p in runs]
+    assert [p.returncode for p in runs] == [0, 0, 0, 0], outs
+    config_outs = sorted(out for out, _ in outs[:2])
+    assert "none (the schema is up to date)" in config_outs[1] and "001_core.sql" in config_outs[0], (
+        config_outs
+    )
+    conn = await asyncpg.connect(database_url)
+    try:
+        names = [r["name"] for r in await conn.fetch("SELECT name FROM schema_migrations ORDER BY name")]
+        assert names == sorted(set(names)) and names[0] == "001_core.sql"
+        assert await conn.fetchval("SELECT to_regclass('dlq_replays') IS NOT NULL")
+    finally:
+        await conn.close()
+
+
+async def test_migrate_on_start_false_leaves_the_schema_alone(
+    database_url: str, service_env: dict[str, str]
+) -> None:
+    settings = make_settings(database_url, service_env, migrate_on_start=False)
+    with pytest.raises(asyncpg.UndefinedTableError):
+        async with start_harness(settings) as api:
+            await api.client.get(BASE)
+            raise AssertionError("the API ran without its tables")
+    conn = await asyncpg.connect(database_url)
+    try:
+        assert await conn.fetchval("SELECT to_regclass('schema_migrations')") is None
+    finally:
+        await conn.close()
+
+
+async def test_healthz_turns_503_when_a_critical_loop_dies(
+    database_url: str, service_env: dict[str, str], topics: Topics
+) -> None:
+    del topics
+    async with start_harness(make_settings(database_url, service_env)) as api:
+        health = await api.client.get("/healthz")
+        assert health.status_code == 200, health.text
+        loops: dict[str, Any] = api.app.state.supervisor.tasks
+        assert set(loops) == {"outbox-relay", "delivery-results-ingest", "delivery-maintenance"}
+        killed = []
+        for name, task in loops.items():
+            task.cancel()
+            await asyncio.sleep(0.05)
+            killed.append(name)
+            resp = await api.client.get("/healthz")
+            assert resp.status_code == 503, resp.text
+            assert [d["name"] for d in resp.json()["dead_loops"]] == killed
