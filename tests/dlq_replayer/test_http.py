@@ -164,3 +164,14 @@ async def test_http_api(
 
     metrics = await (await client.get("/metrics")).text()
     assert 'dlq_replayer_items_total{outcome="sent"}' in metrics
+
+
+async def test_healthz_turns_503_when_the_config_view_dies(
+    client: aiohttp.ClientSession, dlq_service: DlqReplayerApp
+) -> None:
+    assert (await client.get("/healthz")).status == 200
+    assert set(dlq_service.supervisor.tasks) == {"config-follower"}
+    dlq_service.supervisor.tasks["config-follower"].cancel()
+    await asyncio.sleep(0.05)
+    resp = await client.get("/healthz")
+    assert resp.status == 503 and (await resp.json())["dead_loops"][0]["name"] == "config-follower"

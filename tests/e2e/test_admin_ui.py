@@ -106,7 +106,10 @@ async def test_page_logic_in_browser() -> None:
                 "event_types": "unknown event type",
             }
             assert parsed[2] == {"message": "unknown or revoked token", "fields": {}}
-            assert parsed[3] == {"message": "rate: must be positive", "fields": {"rate": "rate: must be positive"}}
+            assert parsed[3] == {
+                "message": "rate: must be positive",
+                "fields": {"rate": "rate: must be positive"},
+            }
             assert parsed[4]["message"] == "Internal Server Error"
             assert parsed[5]["message"] == "Your token's role may not do this."
 
