@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
+import aiohttp
 import asyncpg
 import pytest
-import aiohttp
+from aiohttp import web
 from dlq_factories import letter, webhook
 from dlq_kafka import produce_letters, publish_webhooks, read_jobs
 
@@ -15,6 +17,7 @@ from admin_auth.tokens import create_token
 from contracts.base import utcnow
 from contracts.topics import Topics
 from dlq_replayer.app import DlqReplayerApp
+from dlq_replayer.handlers import ROUTES
 
 pytestmark = pytest.mark.integration
 
@@ -175,3 +178,33 @@ async def test_healthz_turns_503_when_the_config_view_dies(
     await asyncio.sleep(0.05)
     resp = await client.get("/healthz")
     assert resp.status == 503 and (await resp.json())["dead_loops"][0]["name"] == "config-follower"
+
+
+async def test_openapi_document_describes_every_route_with_problem_errors(
+    client: aiohttp.ClientSession,
+) -> None:
+    resp = await client.get("/dlq/openapi.json")  # no token: the document holds no data
+    assert resp.status == 200
+    doc = await resp.json()
+    routes = {
+        (route.method.lower(), "/dlq" + route.path)
+        for route in ROUTES
+        if isinstance(route, web.RouteDef) and route.path != "/openapi.json"
+    }
+    described = {(method, path) for path, ops in doc["paths"].items() for method in ops}
+    assert described == routes
+    for path, ops in doc["paths"].items():
+        for method, op in ops.items():
+            errors = {s: r for s, r in op["responses"].items() if int(s) >= 400}
+            assert {"401", "403", "422", "503"} <= set(errors), (method, path)
+            if "{" in path:
+                assert "404" in errors, (method, path)
+            for response in errors.values():
+                assert response["content"] == {
+                    "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+                }
+    refs = json.dumps(doc)
+    for name in ("MessageList", "ReplayRecord", "ReplayRequest", "Problem", "FieldError"):
+        assert name in doc["components"]["schemas"] and f"#/components/schemas/{name}" in refs
+    unknown = await client.get("/dlq/nothing-here", headers=ADMIN)
+    assert unknown.status == 404 and (await unknown.json(content_type=None))["status"] == 404

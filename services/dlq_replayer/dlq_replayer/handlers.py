@@ -24,6 +24,7 @@ from admin_auth.tokens import Principal, authenticate
 from dlq_replayer.core import ReplayStarted
 from dlq_replayer.errors import DlqError, InvalidInputError, UnavailableError
 from dlq_replayer.filters import DlqFilters, build_filters, describe_validation_error
+from dlq_replayer.openapi import ResumeStarted, build_openapi
 from dlq_replayer.replay import ReplayOptions
 from dlq_replayer.runtime import Runtime
 from dlq_replayer.settings import DlqReplayerSettings
@@ -85,7 +86,10 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
 
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every ``/dlq`` route needs a bearer token of an operator or admin (same tokens as the config API)."""
+    """Every ``/dlq`` route but the OpenAPI document needs a bearer token of an operator or admin
+    (same tokens as the config API)."""
+    if request.path == "/dlq/openapi.json":
+        return await handler(request)
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
@@ -148,6 +152,12 @@ def _flag(request: web.Request, name: str) -> bool:
 
 
 ROUTES = web.RouteTableDef()
+
+
+@ROUTES.get("/openapi.json")
+async def openapi(_: web.Request) -> web.Response:
+    """This API's OpenAPI document."""
+    return web.json_response(build_openapi())
 
 
 @ROUTES.get("/messages")
@@ -249,4 +259,4 @@ async def resume_replay(request: web.Request) -> web.Response:
     if run is None:
         return _json(record)
     _track(request.app[STATE], asyncio.create_task(run.execute(), name=f"replay:{run.replay_id}"))
-    return web.json_response({"replay_id": run.replay_id, "resuming": len(run.entries)}, status=202)
+    return _json(ResumeStarted(replay_id=run.replay_id, resuming=len(run.entries)), status=202)
