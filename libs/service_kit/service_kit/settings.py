@@ -80,7 +80,7 @@ class CommonSettings(BaseSettings):
     webhook_secrets_keys: SecretStr | None = Field(
         default=None,
         validation_alias=AliasChoices("WEBHOOK_SECRETS_KEYS", "webhook_secrets_keys"),
-        description="Comma list of keys (base64 of 32 random bytes each): the first encrypts, all decrypt "
+        description="Required (or the older WEBHOOK_SECRETS_KEY). Comma list of keys (base64 of 32 random bytes each): the first encrypts, all decrypt "
         "(key rotation: put the new key first, run `config-api rotate-secrets-key`, then drop the old one).",
     )
     webhook_secrets_key: SecretStr | None = Field(
@@ -243,7 +243,7 @@ class ReadyTimeoutSettings(BaseModel):
         default=120.0, gt=0, le=3600, description="How long to wait for the config view at start."
     )
     config_ready_timeout_s: float | None = Field(
-        default=None, gt=0, le=3600, exclude=True, description="Deprecated name of READY_TIMEOUT_S."
+        default=None, gt=0, le=3600, exclude=True, description="Older name of READY_TIMEOUT_S, still read."
     )
 
     @model_validator(mode="after")

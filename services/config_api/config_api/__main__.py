@@ -56,10 +56,10 @@ def serve(settings: ConfigApiSettings) -> None:
         sock = _bind(settings.host, settings.port)
     except OSError as exc:
         reason = "already in use" if exc.errno == errno.EADDRINUSE else (exc.strerror or str(exc))
-        report_start_failure("config_api", f"cannot listen on {settings.host}:{settings.port}: {reason}")
+        report_start_failure("config-api", f"cannot listen on {settings.host}:{settings.port}: {reason}")
         raise SystemExit(EXIT_START_FAILED) from None
     logger.info("config API listening", extra={"host": settings.host, "port": settings.port})
-    run_main("config_api", _serve(settings, sock), settings.event_loop, settings.gc_gen0_threshold)
+    run_main("config-api", _serve(settings, sock), settings.event_loop, settings.gc_gen0_threshold)
 
 
 def main(argv: list[str] | None = None) -> None:
