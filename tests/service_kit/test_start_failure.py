@@ -54,3 +54,26 @@ async def test_port_taken_is_one_line_and_exit_1(
     assert len(lines) == 1, done.stderr
     assert lines[0].startswith(f"{name}: cannot start: "), lines
     assert f"cannot listen on 127.0.0.1:{port}" in lines[0], lines
+
+
+async def test_config_api_without_postgresql_is_one_line_and_exit_1(service_env: dict[str, str]) -> None:
+    env = {
+        **os.environ,
+        **service_env,
+        "DATABASE_URL": "postgresql://u@127.0.0.1:1/db",
+        "CONFIG_API_PORT": "0",
+        "CONFIG_API_DB_CONNECT_TIMEOUT_S": "0.5",
+        "LOG_LEVEL": "CRITICAL",
+    }
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "config_api"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("config-api: cannot start: ConnectionError: PostgreSQL unreachable"), lines

@@ -66,6 +66,7 @@ class ProblemError(Exception):
 
     status: ClassVar[int] = 400
     slug: ClassVar[str] = "bad-request"
+    default_headers: ClassVar[Mapping[str, str]] = {}
     error_type: str = "bad_request"
 
     def __init__(
@@ -80,7 +81,7 @@ class ProblemError(Exception):
         self.loc = list(loc)
         if error_type is not None:
             self.error_type = error_type
-        self.headers = dict(headers or {})
+        self.headers = {**self.default_headers, **(headers or {})}
 
     @property
     def msg(self) -> str:
@@ -112,10 +113,8 @@ class UnauthorizedError(ProblemError):
 
     status = 401
     slug = "unauthorized"
+    default_headers = {"WWW-Authenticate": "Bearer"}
     error_type = "unauthorized"
-
-    def __init__(self, detail: str) -> None:
-        super().__init__(detail, headers={"WWW-Authenticate": "Bearer"})
 
 
 class ForbiddenError(ProblemError):
@@ -147,6 +146,7 @@ class UnavailableError(ProblemError):
 
     status = 503
     slug = "unavailable"
+    default_headers = {"Retry-After": "2"}
     error_type = "unavailable"
 
 

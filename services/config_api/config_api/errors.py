@@ -81,8 +81,8 @@ UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
 
 
 async def _unavailable(_: Request, exc: Exception) -> Response:
-    problem = UnavailableError("the database is unavailable; retry shortly").problem()
-    return problem_response(problem, {"retry-after": "2"})
+    error = UnavailableError("the database is unavailable; retry shortly")
+    return problem_response(error.problem(), error.headers)
 
 
 def install_error_handlers(app: FastAPI) -> None:

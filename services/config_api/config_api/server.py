@@ -1,7 +1,9 @@
 """The config API as a :class:`service_kit.service.Service`: uvicorn serving the FastAPI app.
 
-uvicorn is started as a task and stopped with ``should_exit``; its own signal handling is turned
-off, because ``service_kit.service.run_until_stopped`` owns SIGTERM/SIGINT for all four services.
+The app's lifespan (pool, migrations, producer, background loops) is entered here rather than by
+uvicorn, so a failed start raises the real error (uvicorn would log it and ``sys.exit(3)`` from
+inside a task). uvicorn then serves as a task and is stopped with ``should_exit``; its own signal
+handling is off, because ``service_kit.service.run_until_stopped`` owns SIGTERM/SIGINT.
 """
 
 from __future__ import annotations
@@ -31,9 +33,10 @@ class ApiServer:
     def __init__(self, settings: ConfigApiSettings, sock: socket.socket) -> None:
         self.app = create_app(settings)
         self._sock = sock
-        config = uvicorn.Config(self.app, log_config=None, access_log=False, lifespan="on")
+        config = uvicorn.Config(self.app, log_config=None, access_log=False, lifespan="off")
         self._server = _Server(config)
         self._task: asyncio.Task[None] | None = None
+        self._lifespan = contextlib.AsyncExitStack()
 
     @property
     def supervisor(self) -> LoopSupervisor:
@@ -41,22 +44,19 @@ class ApiServer:
         return api_state(self.app).supervisor
 
     async def start(self) -> None:
-        """Run the lifespan (pool, migrations, producer, loops) and start serving."""
+        """Run the lifespan (pool, migrations, producer, loops), then start serving."""
+        await self._lifespan.enter_async_context(self.app.router.lifespan_context(self.app))
         self._task = asyncio.create_task(self._server.serve(sockets=[self._sock]), name="uvicorn")
         while not self._server.started:
             if self._task.done():
-                try:
-                    self._task.result()
-                except SystemExit:  # uvicorn's answer to a failed lifespan (it logged the cause)
-                    raise RuntimeError("the application's start-up failed (see the log above)") from None
-                raise RuntimeError("the server stopped during start-up")
+                self._task.result()
+                raise RuntimeError("the HTTP server stopped during start-up")
             await asyncio.sleep(0.05)
 
     async def stop(self) -> None:
-        """Stop accepting, finish requests, run the lifespan's shutdown."""
-        if self._task is None:
-            return
-        self._server.should_exit = True
-        with contextlib.suppress(SystemExit):
+        """Stop accepting, finish requests, then run the lifespan's shutdown."""
+        if self._task is not None:
+            self._server.should_exit = True
             await self._task
-        self._task = None
+            self._task = None
+        await self._lifespan.aclose()

@@ -8,11 +8,11 @@ from typing import Annotated, Any
 import aiohttp
 import asyncpg
 from aiokafka import AIOKafkaProducer
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from admin_auth.tokens import Principal, Role, authenticate
-from config_api.errors import NotFoundError
+from config_api.errors import ForbiddenError, NotFoundError, UnauthorizedError
 from config_api.settings import ConfigApiSettings
 from config_api.state import api_state
 from webhook_core.secrets_crypto import SecretBox
@@ -59,12 +59,11 @@ HttpDep = Annotated[aiohttp.ClientSession, Depends(get_http)]
 ResolverDep = Annotated[Resolver, Depends(get_resolver)]
 
 
-def _unauthorized(msg: str) -> HTTPException:
-    return HTTPException(
-        status_code=401,
-        detail=[{"loc": ["header", "Authorization"], "msg": msg, "type": "unauthorized"}],
-        headers={"WWW-Authenticate": "Bearer"},
-    )
+_AUTHORIZATION = ["header", "Authorization"]
+
+
+def _unauthorized(msg: str) -> UnauthorizedError:
+    return UnauthorizedError(msg, loc=_AUTHORIZATION)
 
 
 async def get_principal(
@@ -92,15 +91,8 @@ def require(role: Role) -> Callable[[Principal], Awaitable[Principal]]:
 
     async def dependency(principal: PrincipalDep) -> Principal:
         if not principal.has_role(role):
-            raise HTTPException(
-                status_code=403,
-                detail=[
-                    {
-                        "loc": ["header", "Authorization"],
-                        "msg": f"this action needs the {role} role; the token has {principal.role}",
-                        "type": "forbidden",
-                    }
-                ],
+            raise ForbiddenError(
+                f"this action needs the {role} role; the token has {principal.role}", loc=_AUTHORIZATION
             )
         return principal
 
@@ -111,15 +103,8 @@ async def require_global_admin(principal: Annotated[Principal, Depends(require("
     """An admin whose token is not limited to some integrations (tokens, new integrations, resync):
     a scoped admin must not be able to mint an unscoped token."""
     if principal.integration_ids is not None:
-        raise HTTPException(
-            status_code=403,
-            detail=[
-                {
-                    "loc": ["header", "Authorization"],
-                    "msg": "this action needs an admin token that is not limited to integrations",
-                    "type": "forbidden",
-                }
-            ],
+        raise ForbiddenError(
+            "this action needs an admin token that is not limited to integrations", loc=_AUTHORIZATION
         )
     return principal
 

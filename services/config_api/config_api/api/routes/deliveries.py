@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 import asyncpg
 from aiokafka.errors import KafkaError
-from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi import APIRouter, Path, Query
 
 from admin_auth.tokens import Principal, record_audit
 from config_api import repository
@@ -28,7 +28,7 @@ from config_api.delivery_schemas import (
     RetryAccepted,
     WebhookStatus,
 )
-from config_api.errors import ConflictError, InvalidInputError, NotFoundError
+from config_api.errors import ConflictError, InvalidInputError, NotFoundError, UnavailableError
 from config_api.status import failing_counts, integration_summary, webhook_status
 from contracts.base import utcnow
 from contracts.deliveries import DeliveryJobV1, Outcome, ReplayInfo
@@ -172,13 +172,11 @@ async def retry_delivery(
         body = box.decrypt(stored["payload_encrypted"], f"delivery:{delivery_id}")
     except DecryptionError:
         raise ConflictError(
-            "the stored payload does not decrypt with the current WEBHOOK_SECRETS_KEY",
+            "the stored payload does not decrypt with any configured key (WEBHOOK_SECRETS_KEYS)",
             loc=["path", "delivery_id"],
         ) from None
     if producer is None:
-        raise HTTPException(
-            status_code=503, detail="Kafka is unreachable; the retry was not queued, try again"
-        )
+        raise UnavailableError("Kafka is unreachable; the retry was not queued, try again")
     replay_id = f"rt_{uuid.uuid4().hex}"
     now = utcnow()
     job = DeliveryJobV1(
@@ -205,9 +203,7 @@ async def retry_delivery(
     try:
         await producer.send_and_wait(topic, job.to_bytes(), key=webhook_id.encode(), headers=headers)
     except KafkaError:
-        raise HTTPException(
-            status_code=503, detail="Kafka did not accept the retry; nothing was queued, try again"
-        ) from None
+        raise UnavailableError("Kafka did not accept the retry; nothing was queued, try again") from None
     await record_audit(
         pool,
         principal.name,
