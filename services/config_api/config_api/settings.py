@@ -5,7 +5,8 @@ from __future__ import annotations
 from pydantic import AliasChoices, Field
 from pydantic_settings import SettingsConfigDict
 
-from service_kit.settings import CommonSettings, DatabaseSettings, ServerSettings, port_field
+from service_kit.settings import CommonSettings
+from service_kit.settings_fields import DatabaseSettings, ServerSettings, port_field
 
 
 class ConfigApiSettings(ServerSettings, DatabaseSettings, CommonSettings):

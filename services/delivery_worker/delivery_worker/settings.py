@@ -5,8 +5,8 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from service_kit.settings import (
-    CommonSettings,
+from service_kit.settings import CommonSettings
+from service_kit.settings_fields import (
     ConsumerGroupSettings,
     ReadyTimeoutSettings,
     ServerSettings,

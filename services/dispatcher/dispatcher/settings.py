@@ -6,8 +6,8 @@ import phonenumbers
 from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
-from service_kit.settings import (
-    CommonSettings,
+from service_kit.settings import CommonSettings
+from service_kit.settings_fields import (
     ConsumerGroupSettings,
     ReadyTimeoutSettings,
     ServerSettings,
