@@ -129,9 +129,9 @@ async def test_migrate_on_start_false_leaves_the_schema_alone(
     database_url: str, service_env: dict[str, str]
 ) -> None:
     settings = make_settings(database_url, service_env, migrate_on_start=False)
-    starting = start_harness(settings)
-    with pytest.raises(asyncpg.UndefinedTableError):  # the lifespan's first query needs the tables
-        await starting.__aenter__()
+    async with start_harness(settings) as api:
+        with pytest.raises(asyncpg.UndefinedTableError):  # no tables: nothing migrated them
+            await api.client.get(BASE)
     conn = await asyncpg.connect(database_url)
     try:
         assert await conn.fetchval("SELECT to_regclass('schema_migrations')") is None

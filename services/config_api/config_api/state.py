@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, cast
 
-from starlette.datastructures import State
+from fastapi.datastructures import State
 
 if TYPE_CHECKING:
     import aiohttp
