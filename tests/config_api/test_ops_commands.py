@@ -7,17 +7,26 @@ import base64
 import os
 import subprocess
 import sys
+import uuid
 from typing import Any
 
 import asyncpg
 import pytest
+from aiohttp import web
+from aiokafka import AIOKafkaProducer
 from capi_harness import make_settings, start_harness
 from test_core_outbox import wait_for
 
 from config_api.commands import run_rotate
+from contracts.base import utcnow
+from contracts.deliveries import DeliveryJobV1
 from contracts.topics import Topics
 from contracts.webhooks import WebhookConfigV1
+from delivery_worker.app import create_app as create_worker
+from delivery_worker.settings import WorkerSettings
+from service_kit.kafka import producer_options
 from webhook_core.secrets_crypto import DecryptionError, SecretBox, key_id
+from webhook_core.signing import sign
 from webhook_core.webhook_secrets import active_signing_secrets, auth_context, decrypt_auth, secret_context
 
 pytestmark = pytest.mark.integration
@@ -34,10 +43,17 @@ async def test_rotate_secrets_key_reencrypts_everything_and_republishes(
 ) -> None:
     key_a, key_b = os.urandom(32), os.urandom(32)
     under_a = make_settings(database_url, service_env, webhook_secrets_key=_text(key_a))
+    hits: list[tuple[dict[str, str], bytes]] = []
+    receiver = await _receiver(hits)
+    port = receiver.addresses[0][1]
     async with start_harness(under_a) as api:
-        created = await api.create_webhook(auth={"type": "bearer", "token": "tok-rotate-me"})
+        created = await api.create_webhook(
+            subscription_url=f"http://127.0.0.1:{port}/hook",
+            auth={"type": "bearer", "token": "tok-rotate-me"},
+        )
         wid = created["id"]
-        await api.client.post(f"{BASE}/{wid}/secret/rotate", json={"grace_period_s": 600})
+        rotated = await api.client.post(f"{BASE}/{wid}/secret/rotate", json={"grace_period_s": 600})
+        secrets_in_use = [rotated.json()["secret"], created["signing_secret"]]
         payload = SecretBox(key_a).encrypt('{"answer": 42}', "delivery:dl-rot")
         await api.app.state.pool.execute(
             """INSERT INTO delivery_payloads (delivery_id, webhook_id, integration_id, event_id, event_type,
@@ -95,7 +111,73 @@ async def test_rotate_secrets_key_reencrypts_everything_and_republishes(
         "type": "bearer",
         "token": "tok-rotate-me",
     }
-    assert len(active_signing_secrets(only_b, last)) == 2
+    assert active_signing_secrets(only_b, last) == secrets_in_use
+
+    # A delivery worker that knows only the new key reads that config, signs and authenticates.
+    worker = create_worker(
+        WorkerSettings(
+            **{k.lower(): v for k, v in service_env.items() if k != "WEBHOOK_SECRETS_KEY"},
+            webhook_secrets_keys=_text(key_b),
+            port=0,
+            group_id=f"{service_env['TOPIC_PREFIX']}rotation-worker",
+            session_timeout_ms=3000,
+            poll_timeout_ms=20,
+        )
+    )
+    await worker.start()
+    try:
+        job = _job(last)
+        await _send_job(kafka_bootstrap, topics.deliveries, job)
+        for _ in range(300):
+            if hits:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        await worker.stop()
+        await receiver.cleanup()
+    assert len(hits) == 1, hits
+    headers, body = hits[0]
+    assert headers["authorization"] == "Bearer tok-rotate-me"
+    timestamp = int(headers["webhook-timestamp"])
+    expected = [sign(secret, job.delivery_id, timestamp, body) for secret in secrets_in_use]
+    assert headers["webhook-signature"].split(" ") == expected
+
+
+async def _receiver(hits: list[tuple[dict[str, str], bytes]]) -> web.AppRunner:
+    async def handle(request: web.Request) -> web.Response:
+        hits.append(({k.lower(): v for k, v in request.headers.items()}, await request.read()))
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_post("/hook", handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    return runner
+
+
+def _job(config: WebhookConfigV1) -> DeliveryJobV1:
+    now = utcnow()
+    return DeliveryJobV1(
+        delivery_id=f"dlv_{uuid.uuid4().hex[:12]}",
+        webhook_id=config.id,
+        integration_id=config.integration_id,
+        event_id=f"evt_{uuid.uuid4().hex[:8]}",
+        event_type="response_completed",
+        event_time=now,
+        dispatched_at=now,
+        published_at=now,
+        body='{"rotated": true}',
+    )
+
+
+async def _send_job(bootstrap: str, topic: str, job: DeliveryJobV1) -> None:
+    producer = AIOKafkaProducer(**producer_options(bootstrap))
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, job.to_bytes(), key=job.webhook_id.encode())
+    finally:
+        await producer.stop()
 
 
 def _command(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
