@@ -7,8 +7,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 
 from admin_auth.tokens import record_audit
-from config_api import repository as repo
-from config_api import webhook_service as svc
 from config_api.api.deps import (
     AdminDep,
     BoxDep,
@@ -20,7 +18,9 @@ from config_api.api.deps import (
     integration_for,
 )
 from config_api.errors import InvalidInputError
-from config_api.schemas import (
+from config_api.webhooks import repository as repo
+from config_api.webhooks import service as svc
+from config_api.webhooks.schemas import (
     RotateSecret,
     SigningSecretsPublic,
     WebhookCreate,

@@ -17,11 +17,10 @@ import aiohttp
 import asyncpg
 
 from admin_auth.tokens import Principal, record_audit
-from config_api import repository as repo
 from config_api.errors import InvalidInputError, NotFoundError
-from config_api.schemas import WebhookCreate, WebhookPatch
 from config_api.settings import ConfigApiSettings
-from config_api.webhook_rules import (
+from config_api.webhooks import repository as repo
+from config_api.webhooks.rules import (
     check_auth_header_name,
     check_criteria,
     check_event_types,
@@ -29,6 +28,7 @@ from config_api.webhook_rules import (
     check_object_types,
     check_subscription_url,
 )
+from config_api.webhooks.schemas import WebhookCreate, WebhookPatch
 from contracts.webhooks import BasicAuth, BearerAuth, HeaderAuth, NoAuth, RetryPolicy
 from webhook_core.secrets_crypto import SecretBox, generate_signing_secret
 from webhook_core.sending import build_headers, send_webhook

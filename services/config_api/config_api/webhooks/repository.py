@@ -1,7 +1,7 @@
 """SQL over the core tables, and building the ``WebhookConfigV1`` published for a webhook.
 
 Every function takes a connection; callers own the transaction. Functions that change a webhook
-also write its outbox record (see :mod:`config_api.outbox`), so the change and its publication
+also write its outbox record (see :mod:`config_api.webhooks.outbox`), so the change and its publication
 commit together.
 """
 
@@ -16,7 +16,7 @@ from typing import Any
 import asyncpg
 
 from admin_auth.tokens import record_audit
-from config_api import outbox
+from config_api.webhooks import outbox
 from contracts.base import utcnow
 from contracts.webhooks import RetryPolicy, SigningSecret, WebhookConfigV1
 
