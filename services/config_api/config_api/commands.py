@@ -12,7 +12,7 @@ from config_api.db import create_pool
 from config_api.key_rotation import reencrypt_configuration, reencrypt_payloads
 from config_api.migrations_runner import apply_migrations
 from config_api.settings import ConfigApiSettings
-from config_api.snapshot import Snapshotter
+from config_api.webhooks.snapshot import Snapshotter
 from service_kit.runtime import run
 from service_kit.service import EXIT_START_FAILED, describe
 from webhook_core.secrets_crypto import SecretBox

@@ -17,11 +17,11 @@ if TYPE_CHECKING:
     from aiokafka import AIOKafkaProducer
     from fastapi import FastAPI
 
-    from config_api.delivery_tasks import DeliveryMaintenance
-    from config_api.outbox import OutboxRelay
-    from config_api.results_ingest import ResultsIngestor
+    from config_api.deliveries.ingest import ResultsIngestor
+    from config_api.deliveries.tasks import DeliveryMaintenance
     from config_api.settings import ConfigApiSettings
-    from config_api.snapshot import Snapshotter
+    from config_api.webhooks.outbox import OutboxRelay
+    from config_api.webhooks.snapshot import Snapshotter
     from service_kit.supervisor import LoopSupervisor
     from webhook_core.secrets_crypto import SecretBox
     from webhook_core.ssrf import Resolver
