@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+from typing import Any
 
 import pytest
 from dispatcher_kafka import http_get, running, settings_for
@@ -22,9 +24,29 @@ async def test_each_dead_loop_shows_on_healthz(
         assert status == 200, body
         loops = app.supervisor.tasks
         assert set(loops) == {"config-follower", "patient-index-follower", "consume"}
-        for n, task in enumerate(loops.values(), 1):
-            task.cancel()
-            await asyncio.sleep(0.05)
+
+        async def broken(*_: Any, **__: Any) -> Any:
+            raise RuntimeError("broken fetch")
+
+        # A loop that raises (not only one that is cancelled) is reported with its error.
+        app.config._consumer.getmany = broken  # type: ignore[method-assign,union-attr]
+        for _ in range(100):
             status, body = await http_get(url)
-            assert status == 503 and body.count('"name"') == n, body
+            if status == 503:
+                break
+            await asyncio.sleep(0.05)
+        assert json.loads(body)["dead_loops"] == [
+            {"name": "config-follower", "reason": "RuntimeError: broken fetch"}
+        ]
+        for name in ("patient-index-follower", "consume"):
+            loops[name].cancel()
+        await asyncio.sleep(0.05)
+        status, body = await http_get(url)
+        assert status == 503
+        assert [d["name"] for d in json.loads(body)["dead_loops"]] == [
+            "config-follower",
+            "patient-index-follower",
+            "consume",
+        ]
         assert not app.ready
+    # and the orderly stop above went through although a loop had died with an error

@@ -9,7 +9,6 @@ therefore converges to the same view.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -179,7 +178,7 @@ class ConfigFollower:
         """Stop following."""
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            # A loop that already died with an error must not stop the shutdown (the supervisor reported it).
+            await asyncio.gather(self._task, return_exceptions=True)
         if self._consumer is not None:
             await self._consumer.stop()

@@ -8,7 +8,6 @@ finally the job consumer. Shutdown runs in reverse, letting in-flight jobs finis
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 import aiohttp
@@ -202,9 +201,7 @@ class WorkerApp:
         job_consumers = [j for j in (self.jobs, self.retry_jobs) if j is not None]
         for jobs in job_consumers:
             jobs.stopping.set()
-        for task in self._loop_tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await asyncio.gather(*self._loop_tasks, return_exceptions=True)  # a dead one was reported already
         await asyncio.gather(*(jobs.drain(self.settings.shutdown_grace_s) for jobs in job_consumers))
         for consumer in (self.consumer, self.retry_consumer):
             if consumer is not None:

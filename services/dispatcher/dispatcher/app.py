@@ -131,8 +131,7 @@ class DispatcherApp:
         self._consuming = False
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await asyncio.gather(self._task, return_exceptions=True)  # it may have died with an error
         if self._consumer is not None:
             _leave_group_even_in_generation_zero(self._consumer)
             await self._consumer.stop()
