@@ -114,16 +114,15 @@ async def test_rotate_secrets_key_reencrypts_everything_and_republishes(
     assert active_signing_secrets(only_b, last) == secrets_in_use
 
     # A delivery worker that knows only the new key reads that config, signs and authenticates.
-    worker = create_worker(
-        WorkerSettings(
-            **{k.lower(): v for k, v in service_env.items() if k != "WEBHOOK_SECRETS_KEY"},
-            webhook_secrets_keys=_text(key_b),
-            port=0,
-            group_id=f"{service_env['TOPIC_PREFIX']}rotation-worker",
-            session_timeout_ms=3000,
-            poll_timeout_ms=20,
-        )
+    values: dict[str, Any] = {k.lower(): v for k, v in service_env.items() if k != "WEBHOOK_SECRETS_KEY"}
+    values.update(
+        webhook_secrets_keys=_text(key_b),
+        port=0,
+        group_id=f"{service_env['TOPIC_PREFIX']}rotation-worker",
+        session_timeout_ms=3000,
+        poll_timeout_ms=20,
     )
+    worker = create_worker(WorkerSettings(**values))
     await worker.start()
     try:
         job = _job(last)

@@ -29,7 +29,7 @@ async def test_each_dead_loop_shows_on_healthz(
             raise RuntimeError("broken fetch")
 
         # A loop that raises (not only one that is cancelled) is reported with its error.
-        app.config._consumer.getmany = broken  # type: ignore[method-assign,union-attr]
+        app.config._consumer.getmany = broken
         for _ in range(100):
             status, body = await http_get(url)
             if status == 503:
