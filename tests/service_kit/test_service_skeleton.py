@@ -95,6 +95,21 @@ async def test_sigterm_stops_the_service_in_order_with_exit_code_0() -> None:
     assert service.stopped and service.supervisor.healthy  # the loop ended during the stop: fine
 
 
+async def test_sigterm_during_a_slow_start_cancels_it_and_stops() -> None:
+    service = FakeService()
+    started = asyncio.Event()
+
+    async def slow_prepare() -> None:  # e.g. waiting for the config view to catch up
+        started.set()
+        await asyncio.sleep(3600)
+
+    run = asyncio.create_task(run_until_stopped(service, exit_grace_s=10, prepare=slow_prepare))
+    await started.wait()
+    os.kill(os.getpid(), signal.SIGTERM)
+    assert await asyncio.wait_for(run, 5) == 0
+    assert service.stopped and service.loop_task is None  # start() never ran; stop() did
+
+
 async def test_a_failed_start_is_one_line_and_stops_what_started() -> None:
     service = FakeService(fail_start=True)
     with pytest.raises(StartError) as caught:

@@ -71,33 +71,55 @@ async def run_until_stopped(
     signals = (signal.SIGTERM, signal.SIGINT)
     for sig in signals:
         loop.add_signal_handler(sig, stop.set)
-    code = 0
     try:
-        try:
-            if prepare is not None:
-                await prepare()
-            await service.start()
-        except Exception as exc:
-            raise StartError(describe(exc)) from exc
+        if not await _start(service, prepare, stop):
+            return 0  # a signal came while starting (e.g. waiting for the config view)
         failed = service.supervisor.failed
-        waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(failed.wait())]
-        try:
-            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for waiter in waits:
-                waiter.cancel()
-        if failed.is_set() and not stop.is_set():
-            code = EXIT_LOOP_DIED
-            logger.error("stopping: a critical loop died", extra={"grace_s": exit_grace_s})
-            # Let the probe and the logs show it; a SIGTERM (the orchestrator restarting us) ends it sooner.
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), exit_grace_s)
+        await _first(stop.wait(), failed.wait())
+        if not failed.is_set() or stop.is_set():
+            return 0
+        logger.error("stopping: a critical loop died", extra={"grace_s": exit_grace_s})
+        # Let the probe and the logs show it; a SIGTERM (the orchestrator restarting us) ends it sooner.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), exit_grace_s)
+        return EXIT_LOOP_DIED
     finally:
         service.supervisor.stopping()
         await service.stop()
         for sig in signals:
             loop.remove_signal_handler(sig)
-    return code
+
+
+async def _start(
+    service: Service, prepare: Callable[[], Awaitable[object]] | None, stop: asyncio.Event
+) -> bool:
+    """Prepare and start, unless a signal comes first (False); a failure raises :class:`StartError`."""
+
+    async def starting() -> None:
+        if prepare is not None:
+            await prepare()
+        await service.start()
+
+    task = asyncio.ensure_future(starting())
+    await _first(task, stop.wait())
+    if not task.done():
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        return False
+    if (exc := task.exception()) is not None:
+        raise StartError(describe(exc)) from exc
+    return True
+
+
+async def _first(*awaitables: Awaitable[object]) -> None:
+    """Wait until one of ``awaitables`` is done; the others are cancelled (a task passed in is left running)."""
+    futures = [asyncio.ensure_future(a) for a in awaitables]
+    try:
+        await asyncio.wait(futures, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for future, given in zip(futures, awaitables, strict=True):
+            if future is not given:
+                future.cancel()
 
 
 def report_start_failure(service_name: str, reason: str) -> None:
