@@ -231,8 +231,8 @@ async def test_healthz_turns_503_when_a_critical_loop_dies(
         assert set(loops) == {"outbox-relay", "delivery-results-ingest", "delivery-maintenance"}
         killed = []
         for name, task in loops.items():
-            task.cancel()
-            await asyncio.sleep(0.05)
+            task.cancel()  # ends at its next await (a query in flight is cancelled first)
+            await asyncio.gather(task, return_exceptions=True)
             killed.append(name)
             resp = await api.client.get("/healthz")
             assert resp.status_code == 503, resp.text

@@ -24,7 +24,7 @@ async def test_each_dead_loop_shows_on_healthz(start_worker: Callable[..., Await
         killed: list[str] = []
         for name, task in loops.items():
             task.cancel()
-            await asyncio.sleep(0.05)
+            await asyncio.gather(task, return_exceptions=True)
             killed.append(name)
             async with http.get(url) as resp:
                 assert resp.status == 503

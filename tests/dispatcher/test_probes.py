@@ -40,7 +40,7 @@ async def test_each_dead_loop_shows_on_healthz(
         ]
         for name in ("patient-index-follower", "consume"):
             loops[name].cancel()
-        await asyncio.sleep(0.05)
+            await asyncio.gather(loops[name], return_exceptions=True)
         status, body = await http_get(url)
         assert status == 503
         assert [d["name"] for d in json.loads(body)["dead_loops"]] == [

@@ -174,8 +174,9 @@ async def test_healthz_turns_503_when_the_config_view_dies(
 ) -> None:
     assert (await client.get("/healthz")).status == 200
     assert set(dlq_service.supervisor.tasks) == {"config-follower"}
-    dlq_service.supervisor.tasks["config-follower"].cancel()
-    await asyncio.sleep(0.05)
+    follower = dlq_service.supervisor.tasks["config-follower"]
+    follower.cancel()
+    await asyncio.gather(follower, return_exceptions=True)
     resp = await client.get("/healthz")
     assert resp.status == 503 and (await resp.json())["dead_loops"][0]["name"] == "config-follower"
 
