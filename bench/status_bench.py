@@ -44,6 +44,7 @@ from config_api.webhook_health import Thresholds
 from contracts.base import utcnow
 from contracts.deliveries import DeliveryResultV1
 from service_kit.kafka import ensure_topics
+from service_kit.kafka_security import embedded_broker_client
 from webhook_core.secrets_crypto import generate_key
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -113,7 +114,7 @@ async def running_app(dsn: str, bootstrap: str) -> AsyncIterator[tuple[httpx.Asy
         webhook_secrets_key=generate_key(),
         admin_token=ADMIN,
     )
-    await ensure_topics(bootstrap, settings.topics, partitions=2)
+    await ensure_topics(bootstrap, settings.topics, embedded_broker_client(), partitions=2)
 
     async def resolver(host: str, port: int) -> list[str]:
         return ["93.184.216.34"]

@@ -104,7 +104,9 @@ async def _with_admin(
         except KafkaError as exc:
             if attempt == attempts:
                 raise
-            logger.warning("kafka not ready for topic administration, retrying", extra={"error": type(exc).__name__})
+            logger.warning(
+                "kafka not ready for topic administration, retrying", extra={"error": type(exc).__name__}
+            )
             await asyncio.sleep(min(2.0, 0.2 * attempt))
         finally:
             await admin.close()

@@ -63,7 +63,10 @@ class KafkaClientSettings(FileSettings):
         description="Check the broker's certificate names its host (the chain is verified either way).",
     )
     kafka_client_id: str | None = Field(
-        default=None, min_length=1, validation_alias=_env("KAFKA_CLIENT_ID"), description="Quotas and broker logs."
+        default=None,
+        min_length=1,
+        validation_alias=_env("KAFKA_CLIENT_ID"),
+        description="Quotas and broker logs.",
     )
     kafka_enable_idempotence: bool = Field(
         default=True,
@@ -110,6 +113,14 @@ class KafkaClientSettings(FileSettings):
         return options
 
 
+def embedded_broker_client() -> KafkaClientSettings:
+    """Plain-text client settings for the embedded Tansu broker (tests, benchmarks), ignoring the environment.
+
+    Idempotence is off: Tansu does not implement InitProducerId (see devstack.broker.EMBEDDED_BROKER_ENV).
+    """
+    return KafkaClientSettings.model_construct(kafka_enable_idempotence=False, kafka_auto_create_topics=True)
+
+
 def check_combination(s: KafkaClientSettings) -> None:
     """Raise KafkaSettingError naming the first setting that does not fit the others."""
     protocol = f"KAFKA_SECURITY_PROTOCOL={s.kafka_security_protocol}"
@@ -154,7 +165,9 @@ def _check_readable(name: str, path: Path) -> None:
         with path.open("rb") as f:
             f.read(1)
     except OSError as exc:
-        raise KafkaSettingError(f"{name}: cannot read {path} ({exc.strerror or type(exc).__name__})") from None
+        raise KafkaSettingError(
+            f"{name}: cannot read {path} ({exc.strerror or type(exc).__name__})"
+        ) from None
 
 
 def build_ssl_context(s: KafkaClientSettings) -> ssl.SSLContext:

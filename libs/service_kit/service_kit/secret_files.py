@@ -40,7 +40,9 @@ def read_setting_file(name: str, path: str) -> str:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
-        raise SettingFileError(f"invalid setting {name}{FILE_SUFFIX}: cannot read {path} ({reason})") from None
+        raise SettingFileError(
+            f"invalid setting {name}{FILE_SUFFIX}: cannot read {path} ({reason})"
+        ) from None
     return text.removesuffix("\n").removesuffix("\r")
 
 
@@ -79,4 +81,10 @@ class FileSettings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, FileValuesSource(settings_cls), env_settings, dotenv_settings, file_secret_settings)
+        return (
+            init_settings,
+            FileValuesSource(settings_cls),
+            env_settings,
+            dotenv_settings,
+            file_secret_settings,
+        )

@@ -91,7 +91,9 @@ class SnapshotWebhooks:
     async def __call__(self) -> Mapping[str, WebhookConfigV1]:
         if self._webhooks is None:
             view = WebhookView()
-            follower = ConfigFollower(self.bootstrap_servers, self.client, self.topic, view, self._fetch_max_wait_ms)
+            follower = ConfigFollower(
+                self.bootstrap_servers, self.client, self.topic, view, self._fetch_max_wait_ms
+            )
             try:
                 await follower.start()
                 await follower.wait_ready(self.timeout_s)

@@ -52,7 +52,9 @@ class DlqReader:
 
     async def scan(self, since: datetime | None = None) -> ScanResult:
         """Every record from ``since`` (a hint, see module doc) up to the end of each partition."""
-        async with assigned_consumer(self.bootstrap_servers, self.client, self.topic, self._fetch_max_wait_ms) as (
+        async with assigned_consumer(
+            self.bootstrap_servers, self.client, self.topic, self._fetch_max_wait_ms
+        ) as (
             consumer,
             tps,
         ):
@@ -66,7 +68,9 @@ class DlqReader:
         """The records at the given (partition, offset) positions (missing ones are simply absent)."""
         if not positions:
             return ScanResult()
-        async with assigned_consumer(self.bootstrap_servers, self.client, self.topic, self._fetch_max_wait_ms) as (
+        async with assigned_consumer(
+            self.bootstrap_servers, self.client, self.topic, self._fetch_max_wait_ms
+        ) as (
             consumer,
             tps,
         ):

@@ -29,7 +29,9 @@ async def assigned_consumer(
 ) -> AsyncIterator[tuple[AIOKafkaConsumer, list[TopicPartition]]]:
     """A started consumer and the topic's partitions; broker trouble becomes UnavailableError."""
     consumer = AIOKafkaConsumer(
-        group_id=None, request_timeout_ms=15000, **consumer_options(bootstrap_servers, client, fetch_max_wait_ms)
+        group_id=None,
+        request_timeout_ms=15000,
+        **consumer_options(bootstrap_servers, client, fetch_max_wait_ms),
     )
     try:
         await consumer.start()
