@@ -56,13 +56,31 @@ class EmbeddedBroker:
             self.process.wait()
 
 
-def start_broker(host: str = "127.0.0.1", port: int = 9092, log_path: Path | None = None) -> EmbeddedBroker:
-    """Start Tansu on host:port and wait until it accepts connections."""
+def start_broker(
+    host: str = "127.0.0.1",
+    port: int = 9092,
+    log_path: Path | None = None,
+    advertised_port: int | None = None,
+    extra_args: tuple[str, ...] = (),
+) -> EmbeddedBroker:
+    """Start Tansu on host:port and wait until it accepts connections.
+
+    ``advertised_port``: the port clients are told to use (e.g. a TLS terminator in front of it).
+    """
     url = f"tcp://{host}:{port}"
+    advertised = f"tcp://{host}:{advertised_port or port}"
     out = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115 - handed to the child
     env = {**os.environ, "RUST_LOG": os.environ.get("TANSU_RUST_LOG", "warn")}
     process = subprocess.Popen(
-        [str(broker_binary()), "broker", "--listener-url", url, "--advertised-listener-url", url],
+        [
+            str(broker_binary()),
+            "broker",
+            "--listener-url",
+            url,
+            "--advertised-listener-url",
+            advertised,
+            *extra_args,
+        ],
         stdout=out,
         stderr=subprocess.STDOUT,
         env=env,
