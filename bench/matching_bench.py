@@ -215,6 +215,8 @@ async def broker_bench(args: argparse.Namespace) -> dict[str, Any]:
             topics[name] = await _broker_config(bootstrap, prefix, total)
             settings = DispatcherSettings(
                 kafka_bootstrap_servers=bootstrap,
+                kafka_enable_idempotence=False,  # the embedded broker (devstack.broker.EMBEDDED_BROKER_ENV)
+                kafka_fetch_max_wait_ms=10,
                 topic_prefix=prefix,
                 webhook_secrets_key=key,
                 port=free_port(),

@@ -110,6 +110,8 @@ async def running_app(dsn: str, bootstrap: str) -> AsyncIterator[tuple[httpx.Asy
     settings = ConfigApiSettings(
         database_url=dsn,
         kafka_bootstrap_servers=bootstrap,
+        kafka_enable_idempotence=False,  # the embedded broker (devstack.broker.EMBEDDED_BROKER_ENV)
+        kafka_fetch_max_wait_ms=10,
         topic_prefix=prefix,
         webhook_secrets_key=generate_key(),
         admin_token=ADMIN,

@@ -56,7 +56,7 @@ from contracts.topics import Topics
 from contracts.webhooks import NoAuth, RetryPolicy, SigningSecret, WebhookConfigV1
 from delivery_worker.outbox import Outbox, Publication
 from delivery_worker.plan import result_for
-from devstack.broker import start_broker
+from devstack.broker import EMBEDDED_BROKER_ENV, start_broker
 from devstack.ports import free_port, free_ports
 from service_kit.kafka import assign_from_beginning, consumer_options, ensure_topics, producer_options
 from service_kit.kafka_security import embedded_broker_client
@@ -330,6 +330,7 @@ class Bench:
             await producer.send_and_wait(self.topics.webhooks_config, cfg.to_bytes(), key=wid.encode())
         env = {
             **os.environ,
+            **EMBEDDED_BROKER_ENV,
             "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
             "TOPIC_PREFIX": self.prefix,
             # A group of its own per run too: on the embedded broker, new members of a group whose

@@ -36,13 +36,25 @@ class KafkaClientSettings(FileSettings):
     model_config = SettingsConfigDict(env_ignore_empty=True, extra="ignore", populate_by_name=True)
 
     kafka_security_protocol: SecurityProtocol = Field(
-        default="PLAINTEXT", validation_alias=_env("KAFKA_SECURITY_PROTOCOL")
+        default="PLAINTEXT",
+        validation_alias=_env("KAFKA_SECURITY_PROTOCOL"),
+        description="PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL (docs/kafka-security.md).",
     )
     kafka_sasl_mechanism: SaslMechanism | None = Field(
-        default=None, validation_alias=_env("KAFKA_SASL_MECHANISM")
+        default=None,
+        validation_alias=_env("KAFKA_SASL_MECHANISM"),
+        description="PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512; required with SASL_*.",
     )
-    kafka_sasl_username: str | None = Field(default=None, validation_alias=_env("KAFKA_SASL_USERNAME"))
-    kafka_sasl_password: SecretStr | None = Field(default=None, validation_alias=_env("KAFKA_SASL_PASSWORD"))
+    kafka_sasl_username: str | None = Field(
+        default=None,
+        validation_alias=_env("KAFKA_SASL_USERNAME"),
+        description="SASL user; required with SASL_*.",
+    )
+    kafka_sasl_password: SecretStr | None = Field(
+        default=None,
+        validation_alias=_env("KAFKA_SASL_PASSWORD"),
+        description="SASL password; required with SASL_* (or KAFKA_SASL_PASSWORD_FILE).",
+    )
     kafka_ssl_ca_file: Path | None = Field(
         default=None,
         validation_alias=_env("KAFKA_SSL_CA_FILE"),
@@ -55,7 +67,9 @@ class KafkaClientSettings(FileSettings):
         default=None, validation_alias=_env("KAFKA_SSL_KEY_FILE"), description="Client private key (mTLS)."
     )
     kafka_ssl_key_password: SecretStr | None = Field(
-        default=None, validation_alias=_env("KAFKA_SSL_KEY_PASSWORD")
+        default=None,
+        validation_alias=_env("KAFKA_SSL_KEY_PASSWORD"),
+        description="Password of an encrypted KAFKA_SSL_KEY_FILE.",
     )
     kafka_ssl_check_hostname: bool = Field(
         default=True,
