@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -28,6 +27,7 @@ from test_pipeline import (  # the loopback receiver fixture and helpers of the 
     create_webhook,
     eventually,
     metric_value,
+    publish,
     receiver,  # noqa: F401 - a fixture
 )
 from tls_proxy import TlsProxy, running_proxy
@@ -120,21 +120,7 @@ async def test_event_reaches_the_receiver_with_all_kafka_traffic_over_mutual_tls
         await asyncio.sleep(1.0)  # the worker follows the same topic
 
         # The publish tool reads the same KAFKA_SSL_* settings from its environment.
-        proc = await asyncio.create_subprocess_exec(
-            str(Path(sys.executable).parent / "publish"),
-            str(SAMPLES / "fhir" / "appointment.json"),
-            "--bootstrap-servers",
-            bootstrap,
-            "--topic-prefix",
-            stack.env["TOPIC_PREFIX"],
-            "--interaction",
-            "create",
-            env=stack.env,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-        )
-        output, _ = await proc.communicate()
-        assert proc.returncode == 0, output.decode()
+        await publish(stack, SAMPLES / "fhir" / "appointment.json", "--interaction", "create")
 
         headers, body = await receiver.wait_for("/fhir", timeout_s=60)
         payload = Webhook(hook["signing_secret"]).verify(body, headers)
