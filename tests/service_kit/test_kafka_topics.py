@@ -117,6 +117,7 @@ def _command(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str
     )
 
 
+@pytest.mark.integration
 async def test_plan_and_apply_on_the_broker(kafka_bootstrap: str, topic_prefix: str) -> None:
     env = {"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "TOPIC_PREFIX": topic_prefix}
     names = Topics().with_prefix(topic_prefix)
@@ -164,6 +165,8 @@ async def test_plan_and_apply_on_the_broker(kafka_bootstrap: str, topic_prefix: 
     assert [line.split()[0] for line in again.stdout.splitlines()[:-1]] == ["raise", "drift", "keep"]
 
 
+@pytest.mark.integration
+@pytest.mark.e2e
 @pytest.mark.parametrize("module", ["dispatcher", "delivery_worker", "dlq_replayer", "config_api"])
 async def test_service_exits_naming_missing_topics(
     module: str, kafka_bootstrap: str, topic_prefix: str, service_env: dict[str, str], database_url: str
