@@ -210,3 +210,18 @@ def test_file_and_value_both_set_or_unreadable_file_stop_with_one_line(
     assert capsys.readouterr().err.strip() == (
         f"invalid setting KAFKA_SASL_PASSWORD_FILE: cannot read {tmp_path / 'absent'} (No such file or directory)"
     )
+
+
+def test_publish_tool_uses_the_same_settings_and_refusals(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from dispatcher.publish_cli import main
+
+    sample = Path(__file__).resolve().parents[2] / "samples" / "fhir" / "appointment.json"
+    monkeypatch.setenv("KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
+    with pytest.raises(SystemExit) as exited:
+        main([str(sample), "--interaction", "create", "--bootstrap-servers", "127.0.0.1:1"])
+    assert exited.value.code == 2
+    assert capsys.readouterr().err.strip() == (
+        "invalid setting KAFKA_SASL_MECHANISM: is required with KAFKA_SECURITY_PROTOCOL=SASL_SSL"
+    )
