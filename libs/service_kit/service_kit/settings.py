@@ -147,8 +147,10 @@ def format_settings_error(exc: ValidationError, cls: type[BaseSettings]) -> str:
     for err in exc.errors():
         loc = [str(p) for p in err["loc"]]
         if not loc:
-            # a check across settings (model validator) names its setting first: "NAME: problem"
-            lines.append(f"invalid setting {err['msg'].removeprefix('Value error, ')}")
+            # A check across settings (model validator); the Kafka ones name their setting first.
+            msg = err["msg"].removeprefix("Value error, ")
+            name, sep, _ = msg.partition(":")
+            lines.append(f"invalid setting {msg}" if sep and name.isupper() else f"invalid settings: {msg}")
             continue
         field = loc[0] if loc else "?"
         info = cls.model_fields.get(field)
