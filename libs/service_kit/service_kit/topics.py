@@ -20,6 +20,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError, for_code
 from pydantic import AliasChoices, Field
+from pydantic_settings import SettingsConfigDict
 
 from contracts.topics import Topics
 from service_kit.kafka import admin_client
@@ -40,6 +41,11 @@ TOPIC_ALREADY_EXISTS = 36
 
 class TopicsCommandSettings(KafkaClientSettings):
     """What the command reads from the environment (no service secrets needed)."""
+
+    # As CommonSettings: TOPICS='{"deliveries": "x"}' or TOPICS__DELIVERIES=x.
+    model_config = SettingsConfigDict(
+        env_ignore_empty=True, extra="ignore", env_nested_delimiter="__", populate_by_name=True
+    )
 
     kafka_bootstrap_servers: str = Field(
         default="127.0.0.1:9092",
