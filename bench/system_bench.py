@@ -6,7 +6,11 @@ Phases (each repeated ``--repeats`` times; the machine is noisy, so medians and 
 2. raw broker: produce N messages, then consume them (aiokafka, the project's client options);
 3. pipeline: a burst of SurveyMonkey events through dispatcher + one delivery worker to the receiver
    (deliveries/s from first publish to last receipt); the ratio to (1) and (2) is the headline;
-4. latency: publish->receipt p50/p95/p99 at 25/50/75 % of the pipeline's measured maximum rate.
+4. latency: publish->receipt p50/p95/p99 at 25/50/75 % of the pipeline's measured maximum rate;
+5. scale-out: the same bursts with 1 dispatcher + 1 worker, 1 + 2 and 2 + 2 processes (each group
+   shared), deliveries/s and CPU ms per delivery (dispatchers + workers); the scaling factor is the
+   throughput over the 1 + 1 figure. On 2 cores the receiver and the broker share the machine, so
+   CPU per delivery, which should stay flat as processes are added, is the figure to read.
 
 Then, once per scale: the dispatcher alone through the broker with 10 / 10,000 / 100,000 webhooks
 (written straight to ``webhooks.config``; each event matches 3), events/s into the delivery topics.
@@ -34,7 +38,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from chaos_lib.api import ConfigApi
 from chaos_lib.events import EventGenerator
 from chaos_lib.kafka_io import Publisher
-from chaos_lib.measure import latency_summary, spread
+from chaos_lib.measure import cpu_seconds, latency_summary, spread
 from chaos_lib.stack import (
     REPO,
     ReceiverClient,
@@ -47,6 +51,7 @@ from chaos_lib.stack import (
 
 from contracts.topics import Topics
 from contracts.webhooks import WebhookConfigV1
+from devstack.ports import free_port
 from service_kit.kafka import assign_from_beginning, consumer_options, ensure_topics, producer_options
 from service_kit.kafka_security import embedded_broker_client
 from webhook_core.secrets_crypto import generate_key
@@ -171,6 +176,48 @@ async def latency_at(
     got = await wait_receipts(rx, start_index, count, 30.0)
     lat = [(r["t"] - sent[r["key"]]) * 1000 for r in got if r.get("key") in sent]
     return {"rate_per_s": rate, **latency_summary(lat)}
+
+
+async def scale_out(
+    sup: Supervisor, stack: StackConfig, pub: Publisher, gen: EventGenerator, rx: ReceiverClient, args: Any
+) -> dict[str, Any]:
+    """Bursts through 1+1, 1+2 and 2+2 dispatcher+worker processes in their shared consumer groups."""
+    topologies: dict[str, Any] = {}
+    for dispatchers, workers in ((1, 1), (1, 2), (2, 2)):
+        for module, count in (("dispatcher", dispatchers), ("delivery_worker", workers)):
+            name = f"{module}_2"
+            if count == 2 and name not in sup.procs:
+                spec = next(s for s in service_specs(stack, (module,)))
+                spec.name = name
+                spec.port = free_port()
+                prefix = "DISPATCHER_" if module == "dispatcher" else "DELIVERY_WORKER_"
+                spec.env = {**spec.env, f"{prefix}PORT": str(spec.port)}
+                sup.add(spec)
+                await sup.start(name, timeout_s=120)
+        await asyncio.sleep(8.0)  # the groups rebalance onto the new members
+        await pipeline_burst(pub, gen, rx, 200, 60.0)
+        names = [n for n in sup.procs if n.startswith(("dispatcher", "delivery_worker"))]
+        pids = [sup.procs[n].process.pid for n in names if sup.procs[n].process is not None]
+        rates, cpu_ms = [], []
+        for _ in range(args.repeats):
+            cpu_before = sum(cpu_seconds(pid) for pid in pids)
+            burst = await pipeline_burst(pub, gen, rx, args.burst, 180.0)
+            used = sum(cpu_seconds(pid) for pid in pids) - cpu_before
+            rates.append(burst["deliveries_per_s"])
+            if burst["delivered"]:
+                cpu_ms.append(round(used * 1000 / burst["delivered"], 3))
+        key = f"{dispatchers}d{workers}w"
+        topologies[key] = {
+            "dispatchers": dispatchers,
+            "workers": workers,
+            "deliveries_per_s": spread(rates),
+            "cpu_ms_per_delivery": spread(cpu_ms),
+        }
+        print(f"scale-out {key}: {topologies[key]}", flush=True)
+    base = topologies["1d1w"]["deliveries_per_s"]["median"] or float("nan")
+    for entry in topologies.values():
+        entry["scaling_factor"] = round((entry["deliveries_per_s"]["median"] or 0.0) / base, 3)
+    return topologies
 
 
 async def scale_run(
@@ -359,10 +406,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             }
             for pct, rs in latency_runs.items()
         }
+        if args.scale_out:
+            out["scale_out"] = await scale_out(sup, stack, pub, gen, rx, args)
         out["peak_rss_mb"] = sup.peak_rss_mb()
         # the pipeline's services would only add noise to the dispatcher-alone measurements
-        for name in ("delivery_worker", "dispatcher"):
-            await asyncio.to_thread(sup.procs[name].stop)
+        for name in ("delivery_worker", "dispatcher", "delivery_worker_2", "dispatcher_2"):
+            if name in sup.procs:
+                await asyncio.to_thread(sup.procs[name].stop)
         scales = []
         for n in args.scales:
             res = await scale_run(infra.bootstrap, sup, stack, n, args.scale_events, args.repeats)
@@ -429,6 +479,11 @@ def render(out: dict[str, Any]) -> str:
             f"dispatcher with {s['webhooks']:>7} webhooks: {s['events_per_s']} events/s "
             f"(ready after {s['dispatcher_ready_s']} s, RSS {s['dispatcher_peak_rss_mb']} MB)"
         )
+    for key, s in out.get("scale_out", {}).items():
+        lines.append(
+            f"scale-out {key}: {s['deliveries_per_s']['median']} deliveries/s, scaling factor "
+            f"{s['scaling_factor']}, CPU {s['cpu_ms_per_delivery']['median']} ms per delivery"
+        )
     if "dispatcher_scale_ratio_vs_smallest" in out:
         lines.append(f"dispatcher throughput vs smallest: {out['dispatcher_scale_ratio_vs_smallest']}")
     lines.append(f"peak RSS MB: {out['peak_rss_mb']}")
@@ -447,6 +502,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--scales", type=lambda s: [int(x) for x in s.split(",") if x], default=[10, 10_000, 100_000]
     )
     p.add_argument("--scale-events", type=int, default=5000)
+    p.add_argument(
+        "--no-scale-out", dest="scale_out", action="store_false", help="skip the 1+1 / 1+2 / 2+2 phase"
+    )
     p.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "system.json")
     return p.parse_args(argv)
 
