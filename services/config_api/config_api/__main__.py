@@ -19,7 +19,7 @@ import sys
 from config_api.commands import migrate, rotate_secrets_key
 from config_api.server import ApiServer
 from config_api.settings import ConfigApiSettings
-from service_kit.kafka import ensure_topics
+from service_kit.kafka import MissingTopicsError, prepare_topics
 from service_kit.logging_setup import configure_logging
 from service_kit.service import EXIT_START_FAILED, report_start_failure, run_main, run_until_stopped
 from service_kit.settings import load_settings
@@ -39,7 +39,9 @@ def _bind(host: str, port: int) -> socket.socket:
 
 async def _ensure_topics(settings: ConfigApiSettings) -> None:
     try:
-        await ensure_topics(settings.kafka_bootstrap_servers, settings.topics, attempts=5)
+        await prepare_topics(settings.kafka_bootstrap_servers, settings.topics, settings, attempts=5)
+    except MissingTopicsError:
+        raise
     except Exception as exc:  # noqa: BLE001 - Kafka down must not stop the API; the relay retries
         logger.warning("could not ensure topics at start-up; continuing", extra={"error": type(exc).__name__})
 

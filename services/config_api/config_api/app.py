@@ -57,8 +57,8 @@ def _error_statuses(path: str) -> list[int]:
     return [503] if path == "/readyz" else []
 
 
-async def _start_producer(bootstrap: str, timeout_s: float) -> AIOKafkaProducer | None:
-    producer = AIOKafkaProducer(**producer_options(bootstrap))
+async def _start_producer(settings: ConfigApiSettings, timeout_s: float) -> AIOKafkaProducer | None:
+    producer = AIOKafkaProducer(**producer_options(settings.kafka_bootstrap_servers, settings))
     try:
         await asyncio.wait_for(producer.start(), timeout_s)
     except (KafkaError, OSError, TimeoutError) as exc:
@@ -75,7 +75,7 @@ async def _keep_starting_producer(app: FastAPI, settings: ConfigApiSettings) -> 
     delay = 0.2
     while state.producer is None:
         await asyncio.sleep(delay)
-        state.producer = await _start_producer(settings.kafka_bootstrap_servers, 10.0)
+        state.producer = await _start_producer(settings, 10.0)
         delay = min(delay * 2, settings.outbox_retry_max_s)
     state.producer_ready.set()
     logger.info("Kafka producer started")
@@ -98,7 +98,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         timeout=aiohttp.ClientTimeout(total=settings.test_delivery_timeout_s), auto_decompress=True
     )
     state.producer_ready = asyncio.Event()
-    state.producer = await _start_producer(settings.kafka_bootstrap_servers, 5.0)
+    state.producer = await _start_producer(settings, 5.0)
     tasks: list[asyncio.Task[None]] = []
     if state.producer is None:
         tasks.append(asyncio.create_task(_keep_starting_producer(app, settings), name="producer-start"))
@@ -106,7 +106,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state.producer_ready.set()
     from config_api.webhooks.snapshot import Snapshotter  # local: imports the repository, which is heavier
 
-    snapshotter = Snapshotter(state.pool, settings.kafka_bootstrap_servers, settings.topics.webhooks_config)
+    snapshotter = Snapshotter(
+        state.pool,
+        settings.kafka_bootstrap_servers,
+        settings,
+        settings.topics.webhooks_config,
+        settings.kafka_fetch_max_wait_ms,
+    )
     state.snapshotter = snapshotter
     relay: OutboxRelay = OutboxRelay(
         state.pool,
@@ -117,7 +123,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.outbox_send_timeout_s,
         settings.outbox_retry_max_s,
         on_recovered=lambda: snapshotter.schedule_check(relay),
-        ensure_topics=lambda: ensure_topics(settings.kafka_bootstrap_servers, settings.topics, attempts=1),
+        # Re-creating topics a broker lost is the topics command's job unless auto-creation is on.
+        ensure_topics=(
+            (lambda: ensure_topics(settings.kafka_bootstrap_servers, settings.topics, settings, attempts=1))
+            if settings.kafka_auto_create_topics
+            else None
+        ),
     )
     state.relay = relay
     tasks.append(asyncio.create_task(relay.run(), name="outbox-relay"))

@@ -38,7 +38,13 @@ async def run_rotate(settings: ConfigApiSettings) -> str:
         async with pool.acquire() as conn:
             auth, secrets = await reencrypt_configuration(conn, box)
         payloads, unreadable = await reencrypt_payloads(pool, box)
-        snapshot = Snapshotter(pool, settings.kafka_bootstrap_servers, settings.topics.webhooks_config)
+        snapshot = Snapshotter(
+            pool,
+            settings.kafka_bootstrap_servers,
+            settings,
+            settings.topics.webhooks_config,
+            settings.kafka_fetch_max_wait_ms,
+        )
         counts = await snapshot.resync()
     finally:
         await pool.close()

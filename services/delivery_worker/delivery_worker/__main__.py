@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from delivery_worker.app import create_app
 from delivery_worker.settings import WorkerSettings
-from service_kit.kafka import ensure_topics
+from service_kit.kafka import prepare_topics
 from service_kit.logging_setup import configure_logging
 from service_kit.service import run_main, run_until_stopped
 from service_kit.settings import load_settings
@@ -14,7 +14,7 @@ async def _run(settings: WorkerSettings) -> int:
     return await run_until_stopped(
         create_app(settings),
         settings.loop_exit_grace_s,
-        prepare=lambda: ensure_topics(settings.kafka_bootstrap_servers, settings.topics),
+        prepare=lambda: prepare_topics(settings.kafka_bootstrap_servers, settings.topics, settings),
     )
 
 

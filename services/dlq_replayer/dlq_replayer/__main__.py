@@ -17,7 +17,7 @@ from dlq_replayer.app import create_app
 from dlq_replayer.runtime import create_pool
 from dlq_replayer.settings import DlqReplayerSettings
 from dlq_replayer.store import ReplayStore
-from service_kit.kafka import ensure_topics
+from service_kit.kafka import prepare_topics
 from service_kit.logging_setup import configure_logging
 from service_kit.runtime import run
 from service_kit.service import EXIT_START_FAILED, describe, run_main, run_until_stopped
@@ -28,7 +28,7 @@ async def _serve(settings: DlqReplayerSettings) -> int:
     return await run_until_stopped(
         create_app(settings),
         settings.loop_exit_grace_s,
-        prepare=lambda: ensure_topics(settings.kafka_bootstrap_servers, settings.topics),
+        prepare=lambda: prepare_topics(settings.kafka_bootstrap_servers, settings.topics, settings),
     )
 
 

@@ -50,7 +50,7 @@ async def open_core(
     ``follow`` keeps the config view live."""
     topics = settings.topics
     pool = await create_pool(settings.database_url)
-    publisher = KafkaPublisher(settings.kafka_bootstrap_servers)
+    publisher = KafkaPublisher(settings.kafka_bootstrap_servers, settings)
     followed: FollowedWebhooks | None = None
     try:
         store = ReplayStore(pool)
@@ -59,13 +59,17 @@ async def open_core(
         webhooks: WebhookSource
         if follow:
             followed = FollowedWebhooks(
-                settings.kafka_bootstrap_servers, topics.webhooks_config, settings.kafka_fetch_max_wait_ms
+                settings.kafka_bootstrap_servers,
+                settings,
+                topics.webhooks_config,
+                settings.kafka_fetch_max_wait_ms,
             )
             await followed.follower.start()
             webhooks = followed
         else:
             webhooks = SnapshotWebhooks(
                 settings.kafka_bootstrap_servers,
+                settings,
                 topics.webhooks_config,
                 settings.ready_timeout_s,
                 settings.kafka_fetch_max_wait_ms,
@@ -76,6 +80,7 @@ async def open_core(
 
         reader = DlqReader(
             settings.kafka_bootstrap_servers,
+            settings,
             topics.deliveries_dlq,
             settings.scan_timeout_s,
             settings.kafka_fetch_max_wait_ms,
