@@ -25,6 +25,7 @@ from contracts.webhooks import WebhookConfigV1
 from delivery_worker.app import create_app as create_worker
 from delivery_worker.settings import WorkerSettings
 from service_kit.kafka import producer_options
+from service_kit.kafka_security import embedded_broker_client
 from webhook_core.secrets_crypto import DecryptionError, SecretBox, key_id
 from webhook_core.signing import sign
 from webhook_core.webhook_secrets import active_signing_secrets, auth_context, decrypt_auth, secret_context
@@ -171,7 +172,7 @@ def _job(config: WebhookConfigV1) -> DeliveryJobV1:
 
 
 async def _send_job(bootstrap: str, topic: str, job: DeliveryJobV1) -> None:
-    producer = AIOKafkaProducer(**producer_options(bootstrap))
+    producer = AIOKafkaProducer(**producer_options(bootstrap, embedded_broker_client()))
     await producer.start()
     try:
         await producer.send_and_wait(topic, job.to_bytes(), key=job.webhook_id.encode())
