@@ -20,6 +20,7 @@ from config_api.api.deps import (
     ViewerDep,
     integration_for,
 )
+from config_api.deliveries.breakdown import integration_breakdown
 from config_api.deliveries.logs import CursorError, LogFilters, fetch_logs
 from config_api.deliveries.schemas import (
     DeliveryLogPage,
@@ -27,7 +28,13 @@ from config_api.deliveries.schemas import (
     RetryAccepted,
     WebhookStatus,
 )
-from config_api.deliveries.status import failing_counts, integration_summary, webhook_status
+from config_api.deliveries.status import (
+    WINDOWS,
+    failing_counts,
+    integration_summary,
+    webhook_status,
+    window_start,
+)
 from config_api.errors import ConflictError, InvalidInputError, NotFoundError
 from config_api.webhooks import access as webhooks
 from contracts.base import utcnow
@@ -120,10 +127,14 @@ async def get_delivery_summary(
     """Delivery health of every webhook of the integration (failing ones flagged) over the last 24 h."""
     await integration_for(pool, principal, integration_id)
     counts = (await failing_counts(pool, [integration_id]))[integration_id]
+    spec = WINDOWS["24h"]
+    errors = await integration_breakdown(pool, integration_id, spec.bucket_s, window_start(spec, utcnow()))
     return {
         "integration_id": integration_id,
         **counts,
         "webhooks": await integration_summary(pool, integration_id),
+        "status_codes_24h": errors["status_codes"],
+        "error_categories_24h": errors["error_categories"],
     }
 
 
