@@ -84,6 +84,8 @@ CREATE TABLE IF NOT EXISTS delivery_recoveries (
     total           integer     NOT NULL,
     sent            integer     NOT NULL DEFAULT 0,
     skipped         integer     NOT NULL DEFAULT 0,
+    -- matching deliveries left out because an earlier recovery already re-sent them (no force)
+    already_recovered integer   NOT NULL DEFAULT 0,
     error           text,
     created_at      timestamptz NOT NULL DEFAULT now(),
     updated_at      timestamptz NOT NULL DEFAULT now(),
