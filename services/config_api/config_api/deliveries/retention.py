@@ -64,7 +64,9 @@ async def purge_expired(pool: asyncpg.Pool, retention_days: int, now: datetime |
         )
         stats += int(status.split()[-1])
         await pool.execute(
-            "DELETE FROM delivery_error_stats WHERE bucket_s = $1 AND bucket_start < $2", bucket_s, moment - keep
+            "DELETE FROM delivery_error_stats WHERE bucket_s = $1 AND bucket_start < $2",
+            bucket_s,
+            moment - keep,
         )
     if pending:
         await pool.execute(

@@ -245,3 +245,66 @@ class TestDeliveryResult(BaseModel):
     error: str | None
     error_category: ErrorCategory | None
     request: TestDeliveryRequestEcho
+
+
+class RecoveryRequestBody(BaseModel):
+    """Which failed deliveries of the webhook to send again."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"since": "2026-12-02T09:00:00Z"},
+                {
+                    "since": "2026-12-02T09:00:00Z",
+                    "until": "2026-12-02T10:00:00Z",
+                    "outcome": "dead_lettered",
+                    "rate_per_s": 5,
+                },
+            ]
+        },
+    )
+
+    since: datetime = Field(description="Deliveries first attempted at or after (UTC when no offset).")
+    until: datetime | None = Field(default=None, description="... and before (exclusive).")
+    outcome: Literal["failed", "dead_lettered"] | None = Field(
+        default=None, description="Latest outcome to recover; null: both."
+    )
+    force: bool = Field(default=False, description="Send again deliveries an earlier recovery already sent.")
+    rate_per_s: float | None = Field(
+        default=None,
+        gt=0,
+        le=1000,
+        description="Deliveries per second (default CONFIG_API_RECOVERY_RATE_PER_S).",
+    )
+
+
+class Recovery(BaseModel):
+    """A bulk recovery and its progress."""
+
+    id: str
+    integration_id: str
+    webhook_id: str
+    requested_by: str
+    since: datetime
+    until: datetime | None
+    outcomes: list[str]
+    force: bool
+    rate_per_s: float
+    state: Literal["running", "done", "failed"]
+    total: int = Field(description="Deliveries selected to send.")
+    sent: int
+    skipped: int = Field(description="Selected but not sendable: payload past retention or not decryptable.")
+    already_recovered: int = Field(description="Matching deliveries left out: an earlier recovery sent them.")
+    pending: int
+    error: str | None
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+    progress_url: str
+
+
+class RecoveryList(BaseModel):
+    """A webhook's latest recoveries, newest first."""
+
+    items: list[Recovery]

@@ -9,17 +9,14 @@ page costs an index range scan however many deliveries and attempts there are.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
 import asyncpg
 
-from config_api.deliveries.logs import CursorError
+from config_api.deliveries.logs import decode_cursor, encode_cursor
 
 
 @dataclass(frozen=True)
@@ -34,25 +31,6 @@ class SearchFilters:
     event_type: str | None = None
     since: datetime | None = None
     until: datetime | None = None
-
-
-def encode_cursor(first_attempt_at: datetime, delivery_id: str) -> str:
-    """An opaque cursor for the delivery after this one."""
-    raw = json.dumps([first_attempt_at.isoformat(), delivery_id]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, str]:
-    """(first_attempt_at, delivery_id) from a cursor; raises CursorError when it is malformed."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        when, delivery_id = json.loads(raw)
-        moment = datetime.fromisoformat(when)
-    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError) as exc:
-        raise CursorError("cursor is not valid; use the next_cursor of a previous page") from exc
-    if not isinstance(delivery_id, str) or moment.tzinfo is None:
-        raise CursorError("cursor is not valid; use the next_cursor of a previous page")
-    return moment.astimezone(UTC), delivery_id
 
 
 _COLUMNS = (
@@ -100,8 +78,8 @@ async def search_deliveries(
     limit: int,
     cursor: str | None,
 ) -> dict[str, Any]:
-    """One page: ``{"items": [...], "next_cursor": str | None}``; raises CursorError."""
-    position = decode_cursor(cursor) if cursor else None
+    """One page: ``{"items": [...], "next_cursor": str | None}``; raises logs.CursorError."""
+    position = decode_cursor(cursor, str) if cursor else None
     sql, args = build_query(integration_id, filters, limit, position)
     rows = await conn.fetch(sql, *args)
     more = len(rows) > limit

@@ -108,6 +108,6 @@ CREATE TABLE IF NOT EXISTS delivery_recovery_items (
 CREATE UNIQUE INDEX IF NOT EXISTS delivery_recovery_items_new_idx ON delivery_recovery_items (new_delivery_id);
 -- "once unless force": was this delivery already re-sent by a recovery?
 CREATE INDEX IF NOT EXISTS delivery_recovery_items_original_idx
-    ON delivery_recovery_items (delivery_id) WHERE state = 'sent';
+    ON delivery_recovery_items (delivery_id);
 CREATE INDEX IF NOT EXISTS delivery_recovery_items_pending_idx
     ON delivery_recovery_items (recovery_id, delivery_id) WHERE state = 'pending';

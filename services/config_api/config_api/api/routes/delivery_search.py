@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 
 from config_api.api.deps import PoolDep, ViewerDep, integration_for
+from config_api.api.routes.deliveries import NO_NUL, utc_window
 from config_api.deliveries.logs import CursorError
 from config_api.deliveries.schemas import DeliverySearchPage
 from config_api.deliveries.search import SearchFilters, search_deliveries
@@ -16,15 +17,7 @@ from contracts.deliveries import Outcome
 
 router = APIRouter(prefix="/admin/integration/{integration_id}", tags=["deliveries"])
 
-NO_NUL = r"^[^\x00]*$"
 Text = Annotated[str | None, Query(max_length=200, pattern=NO_NUL)]
-
-
-def utc(value: datetime | None) -> datetime | None:
-    """A time without an offset is read as UTC, the zone every time in this API is given in."""
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 @router.get(
@@ -74,9 +67,7 @@ async def search(
     `event_id` or `object_id`. Viewers and above of the integration.
     """
     await integration_for(pool, principal, integration_id)
-    start, end = utc(since), utc(until)
-    if start is not None and end is not None and start >= end:
-        raise InvalidInputError("since must be earlier than until", loc=["query", "since"])
+    start, end = utc_window(since, until)
     filters = SearchFilters(event_id, object_id, delivery_id, webhook_id, outcome, event_type, start, end)
     try:
         return await search_deliveries(pool, integration_id, filters, limit, cursor)
