@@ -29,10 +29,6 @@ CREATE INDEX IF NOT EXISTS deliveries_webhook_time_idx
     ON deliveries (webhook_id, first_attempt_at DESC, delivery_id DESC);
 CREATE INDEX IF NOT EXISTS deliveries_integration_outcome_idx
     ON deliveries (integration_id, outcome, first_attempt_at DESC, delivery_id DESC);
-CREATE INDEX IF NOT EXISTS deliveries_webhook_outcome_idx
-    ON deliveries (webhook_id, outcome, first_attempt_at DESC, delivery_id DESC);
-CREATE INDEX IF NOT EXISTS deliveries_integration_type_idx
-    ON deliveries (integration_id, event_type, first_attempt_at DESC, delivery_id DESC);
 CREATE INDEX IF NOT EXISTS deliveries_event_idx ON deliveries (event_id);
 CREATE INDEX IF NOT EXISTS deliveries_object_idx ON deliveries (object_id) WHERE object_id IS NOT NULL;
 -- Retention purges by age.
