@@ -70,7 +70,8 @@ async def test_webhook_lifecycle_through_the_cli(live_api: LiveApi, receiver: st
     created = ok(
         await carehooks(
             live_api, "webhooks", "create", "surveymonkey", "--url", f"{receiver}/ok",
-            "-e", "response_completed", "--name", "crm", "--set", "timeout_ms=4000", "--json",
+            "-e", "response_completed", "--name", "crm", "--description", "CRM sync", "--set", "timeout_ms=4000",
+            "--json",
         )
     )  # fmt: skip
     wh = created["id"]
@@ -89,8 +90,12 @@ async def test_webhook_lifecycle_through_the_cli(live_api: LiveApi, receiver: st
 
     page = ok(await carehooks(live_api, "webhooks", "list", "surveymonkey", "--json"))
     assert page["total"] == 2 and {w["name"] for w in page["items"]} >= {"crm"}
+    searched = ok(
+        await carehooks(live_api, "webhooks", "list", "surveymonkey", "--search", "crm sync", "--json")
+    )
+    assert [w["id"] for w in searched["items"]] == [wh], (created.get("description"), searched)
     got = ok(await carehooks(live_api, "webhooks", "get", "surveymonkey", wh, "--json"))
-    assert got["subscription_url"] == f"{receiver}/ok"
+    assert (got["subscription_url"], got["description"]) == (f"{receiver}/ok", "CRM sync")
     updated = ok(await carehooks(live_api, "webhooks", "update", "surveymonkey", wh, "--inactive", "--json"))
     assert updated["active"] is False
     assert ok(await carehooks(live_api, "webhooks", "update", "surveymonkey", wh, "--active", "--json"))[

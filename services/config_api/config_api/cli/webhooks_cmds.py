@@ -22,7 +22,7 @@ Until = Annotated[str | None, typer.Option("--until", help="ISO time or relative
 
 _COLUMNS = ("id", "name", "subscription_url", "event_types", "active", "priority")
 _DETAIL = (
-    "id", "integration_id", "name", "subscription_url", "event_types", "object_types", "object_ids",
+    "id", "integration_id", "name", "description", "subscription_url", "event_types", "object_types", "object_ids",
     "filter", "criteria", "priority", "auth", "retry_policy", "timeout_ms", "max_in_flight",
     "rate_limit_per_s", "active", "deactivated_reason", "version", "created_at", "updated_at",
 )  # fmt: skip
@@ -42,6 +42,9 @@ def list_cmd(
         bool | None, typer.Option("--active/--inactive", help="Only active or inactive.")
     ] = None,
     event_type: Annotated[str | None, typer.Option("--event-type")] = None,
+    search: Annotated[
+        str | None, typer.Option("--search", help="Text in the name, description or URL.")
+    ] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, max=200)] = 50,
     cursor: Annotated[str | None, typer.Option("--cursor", help="next_cursor of the previous page.")] = None,
     as_json: JsonOut = False,
@@ -50,7 +53,7 @@ def list_cmd(
     page = call(
         "GET",
         base(integration),
-        query={"active": active, "event_type": event_type, "limit": limit, "cursor": cursor},
+        query={"active": active, "event_type": event_type, "q": search, "limit": limit, "cursor": cursor},
     )
     if as_json:
         print_json(page)
@@ -101,6 +104,7 @@ def create_cmd(
     url: Annotated[str | None, typer.Option("--url", help="Subscription URL.")] = None,
     event_type: Annotated[list[str] | None, typer.Option("--event-type", "-e", help="Repeatable.")] = None,
     name: Annotated[str | None, typer.Option("--name")] = None,
+    description: Annotated[str | None, typer.Option("--description")] = None,
     file: File = None,
     settings: Set = None,
     verify: Annotated[
@@ -110,9 +114,13 @@ def create_cmd(
 ) -> None:
     """Create a webhook; the answer holds its signing secret, shown this once."""
     body = _body(file, settings or [])
-    body.update(
-        {k: v for k, v in (("subscription_url", url), ("event_types", event_type), ("name", name)) if v}
+    given = (
+        ("subscription_url", url),
+        ("event_types", event_type),
+        ("name", name),
+        ("description", description),
     )
+    body.update({k: v for k, v in given if v})
     data = call("POST", base(integration), body=body, query={"verify": verify or None})
     if as_json:
         print_json(data)
