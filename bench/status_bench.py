@@ -4,7 +4,8 @@ The rows go in through the config API's own ingest code (``store_results``: atte
 rollups, batches of 5,000), spread over the last 7 days for one webhook, so the status query of
 that webhook faces the whole table. Then, interleaved round by round through the real FastAPI app
 (ASGI, auth included):
-  - status of the 1M-row webhook (24h and 7d windows),
+  - status of the 1M-row webhook (24h and 7d windows; with the error breakdown by status code and
+    error category),
   - status of a webhook with 1,000 rows (baseline: same query, small table share),
   - ``/healthz`` (baseline: the HTTP stack alone),
   - the first log page of the 1M-row webhook, and a filtered one (outcome=dead_lettered),
@@ -206,6 +207,7 @@ async def run(rows: int, rounds: int) -> dict[str, Any]:
             assert len(one) == 1 and one[0]["webhook_name"] == "big", one  # the search finds the row
             week = (await client.get(cases["status_1m_rows_7d"])).json()
             assert week["attempts"] + week["cancelled"] >= rows * 0.99, week  # the figures cover the rows
+            assert sum(c["count"] for c in week["status_codes"]) == week["attempts"], week  # and the breakdown
             timings: dict[str, list[float]] = {name: [] for name in cases}
             for _ in range(20):  # warm-up: plans cached, pool connections open
                 for path in cases.values():
