@@ -273,7 +273,7 @@ class RecoveryRequestBody(BaseModel):
     force: bool = Field(default=False, description="Send again deliveries an earlier recovery already sent.")
     rate_per_s: float | None = Field(
         default=None,
-        gt=0,
+        ge=0.1,  # at most 10 s between sends, well inside the runner's 30 s lease
         le=1000,
         description="Deliveries per second (default CONFIG_API_RECOVERY_RATE_PER_S).",
     )
