@@ -14,7 +14,17 @@ from typing import TypeVar
 
 import typer
 
-from dlq_replayer.cli_render import confirm, err, out, plan_table, print_json, progress_bar, summary
+from dlq_replayer.cli_render import (
+    confirm_replay,
+    confirm_resume,
+    err,
+    out,
+    print_json,
+    progress_bar,
+    show_answer,
+    show_nothing_left,
+    summary,
+)
 from dlq_replayer.core import DlqCore, ReplayStarted
 from dlq_replayer.errors import DlqError, InvalidInputError
 from dlq_replayer.filters import DlqFilters
@@ -60,21 +70,10 @@ async def replay(
     """Plan, confirm, record and run a replay in this process."""
     prepared = await core.prepare_replay(filters, options, who)
     if isinstance(prepared, ReplayStarted):
-        if as_json:
-            print_json(prepared)
-        else:
-            if prepared.plan.to_replay:
-                out.print(plan_table(prepared.plan))
-            out.print(prepared.message)
+        show_answer(prepared, as_json)
         return None
-    plan = prepared.plan
-    if not as_json:
-        out.print(plan_table(plan))
-        skipped = plan.selected - plan.to_replay
-        out.print(f"{plan.selected} selected, {plan.to_replay} to replay, {skipped} skipped")
-    if not yes and not confirm(f"Replay {plan.to_replay} message(s) to {len(plan.by_webhook)} webhook(s)?"):
+    if not confirm_replay(prepared.plan, as_json, yes):
         await prepared.abandon()
-        err.print("aborted: nothing was replayed or recorded")
         raise typer.Exit(1)
     started = await prepared.commit()
     if not as_json:
@@ -84,22 +83,11 @@ async def replay(
 
 async def resume(core: DlqCore, replay_id: str, who: str, yes: bool, as_json: bool) -> ReplayRecord:
     """Send what an interrupted replay has not sent yet."""
-    before = await core.get_replay(replay_id)
-    left = before.pending + before.failed
-    if (
-        left
-        and not yes
-        and not confirm(f"Resume replay {replay_id}: send the {left} message(s) not sent yet?")
-    ):
-        err.print("aborted: nothing was sent")
+    if not confirm_resume(await core.get_replay(replay_id), yes):
         raise typer.Exit(1)
     record, started = await core.prepare_resume(replay_id, who)
     if started is None:
-        if as_json:
-            print_json(record)
-        else:
-            out.print(f"replay {replay_id} has nothing left to send")
-            summary(record)
+        show_nothing_left(record, as_json)
         return record
     return await _execute(started, as_json)
 

@@ -13,7 +13,17 @@ from typing import Any
 
 import typer
 
-from dlq_replayer.cli_render import confirm, err, out, plan_table, print_json, progress_bar, summary
+from dlq_replayer.cli_render import (
+    confirm_replay,
+    confirm_resume,
+    err,
+    out,
+    print_json,
+    progress_bar,
+    show_answer,
+    show_nothing_left,
+    summary,
+)
 from dlq_replayer.core import MessageDetail, MessageList, ReplayStarted
 from dlq_replayer.selection import DlqStats
 from dlq_replayer.store import ReplayRecord
@@ -67,28 +77,15 @@ def replay(client: AdminClient, body: dict[str, Any], yes: bool, as_json: bool) 
         call(client, "POST", "/dlq/replays", body={**body, "dry_run": True})
     )
     if body.get("dry_run") or planned.plan.to_replay == 0:
-        answer = planned
-        if not body.get("dry_run"):  # the service words "nothing to replay" (and records nothing)
-            answer = ReplayStarted.model_validate(call(client, "POST", "/dlq/replays", body=body))
-        if as_json:
-            print_json(answer)
-        else:
-            if answer.plan.to_replay:
-                out.print(plan_table(answer.plan))
-            out.print(answer.message)
+        # without --dry-run, the service words "nothing to replay" itself (and records nothing)
+        answer = planned if body.get("dry_run") else call(client, "POST", "/dlq/replays", body=body)
+        show_answer(ReplayStarted.model_validate(answer), as_json)
         return None
-    plan = planned.plan
-    if not as_json:
-        out.print(plan_table(plan))
-        out.print(
-            f"{plan.selected} selected, {plan.to_replay} to replay, {plan.selected - plan.to_replay} skipped"
-        )
-    if not yes and not confirm(f"Replay {plan.to_replay} message(s) to {len(plan.by_webhook)} webhook(s)?"):
-        err.print("aborted: nothing was replayed or recorded")
+    if not confirm_replay(planned.plan, as_json, yes):
         raise typer.Exit(1)
     started = ReplayStarted.model_validate(call(client, "POST", "/dlq/replays", body=body))
     if started.replay_id is None:  # the dead letters changed meanwhile
-        print_json(started) if as_json else out.print(started.message)
+        show_answer(started, as_json)
         return None
     if not as_json:
         out.print(f"replay {started.replay_id} started at {body.get('rate', 'the default rate')} msg/s")
@@ -97,23 +94,12 @@ def replay(client: AdminClient, body: dict[str, Any], yes: bool, as_json: bool) 
 
 def resume(client: AdminClient, replay_id: str, yes: bool, as_json: bool) -> ReplayRecord:
     """``POST /dlq/replays/{id}/resume`` after a confirmation, then follow it."""
-    before = get_replay(client, replay_id)
-    left = before.pending + before.failed
-    if (
-        left
-        and not yes
-        and not confirm(f"Resume replay {replay_id}: send the {left} message(s) not sent yet?")
-    ):
-        err.print("aborted: nothing was sent")
+    if not confirm_resume(get_replay(client, replay_id), yes):
         raise typer.Exit(1)
     answer = call(client, "POST", f"/dlq/replays/{replay_id}/resume")
     if "resuming" not in answer:
         record = ReplayRecord.model_validate(answer)
-        if as_json:
-            print_json(record)
-        else:
-            out.print(f"replay {replay_id} has nothing left to send")
-            summary(record)
+        show_nothing_left(record, as_json)
         return record
     return follow(client, replay_id, as_json)
 

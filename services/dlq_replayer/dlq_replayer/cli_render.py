@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from dlq_replayer.core import MessageList
+from dlq_replayer.core import MessageList, ReplayStarted
 from dlq_replayer.selection import DlqStats, ReplayPlan
 from dlq_replayer.store import ReplayRecord
 
@@ -147,3 +147,44 @@ def confirm(question: str) -> bool:
         return typer.confirm(question, default=False)
     except typer.Abort:
         return False
+
+
+def show_answer(answer: ReplayStarted, as_json: bool) -> None:
+    """A dry run's plan, or "nothing to replay"."""
+    if as_json:
+        print_json(answer)
+        return
+    if answer.plan.to_replay:
+        out.print(plan_table(answer.plan))
+    out.print(answer.message)
+
+
+def confirm_replay(plan: ReplayPlan, as_json: bool, yes: bool) -> bool:
+    """Show the plan (on a terminal) and ask unless ``yes``."""
+    if not as_json:
+        out.print(plan_table(plan))
+        out.print(
+            f"{plan.selected} selected, {plan.to_replay} to replay, {plan.selected - plan.to_replay} skipped"
+        )
+    if yes or confirm(f"Replay {plan.to_replay} message(s) to {len(plan.by_webhook)} webhook(s)?"):
+        return True
+    err.print("aborted: nothing was replayed or recorded")
+    return False
+
+
+def confirm_resume(record: ReplayRecord, yes: bool) -> bool:
+    """Ask before sending what an interrupted replay left (nothing to ask when nothing is left)."""
+    left = record.pending + record.failed
+    if not left or yes or confirm(f"Resume replay {record.id}: send the {left} message(s) not sent yet?"):
+        return True
+    err.print("aborted: nothing was sent")
+    return False
+
+
+def show_nothing_left(record: ReplayRecord, as_json: bool) -> None:
+    """A resume that had nothing to send."""
+    if as_json:
+        print_json(record)
+    else:
+        out.print(f"replay {record.id} has nothing left to send")
+        summary(record)

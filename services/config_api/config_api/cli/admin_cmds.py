@@ -7,7 +7,7 @@ from urllib.parse import quote
 
 import typer
 
-from config_api.cli.output import JsonOut, call, err, fields, moment, out, print_json, table
+from config_api.cli.output import JsonOut, call, err, fields, moment, out, page, print_json, table
 
 integrations = typer.Typer(help="Integrations (SurveyMonkey, FHIR, custom).", no_args_is_help=True)
 deliveries = typer.Typer(help="Deliveries across an integration.", no_args_is_help=True)
@@ -62,17 +62,12 @@ def deliveries_search(
         "limit": limit,
         "cursor": cursor,
     }
-    page = call("GET", f"/admin/integration/{quote(integration, safe='')}/deliveries", query=query)
-    if as_json:
-        print_json(page)
-        return
+    data = call("GET", f"/admin/integration/{quote(integration, safe='')}/deliveries", query=query)
     columns = (
         "first_attempt_at", "delivery_id", "webhook_name", "event_type", "object_id", "attempt", "outcome",
         "status_code", "error_category", "recovered_from",
     )  # fmt: skip
-    table(page["items"], columns, title=f"{len(page['items'])} deliver(y/ies)")
-    if page.get("next_cursor"):
-        out.print(f"more: --cursor {page['next_cursor']}", highlight=False)
+    page(data, columns, f"{len(data['items'])} deliver(y/ies)", as_json)
 
 
 @tokens.command("list")

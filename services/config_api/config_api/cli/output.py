@@ -116,3 +116,13 @@ def fields(data: dict[str, Any], keys: Sequence[str] | None = None, title: str |
 
 
 JsonOut = Annotated[bool, typer.Option("--json", help="Print the API's JSON answer.")]
+
+
+def page(data: dict[str, Any], columns: Sequence[str], title: str, as_json: bool) -> None:
+    """One page of a list: JSON, or a table and how to ask for the next page."""
+    if as_json:
+        print_json(data)
+        return
+    table(data["items"], columns, title=title)
+    if data.get("next_cursor"):
+        out.print(f"more: --cursor {data['next_cursor']}", highlight=False)

@@ -9,7 +9,18 @@ from urllib.parse import quote
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from config_api.cli.output import JsonOut, call, err, fields, moment, out, parse_json, print_json, table
+from config_api.cli.output import (
+    JsonOut,
+    call,
+    err,
+    fields,
+    moment,
+    out,
+    page,
+    parse_json,
+    print_json,
+    table,
+)
 
 app = typer.Typer(help="Webhooks of an integration.", no_args_is_help=True)
 secret_app = typer.Typer(help="The signing secret.", no_args_is_help=True)
@@ -50,17 +61,9 @@ def list_cmd(
     as_json: JsonOut = False,
 ) -> None:
     """The integration's webhooks, oldest first."""
-    page = call(
-        "GET",
-        base(integration),
-        query={"active": active, "event_type": event_type, "q": search, "limit": limit, "cursor": cursor},
-    )
-    if as_json:
-        print_json(page)
-        return
-    table(page["items"], _COLUMNS, title=f"{page['total']} webhook(s) of {integration}")
-    if page.get("next_cursor"):
-        out.print(f"more: --cursor {page['next_cursor']}", highlight=False)
+    query = {"active": active, "event_type": event_type, "q": search, "limit": limit, "cursor": cursor}
+    data = call("GET", base(integration), query=query)
+    page(data, _COLUMNS, f"{data['total']} webhook(s) of {integration}", as_json)
 
 
 @app.command("get")
@@ -211,10 +214,7 @@ def logs_cmd(
         "limit": limit,
         "cursor": cursor,
     }
-    page = call("GET", f"{base(integration, webhook)}/logs", query=query)
-    if as_json:
-        print_json(page)
-        return
+    data = call("GET", f"{base(integration, webhook)}/logs", query=query)
     columns = (
         "attempted_at",
         "delivery_id",
@@ -224,9 +224,7 @@ def logs_cmd(
         "status_code",
         "error_category",
     )
-    table(page["items"], columns, title=f"{len(page['items'])} attempt(s)")
-    if page.get("next_cursor"):
-        out.print(f"more: --cursor {page['next_cursor']}", highlight=False)
+    page(data, columns, f"{len(data['items'])} attempt(s)", as_json)
 
 
 @app.command("status")
