@@ -86,7 +86,9 @@ class DeliveryResultV1(ContractModel):
     event_id: str
     event_type: str
     object_type: str | None = None
-    object_id: str | None = Field(default=None, description="The job's object id (searchable in the config API).")
+    object_id: str | None = Field(
+        default=None, description="The job's object id (searchable in the config API)."
+    )
     attempt: int
     outcome: Outcome
     status_code: int | None = None
