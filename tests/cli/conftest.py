@@ -6,28 +6,17 @@ import asyncio
 import socket
 import sys
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import uvicorn
-from fastapi import FastAPI
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "config_api"))  # capi_harness
-
-from capi_harness import ADMIN_TOKEN, make_settings
+from cli_harness import LiveApi
 
 from config_api.app import create_app
 from contracts.topics import Topics
 
-
-@dataclass
-class LiveApi:
-    """A config API on a real port."""
-
-    url: str
-    app: FastAPI
-    token: str = ADMIN_TOKEN
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "config_api"))  # capi_harness
+from capi_harness import make_settings
 
 
 def _free_port() -> int:

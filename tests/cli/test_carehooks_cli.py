@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from conftest import LiveApi
+from cli_harness import LiveApi
 from typer.testing import CliRunner, Result
 
 from config_api.cli.main import app

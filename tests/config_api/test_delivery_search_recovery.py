@@ -27,6 +27,7 @@ from contracts.topics import Headers, Topics
 from delivery_worker.app import create_app as create_worker
 from delivery_worker.settings import WorkerSettings
 from service_kit.kafka import producer_options
+from service_kit.kafka_security import embedded_broker_client
 from webhook_core.secrets_crypto import SecretBox
 
 pytestmark = pytest.mark.integration
@@ -83,7 +84,7 @@ def job(wh: dict[str, Any], n: int) -> DeliveryJobV1:
 async def publish_jobs(bootstrap: str, topic: str, jobs: list[DeliveryJobV1]) -> None:
     from aiokafka import AIOKafkaProducer
 
-    producer = AIOKafkaProducer(**producer_options(bootstrap))
+    producer = AIOKafkaProducer(**producer_options(bootstrap, embedded_broker_client()))
     await producer.start()
     try:
         for j in jobs:
