@@ -161,6 +161,39 @@ async def test_status_breaks_failures_down_by_status_code_and_category(api: ApiH
     assert again["status_codes"] == status["status_codes"]
 
 
+async def test_a_duplicate_job_s_later_result_is_still_the_latest(api: ApiHarness) -> None:
+    # One event published twice: two jobs with one delivery id. Their attempts share the log's key,
+    # so the second copy's dead letter is a duplicate row, yet it is the delivery's latest state.
+    wh = await api.create_webhook()
+    now = utcnow()
+    first = [
+        make_result(wh, "dup", "retrying", status_code=503, attempted_at=now - timedelta(seconds=9)),
+        make_result(
+            wh, "dup", "dead_lettered", attempt=2, status_code=503, attempted_at=now - timedelta(seconds=8)
+        ),
+    ]
+    copy = [
+        make_result(
+            wh,
+            "dup",
+            "retrying",
+            error_category="circuit_open",
+            attempt=2,
+            attempted_at=now - timedelta(seconds=5),
+        ),
+        make_result(wh, "dup", "dead_lettered", attempt=2, status_code=503, attempted_at=now),
+    ]
+    await store(api, first)
+    await store(api, copy)
+    await store(api, first)  # a batch consumed again moves nothing backwards
+    items = (await api.client.get(SEARCH.format("surveymonkey"), params={"delivery_id": "dup"})).json()[
+        "items"
+    ]
+    assert [(i["outcome"], i["last_attempt_at"]) for i in items] == [
+        ("dead_lettered", now.isoformat().replace("+00:00", "Z"))
+    ]
+
+
 WH = {"id": "wh_1", "integration_id": "surveymonkey"}
 
 

@@ -146,12 +146,15 @@ async def store_results(
         unique.setdefault(attempt_key(result), result)
     async with conn.transaction():
         inserted = await insert_attempts(conn, list(unique.values()))
+        # Every result, not only the new ones: a job published twice under one delivery id logs its
+        # attempts once (same key), but its copy's later result is still the delivery's latest.
+        # Re-applying a result changes nothing (a row only moves forward in time).
+        await upsert_deliveries(conn, list(unique.values()), _clean_error)
         new = [r for k, r in unique.items() if k in inserted]
         if not new:
             return []
         await _update_stats(conn, new)
         await store_error_stats(conn, new)
-        await upsert_deliveries(conn, new, _clean_error)
         pending_delta = await _update_pending(conn, new)
         await _update_health(conn, new, thresholds, pending_delta)
         await _store_payloads(conn, new)
