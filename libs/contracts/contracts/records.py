@@ -44,7 +44,9 @@ def delivery_job_record(
     """
     items = extra_headers.items() if isinstance(extra_headers, Mapping) else extra_headers
     extra = [
-        (name, val.encode() if isinstance(val, str) else val) for name, val in items if name not in _JOB_HEADERS
+        (name, val.encode() if isinstance(val, str) else val)
+        for name, val in items
+        if name not in _JOB_HEADERS
     ]
     headers = [
         (Headers.MESSAGE_TYPE, job.type.encode()),

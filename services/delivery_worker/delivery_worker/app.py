@@ -118,6 +118,7 @@ class WorkerApp:
                 due_tolerance_s=s.due_tolerance_ms / 1000,
                 max_queued_per_webhook=s.max_queued_per_webhook,
                 unknown_webhook_grace_s=s.unknown_webhook_grace_ms / 1000,
+                max_record_bytes=s.max_record_bytes,
             ),
             self.view,
             self.session,

@@ -101,7 +101,10 @@ def result_for(
 
 
 def result_publication(
-    topics: Topics, result: dict[str, Any], body: str, max_bytes: int = DEFAULT_MAX_RECORD_BYTES
+    topics: Topics,
+    result: dict[str, Any],
+    body: str | None = None,
+    max_bytes: int = DEFAULT_MAX_RECORD_BYTES,
 ) -> Publication:
     """The result record (key = webhook id), JSON as pydantic would write it (same datetime format).
 
@@ -110,7 +113,8 @@ def result_publication(
     """
     value = to_json(result)
     if len(value) > max_bytes:
-        result = {**result, "payload_encrypted": None, "payload_sha256": body_sha256(body)}
+        sha = body_sha256(body) if body is not None else result["payload_sha256"]
+        result = {**result, "payload_encrypted": None, "payload_sha256": sha}
         value = to_json(result)
         for field in ("response_body_excerpt", "error_message"):
             text = result[field]
