@@ -27,7 +27,7 @@ from contracts.deliveries import (
 )
 from contracts.headers import HeaderValue, header_int, headers_as_text, non_null_headers
 from contracts.records import delivery_job_record
-from contracts.topics import Topics
+from contracts.topics import Headers, Topics
 from delivery_worker.backoff import choose_tier, tier_wait
 from delivery_worker.outbox import Publication
 
@@ -49,9 +49,19 @@ class RecordTooLargeError(ValueError):
     """A record cannot be bounded below the limit (a job body that alone is too large)."""
 
 
+_DERIVED_HEADERS = frozenset({Headers.DELIVERY_ID, Headers.WEBHOOK_ID})
+"""Set from the job by every job record (:func:`contracts.records.delivery_job_record`)."""
+
+
 def original_headers(headers: Headers_) -> list[tuple[str, bytes]]:
     """The job's Kafka headers without the worker's own bookkeeping (headers without a value dropped)."""
     return [(k, v) for k, v in non_null_headers(headers) if k not in INTERNAL_HEADERS]
+
+
+def letter_headers(headers: Headers_) -> list[tuple[str, bytes]]:
+    """The headers a dead letter keeps: the original ones, without those derived from the job itself
+    (the replayer sets them again from the job it republishes)."""
+    return [(k, v) for k, v in original_headers(headers) if k not in _DERIVED_HEADERS]
 
 
 def result_for(
@@ -207,7 +217,7 @@ def dead_letter_publication(
 
     Raises :class:`RecordTooLargeError` when the job cannot be bounded below ``max_bytes``.
     """
-    kept = original_headers(headers)
+    kept = letter_headers(headers)
     text_headers = headers_as_text(kept)
     overhead = 1024 + len(reason) + 2 * _headers_size(kept)
     bounded, _ = bounded_job(job, max_bytes - overhead)

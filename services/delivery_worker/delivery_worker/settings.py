@@ -86,6 +86,19 @@ class WorkerSettings(CommonSettings):
         "A result whose encrypted body would not fit carries the body's SHA-256 instead; a job too large "
         "for a retry hop or a dead letter ends with a record_too_large result.",
     )
+    dns_timeout_ms: int = Field(
+        default=5000,
+        ge=100,
+        le=60_000,
+        description="Longest DNS lookup (asynchronous, one in flight per host; the webhook's timeout_ms "
+        "still bounds each delivery's wait).",
+    )
+    dns_negative_ttl_ms: int = Field(
+        default=5000,
+        ge=0,
+        le=600_000,
+        description="How long a failed lookup (no such name, timeout) is remembered before asking again.",
+    )
     due_tolerance_ms: int = Field(
         default=20, ge=0, le=10_000, description="A retry this close to due is attempted now."
     )
