@@ -26,8 +26,8 @@ from service_kit.config_view import ConfigFollower, WebhookView
 from service_kit.kafka import consumer_options, producer_options
 from service_kit.ops_http import OpsServer
 from service_kit.runtime import current_loop_name
-from webhook_core.secrets_crypto import SecretBox
 from webhook_core.dns import AsyncResolver
+from webhook_core.secrets_crypto import SecretBox
 from webhook_core.ssrf import Resolver, SsrfPolicy
 
 logger = logging.getLogger(__name__)

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
-from typing import TypeAlias
+from functools import partial
+from typing import Any, TypeAlias
 
 from aiokafka.structs import ConsumerRecord
 from pydantic import ValidationError
@@ -109,6 +111,7 @@ class JobRecords:
                 decision = self._too_large(job, "retry hop", exc)
             else:
                 self.metrics.child(self.metrics.retries, str(tier)).inc()
+                hop = replace(hop, fallback=partial(self._refused, job, "retry hop"))
                 return [hop, result_record("retrying", decision.at)]
         try:
             letter = dead_letter_publication(
@@ -117,6 +120,7 @@ class JobRecords:
             )  # fmt: skip
         except RecordTooLargeError as exc:
             return [result_record("dead_lettered", end=self._too_large(job, "dead letter", exc))]
+        letter = replace(letter, fallback=partial(self._refused, job, "dead letter"))
         return [letter, result_record("dead_lettered", end=decision)]
 
     def _too_large(self, job: DeliveryJobV1, what: str, exc: RecordTooLargeError) -> DeadLetter:
@@ -158,7 +162,28 @@ class JobRecords:
         )
         if not fits:
             res["payload_sha256"] = body_sha256(job.body)
-        return result_publication(self.topics, res, job.body, self.max_record_bytes)
+        fallback = partial(self._lean_result, res, job.body)
+        return result_publication(self.topics, res, job.body, self.max_record_bytes, fallback)
+
+    def _lean_result(self, res: dict[str, Any], body: str) -> Publication:
+        """The result without the encrypted body (its hash instead), excerpt or long message."""
+        message = res["error_message"]
+        lean = {
+            **res,
+            "payload_encrypted": None,
+            "payload_sha256": body_sha256(body),
+            "response_body_excerpt": None,
+            "error_message": message[:200] if message else None,
+        }
+        return result_publication(self.topics, lean)
+
+    def _refused(self, job: DeliveryJobV1, what: str) -> Publication:
+        """The result of a job whose retry hop or dead letter the broker refused as too large."""
+        end = record_too_large(what, "refused by the broker")
+        res = result_for(
+            job, "dead_lettered", utcnow(), error_category="record_too_large", error_message=end.text
+        )
+        return self._lean_result(res, job.body)
 
     def hop(self, job: DeliveryJobV1, headers: RecordHeaders, now: datetime) -> list[Publication]:
         """The job on its retry tier unchanged (not due yet, parked or deferred)."""
@@ -172,7 +197,7 @@ class JobRecords:
                 )
             ]
         self.metrics.child(self.metrics.retries, str(tier)).inc()
-        return [hop]
+        return [replace(hop, fallback=partial(self._refused, job, "retry hop"))]
 
     def invalid(self, record: Record, exc: ValidationError) -> Publication:
         # The reason names fields and problems only: pydantic's default text would echo input values (PHI).

@@ -11,7 +11,7 @@ ends with a ``record_too_large`` result (see :mod:`delivery_worker.decision`).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -115,6 +115,7 @@ def result_publication(
     result: dict[str, Any],
     body: str | None = None,
     max_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+    fallback: Callable[[], Publication] | None = None,
 ) -> Publication:
     """The result record (key = webhook id), JSON as pydantic would write it (same datetime format).
 
@@ -131,7 +132,7 @@ def result_publication(
             if len(value) > max_bytes and text and len(text) > _MIN_EXCERPT_CHARS:
                 result[field] = text[:_MIN_EXCERPT_CHARS]
                 value = to_json(result)
-    return Publication(topics.delivery_results, result["webhook_id"], value)
+    return Publication(topics.delivery_results, result["webhook_id"], value, fallback=fallback)
 
 
 def body_sha256(body: str) -> str:
