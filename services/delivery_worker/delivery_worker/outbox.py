@@ -70,6 +70,8 @@ class Outbox:
         self._task: asyncio.Task[None] | None = None
         self.refused = 0
         """Records the broker refused as too large (replaced by their fallback, or dropped)."""
+        self._alone: set[int] = set()
+        """Ids of publications to send in a batch of their own (their shared batch was refused as too large)."""
 
     def start(self) -> None:
         """Start the flusher (after the producer started)."""
@@ -164,6 +166,8 @@ class Outbox:
                 failed.extend(self._refused(chunk, outcome))
                 errors.add(type(outcome).__name__)
                 continue
+            if self._alone:
+                self._alone.difference_update(id(item) for item, _ in chunk)
             for _, ticket in chunk:
                 ticket.remaining -= 1
                 if ticket.remaining == 0:
@@ -174,9 +178,13 @@ class Outbox:
         """The entries to retry after a failed send: all of them, unless the broker refused a lone
         record as too large. That one would be refused for ever and hold its job's offset: it is
         replaced by its fallback (a smaller record saying what happened) or, without one, dropped."""
-        if not isinstance(exc, _TOO_LARGE) or len(chunk) != 1:
+        if not isinstance(exc, _TOO_LARGE):
+            return chunk
+        if len(chunk) > 1:  # which one is too large? Each goes alone next round, and only it is refused
+            self._alone.update(id(item) for item, _ in chunk)
             return chunk
         item, ticket = chunk[0]
+        self._alone.discard(id(item))
         self.refused += 1
         logger.error(
             "record refused as too large; not retried",
@@ -197,14 +205,22 @@ class Outbox:
         for entry in group:
             item = entry[0]
             key = item.key.encode()
-            if batch.append(key=key, value=item.value, timestamp=None, headers=item.headers) is None:
+            alone = bool(self._alone) and id(item) in self._alone
+            if (alone and chunk) or batch.append(
+                key=key, value=item.value, timestamp=None, headers=item.headers
+            ) is None:
                 out.append((chunk, batch))
                 batch = self._producer.create_batch()
                 chunk = []
                 # An empty batch takes any one record, however large.
                 batch.append(key=key, value=item.value, timestamp=None, headers=item.headers)
             chunk.append(entry)
-        out.append((chunk, batch))
+            if alone:
+                out.append((chunk, batch))
+                batch = self._producer.create_batch()
+                chunk = []
+        if chunk:
+            out.append((chunk, batch))
         for _, built in out:
             built.close()  # closed: sent at once, no second linger inside aiokafka
         return out
