@@ -196,9 +196,7 @@ class Bus:
         self.results.append(DeliveryResultV1.model_validate_json(record.value))
 
     def _on_dead(self, record: Any) -> None:
-        self.dead.append(
-            (DeadLetterV1.model_validate_json(record.value), headers_as_text(record.headers))
-        )
+        self.dead.append((DeadLetterV1.model_validate_json(record.value), headers_as_text(record.headers)))
 
     async def stop(self) -> None:
         for t in self._tasks:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from datetime import timedelta
 
-import pytest
 from dw_helpers import make_config
 
 from contracts.base import utcnow
