@@ -31,8 +31,8 @@ from config_api.errors import install_error_handlers
 from config_api.outbox import OutboxRelay
 from config_api.settings import ConfigApiSettings
 from service_kit.kafka import ensure_topics, producer_options
-from webhook_core.secrets_crypto import SecretBox
 from webhook_core.dns import AsyncResolver
+from webhook_core.secrets_crypto import SecretBox
 from webhook_core.ssrf import Resolver
 
 logger = logging.getLogger(__name__)

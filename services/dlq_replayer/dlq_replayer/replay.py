@@ -55,7 +55,9 @@ class ReplayCore(Protocol):
     @property
     def max_consecutive_failures(self) -> int: ...
 
-    async def send_replay(self, entry: DlqEntry, replay_id: str, requested_by: str) -> asyncio.Future[Any]: ...
+    async def send_replay(
+        self, entry: DlqEntry, replay_id: str, requested_by: str
+    ) -> asyncio.Future[Any]: ...
 
 
 class ReplayOptions(BaseModel):
