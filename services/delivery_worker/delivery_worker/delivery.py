@@ -46,6 +46,7 @@ from delivery_worker.metrics import WorkerMetrics
 from delivery_worker.outbox import Publication
 from delivery_worker.plan import (
     DEFAULT_MAX_RECORD_BYTES,
+    result_for,
 )
 from service_kit.config_view import WebhookView
 from webhook_core.outcome import classify
@@ -286,12 +287,15 @@ class Deliverer:
         self.metrics.child(self.metrics.attempts, job.integration_id, "retrying", "circuit_open").inc()
         result = self.records.result(
             job,
-            "retrying",
-            now,
-            error_category="circuit_open",
-            error_message="circuit open: not sent",
-            next_attempt_at=next_at,
-            circuit_state=state,
+            result_for(
+                job,
+                "retrying",
+                now,
+                error_category="circuit_open",
+                error_message="circuit open: not sent",
+                next_attempt_at=next_at,
+                circuit_state=state,
+            ),
         )
         return [*records, result]
 
@@ -314,6 +318,5 @@ class Deliverer:
         logger.info(
             "delivery cancelled", extra={"delivery_id": job.delivery_id, "webhook_id": job.webhook_id}
         )
-        return self.records.result(
-            job, "cancelled", utcnow(), error_category="cancelled", error_message=reason
-        )
+        res = result_for(job, "cancelled", utcnow(), error_category="cancelled", error_message=reason)
+        return self.records.result(job, res)

@@ -78,16 +78,19 @@ class JobRecords:
                 message = end.text
             return self.result(
                 job,
-                outcome,
-                attempted_at,
-                status_code=sent.status_code if sent is not None else None,
-                error_category=category,
-                error_message=message,
-                response_ms=sent.response_ms if sent is not None else None,
-                response_body=sent.response_body if sent is not None else None,
-                next_attempt_at=next_at,
-                circuit_state=state,
-                gone=sent.classification.gone if sent is not None else False,
+                result_for(
+                    job,
+                    outcome,
+                    attempted_at,
+                    status_code=sent.status_code if sent is not None else None,
+                    error_category=category,
+                    error_message=message,
+                    response_ms=sent.response_ms if sent is not None else None,
+                    response_body=sent.response_body if sent is not None else None,
+                    next_attempt_at=next_at,
+                    circuit_state=state,
+                    gone=sent.classification.gone if sent is not None else False,
+                ),
             )
 
         if isinstance(decision, Succeeded):
@@ -129,38 +132,12 @@ class JobRecords:
         logger.warning("record too large, job ended", extra={"delivery_id": job.delivery_id, "record": what})
         return decision
 
-    def result(
-        self,
-        job: DeliveryJobV1,
-        outcome: Outcome,
-        attempted_at: datetime,
-        *,
-        status_code: int | None = None,
-        error_category: ErrorCategory | None = None,
-        error_message: str | None = None,
-        response_ms: int | None = None,
-        response_body: str | None = None,
-        next_attempt_at: datetime | None = None,
-        circuit_state: CircuitState = "closed",
-        gone: bool = False,
-    ) -> Publication:
-        """A result record, bounded below the record limit (a body too large travels as its hash)."""
-        fits = len(job.body) * _ENCRYPTION_OVERHEAD < self.max_record_bytes - _RESULT_ROOM
-        res = result_for(
-            job,
-            outcome,
-            attempted_at,
-            status_code=status_code,
-            error_category=error_category,
-            error_message=error_message,
-            response_ms=response_ms,
-            response_body=response_body,
-            next_attempt_at=next_attempt_at,
-            circuit_state=circuit_state,
-            gone=gone,
-            payload_encrypted=self._encrypt_payload(job) if fits else None,
-        )
-        if not fits:
+    def result(self, job: DeliveryJobV1, res: dict[str, Any]) -> Publication:
+        """The result record of ``res`` (from :func:`~delivery_worker.plan.result_for`), with the
+        encrypted body, or its SHA-256 when the body is too large to travel in a result."""
+        if len(job.body) * _ENCRYPTION_OVERHEAD < self.max_record_bytes - _RESULT_ROOM:
+            res["payload_encrypted"] = self._encrypt_payload(job)
+        else:
             res["payload_sha256"] = body_sha256(job.body)
         fallback = partial(self._lean_result, res, job.body)
         return result_publication(self.topics, res, job.body, self.max_record_bytes, fallback)
@@ -193,7 +170,10 @@ class JobRecords:
             end = self._too_large(job, "retry hop", exc)
             return [
                 self.result(
-                    job, "dead_lettered", now, error_category="record_too_large", error_message=end.text
+                    job,
+                    result_for(
+                        job, "dead_lettered", now, error_category="record_too_large", error_message=end.text
+                    ),
                 )
             ]
         self.metrics.child(self.metrics.retries, str(tier)).inc()
