@@ -2,7 +2,7 @@
 
 One builder for both re-send paths of the config API, the manual retry of one delivery and the
 bulk recovery, so a re-sent job is the same whichever started it: a ``delivery_job.v1`` on
-``webhooks.deliveries`` (key = webhook id), ``attempt=1`` (a fresh attempt budget), no attempt
+``webhooks.deliveries`` written with ``contracts.records.delivery_job_record`` (key = webhook id), ``attempt=1`` (a fresh attempt budget), no attempt
 history, the webhook's current priority, and ``replay`` naming who asked and why.
 """
 
@@ -15,7 +15,7 @@ from aiokafka import AIOKafkaProducer
 
 from contracts.base import utcnow
 from contracts.deliveries import DeliveryJobV1, ReplayInfo
-from contracts.topics import Headers
+from contracts.records import delivery_job_record
 from contracts.webhooks import WebhookConfigV1
 
 
@@ -49,10 +49,7 @@ def resend_job(
 
 
 async def publish_job(producer: AIOKafkaProducer, topic: str, job: DeliveryJobV1) -> None:
-    """Publish and wait for Kafka's acknowledgement (raises KafkaError)."""
-    headers = [
-        ("message-type", b"delivery_job.v1"),
-        (Headers.DELIVERY_ID, job.delivery_id.encode()),
-        (Headers.WEBHOOK_ID, job.webhook_id.encode()),
-    ]
-    await producer.send_and_wait(topic, job.to_bytes(), key=job.webhook_id.encode(), headers=headers)
+    """Publish (the one delivery-job record of ``contracts.records``) and wait for Kafka's
+    acknowledgement (raises KafkaError)."""
+    record = delivery_job_record(job)
+    await producer.send_and_wait(topic, record.value, key=record.key, headers=record.headers)
