@@ -66,3 +66,5 @@ async def refresh_webhook_states(pool: asyncpg.Pool) -> None:
     WEBHOOKS_BY_STATE.clear()
     for row in rows:
         WEBHOOKS_BY_STATE.labels(row["integration_id"], row["state"]).set(row["n"])
+        # At 0 before the first deactivation, so that alerting on increase() sees the first one.
+        WEBHOOKS_AUTO_DEACTIVATED.labels(row["integration_id"])
