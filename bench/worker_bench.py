@@ -467,7 +467,11 @@ class Bench:
             "backlog_share_warmup_then_measured": [round(x, 2) for x in self.backlog_share],
             "worker_counters": {
                 name: counters.get(name, 0.0)
-                for name in ("carehooks_backlog_parked_total", "carehooks_retries_scheduled_total", "carehooks_invalid_jobs_total")
+                for name in (
+                    "carehooks_backlog_parked_total",
+                    "carehooks_retries_scheduled_total",
+                    "carehooks_invalid_jobs_total",
+                )
             },
             # Other processes compete for the CPUs on a shared machine: read the figures with this.
             "load_average_at_end": [round(x, 1) for x in os.getloadavg()],

@@ -44,9 +44,7 @@ def success_rate(where: str = "", by: str = "") -> str:
     """Succeeded attempts over all attempts (circuit deferrals and cancels are not attempts)."""
     grouping = f" by ({by})" if by else ""
     ok = f'carehooks_delivery_attempts_total{{outcome="succeeded"{where}}}'
-    return (
-        f"sum{grouping} (rate({ok}[{RATE}]))\n/\nsum{grouping} (rate({ATTEMPTS % where}[{RATE}]))"
-    )
+    return f"sum{grouping} (rate({ok}[{RATE}]))\n/\nsum{grouping} (rate({ATTEMPTS % where}[{RATE}]))"
 
 
 def latency_quantiles(metric: str, where: str = "") -> list[tuple[str, str]]:
