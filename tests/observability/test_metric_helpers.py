@@ -190,3 +190,24 @@ def test_service_metrics_carry_runtime_collectors_build_info_readiness_and_lag()
 def test_service_metrics_refuse_the_process_wide_registry() -> None:
     with pytest.raises(ValueError, match="own registry"):
         ServiceMetrics("x", "x", REGISTRY)
+
+
+def test_worker_and_dispatcher_metrics_bound_the_integration_label() -> None:
+    from delivery_worker.metrics import WorkerMetrics
+    from dispatcher.metrics import DispatcherMetrics
+
+    view = WebhookView()
+    view.apply("w1", _webhook("w1", "ehr"))
+    worker, dispatcher = WorkerMetrics(), DispatcherMetrics()
+    assert worker.integration("ehr") == OTHER  # no view watched yet: nothing is configured
+    worker.watch_integrations(view)
+    dispatcher.watch_integrations(view)
+    worker.child(worker.attempts, "ehr", "succeeded", "none").inc()
+    worker.child(worker.attempts, "forged-by-a-producer", "succeeded", "none").inc()
+    worker.child(worker.retries, "1").inc()  # not an integration metric: labels untouched
+    assert _samples(worker.registry, "carehooks_delivery_attempts_total") == {
+        (("error_category", "none"), ("integration", "ehr"), ("outcome", "succeeded")): 1.0,
+        (("error_category", "none"), ("integration", OTHER), ("outcome", "succeeded")): 1.0,
+    }
+    assert _samples(worker.registry, "carehooks_retries_scheduled_total") == {(("tier", "1"),): 1.0}
+    assert [dispatcher.integration(i) for i in ("ehr", "lab")] == ["ehr", OTHER]

@@ -19,6 +19,9 @@ from prometheus_client import (
     ProcessCollector,
 )
 
+from service_kit.config_view import WebhookView
+from service_kit.integration_label import OTHER, KnownIntegrations
+
 PREFIX = "carehooks_"
 """Every metric a carehooks service defines starts with this (shared Prometheus servers)."""
 
@@ -40,7 +43,10 @@ def with_runtime_collectors(registry: CollectorRegistry) -> CollectorRegistry:
 
 
 class ServiceMetrics:
-    """Build info, readiness and consumer lag of one service, on that service's registry."""
+    """Build info, readiness and consumer lag of one service, on that service's registry.
+
+    The Kafka services subclass it with their own metrics; ``integration()`` bounds their labels.
+    """
 
     def __init__(self, service: str, distribution: str, registry: CollectorRegistry | None = None) -> None:
         if registry is REGISTRY:
@@ -68,6 +74,15 @@ class ServiceMetrics:
             ["service", "group", "topic", "partition"],
             registry=r,
         )
+        self._integrations: KnownIntegrations | None = None
+
+    def watch_integrations(self, view: WebhookView) -> None:
+        """Label values of ``integration`` come from this view's configured integrations."""
+        self._integrations = KnownIntegrations(view)
+
+    def integration(self, integration_id: str) -> str:
+        """The ``integration`` label value for an id taken from a record (``other`` unless configured)."""
+        return OTHER if self._integrations is None else self._integrations.label(integration_id)
 
     def watch_ready(self, ready: Callable[[], bool]) -> None:
         """Read readiness from ``ready`` at every scrape."""

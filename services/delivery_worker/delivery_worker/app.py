@@ -66,7 +66,7 @@ class WorkerApp:
         self.deliverer: Deliverer | None = None
         self._loop_tasks: list[asyncio.Task[None]] = []
         self._started = False
-        self.metrics.service.watch_ready(lambda: self.ready)
+        self.metrics.watch_ready(lambda: self.ready)
 
     @property
     def ready(self) -> bool:

@@ -325,7 +325,7 @@ class JobConsumer:
             high = self.consumer.highwater(tp)
             done = self.tracker.position(tp)
             if high is not None and done is not None:
-                self.metrics.lag(self.group_id, tp.topic, tp.partition, high - done)
+                self.metrics.set_lag(self.group_id, tp.topic, tp.partition, high - done)
 
     async def on_revoked(self, revoked: set[TopicPartition]) -> None:
         """Drop the queued jobs of partitions being taken away, finish (bounded) the running ones, commit."""

@@ -262,9 +262,7 @@ class Deliverer:
                 )
             finally:
                 self.in_flight -= 1
-        self.metrics.child(self.metrics.duration, self.metrics.integration(job.integration_id)).observe(
-            time.perf_counter() - started
-        )
+        self.metrics.child(self.metrics.duration, job.integration_id).observe(time.perf_counter() - started)
         return result
 
     def _after_attempt(
@@ -299,9 +297,7 @@ class Deliverer:
 
         category = result.error_category or "none"
         if result.success:
-            self.metrics.child(
-                self.metrics.attempts, self.metrics.integration(job.integration_id), "succeeded", "none"
-            ).inc()
+            self.metrics.child(self.metrics.attempts, job.integration_id, "succeeded", "none").inc()
             source_time = job.published_at or job.dispatched_at
             self.metrics.event_to_delivery.observe(max(0.0, (now - source_time).total_seconds()))
             if logger.isEnabledFor(
@@ -346,20 +342,14 @@ class Deliverer:
             next_at = now + timedelta(seconds=delay)
             retry_job = with_attempt(job, summary, next_at)
             hop, tier = retry_publication(topics, retry_job, headers, now)
-            self.metrics.child(
-                self.metrics.attempts, self.metrics.integration(job.integration_id), "retrying", category
-            ).inc()
+            self.metrics.child(self.metrics.attempts, job.integration_id, "retrying", category).inc()
             self.metrics.child(self.metrics.retries, str(tier)).inc()
             logger.info("attempt failed, retry scheduled", extra={**log_extra, "delay_s": round(delay, 3)})
             return [hop, result_record("retrying", next_at)]
         reason = "max_attempts" if result.classification.retryable else "non_retryable"
         final_job = with_attempt(job, summary, None)
-        self.metrics.child(
-            self.metrics.attempts, self.metrics.integration(job.integration_id), "dead_lettered", category
-        ).inc()
-        self.metrics.child(
-            self.metrics.dead_lettered, self.metrics.integration(job.integration_id), reason
-        ).inc()
+        self.metrics.child(self.metrics.attempts, job.integration_id, "dead_lettered", category).inc()
+        self.metrics.child(self.metrics.dead_lettered, job.integration_id, reason).inc()
         logger.info("attempt failed, dead-lettered", extra={**log_extra, "reason": reason})
         text = (
             f"gave up after {job.attempt} attempts"
@@ -381,9 +371,7 @@ class Deliverer:
         next_at = now + timedelta(seconds=max(0.0, retry_in_s))
         deferred = job.model_copy(update={"not_before": next_at})
         hop, tier = retry_publication(self.options.topics, deferred, headers, now)
-        self.metrics.child(
-            self.metrics.attempts, self.metrics.integration(job.integration_id), "retrying", "circuit_open"
-        ).inc()
+        self.metrics.child(self.metrics.attempts, job.integration_id, "retrying", "circuit_open").inc()
         self.metrics.child(self.metrics.retries, str(tier)).inc()
         res = result_for(
             job,
@@ -414,9 +402,7 @@ class Deliverer:
         return publication
 
     def _cancel(self, job: DeliveryJobV1, reason: str) -> Publication:
-        self.metrics.child(
-            self.metrics.attempts, self.metrics.integration(job.integration_id), "cancelled", "cancelled"
-        ).inc()
+        self.metrics.child(self.metrics.attempts, job.integration_id, "cancelled", "cancelled").inc()
         res = result_for(
             job,
             "cancelled",

@@ -6,8 +6,6 @@ from typing import Any, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from service_kit.config_view import WebhookView
-from service_kit.integration_label import OTHER, KnownIntegrations
 from service_kit.service_metrics import ServiceMetrics
 
 M = TypeVar("M", Counter, Gauge, Histogram)
@@ -17,12 +15,11 @@ _DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10
 _E2E_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 60.0, 600.0, 3600.0, 86400.0)
 
 
-class WorkerMetrics:
+class WorkerMetrics(ServiceMetrics):
     """Every metric the worker exports."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
-        self.service = ServiceMetrics(SERVICE, "delivery-worker", registry)
-        self.registry = self.service.registry
+        super().__init__(SERVICE, "delivery-worker", registry)
         r = self.registry
         self.attempts = Counter(
             "carehooks_delivery_attempts_total",
@@ -65,23 +62,21 @@ class WorkerMetrics:
         self.invalid_jobs = Counter(
             "carehooks_invalid_jobs_total", "Records that were not a valid delivery job.", registry=r
         )
-        self._integrations: KnownIntegrations | None = None
         self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
-
-    def watch_integrations(self, view: WebhookView) -> None:
-        """Label values of ``integration`` come from this view's configured integrations."""
-        self._integrations = KnownIntegrations(view)
-
-    def integration(self, integration_id: str) -> str:
-        """The ``integration`` label value for a job's integration id."""
-        return OTHER if self._integrations is None else self._integrations.label(integration_id)
-
-    def lag(self, group: str, topic: str, partition: int, lag: int) -> None:
-        """Records behind the end of one partition for one consumer group."""
-        self.service.set_lag(group, topic, partition, lag)
+        self._by_integration: tuple[Counter | Histogram, ...] = (
+            self.attempts,
+            self.duration,
+            self.dead_lettered,
+        )
 
     def child(self, metric: M, *labels: str) -> M:
-        """``metric.labels(*labels)``, memoised: the worker asks for the same few children per delivery."""
+        """``metric.labels(*labels)``, memoised: the worker asks for the same few children per delivery.
+
+        A job's integration id (first label of the ``integration`` metrics) becomes its label value
+        here, ``other`` unless configured, so the call sites pass the id as it came.
+        """
+        if metric in self._by_integration:
+            labels = (self.integration(labels[0]), *labels[1:])
         key = (id(metric), labels)
         found = self._children.get(key)
         if found is None:

@@ -4,19 +4,16 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from service_kit.config_view import WebhookView
-from service_kit.integration_label import OTHER, KnownIntegrations
 from service_kit.service_metrics import ServiceMetrics
 
 SERVICE = "dispatcher"
 
 
-class DispatcherMetrics:
+class DispatcherMetrics(ServiceMetrics):
     """Every metric the dispatcher exports, registered on one registry."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
-        self.service = ServiceMetrics(SERVICE, "dispatcher", registry)
-        self.registry = self.service.registry
+        super().__init__(SERVICE, "dispatcher", registry)
         r = self.registry
         self.events_consumed = Counter(
             "carehooks_events_consumed_total",
@@ -45,16 +42,3 @@ class DispatcherMetrics:
         self.patient_index_entries = Gauge(
             "carehooks_patient_index_entries", "Keys in the dispatcher's patient index.", registry=r
         )
-        self._integrations: KnownIntegrations | None = None
-
-    def watch_integrations(self, view: WebhookView) -> None:
-        """Label values of ``integration`` come from this view's configured integrations."""
-        self._integrations = KnownIntegrations(view)
-
-    def integration(self, integration_id: str) -> str:
-        """The ``integration`` label value for an integration id taken from an event."""
-        return OTHER if self._integrations is None else self._integrations.label(integration_id)
-
-    def lag(self, group: str, topic: str, partition: int, lag: int) -> None:
-        """Records behind the end of one input partition for the dispatcher's group."""
-        self.service.set_lag(group, topic, partition, lag)
