@@ -31,14 +31,16 @@ class KnownIntegrations:
     def __init__(self, view: WebhookView) -> None:
         self._refs: Counter[str] = Counter(w.integration_id for w in view.webhooks.values())
         self._refs.update(view.priority_rules.keys())
+        self._known = set(self._refs)
+        """The ids with a reference, as a set: looked up once per delivery."""
         view.subscribe(self._on_change)
 
     def __contains__(self, integration_id: object) -> bool:
-        return isinstance(integration_id, str) and self._refs[integration_id] > 0
+        return integration_id in self._known
 
     def label(self, integration_id: str) -> str:
-        """The label value for ``integration_id``."""
-        return integration_label(integration_id, self)
+        """The label value for ``integration_id`` (same answer as :func:`integration_label`)."""
+        return integration_id if integration_id in self._known else OTHER
 
     def _on_change(self, change: ConfigChange) -> None:
         before = _integration_of(change.previous)
@@ -47,5 +49,7 @@ class KnownIntegrations:
             self._refs[before] -= 1
             if self._refs[before] <= 0:
                 del self._refs[before]
+                self._known.discard(before)
         if after is not None:
             self._refs[after] += 1
+            self._known.add(after)

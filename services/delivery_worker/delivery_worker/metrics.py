@@ -63,11 +63,7 @@ class WorkerMetrics(ServiceMetrics):
             "carehooks_invalid_jobs_total", "Records that were not a valid delivery job.", registry=r
         )
         self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
-        self._by_integration: tuple[Counter | Histogram, ...] = (
-            self.attempts,
-            self.duration,
-            self.dead_lettered,
-        )
+        self._by_integration = {id(m) for m in (self.attempts, self.duration, self.dead_lettered)}
 
     def child(self, metric: M, *labels: str) -> M:
         """``metric.labels(*labels)``, memoised: the worker asks for the same few children per delivery.
@@ -75,7 +71,7 @@ class WorkerMetrics(ServiceMetrics):
         A job's integration id (first label of the ``integration`` metrics) becomes its label value
         here, ``other`` unless configured, so the call sites pass the id as it came.
         """
-        if metric in self._by_integration:
+        if id(metric) in self._by_integration:
             labels = (self.integration(labels[0]), *labels[1:])
         key = (id(metric), labels)
         found = self._children.get(key)
