@@ -7,7 +7,16 @@ import subprocess
 from typing import Any
 
 import yaml
-from observability_support import ALERTS, ALERTS_TEST, OBSERVABILITY_DOC, ROOT, load_script, promtool
+from observability_support import (
+    ALERTS,
+    ALERTS_TEST,
+    OBSERVABILITY_DOC,
+    PROMETHEUS_SYNTHETIC,
+    ROOT,
+    load_script,
+    metric_names,
+    promtool,
+)
 
 REQUIRED = {
     "CarehooksConsumerLagGrowing",
@@ -92,3 +101,15 @@ def test_the_kubernetes_prometheus_rule_holds_the_same_groups() -> None:
     assert resource["kind"] == "PrometheusRule"
     assert resource["apiVersion"] == "monitoring.coreos.com/v1"
     assert resource["spec"]["groups"] == yaml.safe_load(ALERTS.read_text())["groups"]
+
+
+def test_every_metric_an_alert_reads_is_defined() -> None:
+    """Static check against the definitions; test_metrics_scrape.py checks the live /metrics."""
+    catalogue = load_script("deploy/prometheus/metrics_catalogue.py")
+    defined = {doc.name for docs in catalogue.service_metrics().values() for doc in docs}
+    for rule in _rules():
+        for name in metric_names(rule["expr"]):
+            base = next(
+                (name.removesuffix(s) for s in ("_bucket", "_sum", "_count") if name.endswith(s)), name
+            )
+            assert name in PROMETHEUS_SYNTHETIC or base in defined, f"{rule['alert']}: {name} is not defined"

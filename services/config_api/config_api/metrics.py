@@ -21,6 +21,8 @@ RESULTS_CONSUMED = Counter(
     ["outcome"],
     registry=REGISTRY,
 )
+for _outcome in ("stored", "duplicate", "invalid"):
+    RESULTS_CONSUMED.labels(_outcome)  # at 0 from the start: a stalled ingest shows as no increase
 OUTBOX_PUBLISHED = Counter(
     "carehooks_config_outbox_published_total",
     "Outbox records published to webhooks.config.",
