@@ -22,9 +22,6 @@ from prometheus_client import (
 from service_kit.config_view import WebhookView
 from service_kit.integration_label import OTHER, KnownIntegrations
 
-PREFIX = "carehooks_"
-"""Every metric a carehooks service defines starts with this (shared Prometheus servers)."""
-
 
 def package_version(distribution: str) -> str:
     """The installed version of a service's distribution ("unknown" when not installed)."""
