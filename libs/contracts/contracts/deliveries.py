@@ -23,6 +23,8 @@ ErrorCategory = Literal[
     "invalid_config",
     "circuit_open",
     "cancelled",
+    "handler_error",
+    "record_too_large",
 ]
 CircuitState = Literal["closed", "open", "half_open"]
 
@@ -48,7 +50,7 @@ class ReplayInfo(BaseModel):
 
     replay_id: str
     requested_by: str
-    kind: Literal["dlq_replay", "manual_retry"] = "dlq_replay"
+    kind: Literal["dlq_replay", "manual_retry", "recovery"] = "dlq_replay"
 
 
 class DeliveryJobV1(ContractModel):
@@ -85,6 +87,10 @@ class DeliveryResultV1(ContractModel):
     integration_id: str
     event_id: str
     event_type: str
+    object_type: str | None = None
+    object_id: str | None = Field(
+        default=None, description="The job's object id (searchable in the config API)."
+    )
     attempt: int
     outcome: Outcome
     status_code: int | None = None
@@ -98,6 +104,10 @@ class DeliveryResultV1(ContractModel):
     gone: bool = Field(default=False, description="The endpoint answered 410 Gone: deactivate the webhook.")
     payload_encrypted: str | None = Field(
         default=None, description="Encrypted job body, kept by the config API for manual retries."
+    )
+    payload_sha256: str | None = Field(
+        default=None,
+        description="SHA-256 (hex) of the job body when the body was too large to carry in the result.",
     )
     replay_id: str | None = None
 

@@ -11,7 +11,7 @@ FastAPI app (:mod:`service_kit.probes` builds them), so every service answers al
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from aiohttp import web
 from prometheus_client import REGISTRY, CollectorRegistry
@@ -31,12 +31,13 @@ class OpsServer:
         registry: CollectorRegistry = REGISTRY,
         supervisor: LoopSupervisor | None = None,
         mounts: Mapping[str, web.Application] | None = None,
+        middlewares: Sequence[Callable[..., Awaitable[web.StreamResponse]]] = (),
     ) -> None:
         self.host = host
         self.port = port
         self.probes = Probes(supervisor or LoopSupervisor(), ready, registry)
         self._runner: web.AppRunner | None = None
-        self.app = web.Application()
+        self.app = web.Application(middlewares=list(middlewares))  # e.g. request metrics
         self.app.add_routes(
             [
                 web.get("/healthz", self._healthz),

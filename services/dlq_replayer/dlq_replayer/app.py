@@ -13,6 +13,7 @@ import contextlib
 import logging
 
 from dlq_replayer.handlers import ApiState, create_api
+from dlq_replayer.metrics import BASE, HTTP, REGISTRY
 from dlq_replayer.runtime import open_core
 from dlq_replayer.settings import DlqReplayerSettings
 from service_kit.ops_http import OpsServer
@@ -32,9 +33,12 @@ class DlqReplayerApp:
             settings.host,
             settings.port,
             ready=lambda: self.ready,
+            registry=REGISTRY,
             supervisor=self.supervisor,
             mounts={"/dlq": create_api(self.state)},
+            middlewares=[HTTP.aiohttp_middleware()],
         )
+        BASE.watch_ready(lambda: self.ready)
         self._core = contextlib.AsyncExitStack()
 
     @property
