@@ -17,7 +17,7 @@ async def test_startup_seeds_integrations_and_serves_health(api: ApiHarness) -> 
     health = (await api.client.get("/healthz")).json()
     assert health == {
         "status": "ok",
-        "loops": ["delivery-maintenance", "delivery-results-ingest", "outbox-relay"],
+        "loops": ["delivery-maintenance", "delivery-recoveries", "delivery-results-ingest", "outbox-relay"],
     }
     ready = await api.client.get("/readyz")
     assert ready.status_code == 200 and ready.json()["database"] is True

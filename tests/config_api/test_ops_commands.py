@@ -229,7 +229,12 @@ async def test_healthz_turns_503_when_a_critical_loop_dies(
         health = await api.client.get("/healthz")
         assert health.status_code == 200, health.text
         loops: dict[str, Any] = api.app.state.supervisor.tasks
-        assert set(loops) == {"outbox-relay", "delivery-results-ingest", "delivery-maintenance"}
+        assert set(loops) == {
+            "outbox-relay",
+            "delivery-results-ingest",
+            "delivery-maintenance",
+            "delivery-recoveries",
+        }
         killed = []
         for name, task in loops.items():
             task.cancel()  # ends at its next await (a query in flight is cancelled first)

@@ -2,8 +2,8 @@
 long-lived resource exactly once (asyncpg pool, Kafka producer, SecretBox, aiohttp session,
 background tasks).
 
-``app.state`` is a typed :class:`~config_api.state.ApiState`. The outbox relay, the results ingest
-and the delivery maintenance are critical loops: they are registered with the state's
+``app.state`` is a typed :class:`~config_api.state.ApiState`. The outbox relay, the results ingest,
+the delivery maintenance and the recoveries are critical loops: they are registered with the state's
 ``supervisor``, and ``/healthz`` answers 503 once one of them died.
 """
 

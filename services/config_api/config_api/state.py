@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
     from config_api.deliveries.ingest import ResultsIngestor
+    from config_api.deliveries.recovery_runner import RecoveryRunner
     from config_api.deliveries.tasks import DeliveryMaintenance
     from config_api.settings import ConfigApiSettings
     from config_api.webhooks.outbox import OutboxRelay
@@ -43,6 +44,7 @@ class ApiState(State):
     snapshotter: Snapshotter
     results_ingestor: ResultsIngestor
     delivery_maintenance: DeliveryMaintenance
+    recovery_runner: RecoveryRunner
 
 
 def api_state(app: FastAPI) -> ApiState:

@@ -33,8 +33,8 @@ def _probes(request: Request) -> Probes:
     responses={503: {"description": "A critical loop died; the process exits after LOOP_EXIT_GRACE_S"}},
 )
 async def healthz(request: Request) -> JSONResponse:
-    """200 while the outbox relay, the results ingest and the delivery maintenance run; 503 naming
-    the dead ones otherwise."""
+    """200 while the outbox relay, the results ingest, the delivery maintenance and the recoveries
+    run; 503 naming the dead ones otherwise."""
     answer = _probes(request).healthz()
     return JSONResponse(answer.body, status_code=answer.status)
 
