@@ -163,6 +163,8 @@ async def show_message(request: web.Request) -> web.Response:
     scope = _principal(request).integration_ids
     detail = await core.get_message(request.match_info["message_id"], _flag(request, "payload"), scope)
     if detail.payload_included:
+        # Audited (not only logged): the payload may hold PHI, and the audit log is what reviewers read.
+        await core.store.audit_payload_view(_principal(request).name, detail.message)
         logger.info(
             "dead-letter payload viewed",
             extra={"actor": _principal(request).name, "message_id": detail.message.id},
@@ -228,20 +230,25 @@ async def list_replays(request: web.Request) -> web.Response:
     raw = request.query.get("limit", "50")
     if not raw.isdigit():
         raise InvalidInputError(f"limit: {raw!r} is not a number")
-    return _json(await request.app[RUNTIME].core.list_replays(int(raw)))
+    scope = _principal(request).integration_ids
+    return _json(await request.app[RUNTIME].core.list_replays(int(raw), scope))
 
 
 @ROUTES.get("/dlq/replays/{replay_id}")
 async def show_replay(request: web.Request) -> web.Response:
     """One replay: who, when, filters, selected / replayed / skipped / failed."""
-    return _json(await request.app[RUNTIME].core.get_replay(request.match_info["replay_id"]))
+    scope = _principal(request).integration_ids
+    return _json(await request.app[RUNTIME].core.get_replay(request.match_info["replay_id"], scope))
 
 
 @ROUTES.post("/dlq/replays/{replay_id}/resume")
 async def resume_replay(request: web.Request) -> web.Response:
     """Send what an interrupted replay has not sent yet (202), or 200 when nothing is left."""
     core = request.app[RUNTIME].core
-    record, run = await core.prepare_resume(request.match_info["replay_id"], _principal(request).name)
+    principal = _principal(request)
+    record, run = await core.prepare_resume(
+        request.match_info["replay_id"], principal.name, principal.integration_ids
+    )
     if run is None:
         return _json(record)
     _track(request.app, asyncio.create_task(run.execute(), name=f"replay:{run.replay_id}"))
