@@ -11,6 +11,7 @@ from typing import Any
 from config_api.errors import InvalidInputError
 from config_api.webhooks.catalogs import event_types_of, object_types_of
 from contracts.catalogs import event_type_pattern_valid
+from service_kit.settings import CommonSettings
 from webhook_core.criteria import compile_criteria
 from webhook_core.filters import FilterError, compile_filter
 from webhook_core.sending import RESERVED_HEADERS
@@ -18,6 +19,13 @@ from webhook_core.ssrf import DnsError, Resolver, SsrfError, SsrfPolicy, resolve
 from webhook_core.urls import UrlError, sanitize_url, validate_url
 
 URL_LOC = ("body", "subscription_url")
+
+
+def ssrf_policy(settings: CommonSettings) -> SsrfPolicy:
+    """The SSRF policy of ``WEBHOOK_ALLOWED_NETWORKS`` and ``WEBHOOK_ALLOWED_PORTS``."""
+    return SsrfPolicy(
+        allowed_networks=tuple(settings.webhook_allowed_networks), allowed_ports=settings.webhook_ports
+    )
 
 
 async def check_subscription_url(

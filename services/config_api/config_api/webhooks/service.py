@@ -27,6 +27,7 @@ from config_api.webhooks.rules import (
     check_filter,
     check_object_types,
     check_subscription_url,
+    ssrf_policy,
 )
 from config_api.webhooks.schemas import WebhookCreate, WebhookPatch
 from contracts.webhooks import BasicAuth, BearerAuth, HeaderAuth, NoAuth, RetryPolicy
@@ -53,8 +54,8 @@ class WebhookDeps:
 
     @property
     def policy(self) -> SsrfPolicy:
-        """The SSRF policy from ``WEBHOOK_ALLOWED_NETWORKS``."""
-        return SsrfPolicy(allowed_networks=tuple(self.settings.webhook_allowed_networks))
+        """The SSRF policy from ``WEBHOOK_ALLOWED_NETWORKS`` and ``WEBHOOK_ALLOWED_PORTS``."""
+        return ssrf_policy(self.settings)
 
 
 def _spec_from_row(row: dict[str, Any]) -> dict[str, Any]:
