@@ -20,10 +20,11 @@ from pathlib import Path
 import aiohttp
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from config_api.api.routes import deliveries, health, send_test
+from config_api.api.text_guard import reject_unstorable_text
 from config_api.body_limit import BodyLimitMiddleware
 from config_api.db import create_pool
 from config_api.deliveries.tasks import start_delivery_tasks
@@ -140,6 +141,7 @@ def create_app(settings: ConfigApiSettings, *, resolver: Resolver | None = None)
         version="1.0.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        dependencies=[Depends(reject_unstorable_text)],
     )
     app.state.settings = settings
     app.state.resolver = resolver or system_resolver
