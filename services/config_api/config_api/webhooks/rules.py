@@ -50,6 +50,21 @@ async def check_subscription_url(
     return url, checked.host
 
 
+def url_origin(url: str) -> tuple[str, str, int] | None:
+    """(scheme, host, port) of a stored URL, the default port filled in; None when it does not parse."""
+    try:
+        checked = validate_url(sanitize_url(url), allow_http=True)
+    except UrlError:
+        return None
+    return checked.scheme, checked.host.lower(), checked.port
+
+
+def credentials_must_drop(old_url: str, new_url: str) -> bool:
+    """Whether stored credentials must be dropped because the URL moves to another origin."""
+    old = url_origin(old_url)
+    return old is None or old != url_origin(new_url)
+
+
 def check_event_types(event_types: Sequence[str], integration: dict[str, Any]) -> list[str]:
     """Each entry must be in the catalog or a valid wildcard; duplicates are dropped."""
     catalog = set(event_types_of(integration))

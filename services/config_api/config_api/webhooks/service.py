@@ -27,6 +27,7 @@ from config_api.webhooks.rules import (
     check_filter,
     check_object_types,
     check_subscription_url,
+    credentials_must_drop,
     ssrf_policy,
 )
 from config_api.webhooks.schemas import WebhookCreate, WebhookPatch
@@ -231,6 +232,16 @@ async def _save(
 ) -> dict[str, Any]:
     webhook_id = current["id"]
     values = await _validated(deps, integration, spec, current)
+    details: dict[str, Any] | None = None
+    if (
+        auth is None
+        and current["auth_type"] != "none"
+        and credentials_must_drop(current["subscription_url"], values["subscription_url"])
+    ):
+        # Stored credentials were given for one origin; retries and replays must not carry them to
+        # another one. New credentials in the same request are kept (the caller chose them).
+        auth = NoAuth()
+        details = {"auth_dropped": True, "reason": "subscription_url changed origin (scheme, host or port)"}
     if auth is not None:
         check_auth_header_name(auth)
         values.update(_auth_columns(deps.box, webhook_id, auth))
@@ -249,7 +260,7 @@ async def _save(
             raise NotFoundError(f"webhook {webhook_id!r} was deleted meanwhile", loc=["path", "webhook_id"])
         row = await repo.update_webhook(conn, webhook_id, values)
         await repo.publish_webhook(conn, webhook_id)
-        await _audit(conn, principal, action, integration["id"], webhook_id, before, row)
+        await _audit(conn, principal, action, integration["id"], webhook_id, before, row, details)
     return row
 
 
