@@ -22,7 +22,7 @@ from contracts.webhooks import RetryPolicy, SigningSecret, WebhookConfigV1
 from webhook_core.secrets_crypto import mask
 
 WEBHOOK_COLUMNS = (
-    "name, subscription_url, event_types, object_types, object_ids, filter, criteria, priority, auth_type, "
+    "name, description, subscription_url, event_types, object_types, object_ids, filter, criteria, priority, auth_type, "
     "auth_encrypted, auth_hint, retry_policy, timeout_ms, max_in_flight, rate_limit_per_s, active, deactivated_reason"
 )
 _SELECT_WEBHOOK = (
@@ -55,6 +55,7 @@ async def list_webhooks(
     event_type: str | None,
     after_id: str | None,
     limit: int,
+    text: str | None = None,
 ) -> tuple[list[dict[str, Any]], int]:
     """One page of an integration's webhooks in creation order, and the total matching."""
     where = ["w.integration_id = $1"]
@@ -65,6 +66,11 @@ async def list_webhooks(
     if event_type is not None:
         args.append(event_type)
         where.append(f"${len(args)} = ANY(w.event_types)")
+    if text:
+        # Plain substring search, case-insensitive: LIKE metacharacters in the query are literal.
+        args.append("%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
+        n = len(args)
+        where.append(f"(w.name ILIKE ${n} OR w.description ILIKE ${n} OR w.subscription_url ILIKE ${n})")
     total: int = await conn.fetchval(f"SELECT count(*) FROM webhooks w WHERE {' AND '.join(where)}", *args)
     if after_id is not None:
         args.append(after_id)
@@ -219,6 +225,7 @@ def public_view(row: dict[str, Any], *, viewer: bool = False) -> dict[str, Any]:
         "id": row["id"],
         "integration_id": row["integration_id"],
         "name": row["name"],
+        "description": row["description"],
         "subscription_url": row["subscription_url"],
         "event_types": list(row["event_types"]),
         "object_types": list(row["object_types"]) if row["object_types"] is not None else None,
