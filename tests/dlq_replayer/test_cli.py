@@ -19,7 +19,7 @@ from dlq_replayer.cli import app
 
 pytestmark = pytest.mark.integration
 
-ADMIN = {"Authorization": "Bearer boot-admin-token"}
+ADMIN = {"Authorization": "Bearer boot-admin-token-0123456789abcdefghij"}
 
 
 async def dlq(env: dict[str, str], *args: str, stdin: str | None = None) -> Result:

@@ -19,7 +19,7 @@ from contracts.topics import Topics
 from dlq_replayer.handlers import RUNTIME
 from dlq_replayer.selection import replay_in_scope
 
-ADMIN = {"Authorization": "Bearer boot-admin-token"}
+ADMIN = {"Authorization": "Bearer boot-admin-token-0123456789abcdefghij"}
 
 
 @pytest.mark.parametrize(

@@ -23,6 +23,8 @@ from aiokafka.errors import KafkaError
 from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from admin_auth.throttle import AuthThrottle
+from config_api.api.browser_headers import BrowserHeadersMiddleware
 from config_api.api.routes import deliveries, health, send_test
 from config_api.api.text_guard import reject_unstorable_text
 from config_api.body_limit import BodyLimitMiddleware
@@ -146,6 +148,9 @@ def create_app(settings: ConfigApiSettings, *, resolver: Resolver | None = None)
     app.state.settings = settings
     app.state.resolver = resolver or system_resolver
     app.state.producer = None
+    app.state.auth_throttle = AuthThrottle(
+        settings.auth_max_failures, settings.auth_failure_window_s, settings.auth_block_s
+    )
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     from config_api.api.routes import audit, config, integrations, me, priority_rules, tokens, webhooks
@@ -169,4 +174,7 @@ def create_app(settings: ConfigApiSettings, *, resolver: Resolver | None = None)
             "<!doctype html><title>carehooks admin</title><p>UI not built.</p>\n"
         )
     app.mount("/admin/ui", StaticFiles(directory=UI_DIR, html=True), name="admin-ui")
+    app.add_middleware(
+        BrowserHeadersMiddleware, ui_prefix="/admin/ui", index_html=(UI_DIR / "index.html").read_text()
+    )
     return app

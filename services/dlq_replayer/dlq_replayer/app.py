@@ -7,15 +7,26 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from dlq_replayer.handlers import ROUTES, RUNTIME, SETTINGS, TASKS, auth_middleware, error_middleware
+from admin_auth.throttle import AuthThrottle
+from dlq_replayer.handlers import (
+    ROUTES,
+    RUNTIME,
+    SETTINGS,
+    TASKS,
+    THROTTLE,
+    auth_middleware,
+    error_middleware,
+    headers_middleware,
+)
 from dlq_replayer.runtime import open_core
 from dlq_replayer.settings import DlqReplayerSettings
 
 
 def create_app(settings: DlqReplayerSettings) -> web.Application:
     """The HTTP service: /healthz /readyz /metrics and the bearer-protected /dlq API."""
-    app = web.Application(middlewares=[error_middleware, auth_middleware])
+    app = web.Application(middlewares=[headers_middleware, error_middleware, auth_middleware])
     app[SETTINGS] = settings
+    app[THROTTLE] = AuthThrottle()
     app[TASKS] = set()
 
     async def lifespan(app: web.Application) -> AsyncIterator[None]:

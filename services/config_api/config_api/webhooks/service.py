@@ -34,6 +34,7 @@ from config_api.webhooks.schemas import WebhookCreate, WebhookPatch
 from contracts.webhooks import BasicAuth, BearerAuth, HeaderAuth, NoAuth, RetryPolicy
 from webhook_core.secrets_crypto import SecretBox, generate_signing_secret
 from webhook_core.sending import build_headers, send_webhook
+from webhook_core.signing import secret_bytes
 from webhook_core.ssrf import Resolver, SsrfPolicy
 from webhook_core.urls import sanitize_url
 from webhook_core.webhook_secrets import auth_hint, decrypt_auth, encrypt_auth, secret_context
@@ -337,6 +338,9 @@ async def delete_webhook(
             )
         await repo.delete_webhook(conn, webhook_id)
         await _audit(conn, principal, "webhook.delete", integration_id, webhook_id, before, None)
+    # Test and verification deliveries memoise decoded signing keys; none may outlive its webhook.
+    # The memo is keyed by secret, not webhook, so it is emptied (cheap: this process signs rarely).
+    secret_bytes.cache_clear()
 
 
 async def rotate_secret(
