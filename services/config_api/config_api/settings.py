@@ -32,7 +32,7 @@ class ConfigApiSettings(CommonSettings):
     admin_token: SecretStr | None = Field(
         default=None,
         validation_alias=AliasChoices("ADMIN_TOKEN", "admin_token"),
-        description="Bootstrap admin bearer token (never stored).",
+        description="Bootstrap admin bearer token (never stored; at least 32 characters).",
     )
     auto_disable_after_failures: int = Field(default=10, ge=1, description="Consecutive dead letters.")
     auto_disable_after_s: float = Field(default=5 * 24 * 3600, gt=0, description="Failing without success.")

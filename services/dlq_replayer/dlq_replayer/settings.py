@@ -27,7 +27,7 @@ class DlqReplayerSettings(CommonSettings):
     admin_token: SecretStr | None = Field(
         default=None,
         validation_alias=AliasChoices("ADMIN_TOKEN", "admin_token"),
-        description="Bootstrap admin bearer token (never stored).",
+        description="Bootstrap admin bearer token (never stored; at least 32 characters).",
     )
     host: str = "127.0.0.1"
     port: int = Field(default=8083, ge=0, le=65535)
