@@ -133,3 +133,18 @@ async def test_viewing_a_payload_is_audited(
     assert row is not None
     assert (row["actor"], row["integration_id"], row["webhook_id"]) == ("bootstrap-admin", "sm-1", "wh-a")
     assert message_id in row["details"]
+
+
+@pytest.mark.integration
+async def test_browser_headers_and_failed_authentication_throttle(client: TestClient[Any, Any]) -> None:
+    for path in ("/healthz", "/dlq/messages"):
+        resp = await client.get(path)
+        assert resp.headers["X-Content-Type-Options"] == "nosniff", path
+        assert resp.headers["X-Frame-Options"] == "DENY", path
+        assert "frame-ancestors 'none'" in resp.headers["Content-Security-Policy"], path
+    guess = {"Authorization": "Bearer chk_guess"}
+    statuses = [(await client.get("/dlq/messages", headers=guess)).status for _ in range(11)]
+    assert statuses[:9] == [401] * 9 and statuses[9:] == [429, 429]
+    blocked = await client.get("/dlq/replays", headers=ADMIN)  # even the right token waits now
+    assert blocked.status == 429 and 1 <= int(blocked.headers["Retry-After"]) <= 60
+    assert blocked.headers["X-Content-Type-Options"] == "nosniff"
