@@ -6,6 +6,7 @@ import httpx
 import pytest
 from capi_harness import ApiHarness, make_settings, start_harness
 
+from config_api.webhooks.rules import credentials_must_drop
 from contracts.topics import Topics
 from webhook_core.signing import secret_bytes
 
@@ -108,3 +109,20 @@ async def test_decoded_signing_keys_are_dropped_after_delete(api: ApiHarness) ->
     assert secret_bytes.cache_info().currsize > 0
     assert (await api.client.delete(f"{HOOKS}/{wh['id']}")).status_code == 204
     assert secret_bytes.cache_info().currsize == 0
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "drop"),
+    [
+        ("https://a.example/x", "https://a.example/y?q=1", False),
+        ("https://a.example/x", "https://A.EXAMPLE:443/x", False),  # same origin, spelled otherwise
+        ("https://a.example/x", "https://b.example/x", True),
+        ("https://a.example/x", "https://a.example:8443/x", True),
+        ("https://a.example/x", "http://a.example/x", True),
+        ("http://a.example/x", "http://a.example:80/y", False),
+        ("https://a.example/x", "https://sub.a.example/x", True),
+        ("not a url", "https://a.example/x", True),
+    ],
+)
+def test_credentials_must_drop(old: str, new: str, drop: bool) -> None:
+    assert credentials_must_drop(old, new) is drop
