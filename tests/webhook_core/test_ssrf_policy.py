@@ -172,3 +172,39 @@ async def test_ports_are_checked_before_any_lookup() -> None:
         await resolve_checked("cache.example.com", 6379, policy, resolver)
     assert asked == []
     assert await resolve_checked("ok.example.com", 8443, policy, resolver) == ["93.184.216.34"]
+
+
+async def test_send_time_port_check_sends_nothing() -> None:
+    import ipaddress as ip
+
+    import aiohttp
+    from aiohttp import web
+
+    from webhook_core.sending import send_webhook
+
+    hits: list[str] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        hits.append(request.path)
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_post("/h", handler)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    loopback = (ip.ip_network("127.0.0.0/8"),)
+    try:
+        async with aiohttp.ClientSession() as session:
+            url = f"http://127.0.0.1:{port}/h"
+            closed = SsrfPolicy(allowed_networks=loopback, allowed_ports=frozenset({443, 8443}))
+            blocked = await send_webhook(session, url, b"{}", {}, 5, closed, True)
+            assert (blocked.error_category, hits) == ("ssrf_blocked", [])
+            assert f"port {port} is not allowed" in (blocked.error or "")
+            opened = SsrfPolicy(allowed_networks=loopback, allowed_ports=frozenset({port}))
+            assert (await send_webhook(session, url, b"{}", {}, 5, opened, True)).success
+            assert hits == ["/h"]
+    finally:
+        await runner.cleanup()
