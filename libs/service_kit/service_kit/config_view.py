@@ -20,6 +20,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from contracts.webhooks import PRIORITY_RULES_KEY_PREFIX, ConfigRecord, PriorityRulesV1, WebhookConfigV1
 from service_kit.kafka import consumer_options
+from service_kit.kafka_security import KafkaClientSettings
 
 logger = logging.getLogger(__name__)
 
@@ -100,11 +101,16 @@ class ConfigFollower:
     """Reads ``webhooks.config`` from the beginning into a :class:`WebhookView`, then follows it."""
 
     def __init__(
-        self, bootstrap_servers: str, topic: str, view: WebhookView, fetch_max_wait_ms: int = 10
+        self,
+        bootstrap_servers: str,
+        client: KafkaClientSettings,
+        topic: str,
+        view: WebhookView,
+        fetch_max_wait_ms: int = 500,
     ) -> None:
         self.topic = topic
         self.view = view
-        self._options = consumer_options(bootstrap_servers, fetch_max_wait_ms)
+        self._options = consumer_options(bootstrap_servers, client, fetch_max_wait_ms)
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
         self._caught_up = asyncio.Event()
@@ -155,7 +161,9 @@ class ConfigFollower:
                 for record in records:
                     if record.key is None:
                         continue
-                    self.view.apply(record.key.decode(), record.value)
+                    # A key that is not UTF-8 is no webhook's id: replaced, it matches none and is ignored
+                    # (a strict decode would raise here and end the follower, and readiness with it).
+                    self.view.apply(record.key.decode("utf-8", errors="replace"), record.value)
             # The embedded broker can under-report end offsets after a batched send, so the
             # view is caught up only once the targets are reached AND a fetch came back empty.
             if not self._caught_up.is_set() and not batches:

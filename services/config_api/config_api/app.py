@@ -34,8 +34,9 @@ from config_api.errors import install_error_handlers
 from config_api.settings import ConfigApiSettings
 from config_api.webhooks.outbox import OutboxRelay
 from service_kit.kafka import ensure_topics, producer_options
+from webhook_core.dns import AsyncResolver
 from webhook_core.secrets_crypto import SecretBox
-from webhook_core.ssrf import Resolver, system_resolver
+from webhook_core.ssrf import Resolver
 
 logger = logging.getLogger(__name__)
 
@@ -46,8 +47,8 @@ status, API tokens and the audit log. Every `/admin` route needs `Authorization:
 Errors have one shape: `{"detail": [{"loc": [...], "msg": "...", "type": "..."}]}`."""
 
 
-async def _start_producer(bootstrap: str, timeout_s: float) -> AIOKafkaProducer | None:
-    producer = AIOKafkaProducer(**producer_options(bootstrap))
+async def _start_producer(settings: ConfigApiSettings, timeout_s: float) -> AIOKafkaProducer | None:
+    producer = AIOKafkaProducer(**producer_options(settings.kafka_bootstrap_servers, settings))
     try:
         await asyncio.wait_for(producer.start(), timeout_s)
     except (KafkaError, OSError, TimeoutError) as exc:
@@ -63,7 +64,7 @@ async def _keep_starting_producer(app: FastAPI, settings: ConfigApiSettings) -> 
     delay = 0.2
     while app.state.producer is None:
         await asyncio.sleep(delay)
-        app.state.producer = await _start_producer(settings.kafka_bootstrap_servers, 10.0)
+        app.state.producer = await _start_producer(settings, 10.0)
         delay = min(delay * 2, settings.outbox_retry_max_s)
     app.state.producer_ready.set()
     logger.info("Kafka producer started")
@@ -81,7 +82,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         timeout=aiohttp.ClientTimeout(total=settings.test_delivery_timeout_s), auto_decompress=True
     )
     app.state.producer_ready = asyncio.Event()
-    app.state.producer = await _start_producer(settings.kafka_bootstrap_servers, 5.0)
+    app.state.producer = await _start_producer(settings, 5.0)
     tasks: list[asyncio.Task[None]] = []
     if app.state.producer is None:
         tasks.append(asyncio.create_task(_keep_starting_producer(app, settings), name="producer-start"))
@@ -92,7 +93,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     )
 
     snapshotter = Snapshotter(
-        app.state.pool, settings.kafka_bootstrap_servers, settings.topics.webhooks_config
+        app.state.pool,
+        settings.kafka_bootstrap_servers,
+        settings,
+        settings.topics.webhooks_config,
+        settings.kafka_fetch_max_wait_ms,
     )
     app.state.snapshotter = snapshotter
     relay: OutboxRelay = OutboxRelay(
@@ -104,7 +109,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.outbox_send_timeout_s,
         settings.outbox_retry_max_s,
         on_recovered=lambda: snapshotter.schedule_check(relay),
-        ensure_topics=lambda: ensure_topics(settings.kafka_bootstrap_servers, settings.topics, attempts=1),
+        # Re-creating topics a broker lost is the topics command's job unless auto-creation is on.
+        ensure_topics=(
+            (lambda: ensure_topics(settings.kafka_bootstrap_servers, settings.topics, settings, attempts=1))
+            if settings.kafka_auto_create_topics
+            else None
+        ),
     )
     app.state.relay = relay
     tasks.append(asyncio.create_task(relay.run(), name="outbox-relay"))
@@ -146,7 +156,7 @@ def create_app(settings: ConfigApiSettings, *, resolver: Resolver | None = None)
         dependencies=[Depends(reject_unstorable_text)],
     )
     app.state.settings = settings
-    app.state.resolver = resolver or system_resolver
+    app.state.resolver = resolver or AsyncResolver()  # c-ares: no thread pool for a slow name to fill
     app.state.producer = None
     app.state.auth_throttle = AuthThrottle(
         settings.auth_max_failures, settings.auth_failure_window_s, settings.auth_block_s

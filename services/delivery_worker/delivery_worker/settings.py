@@ -49,13 +49,19 @@ class WorkerSettings(CommonSettings):
         "in flight (after the POST: it delays the offset commit, not the delivery).",
     )
     retry_fetch_max_wait_ms: int = Field(
-        default=100,
+        default=500,
         ge=1,
         le=5000,
         description="Fetch wait of the consumer of the retry tiers (its own group, '<GROUP_ID>-retries'): "
         "the shortest tier is 1 s, and a longer wait means far fewer empty fetches of idle tier partitions.",
     )
-    poll_timeout_ms: int = Field(default=100, ge=1, le=10_000, description="Longest wait of one fetch.")
+    poll_timeout_ms: int = Field(
+        default=500,
+        ge=1,
+        le=10_000,
+        description="Longest wait of one fetch (it returns as soon as jobs arrive); `make run` sets 100 "
+        "for the embedded broker.",
+    )
     commit_interval_ms: int = Field(
         default=200, ge=10, le=60_000, description="How often finished offsets are committed."
     )
@@ -76,6 +82,28 @@ class WorkerSettings(CommonSettings):
         ge=0,
         le=3_600_000,
         description="Reuse of a host's resolved addresses (0 = resolve per send).",
+    )
+    max_record_bytes: int = Field(
+        default=4_000_000,
+        ge=16_384,
+        le=100_000_000,
+        description="Largest record the worker produces (results, retry hops, dead letters, invalid "
+        "records); keep it below the topics' max.message.bytes and the producer's 4 MiB max_request_size. "
+        "A result whose encrypted body would not fit carries the body's SHA-256 instead; a job too large "
+        "for a retry hop or a dead letter ends with a record_too_large result.",
+    )
+    dns_timeout_ms: int = Field(
+        default=5000,
+        ge=100,
+        le=60_000,
+        description="Longest DNS lookup (asynchronous, one in flight per host; the webhook's timeout_ms "
+        "still bounds each delivery's wait).",
+    )
+    dns_negative_ttl_ms: int = Field(
+        default=5000,
+        ge=0,
+        le=600_000,
+        description="How long a failed lookup (no such name, timeout) is remembered before asking again.",
     )
     due_tolerance_ms: int = Field(
         default=20, ge=0, le=10_000, description="A retry this close to due is attempted now."
