@@ -13,7 +13,7 @@ VUE_DEMI_VERSION ?= 0.14.10
 DEVTOOLS_API_VERSION ?= 6.6.4
 
 
-.PHONY: help install run test test-fast lint typecheck fmt clean schemas bench chaos ui check screenshots metrics-doc observability
+.PHONY: help install run test test-fast lint typecheck fmt clean schemas bench chaos ui check screenshots metrics-doc observability fuzz
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -81,6 +81,10 @@ observability: metrics-doc ## regenerate the metrics catalogue, Grafana dashboar
 
 bench: install ## benchmarks (figures as ratios against baselines measured in the same run)
 	$(UV) run --no-sync python bench/run_all.py
+
+fuzz: install ## schemathesis over the config API: random seeds, 200 examples per operation and mode, no 5xx
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-200} FUZZ_RANDOM=1 FUZZ_BUDGET_S=0 $(UV) run --no-sync python -m pytest \
+		tests/config_api/test_core_fuzz.py -s -q --timeout=0 -W ignore::DeprecationWarning $(PYTEST_ARGS)
 
 chaos: install ## the bounded fault-injection run (report in bench/results/chaos.json)
 	$(UV) run --no-sync python bench/chaos.py

@@ -18,6 +18,7 @@ from capi_harness import make_settings, start_harness
 from test_core_outbox import wait_for
 
 from config_api.commands import run_rotate
+from config_api.deliveries.excerpts import open_excerpt, seal_excerpt
 from contracts.base import utcnow
 from contracts.deliveries import DeliveryJobV1
 from contracts.topics import Topics
@@ -63,6 +64,14 @@ async def test_rotate_secrets_key_reencrypts_everything_and_republishes(
             wid,
             payload,
         )
+        excerpt = seal_excerpt(SecretBox(key_a), "dl-rot", "receiver said: ok")
+        await api.app.state.pool.execute(
+            """INSERT INTO delivery_attempts (webhook_id, integration_id, delivery_id, event_id, event_type,
+                   attempt, outcome, response_body_excerpt, attempted_at)
+               VALUES ($1, 'surveymonkey', 'dl-rot', 'ev', 'response_completed', 1, 'failed', $2, now())""",
+            wid,
+            excerpt,
+        )
 
     both = make_settings(
         database_url,
@@ -73,10 +82,10 @@ async def test_rotate_secrets_key_reencrypts_everything_and_republishes(
     text = await run_rotate(both)
     assert (
         f"key {key_id(key_b)}" in text
-        and "1 auth credential(s), 2 signing secret(s), 1 delivery payload(s)" in text
+        and "1 auth credential(s), 2 signing secret(s), 1 delivery payload(s), 1 response excerpt(s)" in text
     )
     again = await run_rotate(both)
-    assert "0 auth credential(s), 0 signing secret(s), 0 delivery payload(s)" in again
+    assert "0 auth credential(s), 0 signing secret(s), 0 delivery payload(s), 0 response excerpt(s)" in again
 
     only_b, only_a = SecretBox([key_b]), SecretBox([key_a])
     conn = await asyncpg.connect(database_url)
@@ -84,12 +93,14 @@ async def test_rotate_secrets_key_reencrypts_everything_and_republishes(
         auth = await conn.fetchval("SELECT auth_encrypted FROM webhooks WHERE id = $1", wid)
         secrets = [r["encrypted"] for r in await conn.fetch("SELECT encrypted FROM webhook_signing_secrets")]
         stored = await conn.fetchval("SELECT payload_encrypted FROM delivery_payloads")
+        stored_excerpt = await conn.fetchval("SELECT response_body_excerpt FROM delivery_attempts")
     finally:
         await conn.close()
     assert only_b.decrypt(auth, auth_context(wid)) and all(
         only_b.decrypt(s, secret_context(wid)) for s in secrets
     )
     assert only_b.decrypt(stored, "delivery:dl-rot") == '{"answer": 42}'
+    assert open_excerpt(only_b, "dl-rot", stored_excerpt) == "receiver said: ok"
     with pytest.raises(DecryptionError):
         only_a.decrypt(auth, auth_context(wid))
 

@@ -18,6 +18,7 @@ ProblemError (400)
 ├── ForbiddenError        403  the token's role or scope does not allow it
 ├── NotFoundError         404  unknown or out-of-scope resource
 ├── ConflictError         409  exists already / cannot run now
+├── TooManyRequestsError  429  too many failed authentications (Retry-After)
 └── UnavailableError      503  PostgreSQL or Kafka unreachable (retry)
 """
 
@@ -141,6 +142,17 @@ class ConflictError(ProblemError):
     error_type = "conflict"
 
 
+class TooManyRequestsError(ProblemError):
+    """This client failed authentication too often; retry after ``retry_after_s`` (429)."""
+
+    status = 429
+    slug = "too-many-requests"
+    error_type = "too_many_failures"
+
+    def __init__(self, detail: str, retry_after_s: int, loc: Loc = ()) -> None:
+        super().__init__(detail, loc, headers={"Retry-After": str(retry_after_s)})
+
+
 class UnavailableError(ProblemError):
     """PostgreSQL or Kafka cannot be reached; nothing was changed; retry (503)."""
 
@@ -218,5 +230,6 @@ _TREE: tuple[type[ProblemError], ...] = (
     ForbiddenError,
     NotFoundError,
     ConflictError,
+    TooManyRequestsError,
     UnavailableError,
 )

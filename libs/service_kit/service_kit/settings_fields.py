@@ -91,7 +91,7 @@ class DatabaseSettings(BaseModel):
     admin_token: SecretStr | None = Field(
         default=None,
         validation_alias=AliasChoices("ADMIN_TOKEN", "admin_token"),
-        description="Bootstrap admin bearer token (never stored).",
+        description="Bootstrap admin bearer token (never stored; at least 32 characters).",
     )
     migrate_on_start: bool = Field(
         default=True,

@@ -19,11 +19,14 @@ from typing import Any
 import aiohttp
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.staticfiles import StaticFiles
 
+from admin_auth.throttle import AuthThrottle
+from config_api.api.browser_headers import BrowserHeadersMiddleware
 from config_api.api.routes import deliveries, delivery_search, health, recoveries, send_test
+from config_api.api.text_guard import reject_unstorable_text
 from config_api.body_limit import BodyLimitMiddleware
 from config_api.db import create_pool
 from config_api.deliveries.tasks import start_delivery_tasks
@@ -56,7 +59,7 @@ def _error_statuses(path: str) -> list[int]:
     if path.startswith("/admin/ui"):
         return [404]
     if path.startswith("/admin"):
-        return [401, 403, 404, 413, 422, 503]
+        return [401, 403, 404, 413, 422, 429, 503]
     return [503] if path == "/readyz" else []
 
 
@@ -139,9 +142,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     tasks.append(
         asyncio.create_task(snapshotter.run_at_start(state.producer_ready, relay), name="snapshot-check")
     )
-    for task in start_delivery_tasks(app):
-        tasks.append(task)
-        state.supervisor.watch(task)
+    tasks.extend(start_delivery_tasks(app))  # registers its loops with the supervisor
     try:
         yield
     finally:
@@ -174,12 +175,16 @@ def create_app(settings: ConfigApiSettings, *, resolver: Resolver | None = None)
         version="1.0.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        dependencies=[Depends(reject_unstorable_text)],
     )
     state = ApiState()
     state.settings = settings
     state.supervisor = LoopSupervisor()
     state.resolver = resolver or AsyncResolver()  # c-ares: no thread pool for a slow name to fill
     state.producer = None
+    state.auth_throttle = AuthThrottle(
+        settings.auth_max_failures, settings.auth_failure_window_s, settings.auth_block_s
+    )
     app.state = state
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
@@ -207,6 +212,9 @@ def create_app(settings: ConfigApiSettings, *, resolver: Resolver | None = None)
             "<!doctype html><title>carehooks admin</title><p>UI not built.</p>\n"
         )
     app.mount("/admin/ui", StaticFiles(directory=UI_DIR, html=True), name="admin-ui")
+    app.add_middleware(
+        BrowserHeadersMiddleware, ui_prefix="/admin/ui", index_html=(UI_DIR / "index.html").read_text()
+    )
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

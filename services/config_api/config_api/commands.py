@@ -9,7 +9,7 @@ import logging
 import sys
 
 from config_api.db import create_pool
-from config_api.key_rotation import reencrypt_configuration, reencrypt_payloads
+from config_api.key_rotation import reencrypt_configuration, reencrypt_excerpts, reencrypt_payloads
 from config_api.migrations_runner import apply_migrations
 from config_api.settings import ConfigApiSettings
 from config_api.webhooks.snapshot import Snapshotter
@@ -38,6 +38,7 @@ async def run_rotate(settings: ConfigApiSettings) -> str:
         async with pool.acquire() as conn:
             auth, secrets = await reencrypt_configuration(conn, box)
         payloads, unreadable = await reencrypt_payloads(pool, box)
+        excerpts, unreadable_excerpts = await reencrypt_excerpts(pool, box)
         snapshot = Snapshotter(
             pool,
             settings.kafka_bootstrap_servers,
@@ -50,11 +51,14 @@ async def run_rotate(settings: ConfigApiSettings) -> str:
         await pool.close()
     text = (
         f"re-encrypted with key {box.current_key_id}: {auth} auth credential(s), {secrets} signing "
-        f"secret(s), {payloads} delivery payload(s); queued {counts.webhooks} webhook(s) and "
+        f"secret(s), {payloads} delivery payload(s), {excerpts} response excerpt(s); queued {counts.webhooks} webhook(s) and "
         f"{counts.priority_rules} priority rule set(s) for publishing on {settings.topics.webhooks_config}"
     )
-    if unreadable:
-        text += f"; {unreadable} delivery payload(s) decrypt with no configured key and were left as they are"
+    if unreadable or unreadable_excerpts:
+        text += (
+            f"; {unreadable} delivery payload(s) and {unreadable_excerpts} response excerpt(s) decrypt "
+            "with no configured key and were left as they are"
+        )
     return text
 
 

@@ -4,7 +4,8 @@ Rotation, end to end (docs/operations-commands.md):
 1. give every service ``WEBHOOK_SECRETS_KEYS=<new>,<old>`` (the first encrypts, all decrypt) and
    restart them, so nothing new is written under the old key and everything old stays readable;
 2. run ``config-api rotate-secrets-key``: the webhooks' auth credentials and signing secrets are
-   re-encrypted in one transaction, the stored delivery payloads in batches, and the whole
+   re-encrypted in one transaction, the stored delivery payloads and response excerpts in batches,
+   and the whole
    configuration is queued on the outbox, so ``webhooks.config`` carries the new ciphertexts;
 3. once the relay published it, drop the old key from ``WEBHOOK_SECRETS_KEYS``.
 """
@@ -12,10 +13,10 @@ Rotation, end to end (docs/operations-commands.md):
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
 import asyncpg
 
+from config_api.deliveries.excerpts import SEALED_PREFIX, excerpt_context
 from webhook_core.secrets_crypto import DecryptionError, SecretBox
 from webhook_core.webhook_secrets import auth_context, secret_context
 
@@ -27,16 +28,6 @@ PAYLOAD_BATCH = 500
 
 class RotationError(RuntimeError):
     """A stored configuration secret does not decrypt with any configured key; nothing was changed."""
-
-
-@dataclass(frozen=True)
-class RotationReport:
-    """What a rotation re-encrypted (rows already under the current key are not counted)."""
-
-    auth_credentials: int
-    signing_secrets: int
-    delivery_payloads: int
-    unreadable_payloads: int
 
 
 async def reencrypt_configuration(conn: asyncpg.Connection, box: SecretBox) -> tuple[int, int]:
@@ -101,6 +92,42 @@ async def reencrypt_payloads(pool: asyncpg.Pool, box: SecretBox) -> tuple[int, i
         if len(rows) < PAYLOAD_BATCH:
             return done, unreadable
         after = rows[-1]["delivery_id"]
+
+
+async def reencrypt_excerpts(pool: asyncpg.Pool, box: SecretBox) -> tuple[int, int]:
+    """Re-encrypt sealed response excerpts in batches; returns (re-encrypted, unreadable).
+
+    Plain-text excerpts of earlier releases are left to ``seal_legacy_excerpts`` (start-up).
+    """
+    done = unreadable = 0
+    after = 0
+    while True:
+        async with pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(
+                "SELECT id, delivery_id, response_body_excerpt FROM delivery_attempts WHERE id > $1 "
+                "AND left(response_body_excerpt, 4) = $2 ORDER BY id LIMIT $3 FOR UPDATE",
+                after,
+                SEALED_PREFIX,
+                PAYLOAD_BATCH,
+            )
+            for row in rows:
+                token = row["response_body_excerpt"][len(SEALED_PREFIX) :]
+                if box.written_with_current_key(token):
+                    continue
+                try:
+                    new = box.reencrypt(token, excerpt_context(row["delivery_id"]))
+                except DecryptionError:
+                    unreadable += 1
+                    continue
+                await conn.execute(
+                    "UPDATE delivery_attempts SET response_body_excerpt = $2 WHERE id = $1",
+                    row["id"],
+                    SEALED_PREFIX + new,
+                )
+                done += 1
+        if len(rows) < PAYLOAD_BATCH:
+            return done, unreadable
+        after = rows[-1]["id"]
 
 
 def _reencrypt(box: SecretBox, token: str, context: str, what: str) -> str:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from admin_auth.throttle import DEFAULT_BLOCK_S, DEFAULT_MAX_FAILURES, DEFAULT_WINDOW_S
+from admin_auth.tokens import check_admin_token
 from service_kit.settings import CommonSettings
 from service_kit.settings_fields import DatabaseSettings, ServerSettings, port_field
 
@@ -45,3 +47,18 @@ class ConfigApiSettings(ServerSettings, DatabaseSettings, CommonSettings):
     delivery_retention_interval_s: float = Field(
         default=3600.0, gt=0, le=86400, description="How often old delivery logs are purged (part B)."
     )
+
+    auth_max_failures: int = Field(
+        default=DEFAULT_MAX_FAILURES, ge=1, description="Failed authentications per client before 429."
+    )
+    auth_failure_window_s: float = Field(
+        default=DEFAULT_WINDOW_S, gt=0, description="Window of those failures."
+    )
+    auth_block_s: float = Field(default=DEFAULT_BLOCK_S, gt=0, description="How long a client then gets 429.")
+
+    @field_validator("admin_token")
+    @classmethod
+    def _admin_token_length(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            check_admin_token(value.get_secret_value())
+        return value

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from aiokafka import AIOKafkaProducer
     from fastapi import FastAPI
 
+    from admin_auth.throttle import AuthThrottle
     from config_api.deliveries.ingest import ResultsIngestor
     from config_api.deliveries.recovery_runner import RecoveryRunner
     from config_api.deliveries.tasks import DeliveryMaintenance
@@ -33,6 +34,7 @@ class ApiState(State):
 
     settings: ConfigApiSettings
     supervisor: LoopSupervisor
+    auth_throttle: AuthThrottle
     resolver: Resolver
     pool: asyncpg.Pool
     box: SecretBox

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 
-from dlq_replayer.handlers import ApiState, create_api
+from dlq_replayer.handlers import ApiState, create_api, headers_middleware
 from dlq_replayer.metrics import BASE, HTTP, REGISTRY
 from dlq_replayer.runtime import open_core
 from dlq_replayer.settings import DlqReplayerSettings
@@ -36,7 +36,7 @@ class DlqReplayerApp:
             registry=REGISTRY,
             supervisor=self.supervisor,
             mounts={"/dlq": create_api(self.state)},
-            middlewares=[HTTP.aiohttp_middleware()],
+            middlewares=[HTTP.aiohttp_middleware(), headers_middleware],
         )
         BASE.watch_ready(lambda: self.ready)
         self._core = contextlib.AsyncExitStack()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +21,8 @@ import asyncpg
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
+from admin_auth.security_headers import API_CSP, COMMON_HEADERS
+from admin_auth.throttle import AuthThrottle
 from admin_auth.tokens import Principal, authenticate
 from dlq_replayer.core import ReplayStarted
 from dlq_replayer.errors import DlqError, InvalidInputError, UnavailableError
@@ -28,7 +31,14 @@ from dlq_replayer.openapi import ResumeStarted, build_openapi
 from dlq_replayer.replay import ReplayOptions
 from dlq_replayer.runtime import Runtime
 from dlq_replayer.settings import DlqReplayerSettings
-from service_kit.problems import PROBLEM_JSON, ForbiddenError, Problem, UnauthorizedError, http_problem
+from service_kit.problems import (
+    PROBLEM_JSON,
+    ForbiddenError,
+    Problem,
+    TooManyRequestsError,
+    UnauthorizedError,
+    http_problem,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +50,7 @@ class ApiState:
     settings: DlqReplayerSettings
     runtime: Runtime | None = None
     tasks: set[asyncio.Task[object]] = field(default_factory=set)
+    throttle: AuthThrottle = field(default_factory=AuthThrottle)
 
     @property
     def core_runtime(self) -> Runtime:
@@ -78,10 +89,26 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
         return problem_response(http_problem(exc.status, exc.reason), None)
     except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as exc:
         logger.warning("database unavailable", extra={"error": type(exc).__name__})
-        problem = UnavailableError(
-            f"the database is unavailable ({type(exc).__name__}); retry later"
-        ).problem()
-        return problem_response(problem, {"Retry-After": "2"})
+        error = UnavailableError(f"the database is unavailable ({type(exc).__name__}); retry later")
+        return problem_response(error.problem(), error.headers)
+
+
+def _throttled(wait: int) -> TooManyRequestsError:
+    return TooManyRequestsError(f"too many failed authentications from this client; retry in {wait} s", wait)
+
+
+@web.middleware
+async def headers_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Browser-facing defences on every answer (the API is JSON only: nothing may load or frame it)."""
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        response = exc
+    for name, value in {**COMMON_HEADERS, "Content-Security-Policy": API_CSP}.items():
+        response.headers.setdefault(name, value)
+    if isinstance(response, web.HTTPException):
+        raise response
+    return response
 
 
 @web.middleware
@@ -95,9 +122,17 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if scheme.lower() != "bearer" or not token.strip():
         raise UnauthorizedError("missing bearer token")
     state = request.app[STATE]
+    client, now = request.remote or "unknown", time.monotonic()
+    wait = state.throttle.retry_after(client, now)
+    if wait is not None:
+        raise _throttled(wait)
     principal = await authenticate(state.core_runtime.pool, token.strip(), state.settings.admin_token_value)
     if principal is None:
+        wait = state.throttle.failed(client, now)
+        if wait is not None:
+            raise _throttled(wait)
         raise UnauthorizedError("unknown or revoked token")
+    state.throttle.succeeded(client)
     if not principal.has_role("operator"):
         raise ForbiddenError("the DLQ replayer needs an operator or admin token")
     request[PRINCIPAL] = principal
@@ -177,6 +212,8 @@ async def show_message(request: web.Request) -> web.Response:
     scope = _principal(request).integration_ids
     detail = await core.get_message(request.match_info["message_id"], _flag(request, "payload"), scope)
     if detail.payload_included:
+        # Audited (not only logged): the payload may hold PHI, and the audit log is what reviewers read.
+        await core.store.audit_payload_view(_principal(request).name, detail.message)
         logger.info(
             "dead-letter payload viewed",
             extra={"actor": _principal(request).name, "message_id": detail.message.id},
@@ -242,20 +279,25 @@ async def list_replays(request: web.Request) -> web.Response:
     raw = request.query.get("limit", "50")
     if not raw.isdigit():
         raise InvalidInputError(f"limit: {raw!r} is not a number")
-    return _json(await _runtime(request).core.list_replays(int(raw)))
+    scope = _principal(request).integration_ids
+    return _json(await _runtime(request).core.list_replays(int(raw), scope))
 
 
 @ROUTES.get("/replays/{replay_id}")
 async def show_replay(request: web.Request) -> web.Response:
     """One replay: who, when, filters, selected / replayed / skipped / failed."""
-    return _json(await _runtime(request).core.get_replay(request.match_info["replay_id"]))
+    scope = _principal(request).integration_ids
+    return _json(await _runtime(request).core.get_replay(request.match_info["replay_id"], scope))
 
 
 @ROUTES.post("/replays/{replay_id}/resume")
 async def resume_replay(request: web.Request) -> web.Response:
     """Send what an interrupted replay has not sent yet (202), or 200 when nothing is left."""
     core = _runtime(request).core
-    record, run = await core.prepare_resume(request.match_info["replay_id"], _principal(request).name)
+    principal = _principal(request)
+    record, run = await core.prepare_resume(
+        request.match_info["replay_id"], principal.name, principal.integration_ids
+    )
     if run is None:
         return _json(record)
     _track(request.app[STATE], asyncio.create_task(run.execute(), name=f"replay:{run.replay_id}"))

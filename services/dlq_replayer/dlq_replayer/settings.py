@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from admin_auth.tokens import check_admin_token
 from service_kit.settings import CommonSettings
 from service_kit.settings_fields import (
     DatabaseSettings,
@@ -31,3 +32,10 @@ class DlqReplayerSettings(ServerSettings, DatabaseSettings, ReadyTimeoutSettings
     max_consecutive_send_failures: int = Field(
         default=3, ge=1, description="A replay stops (resumable) after this many sends failing in a row."
     )
+
+    @field_validator("admin_token")
+    @classmethod
+    def _admin_token_length(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            check_admin_token(value.get_secret_value())
+        return value

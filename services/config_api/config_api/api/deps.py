@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
@@ -12,7 +13,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from admin_auth.tokens import Principal, Role, authenticate
-from config_api.errors import ForbiddenError, NotFoundError, UnauthorizedError
+from config_api.errors import ForbiddenError, NotFoundError, TooManyRequestsError, UnauthorizedError
 from config_api.settings import ConfigApiSettings
 from config_api.state import api_state
 from webhook_core.secrets_crypto import SecretBox
@@ -66,20 +67,35 @@ def _unauthorized(msg: str) -> UnauthorizedError:
     return UnauthorizedError(msg, loc=_AUTHORIZATION)
 
 
+def _throttled(seconds: int) -> TooManyRequestsError:
+    msg = f"too many failed authentications from this client; retry in {seconds} s"
+    return TooManyRequestsError(msg, seconds, loc=_AUTHORIZATION)
+
+
 async def get_principal(
+    request: Request,
     pool: PoolDep,
     settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    """The caller, from the bearer token (401 when missing, malformed or unknown)."""
+    """The caller, from the bearer token (401 when missing, malformed or unknown; 429 with
+    Retry-After once this client has failed too often)."""
+    throttle = api_state(request.app).auth_throttle
+    client = request.client.host if request.client else "unknown"
+    now = time.monotonic()
+    wait = throttle.retry_after(client, now)
+    if wait is not None:
+        raise _throttled(wait)
     if credentials is None or not credentials.credentials:
-        raise _unauthorized("missing bearer token")
+        raise _unauthorized("missing bearer token")  # not counted: the UI's first call has no token
     token = credentials.credentials
-    if len(token) > 512:
-        raise _unauthorized("unknown or revoked token")
-    principal = await authenticate(pool, token, settings.admin_token_value)
+    principal = None if len(token) > 512 else await authenticate(pool, token, settings.admin_token_value)
     if principal is None:
+        wait = throttle.failed(client, now)
+        if wait is not None:
+            raise _throttled(wait)
         raise _unauthorized("unknown or revoked token")
+    throttle.succeeded(client)
     return principal
 
 
