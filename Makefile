@@ -13,7 +13,7 @@ VUE_DEMI_VERSION ?= 0.14.10
 DEVTOOLS_API_VERSION ?= 6.6.4
 
 
-.PHONY: help install run test test-fast lint typecheck fmt clean schemas bench chaos ui check screenshots
+.PHONY: help install system-deps run test test-fast lint typecheck fmt clean schemas bench chaos ui check screenshots
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -28,13 +28,17 @@ $(CURDIR)/.tools/bin/uv:
 
 install: .venv/.installed ## install everything into .venv (installs uv itself if missing)
 
+# Silent and under a second when everything is there; see deploy/local/system_deps.py.
+system-deps: ## install the system packages the tests need (Chromium, promtool) when missing (apt-get, as root)
+	@python3 deploy/local/system_deps.py
+
 run: install ## start the whole system (embedded broker and PostgreSQL unless configured)
 	$(UV) run --no-sync python deploy/local/launcher.py
 
-test: install ## run the whole suite (unit + integration + e2e + browser)
+test: system-deps install ## run the whole suite (unit + integration + e2e + browser)
 	$(UV) run --no-sync python -m pytest $(PYTEST_ARGS)
 
-test-fast: install ## unit tests only (no broker, no database)
+test-fast: system-deps install ## unit tests only (no broker, no database)
 	$(UV) run --no-sync python -m pytest -m "not integration and not e2e and not browser" $(PYTEST_ARGS)
 
 lint: install ## ruff check + format check
