@@ -38,9 +38,9 @@ from chaos_lib.measure import latency_summary
 from chaos_lib.stack import start_infra
 
 from config_api.app import create_app
-from config_api.delivery_store import store_results
+from config_api.deliveries.health import Thresholds
+from config_api.deliveries.store import store_results
 from config_api.settings import ConfigApiSettings
-from config_api.webhook_health import Thresholds
 from contracts.base import utcnow
 from contracts.deliveries import DeliveryResultV1
 from service_kit.kafka import ensure_topics

@@ -9,7 +9,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from config_api.results_ingest import ResultsIngestor
+from config_api.deliveries.ingest import ResultsIngestor
 from contracts.base import utcnow
 from contracts.deliveries import DeliveryResultV1
 from service_kit.kafka import assign_from_beginning, consumer_options, producer_options

@@ -11,7 +11,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from capi_harness import ApiHarness, make_settings, start_harness
 
-from config_api.outbox import pending_count
+from config_api.webhooks.outbox import pending_count
 from contracts.topics import Topics
 from contracts.webhooks import PriorityRulesV1, WebhookConfigV1
 from devstack.broker import start_broker

@@ -13,10 +13,10 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from delivery_helpers import make_result, publish, wait_until
 
 from config_api.db import create_pool
-from config_api.delivery_store import store_results
-from config_api.results_ingest import ResultsIngestor, group_id_for
-from config_api.retention import purge_expired
-from config_api.webhook_health import Thresholds
+from config_api.deliveries.health import Thresholds
+from config_api.deliveries.ingest import ResultsIngestor, group_id_for
+from config_api.deliveries.retention import purge_expired
+from config_api.deliveries.store import store_results
 from contracts.base import utcnow
 from contracts.topics import Topics
 from service_kit.kafka import consumer_options

@@ -23,13 +23,13 @@ from aiokafka.errors import KafkaError
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from config_api.api.routes import deliveries, health, test_delivery
+from config_api.api.routes import deliveries, health, send_test
 from config_api.body_limit import BodyLimitMiddleware
 from config_api.db import create_pool
-from config_api.delivery_tasks import start_delivery_tasks
+from config_api.deliveries.tasks import start_delivery_tasks
 from config_api.errors import install_error_handlers
-from config_api.outbox import OutboxRelay
 from config_api.settings import ConfigApiSettings
+from config_api.webhooks.outbox import OutboxRelay
 from service_kit.kafka import ensure_topics, producer_options
 from webhook_core.secrets_crypto import SecretBox
 from webhook_core.ssrf import Resolver, system_resolver
@@ -84,7 +84,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         tasks.append(asyncio.create_task(_keep_starting_producer(app, settings), name="producer-start"))
     else:
         app.state.producer_ready.set()
-    from config_api.snapshot import Snapshotter  # local: snapshot imports repository, which is heavier
+    from config_api.webhooks.snapshot import (
+        Snapshotter,  # local: snapshot imports repository, which is heavier
+    )
 
     snapshotter = Snapshotter(
         app.state.pool, settings.kafka_bootstrap_servers, settings.topics.webhooks_config
@@ -156,7 +158,7 @@ def create_app(settings: ConfigApiSettings, *, resolver: Resolver | None = None)
         config,
         priority_rules,
         deliveries,
-        test_delivery,
+        send_test,
     ):
         app.include_router(module.router)
     if not (UI_DIR / "index.html").exists():

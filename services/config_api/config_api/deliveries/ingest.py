@@ -4,7 +4,7 @@ Raw aiokafka (not FastStream) because the loop needs fine control: a batch is st
 PostgreSQL transaction, offsets are committed only after that commit, and while PostgreSQL is
 down the partitions are paused (the consumer keeps polling so it stays in its group) and the same
 batch is retried until it is stored. Nothing is lost and, thanks to the idempotent insert in
-:mod:`config_api.delivery_store`, nothing is counted twice when a batch is re-consumed.
+:mod:`config_api.deliveries.store`, nothing is counted twice when a batch is re-consumed.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from aiokafka.errors import CommitFailedError, KafkaError
 from prometheus_client import Counter
 from pydantic import ValidationError
 
-from config_api.delivery_store import store_results
-from config_api.webhook_health import Thresholds
+from config_api.deliveries.health import Thresholds
+from config_api.deliveries.store import store_results
 from contracts.deliveries import DeliveryResultV1
 from service_kit.kafka import consumer_options
 

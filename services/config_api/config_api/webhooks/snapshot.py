@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import asyncpg
 from aiokafka.errors import KafkaError
 
-from config_api import outbox, repository
+from config_api.webhooks import outbox, repository
 from contracts.webhooks import PriorityRulesV1, priority_rules_key
 from service_kit.config_view import ConfigFollower, WebhookView
 
