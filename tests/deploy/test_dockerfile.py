@@ -30,10 +30,23 @@ def instructions() -> list[tuple[str, str]]:
     return out
 
 
+def uv_syncs() -> list[list[str]]:
+    return [shlex.split(args) for word, args in instructions() if word == "RUN" and "uv sync" in args]
+
+
 def uv_sync_args() -> list[str]:
-    runs = [shlex.split(args) for word, args in instructions() if word == "RUN" and "uv sync" in args]
-    assert len(runs) == 1, "expected exactly one `uv sync` in deploy/Dockerfile"
-    return runs[0]
+    """The arguments of the last `uv sync`, the one that installs the workspace packages."""
+    runs = uv_syncs()
+    assert runs, "no `uv sync` in deploy/Dockerfile"
+    return runs[-1]
+
+
+def workspace_members() -> list[str]:
+    return sorted(
+        str(p.parent.relative_to(REPO))
+        for p in REPO.glob("*/*/pyproject.toml")
+        if p.parts[-3] in ("libs", "services")
+    )
 
 
 def service_packages() -> set[str]:
@@ -102,6 +115,17 @@ def test_the_image_installs_every_service_and_nothing_for_development() -> None:
         "mypy",
     }
     assert not names & dev_only, f"the image would contain {sorted(names & dev_only)}"
+
+
+def test_the_dependency_layer_sees_every_member_and_installs_the_same_set() -> None:
+    steps = instructions()
+    first_sync = next(i for i, (word, args) in enumerate(steps) if word == "RUN" and "uv sync" in args)
+    copied_before = {args.split()[0] for word, args in steps[:first_sync] if word == "COPY"}
+    missing = [m for m in workspace_members() if f"{m}/pyproject.toml" not in copied_before]
+    assert not missing, f"copy these members' pyproject.toml before the first uv sync: {missing}"
+    syncs = uv_syncs()
+    assert len(syncs) == 2 and "--no-install-workspace" in syncs[0]
+    assert [a for a in syncs[0] if a != "--no-install-workspace"] == syncs[1]
 
 
 def test_dockerignore_keeps_local_state_and_secrets_out_of_the_build_context() -> None:
