@@ -103,6 +103,17 @@ def test_overlay_has_every_part(rendered: dict[str, list[Obj]], overlay: str) ->
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
+def test_keda_alone_sets_the_replicas_it_scales(rendered: dict[str, list[Obj]], overlay: str) -> None:
+    deployments = by_kind(rendered[overlay], "Deployment")
+    for name, scaled in by_kind(rendered[overlay], "ScaledObject").items():
+        target = scaled["spec"]["scaleTargetRef"]["name"]
+        assert target in deployments, f"ScaledObject {name} targets no Deployment"
+        assert "replicas" not in deployments[target]["spec"], f"{target}: apply would reset KEDA's count"
+        trigger = scaled["spec"]["triggers"][0]
+        assert trigger["type"] == "kafka" and trigger["metadata"]["consumerGroup"] == target
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
 def test_every_object_is_valid_for_kubernetes(rendered: dict[str, list[Obj]], overlay: str) -> None:
     errors = []
     for obj in rendered[overlay]:
