@@ -13,7 +13,7 @@ VUE_DEMI_VERSION ?= 0.14.10
 DEVTOOLS_API_VERSION ?= 6.6.4
 
 
-.PHONY: help install system-deps run test test-fast lint typecheck fmt clean schemas bench chaos ui check screenshots
+.PHONY: help install run test test-fast lint typecheck fmt clean schemas bench chaos ui check screenshots
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -29,6 +29,7 @@ $(CURDIR)/.tools/bin/uv:
 install: .venv/.installed ## install everything into .venv (installs uv itself if missing)
 
 # Silent and under a second when everything is there; see deploy/local/system_deps.py.
+.PHONY: system-deps
 system-deps: ## install the system packages the tests need (Chromium, promtool) when missing (apt-get, as root)
 	@python3 deploy/local/system_deps.py
 
