@@ -6,6 +6,7 @@ read the Dockerfile and resolve its ``uv sync`` against uv.lock instead.
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import subprocess
@@ -47,6 +48,12 @@ def workspace_members() -> list[str]:
         for p in REPO.glob("*/*/pyproject.toml")
         if p.parts[-3] in ("libs", "services")
     )
+
+
+def uv_command() -> str:
+    """uv as `make install` provides it (.tools/bin/uv unless uv is on PATH)."""
+    local = REPO / ".tools" / "bin" / "uv"
+    return str(local) if local.exists() else "uv"
 
 
 def service_packages() -> set[str]:
@@ -91,10 +98,8 @@ def test_the_image_installs_every_service_and_nothing_for_development() -> None:
     assert "--all-packages" not in args, "--all-packages would install devstack (embedded broker, PostgreSQL)"
     packages = {args[i + 1] for i, arg in enumerate(args) if arg == "--package"}
     assert packages == service_packages()
-    uv = REPO / ".tools" / "bin" / "uv"
-    uv_cmd = str(uv) if uv.exists() else "uv"
     exported = subprocess.run(
-        [uv_cmd, "export", "--no-hashes", *args[args.index("sync") + 1 :]],
+        [uv_command(), "export", "--no-hashes", *args[args.index("sync") + 1 :]],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -126,6 +131,50 @@ def test_the_dependency_layer_sees_every_member_and_installs_the_same_set() -> N
     syncs = uv_syncs()
     assert len(syncs) == 2 and "--no-install-workspace" in syncs[0]
     assert [a for a in syncs[0] if a != "--no-install-workspace"] == syncs[1]
+
+
+IMPORT_EVERY_MODULE = """
+import importlib, pkgutil, sys
+failed = []
+for top in sys.argv[1:]:
+    package = importlib.import_module(top)
+    for module in pkgutil.walk_packages(package.__path__, top + "."):
+        try:
+            importlib.import_module(module.name)
+        except Exception as exc:
+            failed.append(f"{module.name}: {exc!r}")
+print("\\n".join(failed))
+sys.exit(1 if failed else 0)
+"""
+
+
+def test_every_module_of_the_image_imports_without_the_dev_packages(tmp_path: Path) -> None:
+    """The image's environment, built the Dockerfile's way (same `uv sync`) outside Docker: every
+    module of the services and libraries must import there, so none needs a dev-only package."""
+    env = {**os.environ, "UV_PROJECT_ENVIRONMENT": str(tmp_path / "venv")}
+    env.pop("VIRTUAL_ENV", None)
+    sync = uv_sync_args()
+    assert sync[:2] == ["uv", "sync"], sync
+    subprocess.run([uv_command(), *sync[1:]], cwd=REPO, env=env, check=True, capture_output=True)
+    python = tmp_path / "venv" / "bin" / "python"
+    tops = sorted(
+        pkg.name
+        for group in ("libs", "services")
+        for pkg in (REPO / group).glob("*/*")
+        if (pkg / "__init__.py").exists() and pkg.name != "devstack"
+    )
+    done = subprocess.run(
+        [str(python), "-I", "-c", IMPORT_EVERY_MODULE, *tops],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr[-2000:]
+    absent = subprocess.run(
+        [str(python), "-I", "-c", "import devstack"], cwd=tmp_path, capture_output=True, check=False
+    )
+    assert absent.returncode != 0, "devstack is importable in the image environment"
 
 
 def test_dockerignore_keeps_local_state_and_secrets_out_of_the_build_context() -> None:
