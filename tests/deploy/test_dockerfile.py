@@ -155,7 +155,15 @@ def test_every_module_of_the_image_imports_without_the_dev_packages(tmp_path: Pa
     env.pop("VIRTUAL_ENV", None)
     sync = uv_sync_args()
     assert sync[:2] == ["uv", "sync"], sync
-    subprocess.run([uv_command(), *sync[1:]], cwd=REPO, env=env, check=True, capture_output=True)
+    # uv caches the wheels it builds of workspace members by their metadata, not their code:
+    # rebuild them so that the code of this checkout is what gets imported.
+    members = [
+        tomllib.loads(p.read_text(encoding="utf-8"))["project"]["name"]
+        for group in ("libs", "services")
+        for p in (REPO / group).glob("*/pyproject.toml")
+    ]
+    rebuild = [arg for name in members for arg in ("--reinstall-package", name)]
+    subprocess.run([uv_command(), *sync[1:], *rebuild], cwd=REPO, env=env, check=True, capture_output=True)
     python = tmp_path / "venv" / "bin" / "python"
     tops = sorted(
         pkg.name
