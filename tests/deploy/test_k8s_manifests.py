@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -69,11 +70,20 @@ def pod_specs(objs: list[Obj]) -> Iterator[tuple[str, Obj]]:
             yield f"{o['kind']}/{o['metadata']['name']}", o["spec"]["template"]["spec"]
 
 
+def python_pattern(pattern: str) -> str:
+    """A Go regular expression of a CRD as Python's `re` reads it: Go accepts inline flags such as
+    ``(?i)`` anywhere (prometheus-operator writes ``^(?i)(abort|warn)?$``), Python only at the start."""
+    flags = "".join(re.findall(r"\(\?[a-z]+\)", pattern))
+    return flags + re.sub(r"\(\?[a-z]+\)", "", pattern) if flags else pattern
+
+
 def strict(schema: Any) -> Any:
     """The CRD schema with unknown fields rejected (what `kubectl apply --validate=strict` does);
     a typo in a custom resource would otherwise be pruned silently by the API server."""
     if isinstance(schema, dict):
         out = {k: strict(v) for k, v in schema.items()}
+        if isinstance(out.get("pattern"), str):
+            out["pattern"] = python_pattern(out["pattern"])
         if "properties" in out and not out.get("x-kubernetes-preserve-unknown-fields"):
             out.setdefault("additionalProperties", False)
         return out
@@ -86,6 +96,17 @@ def crd_schema(obj: Obj) -> dict[str, Any] | None:
     group, _, version = obj["apiVersion"].rpartition("/")
     path = SCHEMAS / f"{group}_{version}_{obj['kind']}.json"
     return strict(json.loads(path.read_text(encoding="utf-8"))) if path.exists() else None
+
+
+@pytest.mark.parametrize("folder", ["base", *(f"overlays/{o}" for o in OVERLAYS)])
+def test_every_manifest_file_is_part_of_its_kustomization(folder: str) -> None:
+    """A manifest added beside a kustomization.yaml but not listed in it would never be deployed."""
+    kustomization = yaml.safe_load((K8S / folder / "kustomization.yaml").read_text(encoding="utf-8"))
+    listed = {r for r in kustomization.get("resources", []) if not r.startswith("..")}
+    files = {p.name for p in (K8S / folder).glob("*.yaml") if p.name != "kustomization.yaml"}
+    assert files == listed, (
+        f"{folder}: not listed {sorted(files - listed)}, listed but absent {sorted(listed - files)}"
+    )
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
