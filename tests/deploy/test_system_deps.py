@@ -146,3 +146,20 @@ def test_check_mode_finds_everything_after_make_system_deps() -> None:
     assert (done.returncode, done.stdout, done.stderr) == (0, "", ""), (
         "system tools the suite needs are missing (make test installs them first): " + done.stderr
     )
+
+
+def test_ci_runs_only_what_the_readme_tells_a_user() -> None:
+    """CI takes the newcomer's path: no installation of its own, only documented make targets."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    commands = [
+        line.strip()
+        for line in (REPO / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.lstrip().startswith("#") and not line.startswith(("set ", "cd "))
+    ]
+    assert commands, ".ci/run runs nothing"
+    for command in commands:
+        assert re.fullmatch(r"make [a-z-]+", command), f".ci/run: {command!r} is not a documented make target"
+        assert f"`{command}`" in readme, (
+            f".ci/run runs {command!r}, which the README does not tell a user to run"
+        )
+    assert "make test" in commands
