@@ -16,6 +16,7 @@ Standard library only: it runs before ``.venv`` exists.
 from __future__ import annotations
 
 import argparse
+import glob
 import os
 import shutil
 import subprocess
@@ -28,7 +29,7 @@ from dataclasses import dataclass
 class Requirement:
     """A tool the tests run, and where it comes from."""
 
-    tool: str  # a command looked up on PATH, or an absolute path
+    tool: str  # a command looked up on PATH, or an absolute path (glob patterns allowed)
     package: str | None  # the Debian package providing it; None: not installed from apt (see hint)
     why: str
     hint: str = ""
@@ -41,6 +42,11 @@ REQUIREMENTS: tuple[Requirement, ...] = (
         "the admin UI browser tests drive Debian's Chromium; Playwright cannot download browsers here",
     ),
     Requirement("promtool", "prometheus", "the alerting and recording rule tests run `promtool test rules`"),
+    Requirement(
+        "/usr/lib/postgresql/*/bin/postgres",
+        "postgresql",
+        "the PostgreSQL TLS test runs Debian's PostgreSQL build; the embedded one has no OpenSSL",
+    ),
     Requirement(
         "kubectl",
         None,
@@ -66,9 +72,9 @@ class Plan:
 
 
 def is_present(tool: str) -> bool:
-    """An absolute path that is executable, or a command found on PATH."""
+    """An executable absolute path (a glob pattern: any match), or a command found on PATH."""
     if os.path.isabs(tool):
-        return os.access(tool, os.X_OK)
+        return any(os.access(path, os.X_OK) for path in glob.glob(tool))
     return shutil.which(tool) is not None
 
 

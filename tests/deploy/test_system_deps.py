@@ -3,6 +3,7 @@ tool the tests look up, so a test needing a new tool cannot be added without ins
 
 from __future__ import annotations
 
+import fnmatch
 import importlib.util
 import re
 import subprocess
@@ -20,7 +21,7 @@ VENV_BIN = Path(sys.executable).parent
 # command as the first argument of a subprocess call.
 TOOL_PATTERNS = (
     re.compile(r"""shutil\.which\(\s*["']([^"']+)["']"""),
-    re.compile(r"""["'](/(?:usr/)?(?:local/)?s?bin/[\w.+-]+)["']"""),
+    re.compile(r"""["'](/(?:usr/)?(?:local/)?s?bin/[\w.+-]+|/usr/lib/[\w.+-]+|/opt/[\w.+-]+)["']"""),
     re.compile(
         r"""(?:subprocess\.(?:run|Popen|call|check_call|check_output)|create_subprocess_exec)"""
         r"""\(\s*\[?\s*["']([\w.+-]+)["']"""
@@ -41,15 +42,28 @@ deps = load_script()
 
 
 def tools_named_in(text: str) -> set[str]:
-    """Basenames of the system tools a test source looks up."""
-    return {Path(m.group(1)).name for pattern in TOOL_PATTERNS for m in pattern.finditer(text)}
+    """The system tools a test source looks up: commands, or absolute paths (or their folders)."""
+    return {m.group(1) for pattern in TOOL_PATTERNS for m in pattern.finditer(text)}
+
+
+def covered(tool: str, listed: list[str]) -> bool:
+    """A command is covered by the same command or a path ending in it; a path by the same path, a
+    pattern matching it, or a listed path inside it (a test that globs a folder for the tool)."""
+    if "/" not in tool:
+        return any(Path(item).name == tool for item in listed)
+    return any(
+        item == tool or fnmatch.fnmatch(tool, item) or item.startswith(tool + "/") or item == Path(tool).name
+        for item in listed
+    )
 
 
 @pytest.mark.parametrize(
     ("source", "expected"),
     [
         ('PROMTOOL = shutil.which("promtool")', {"promtool"}),
-        ('CHROMIUM = Path("/usr/bin/chromium")', {"chromium"}),
+        ('CHROMIUM = Path("/usr/bin/chromium")', {"/usr/bin/chromium"}),
+        ('Path("/usr/lib/postgresql").glob("*/bin/postgres")', {"/usr/lib/postgresql"}),
+        ('env["PATH"] = "/usr/bin:/bin"', set()),
         ("subprocess.run(['kubectl', 'kustomize', path])", {"kubectl"}),
         ('await asyncio.create_subprocess_exec("stunnel4", conf)', {"stunnel4"}),
         ("subprocess.Popen([sys.executable, '-m', 'dispatcher'])", set()),
@@ -64,7 +78,7 @@ def test_every_system_tool_the_tests_use_is_installed_by_make_system_deps() -> N
     listed = subprocess.run(
         [sys.executable, str(SCRIPT), "--list"], capture_output=True, text=True, check=True
     ).stdout
-    covered = {Path(line.split("\t")[0]).name for line in listed.splitlines()}
+    tools = [line.split("\t")[0] for line in listed.splitlines()]
     used: dict[str, set[str]] = {}
     for path in (REPO / "tests").rglob("*.py"):
         if path.resolve() == Path(__file__).resolve():
@@ -75,13 +89,15 @@ def test_every_system_tool_the_tests_use_is_installed_by_make_system_deps() -> N
     uncovered = {
         tool: sorted(files)
         for tool, files in used.items()
-        if tool not in covered and not (VENV_BIN / tool).exists()
+        if not covered(tool, tools) and not (VENV_BIN / Path(tool).name).exists()
     }
     assert not uncovered, (
         f"tests use system tools that `make system-deps` does not install: {uncovered}; "
         "add them to REQUIREMENTS in deploy/local/system_deps.py"
     )
-    assert "chromium" in used, "the scan no longer finds the browser tests' Chromium: is it still working?"
+    assert "/usr/bin/chromium" in used, (
+        "the scan no longer finds the browser tests' Chromium: is it still working?"
+    )
 
 
 CHROMIUM = deps.Requirement("/usr/bin/chromium", "chromium", "browser tests")
@@ -133,6 +149,23 @@ def test_kubectl_is_never_installed_from_debian() -> None:
     kubectl = [req for req in deps.REQUIREMENTS if req.tool == "kubectl"]
     assert kubectl and kubectl[0].package is None
     assert "kubernetes-client" in kubectl[0].hint
+
+
+@pytest.mark.parametrize(
+    ("tool", "listed", "expected"),
+    [
+        ("promtool", ["promtool"], True),
+        ("promtool", ["/usr/bin/promtool"], True),
+        ("/usr/bin/promtool", ["promtool"], True),
+        ("/usr/bin/chromium", ["/usr/bin/chromium"], True),
+        ("/usr/lib/postgresql", ["/usr/lib/postgresql/*/bin/postgres"], True),
+        ("/usr/lib/postgresql/15/bin/postgres", ["/usr/lib/postgresql/*/bin/postgres"], True),
+        ("stunnel4", ["promtool", "/usr/bin/chromium"], False),
+        ("/usr/lib/jvm", ["/usr/lib/postgresql/*/bin/postgres"], False),
+    ],
+)
+def test_coverage_of_a_tool(tool: str, listed: list[str], expected: bool) -> None:
+    assert covered(tool, listed) is expected
 
 
 def test_missing_uses_the_lookup_given() -> None:
