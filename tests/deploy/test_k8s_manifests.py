@@ -124,6 +124,18 @@ def test_overlay_has_every_part(rendered: dict[str, list[Obj]], overlay: str) ->
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_setup_phase_is_the_config_and_the_two_jobs(rendered: dict[str, list[Obj]], overlay: str) -> None:
+    """`kubectl apply -k <overlay> -l carehooks.io/setup=true` must bring everything the Jobs need."""
+    setup = {
+        (o["kind"], o["metadata"]["name"])
+        for o in rendered[overlay]
+        if o["metadata"].get("labels", {}).get("carehooks.io/setup") == "true"
+    }
+    config = next(o["metadata"]["name"] for o in rendered[overlay] if o["kind"] == "ConfigMap")
+    assert setup == {("ConfigMap", config), ("Job", "carehooks-migrate"), ("Job", "carehooks-topics")}
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
 def test_keda_alone_sets_the_replicas_it_scales(rendered: dict[str, list[Obj]], overlay: str) -> None:
     deployments = by_kind(rendered[overlay], "Deployment")
     for name, scaled in by_kind(rendered[overlay], "ScaledObject").items():
