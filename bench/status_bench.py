@@ -44,6 +44,7 @@ from config_api.settings import ConfigApiSettings
 from contracts.base import utcnow
 from contracts.deliveries import DeliveryResultV1
 from service_kit.kafka import ensure_topics
+from service_kit.kafka_security import embedded_broker_client
 from webhook_core.secrets_crypto import generate_key
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -109,11 +110,13 @@ async def running_app(dsn: str, bootstrap: str) -> AsyncIterator[tuple[httpx.Asy
     settings = ConfigApiSettings(
         database_url=dsn,
         kafka_bootstrap_servers=bootstrap,
+        kafka_enable_idempotence=False,  # the embedded broker (devstack.broker.EMBEDDED_BROKER_ENV)
+        kafka_fetch_max_wait_ms=10,
         topic_prefix=prefix,
         webhook_secrets_key=generate_key(),
         admin_token=ADMIN,
     )
-    await ensure_topics(bootstrap, settings.topics, partitions=2)
+    await ensure_topics(bootstrap, settings.topics, embedded_broker_client(), partitions=2)
 
     async def resolver(host: str, port: int) -> list[str]:
         return ["93.184.216.34"]

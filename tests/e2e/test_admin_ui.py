@@ -170,6 +170,7 @@ async def _publish_survey_event(stack: Any, receiver: Receiver, already: int) ->
     from aiokafka import AIOKafkaProducer
 
     from service_kit.kafka import producer_options
+    from service_kit.kafka_security import embedded_broker_client
 
     async with httpx.AsyncClient(base_url=stack.url("dispatcher"), timeout=5) as ops:
         deadline = asyncio.get_running_loop().time() + 30
@@ -178,7 +179,9 @@ async def _publish_survey_event(stack: Any, receiver: Receiver, already: int) ->
             await asyncio.sleep(0.2)
     # The worker follows the same compacted topic; give it the same head start.
     await asyncio.sleep(1.0)
-    producer = AIOKafkaProducer(**producer_options(stack.env["KAFKA_BOOTSTRAP_SERVERS"]))
+    producer = AIOKafkaProducer(
+        **producer_options(stack.env["KAFKA_BOOTSTRAP_SERVERS"], embedded_broker_client())
+    )
     await producer.start()
     try:
         await producer.send_and_wait(stack.topics.surveymonkey_events, SURVEY_EVENT.read_bytes())

@@ -23,6 +23,7 @@ from config_api.deliveries.health import Thresholds
 from config_api.deliveries.store import store_results
 from contracts.deliveries import DeliveryResultV1
 from service_kit.kafka import consumer_options
+from service_kit.kafka_security import KafkaClientSettings
 
 logger = logging.getLogger(__name__)
 
@@ -63,10 +64,11 @@ class ResultsIngestor:
         self,
         pool: asyncpg.Pool,
         bootstrap_servers: str,
+        client: KafkaClientSettings,
         topic: str,
         thresholds: Thresholds,
         after_store: Callable[[], Awaitable[None]] | None = None,
-        fetch_max_wait_ms: int = 10,
+        fetch_max_wait_ms: int = 500,
         max_records: int = 5000,
         retry_delay_s: float = 0.2,
         max_retry_delay_s: float = 5.0,
@@ -75,7 +77,7 @@ class ResultsIngestor:
         self.topic = topic
         self.thresholds = thresholds
         self._after_store = after_store
-        self._options = consumer_options(bootstrap_servers, fetch_max_wait_ms)
+        self._options = consumer_options(bootstrap_servers, client, fetch_max_wait_ms)
         self._max_records = max_records
         self._retry_delay_s = retry_delay_s
         self._max_retry_delay_s = max_retry_delay_s

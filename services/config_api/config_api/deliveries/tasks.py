@@ -103,6 +103,7 @@ def start_delivery_tasks(app: FastAPI) -> list[asyncio.Task[None]]:
     ingestor = ResultsIngestor(
         app.state.pool,
         settings.kafka_bootstrap_servers,
+        settings,
         settings.topics.delivery_results,
         maintenance.thresholds,
         after_store=maintenance.deactivate_pending,
