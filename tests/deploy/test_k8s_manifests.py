@@ -11,7 +11,6 @@ import json
 import re
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -27,6 +26,8 @@ K8S = REPO / "deploy" / "k8s"
 OVERLAYS = ("dev", "prod")
 SCHEMAS = Path(__file__).parent / "schemas"
 CHECKOV_CONFIG = Path(__file__).parent / "checkov.yaml"
+# checkov runs from an environment of its own (tests/deploy/checkov/pyproject.toml, `make install`).
+CHECKOV_PYTHON = REPO / ".tools" / "checkov" / "bin" / "python"
 # The newest Kubernetes whose schemas kubernetes-validate ships (1.37 with the locked version).
 KUBERNETES_VERSION = kubernetes_validate.latest_version()
 
@@ -178,8 +179,11 @@ def test_checkov_finds_nothing(rendered: dict[str, list[Obj]], tmp_path: Path) -
         path.write_text(yaml.safe_dump_all(objs), encoding="utf-8")
         files.append(str(path))
     # One process for both overlays: loading checkov is most of its run time.
+    assert CHECKOV_PYTHON.exists(), (
+        f"{CHECKOV_PYTHON} is missing: run `make install` (checkov's own environment)"
+    )
     done = subprocess.run(
-        [sys.executable, str(Path(__file__).parent / "checkov_scan.py"), str(CHECKOV_CONFIG), *files],
+        [str(CHECKOV_PYTHON), str(Path(__file__).parent / "checkov_scan.py"), str(CHECKOV_CONFIG), *files],
         capture_output=True,
         text=True,
         check=False,
