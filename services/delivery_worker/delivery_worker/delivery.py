@@ -124,6 +124,7 @@ class Deliverer:
         self._global = asyncio.Semaphore(max_concurrency)
         self.in_flight = 0
         metrics.in_flight.set_function(lambda: self.in_flight)
+        metrics.watch_integrations(view)
 
     async def handle(self, record: Record) -> list[Publication]:
         """Process one record of a deliveries, priority or retry topic; returns the records to publish."""
