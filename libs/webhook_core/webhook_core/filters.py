@@ -20,12 +20,18 @@ Errors: :class:`FilterError` (invalid document, raised at compile time; the mess
 e.g. ``filter.data.status.$in: expected a list``) and :class:`FilterEvaluationError` (an ordering
 operator met a value of another type, e.g. ``$gt: 5`` against ``"booked"``; callers count it and treat
 the filter as false).
+
+Cost: ``$in`` / ``$nin`` are hash-set lookups keyed by (JSON type, value), so ``1``, ``true`` and ``"1"``
+stay apart while ``1`` and ``1.0`` are the same number. A filter holds at most :data:`MAX_OPERANDS`
+operand values in total. One evaluation spends steps from an :class:`EvaluationBudget` (each value
+visited on a path, each value tested, long strings scanned by ``$contains``); running out raises
+:class:`FilterBudgetExceededError`, so an event with huge arrays cannot make one filter expensive.
 """
 
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +45,12 @@ MAX_STRING = 1024
 """Characters in one string operand."""
 MAX_PATH_SEGMENTS = 16
 MAX_PATH_LENGTH = 256
+MAX_OPERANDS = 2000
+"""Operand values in one filter, all operators together (each $in / $nin item counts)."""
+DEFAULT_BUDGET_STEPS = 1_000_000
+"""Steps of one evaluation when the caller sets no budget (the dispatcher sets its own, smaller)."""
+SCAN_CHARS_PER_STEP = 256
+"""Characters of a string ``$contains`` / ``$prefix`` may scan for one step."""
 
 ROOT_FIELDS = frozenset({"type", "object_type", "object_id", "integration_id"})
 COMPARISON_OPERATORS = frozenset(
@@ -47,7 +59,6 @@ COMPARISON_OPERATORS = frozenset(
 LOGICAL_OPERATORS = frozenset({"$and", "$or", "$not"})
 
 Scalar = str | int | float | bool | None
-Predicate = Callable[[Mapping[str, Any]], bool]
 
 
 class FilterError(ValueError):
@@ -58,6 +69,31 @@ class FilterEvaluationError(Exception):
     """A filter cannot be evaluated on one event (the caller counts it and treats it as false)."""
 
 
+class FilterBudgetExceededError(FilterEvaluationError):
+    """One evaluation ran out of steps (the event's arrays are too large for this filter)."""
+
+
+class EvaluationBudget:
+    """Steps one evaluation may spend; paths resolved once per evaluation are remembered."""
+
+    __slots__ = ("limit", "paths", "remaining")
+
+    def __init__(self, steps: int = DEFAULT_BUDGET_STEPS) -> None:
+        self.limit = steps
+        self.remaining = steps
+        self.paths: dict[tuple[str, ...], list[object]] = {}
+
+    def spend(self, steps: int) -> None:
+        """Take steps; raises :class:`FilterBudgetExceededError` once the budget is gone."""
+        self.remaining -= steps
+        if self.remaining < 0:
+            raise FilterBudgetExceededError(f"evaluation budget of {self.limit} steps exceeded")
+
+
+Predicate = Callable[[Mapping[str, Any], EvaluationBudget], bool]
+Test = Callable[[list[object], EvaluationBudget], bool]
+
+
 @dataclass(frozen=True)
 class CompiledFilter:
     """A validated filter, ready to evaluate many times."""
@@ -65,17 +101,20 @@ class CompiledFilter:
     document: Mapping[str, Any]
     _predicate: Predicate
     nodes: int
+    operands: int = 0
 
-    def matches(self, event: Mapping[str, Any]) -> bool:
+    def matches(self, event: Mapping[str, Any], budget_steps: int = DEFAULT_BUDGET_STEPS) -> bool:
         """Whether the event satisfies the filter (raises :class:`FilterEvaluationError`)."""
-        return self._predicate(event)
+        return self._predicate(event, EvaluationBudget(budget_steps))
 
 
 def compile_filter(doc: Mapping[str, Any]) -> CompiledFilter:
     """Validate a filter document and compile it (raises :class:`FilterError`)."""
     compiler = _Compiler()
     predicate = compiler.document(doc, "filter", 1)
-    return CompiledFilter(document=doc, _predicate=predicate, nodes=compiler.nodes)
+    return CompiledFilter(
+        document=doc, _predicate=predicate, nodes=compiler.nodes, operands=compiler.operands
+    )
 
 
 # ---------------------------------------------------------------- evaluation helpers
@@ -98,18 +137,24 @@ def _equal(a: object, b: object) -> bool:
     return _kind(a) == _kind(b) and a == b
 
 
-def _flatten(value: object) -> Iterator[object]:
-    if isinstance(value, list):
-        for item in value:
-            yield from _flatten(item)
-    else:
-        yield value
+def _flatten_into(value: list[Any], out: list[object], budget: EvaluationBudget) -> None:
+    budget.spend(len(value))
+    for item in value:
+        if type(item) is list:
+            _flatten_into(item, out, budget)
+        else:
+            out.append(item)
 
 
-def _resolve(event: Mapping[str, Any], segments: tuple[str, ...]) -> list[object]:
+def _resolve(event: Mapping[str, Any], segments: tuple[str, ...], budget: EvaluationBudget) -> list[object]:
     """Every value at the path, arrays searched (flattened) on the way and at the end."""
+    cached = budget.paths.get(segments)
+    if cached is not None:
+        budget.spend(1)
+        return cached
     current: list[object] = [event]
     for segment in segments:
+        budget.spend(len(current))
         found: list[object] = []
         for value in current:
             if isinstance(value, Mapping):
@@ -121,13 +166,28 @@ def _resolve(event: Mapping[str, Any], segments: tuple[str, ...]) -> list[object
                     if index < len(value):
                         found.append(value[index])
                     continue
-                for item in _flatten(value):
+                items: list[object] = []
+                _flatten_into(value, items, budget)
+                for item in items:
                     if isinstance(item, Mapping) and segment in item:
                         found.append(item[segment])
         if not found:
-            return []
+            current = []
+            break
         current = found
-    return [leaf for value in current for leaf in _flatten(value)]
+    leaves: list[object] = []
+    for value in current:
+        if type(value) is list:
+            _flatten_into(value, leaves, budget)
+        else:
+            leaves.append(value)
+    budget.paths[segments] = leaves
+    return leaves
+
+
+def _scan_cost(values: list[object]) -> int:
+    """Steps for scanning the strings among values (``$contains`` / ``$prefix``)."""
+    return len(values) + sum(len(v) for v in values if isinstance(v, str)) // SCAN_CHARS_PER_STEP
 
 
 _ORDER: dict[str, Callable[[Any, Any], bool]] = {
@@ -136,16 +196,26 @@ _ORDER: dict[str, Callable[[Any, Any], bool]] = {
     "$lt": operator.lt,
     "$lte": operator.le,
 }
+_NUMBER_TYPES = frozenset({int, float})
+_STRING_TYPES = frozenset({str})
 
 
-def _ordered(op: str, operand: Scalar) -> Callable[[object], bool]:
+def _ordered(op: str, operand: Scalar) -> Callable[[list[object], EvaluationBudget], bool]:
+    """An ordering test over the values at a path; missing (null) values are skipped."""
     kind = _kind(operand)
+    allowed = _NUMBER_TYPES if kind == "number" else _STRING_TYPES
     compare = _ORDER[op]
 
-    def test(value: object) -> bool:
-        if _kind(value) != kind:
-            raise FilterEvaluationError(f"{op} compares a {kind} with a {_kind(value)}")
-        return compare(value, operand)
+    def test(values: list[object], budget: EvaluationBudget) -> bool:
+        budget.spend(len(values) + 1)
+        for value in values:
+            if value is None:
+                continue
+            if type(value) not in allowed:
+                raise FilterEvaluationError(f"{op} compares a {kind} with a {_kind(value)}")
+            if compare(value, operand):
+                return True
+        return False
 
     return test
 
@@ -156,11 +226,20 @@ def _ordered(op: str, operand: Scalar) -> Callable[[object], bool]:
 class _Compiler:
     def __init__(self) -> None:
         self.nodes = 0
+        self.operands = 0
 
     def _count(self, where: str) -> None:
         self.nodes += 1
         if self.nodes > MAX_NODES:
             raise FilterError(f"{where}: filter too large (more than {MAX_NODES} predicates)")
+
+    def _operands(self, count: int, where: str) -> None:
+        self.operands += count
+        if self.operands > MAX_OPERANDS:
+            raise FilterError(
+                f"{where}: filter too large (more than {MAX_OPERANDS} operand values in total, "
+                "counting every $in / $nin item)"
+            )
 
     def document(self, doc: object, where: str, depth: int) -> Predicate:
         if not isinstance(doc, Mapping):
@@ -184,7 +263,7 @@ class _Compiler:
         self._count(where)
         if op == "$not":
             inner = self.document(value, where, depth + 1)
-            return lambda event: not inner(event)
+            return lambda event, budget: not inner(event, budget)
         if op not in ("$and", "$or"):
             hint = (
                 ' (use it inside a path, e.g. {"data.status": {"' + op + '": ...}})'
@@ -212,56 +291,125 @@ class _Compiler:
         else:
             tests = [self.predicate("$eq", spec, where)]
 
-        def check(event: Mapping[str, Any]) -> bool:
-            values = _resolve(event, segments)
-            return all(test(values) for test in tests)
+        if len(tests) == 1:
+            only = tests[0]
+
+            def check_one(event: Mapping[str, Any], budget: EvaluationBudget) -> bool:
+                return only(_resolve(event, segments, budget), budget)
+
+            return check_one
+
+        def check(event: Mapping[str, Any], budget: EvaluationBudget) -> bool:
+            values = _resolve(event, segments, budget)
+            for test in tests:  # noqa: SIM110 (a plain loop: no generator per evaluation)
+                if not test(values, budget):
+                    return False
+            return True
 
         return check
 
-    def predicate(self, op: str, operand: object, where: str) -> Callable[[list[object]], bool]:
+    def predicate(self, op: str, operand: object, where: str) -> Test:
         self._count(where)
         if op not in COMPARISON_OPERATORS:
             known = ", ".join(sorted(COMPARISON_OPERATORS))
             raise FilterError(f"{where}: unknown operator {op!r}; expected one of {known}")
         if op in ("$in", "$nin"):
             items = _scalar_list(operand, where)
+            self._operands(len(items), where)
+            members = _member_set(items)
             if op == "$in":
-                return lambda values: any(_equal(v, item) for v in values for item in items)
-            return lambda values: not any(_equal(v, item) for v in values for item in items)
+                return lambda values, budget: _any_member(values, members, budget)
+            return lambda values, budget: not _any_member(values, members, budget)
+        self._operands(1, where)
         if op == "$exists":
             if not isinstance(operand, bool):
                 raise FilterError(f"{where}: expected true or false, got {_describe(operand)}")
             wanted = operand
-            return lambda values: any(v is not None for v in values) is wanted
+            return lambda values, budget: any(v is not None for v in values) is wanted
         scalar = _scalar(operand, where)
-        if op == "$eq":
-            return lambda values: any(_equal(v, scalar) for v in values)
-        if op == "$ne":
-            return lambda values: not any(_equal(v, scalar) for v in values)
+        if op in ("$eq", "$ne"):
+            member = _member_set((scalar,))
+            if op == "$eq":
+                return lambda values, budget: _any_member(values, member, budget)
+            return lambda values, budget: not _any_member(values, member, budget)
         if op in ("$prefix", "$contains"):
             if not isinstance(scalar, str):
                 raise FilterError(f"{where}: expected a string, got {_describe(operand)}")
             text = scalar
             if op == "$prefix":
-                return lambda values: any(isinstance(v, str) and v.startswith(text) for v in values)
-            return lambda values: any(isinstance(v, str) and text in v for v in values)
+                return lambda values, budget: (
+                    _spent(budget, _scan_cost(values))
+                    and any(isinstance(v, str) and v.startswith(text) for v in values)
+                )
+            return lambda values, budget: (
+                _spent(budget, _scan_cost(values)) and any(isinstance(v, str) and text in v for v in values)
+            )
         if _kind(scalar) not in ("number", "string"):
             raise FilterError(f"{where}: expected a number or a string, got {_describe(operand)}")
-        test = _ordered(op, scalar)
         # Missing paths are false; a value of another type cannot be ordered and is an evaluation error.
-        return lambda values: any(test(v) for v in values if v is not None)
+        return _ordered(op, scalar)
+
+
+def _spent(budget: EvaluationBudget, steps: int) -> bool:
+    budget.spend(steps)
+    return True
+
+
+class _Boolean:
+    """Stands for true / false inside a member set, where Python would take True for 1."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: bool) -> None:
+        self.value = value
+
+
+_TRUE = _Boolean(True)
+_FALSE = _Boolean(False)
+_HASHED_TYPES = frozenset({str, int, float, type(None)})
+
+
+def _member_set(items: tuple[Scalar, ...]) -> frozenset[object]:
+    """Operands as one hash set: 1 and 1.0 are the same number, true / 1 / "1" stay apart."""
+    return frozenset(_TRUE if item is True else _FALSE if item is False else item for item in items)
+
+
+def _any_member(values: list[object], members: frozenset[object], budget: EvaluationBudget) -> bool:
+    budget.spend(len(values) + 1)
+    for value in values:
+        kind = type(value)
+        if kind is bool:
+            if (_TRUE if value else _FALSE) in members:
+                return True
+        elif kind in _HASHED_TYPES and value in members:
+            return True
+    return False
 
 
 def _all(parts: list[Predicate]) -> Predicate:
     if len(parts) == 1:
         return parts[0]
-    return lambda event: all(p(event) for p in parts)
+
+    def every(event: Mapping[str, Any], budget: EvaluationBudget) -> bool:
+        for part in parts:  # noqa: SIM110 (a plain loop: no generator per evaluation)
+            if not part(event, budget):
+                return False
+        return True
+
+    return every
 
 
 def _any(parts: list[Predicate]) -> Predicate:
     if len(parts) == 1:
         return parts[0]
-    return lambda event: any(p(event) for p in parts)
+
+    def some(event: Mapping[str, Any], budget: EvaluationBudget) -> bool:
+        for part in parts:  # noqa: SIM110 (a plain loop: no generator per evaluation)
+            if part(event, budget):
+                return True
+        return False
+
+    return some
 
 
 def _parse_path(path: str, where: str) -> tuple[str, ...]:
