@@ -29,6 +29,11 @@ class DispatcherMetrics:
         )
         self.webhooks_indexed = Gauge("webhooks_indexed", "Active webhooks in the match index", registry=r)
         self.filter_errors = Counter("filter_errors_total", "Filters that could not be evaluated", registry=r)
+        self.filter_budget_exceeded = Counter(
+            "filter_budget_exceeded_total",
+            "Webhooks skipped for one event because their filter ran out of its evaluation budget",
+            registry=r,
+        )
         self.consumer_lag = Gauge(
             "dispatcher_consumer_lag",
             "Records behind the end of each input partition",
