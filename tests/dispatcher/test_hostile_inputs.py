@@ -126,3 +126,31 @@ def test_sm_body_helper_is_a_valid_event() -> None:
     # guards the property test's seed documents against drift in the helpers
     assert sm_body("response_completed")["event_type"] == "response_completed"
     assert sample("fhir/appointment.json")["resourceType"] == "Appointment"
+
+
+async def test_null_empty_binary_and_huge_headers(
+    kafka_bootstrap: str, topics: Topics, topic_prefix: str, secrets_key: str
+) -> None:
+    settings = settings_for(kafka_bootstrap, topic_prefix, secrets_key)
+    async with Bus(kafka_bootstrap, topics) as bus:
+        await bus.config(webhook("all", event_types=["*"]))
+        async with running(settings) as app:
+            cases: list[list[tuple[str, bytes | None]]] = [
+                [("integration-id", None), ("fhir-interaction", None)],
+                [("integration-id", b""), ("", b"\xff\xfe")],
+                [("integration-id", b"\xff" * 70_000)],
+                [("x" * 300, b"y" * 70_000), ("traceparent", b"\x00")],
+            ]
+            for headers in cases:
+                await bus.producer.send_and_wait(
+                    topics.fhir_events,
+                    b'{"resourceType": "Task", "id": "h"}',
+                    key=None,
+                    headers=headers,
+                    partition=0,
+                )
+            jobs = await bus.collect(3, topics.deliveries)
+            (invalid,) = _invalid(await bus.collect(1, topics.invalid_events))
+            assert len(jobs) == 3
+            assert invalid.reason == "integration-id header: longer than 128 characters"
+            assert app.ready

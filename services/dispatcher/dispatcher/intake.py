@@ -7,6 +7,12 @@ every record produced from the batch; :meth:`KafkaMessage.nack` rewinds each par
 its first record so that the batch is fetched again. The handler must not raise: with a manual policy
 FastStream would log the error and move on, and the next ack would commit past the batch.
 
+FastStream's own batch parser decodes every header value as UTF-8 (``j.decode()``): a header without a
+value (aiokafka hands ``None``) or with binary bytes makes it raise before the handler runs, the batch is
+never acknowledged nor rewound, and the next acknowledgement commits past it: silent loss. The intake
+therefore installs its own parser and decoder, which hand the raw records through untouched (the
+dispatcher reads headers with its bounded, None-safe ``decode_headers``).
+
 The broker is ``consumer_only``: jobs are published with the dispatcher's own producer (exact headers,
 no ``content-type`` / ``correlation_id`` added per record, nothing between the job and the send).
 """
@@ -16,10 +22,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from aiokafka import ConsumerRecord
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage as CurrentMessage
-from faststream.kafka.message import KafkaMessage
+from faststream.kafka.message import KafkaAckableMessage, KafkaMessage
 from faststream.kafka.subscriber.usecase import BatchSubscriber
 
 from contracts.topics import Topics
@@ -71,7 +78,23 @@ def add_intake(
     async def on_batch(message: CurrentMessage) -> None:  # the message from FastStream's context
         await handler(message)
 
-    subscriber(on_batch)
+    async def parse_batch(records: tuple[ConsumerRecord, ...]) -> KafkaMessage:
+        """The batch as one ackable message; headers are not decoded here (see the module docstring)."""
+        first, last = records[0], records[-1]
+        return KafkaAckableMessage(
+            body=b"",
+            headers={},
+            batch_headers=[],
+            message_id=f"{first.offset}-{last.offset}-{first.timestamp}",
+            raw_message=records,
+            consumer=subscriber.consumer,
+        )
+
+    async def no_body(message: KafkaMessage) -> None:
+        """The handler reads the raw records; nothing to decode."""
+        return None
+
+    subscriber(on_batch, parser=parse_batch, decoder=no_body)
     if not isinstance(subscriber, BatchSubscriber):  # batch=True; the check narrows FastStream's overloads
         raise TypeError(f"expected a batch subscriber, got {type(subscriber).__name__}")
     return subscriber
