@@ -23,7 +23,7 @@ from aiokafka.errors import KafkaError
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from config_api.api.routes import deliveries, health, test_delivery
+from config_api.api.routes import asyncapi, deliveries, health, test_delivery
 from config_api.body_limit import BodyLimitMiddleware
 from config_api.db import create_pool
 from config_api.delivery_tasks import start_delivery_tasks
@@ -157,6 +157,7 @@ def create_app(settings: ConfigApiSettings, *, resolver: Resolver | None = None)
         priority_rules,
         deliveries,
         test_delivery,
+        asyncapi,
     ):
         app.include_router(module.router)
     if not (UI_DIR / "index.html").exists():
