@@ -364,3 +364,22 @@ def test_invalid_copy_bounds_key_headers_and_value() -> None:
     assert len(invalid.headers) == 32
     assert all(len(v) <= 1024 for v in invalid.headers.values())
     assert len(base64.b64decode(invalid.value_b64)) == 1_000_000
+
+
+def test_a_filter_over_its_budget_skips_that_webhook_only(caplog: pytest.LogCaptureFixture) -> None:
+    h = Harness(ProcessingLimits(filter_budget_steps=2_000))
+    expensive = {"$and": [{"data.note.text": {"$nin": [f"-{i}"]}} for i in range(1, 100)]}
+    h.add(
+        webhook("cheap", event_types=["Task.*"]), webhook("costly", event_types=["Task.*"], filter=expensive)
+    )
+    secret = "PHI-do-not-log"
+    doc = {"resourceType": "Task", "id": "wide", "note": [{"text": f"{secret} {i}"} for i in range(500)]}
+    with caplog.at_level("DEBUG"):
+        out = h.send(doc)
+    assert [json.loads(o.value or b"")["webhook_id"] for o in out] == ["cheap"]
+    assert h.metrics.filter_budget_exceeded._value.get() == 1
+    assert h.metrics.filter_errors._value.get() == 0
+    assert any(r.getMessage() == "filter evaluation budget exceeded" for r in caplog.records)
+    assert secret not in caplog.text
+    narrow = {"resourceType": "Task", "id": "narrow", "note": [{"text": "x"}]}
+    assert sorted(json.loads(o.value or b"")["webhook_id"] for o in h.send(narrow)) == ["cheap", "costly"]

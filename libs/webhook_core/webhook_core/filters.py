@@ -168,6 +168,7 @@ def _resolve(event: Mapping[str, Any], segments: tuple[str, ...], budget: Evalua
                     continue
                 items: list[object] = []
                 _flatten_into(value, items, budget)
+                budget.spend(len(items))  # the second pass, over the flattened items
                 for item in items:
                     if isinstance(item, Mapping) and segment in item:
                         found.append(item[segment])
