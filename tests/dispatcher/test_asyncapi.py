@@ -78,7 +78,7 @@ def test_every_topic_and_input_header_is_described() -> None:
 def test_fastStream_view_of_the_dispatcher_agrees(secrets_key: str) -> None:
     settings = DispatcherSettings(
         kafka_bootstrap_servers="localhost:9092",
-        webhook_secrets_key=secrets_key,  # type: ignore[arg-type]
+        webhook_secrets_key=secrets_key,
     )
     app = create_app(settings)
     generated = AsyncAPI(app.broker, schema_version="3.0.0").to_specification().to_jsonable()
