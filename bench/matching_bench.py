@@ -57,6 +57,7 @@ from dispatcher.patient_index import PatientIndex
 from dispatcher.settings import DispatcherSettings
 from service_kit.config_view import WebhookView
 from service_kit.kafka import consumer_options, ensure_topics, producer_options
+from service_kit.kafka_security import embedded_broker_client
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TOPICS = Topics()
@@ -158,8 +159,8 @@ def run_once(processor: EventProcessor, records: list[InputRecord]) -> tuple[flo
 
 async def _broker_config(bootstrap: str, prefix: str, total: int) -> Topics:
     topics = Topics().with_prefix(prefix)
-    await ensure_topics(bootstrap, topics, partitions=2)
-    producer = AIOKafkaProducer(**producer_options(bootstrap))
+    await ensure_topics(bootstrap, topics, embedded_broker_client(), partitions=2)
+    producer = AIOKafkaProducer(**producer_options(bootstrap, embedded_broker_client()))
     await producer.start()
     try:
         hooks = build_webhooks(total)
@@ -176,8 +177,8 @@ async def _broker_config(bootstrap: str, prefix: str, total: int) -> Topics:
 
 async def _broker_pass(bootstrap: str, topics: Topics, events: list[bytes]) -> float:
     """Events/s from the first publish to the last job seen on the deliveries topic."""
-    consumer = AIOKafkaConsumer(group_id=None, **consumer_options(bootstrap))
-    producer = AIOKafkaProducer(**producer_options(bootstrap))
+    consumer = AIOKafkaConsumer(group_id=None, **consumer_options(bootstrap, embedded_broker_client(), 10))
+    producer = AIOKafkaProducer(**producer_options(bootstrap, embedded_broker_client()))
     await consumer.start()
     await producer.start()
     try:
@@ -217,6 +218,8 @@ async def broker_bench(args: argparse.Namespace) -> dict[str, Any]:
             topics[name] = await _broker_config(bootstrap, prefix, total)
             settings = DispatcherSettings(
                 kafka_bootstrap_servers=bootstrap,
+                kafka_enable_idempotence=False,  # the embedded broker (devstack.broker.EMBEDDED_BROKER_ENV)
+                kafka_fetch_max_wait_ms=10,
                 topic_prefix=prefix,
                 webhook_secrets_key=key,
                 port=free_port(),

@@ -38,12 +38,13 @@ from chaos_lib.measure import latency_summary
 from chaos_lib.stack import start_infra
 
 from config_api.app import create_app
-from config_api.delivery_store import store_results
+from config_api.deliveries.health import Thresholds
+from config_api.deliveries.store import store_results
 from config_api.settings import ConfigApiSettings
-from config_api.webhook_health import Thresholds
 from contracts.base import utcnow
 from contracts.deliveries import DeliveryResultV1
 from service_kit.kafka import ensure_topics
+from service_kit.kafka_security import embedded_broker_client
 from webhook_core.secrets_crypto import generate_key
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -109,11 +110,13 @@ async def running_app(dsn: str, bootstrap: str) -> AsyncIterator[tuple[httpx.Asy
     settings = ConfigApiSettings(
         database_url=dsn,
         kafka_bootstrap_servers=bootstrap,
+        kafka_enable_idempotence=False,  # the embedded broker (devstack.broker.EMBEDDED_BROKER_ENV)
+        kafka_fetch_max_wait_ms=10,
         topic_prefix=prefix,
         webhook_secrets_key=generate_key(),
         admin_token=ADMIN,
     )
-    await ensure_topics(bootstrap, settings.topics, partitions=2)
+    await ensure_topics(bootstrap, settings.topics, embedded_broker_client(), partitions=2)
 
     async def resolver(host: str, port: int) -> list[str]:
         return ["93.184.216.34"]

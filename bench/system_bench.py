@@ -48,6 +48,7 @@ from chaos_lib.stack import (
 from contracts.topics import Topics
 from contracts.webhooks import WebhookConfigV1
 from service_kit.kafka import assign_from_beginning, consumer_options, ensure_topics, producer_options
+from service_kit.kafka_security import embedded_broker_client
 from webhook_core.secrets_crypto import generate_key
 
 BENCH_RETRY = {
@@ -97,7 +98,7 @@ async def raw_http(url: str, body: bytes, seconds: float, concurrency: int = 32)
 
 async def raw_broker(bootstrap: str, topic: str, body: bytes, count: int) -> dict[str, float]:
     """Produce ``count`` messages (acks=all), then consume them all from the beginning."""
-    producer = AIOKafkaProducer(**producer_options(bootstrap))
+    producer = AIOKafkaProducer(**producer_options(bootstrap, embedded_broker_client()))
     await producer.start()
     try:
         began = time.monotonic()
@@ -106,7 +107,7 @@ async def raw_broker(bootstrap: str, topic: str, body: bytes, count: int) -> dic
         produce_s = time.monotonic() - began
     finally:
         await producer.stop()
-    consumer = AIOKafkaConsumer(group_id=None, **consumer_options(bootstrap, 50))
+    consumer = AIOKafkaConsumer(group_id=None, **consumer_options(bootstrap, embedded_broker_client(), 50))
     await consumer.start()
     try:
         await assign_from_beginning(consumer, topic)
@@ -178,8 +179,8 @@ async def scale_run(
     """Dispatcher alone with ``webhooks`` configs on its own topics; events/s into the delivery topics."""
     prefix = f"{stack.topic_prefix}scale{webhooks}."
     topics = Topics().with_prefix(prefix)
-    await ensure_topics(bootstrap, topics)
-    producer = AIOKafkaProducer(**producer_options(bootstrap))
+    await ensure_topics(bootstrap, topics, embedded_broker_client())
+    producer = AIOKafkaProducer(**producer_options(bootstrap, embedded_broker_client()))
     await producer.start()
     now = datetime.now(UTC)
     began = time.monotonic()
@@ -225,7 +226,9 @@ async def scale_run(
         await sup.start(spec.name, timeout_s=300)
         ready_s = time.monotonic() - began
         gen = EventGenerator(seed=webhooks, poison_rate=0.0, run_tag="sc")
-        consumer = AIOKafkaConsumer(group_id=None, **consumer_options(bootstrap, 20))
+        consumer = AIOKafkaConsumer(
+            group_id=None, **consumer_options(bootstrap, embedded_broker_client(), 20)
+        )
         await consumer.start()
         try:
             tps = []
@@ -318,7 +321,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         print(f"warm-up: {warm}", flush=True)
         body = sample_body(gen)
         raw_topic = Topics().with_prefix(f"{prefix}raw.").surveymonkey_events
-        await ensure_topics(infra.bootstrap, Topics().with_prefix(f"{prefix}raw."))
+        await ensure_topics(infra.bootstrap, Topics().with_prefix(f"{prefix}raw."), embedded_broker_client())
         runs: dict[str, list[float]] = {"raw_http": [], "produce": [], "consume": [], "pipeline": []}
         latency_runs: dict[str, list[dict[str, float]]] = {"25": [], "50": [], "75": []}
         for i in range(args.repeats):

@@ -56,9 +56,10 @@ from contracts.topics import Topics
 from contracts.webhooks import NoAuth, RetryPolicy, SigningSecret, WebhookConfigV1
 from delivery_worker.outbox import Outbox, Publication
 from delivery_worker.plan import result_for
-from devstack.broker import start_broker
+from devstack.broker import EMBEDDED_BROKER_ENV, start_broker
 from devstack.ports import free_port, free_ports
 from service_kit.kafka import assign_from_beginning, consumer_options, ensure_topics, producer_options
+from service_kit.kafka_security import embedded_broker_client
 from service_kit.runtime import DEFAULT_GC_GEN0_THRESHOLD, run
 from service_kit.settings import decode_secrets_key
 from webhook_core.secrets_crypto import SecretBox, generate_key, generate_signing_secret
@@ -212,7 +213,7 @@ class Bench:
         """One burst of jobs, each as ``encode(job)``, on fresh topics ``<prefix><tag>.``; returns the
         source topic, the sink topic and the number of records."""
         topics = Topics().with_prefix(f"{self.prefix}{tag}.")
-        await ensure_topics(bootstrap, topics, partitions=6)
+        await ensure_topics(bootstrap, topics, embedded_broker_client(), partitions=6)
         jobs = [
             make_job(self.webhooks[i % len(self.webhooks)], i, body_for(i)) for i in range(self.args.burst)
         ]
@@ -241,7 +242,9 @@ class Bench:
     async def hop_probe(self, hops: dict[str, float]) -> asyncio.Task[None]:
         """A plain consumer of the deliveries topic (same fetch wait as the worker) noting when each
         job could first be fetched: the broker hop, to tell its latency from the worker's."""
-        consumer = AIOKafkaConsumer(group_id=None, **consumer_options(self.bootstrap, 10))
+        consumer = AIOKafkaConsumer(
+            group_id=None, **consumer_options(self.bootstrap, embedded_broker_client(), 10)
+        )
         await consumer.start()
         tps = await assign_from_beginning(consumer, self.topics.deliveries)
         await consumer.seek_to_end(*tps)
@@ -315,7 +318,7 @@ class Bench:
         """
         self.prefix = f"{self.base_prefix}r{run}."
         self.topics = Topics().with_prefix(self.prefix)
-        await ensure_topics(self.bootstrap, self.topics, partitions=6)
+        await ensure_topics(self.bootstrap, self.topics, embedded_broker_client(), partitions=6)
         per_webhook = max(1, self.args.concurrency // self.args.webhooks)
         self.webhooks = []
         for n in range(self.args.webhooks):
@@ -327,6 +330,7 @@ class Bench:
             await producer.send_and_wait(self.topics.webhooks_config, cfg.to_bytes(), key=wid.encode())
         env = {
             **os.environ,
+            **EMBEDDED_BROKER_ENV,
             "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
             "TOPIC_PREFIX": self.prefix,
             # A group of its own per run too: on the embedded broker, new members of a group whose
@@ -367,7 +371,9 @@ class Bench:
             receiver.start()
             rx = ReceiverClient(receiver.base_url)
             self.bootstrap = broker.bootstrap_servers
-            producer = AIOKafkaProducer(**producer_options(broker.bootstrap_servers))
+            producer = AIOKafkaProducer(
+                **producer_options(broker.bootstrap_servers, embedded_broker_client())
+            )
             await producer.start()
             self.others = {
                 "bench": psutil.Process(),
@@ -488,9 +494,11 @@ async def relay_through(
     """Fetch ``count`` records of ``source`` and run the relay that ``make_relay`` returns on each,
     ``concurrency`` at a time, then its flush (which waits until every produced record is
     acknowledged). Returns (messages/s, CPU ms per message) of this process."""
-    consumer = AIOKafkaConsumer(group_id=None, **consumer_options(bootstrap, 10))
+    consumer = AIOKafkaConsumer(group_id=None, **consumer_options(bootstrap, embedded_broker_client(), 10))
     # Results are ~2 KB: with aiokafka's 16 KB batches a partition would take 8 per produce round trip.
-    producer = AIOKafkaProducer(**{**producer_options(bootstrap), "max_batch_size": 1 << 20})
+    producer = AIOKafkaProducer(
+        **{**producer_options(bootstrap, embedded_broker_client()), "max_batch_size": 1 << 20}
+    )
     await consumer.start()
     await producer.start()
     me = psutil.Process()

@@ -50,6 +50,7 @@ from devstack.broker import start_broker
 from devstack.ports import free_port
 from service_kit.config_view import WebhookView
 from service_kit.kafka import consumer_options, ensure_topics, producer_options
+from service_kit.kafka_security import embedded_broker_client
 from service_kit.runtime import DEFAULT_GC_GEN0_THRESHOLD, run
 from service_kit.settings import decode_secrets_key
 from webhook_core.secrets_crypto import SecretBox, generate_key, generate_signing_secret
@@ -167,7 +168,9 @@ class Ladder:
 
     async def consumer_rung(self, bootstrap: str, topics: Topics) -> float:
         """CPU ms per job through JobConsumer + Deliverer, from the group's start to the last ack."""
-        producer = AIOKafkaProducer(**{**producer_options(bootstrap), "max_batch_size": 1 << 20})
+        producer = AIOKafkaProducer(
+            **{**producer_options(bootstrap, embedded_broker_client()), "max_batch_size": 1 << 20}
+        )
         await producer.start()
         on_ack, all_acked = self.acked_counter()
 
@@ -183,7 +186,10 @@ class Ladder:
         outbox.start()
         session = worker_like_session()
         deliverer, metrics = make_deliverer(topics, self.hooks, session, self.box)
-        consumer = AIOKafkaConsumer(group_id=f"{topics.deliveries}-ladder", **consumer_options(bootstrap, 10))
+        consumer = AIOKafkaConsumer(
+            group_id=f"{topics.deliveries}-ladder",
+            **consumer_options(bootstrap, embedded_broker_client(), 10),
+        )
         jobs = JobConsumer(
             consumer,
             deliverer,
@@ -225,12 +231,16 @@ class Ladder:
                 )
                 for n in range(8)
             ]
-            producer = AIOKafkaProducer(**producer_options(broker.bootstrap_servers))
+            producer = AIOKafkaProducer(
+                **producer_options(broker.bootstrap_servers, embedded_broker_client())
+            )
             await producer.start()
             for round_no in range(rounds):
                 for name in rungs:
                     topics = Topics().with_prefix(f"ladder{time.time_ns()}.")
-                    await ensure_topics(broker.bootstrap_servers, topics, partitions=6)
+                    await ensure_topics(
+                        broker.bootstrap_servers, topics, embedded_broker_client(), partitions=6
+                    )
                     sent = []
                     for i in range(self.jobs):
                         job = make_job(self.hooks[i % len(self.hooks)], i, body_for(i))

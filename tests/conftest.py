@@ -20,6 +20,7 @@ import pytest
 
 from contracts.topics import Topics
 from service_kit.kafka import ensure_topics
+from service_kit.kafka_security import embedded_broker_client
 from webhook_core.secrets_crypto import generate_key
 
 REPO = Path(__file__).resolve().parent.parent
@@ -42,8 +43,13 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         with KafkaContainer() as kafka:
             yield kafka.get_bootstrap_server()
         return
-    from devstack.broker import start_broker
+    from devstack.broker import EMBEDDED_BROKER_ENV, start_broker
     from devstack.ports import free_port
+
+    # Settings built directly in tests (WorkerSettings(...)) read the process environment: give
+    # them what the embedded broker needs (no idempotence, short fetch wait, topics auto-created).
+    for name, value in EMBEDDED_BROKER_ENV.items():
+        os.environ.setdefault(name, value)
 
     log = tmp_path_factory.mktemp("broker") / "tansu.log"
     broker = start_broker(port=free_port(), log_path=log)
@@ -119,7 +125,7 @@ def topic_prefix() -> str:
 async def topics(kafka_bootstrap: str, topic_prefix: str) -> Topics:
     """This test's topics, created (2 partitions each, compacted where the design says so)."""
     names = Topics().with_prefix(topic_prefix)
-    await ensure_topics(kafka_bootstrap, names, partitions=2)
+    await ensure_topics(kafka_bootstrap, names, embedded_broker_client(), partitions=2)
     return names
 
 
@@ -131,8 +137,17 @@ def secrets_key() -> str:
 
 @pytest.fixture
 def service_env(kafka_bootstrap: str, topic_prefix: str, secrets_key: str) -> dict[str, str]:
-    """Environment shared by the services under test (dev profile: http to loopback allowed)."""
+    """Environment shared by the services under test (dev profile: http to loopback allowed).
+
+    With the embedded broker it includes what that broker needs (devstack.broker.EMBEDDED_BROKER_ENV).
+    """
+    from devstack.broker import EMBEDDED_BROKER_ENV
+
+    embedded = (
+        {} if _containers_wanted() or os.environ.get("KAFKA_BOOTSTRAP_SERVERS") else EMBEDDED_BROKER_ENV
+    )
     return {
+        **embedded,
         "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
         "TOPIC_PREFIX": topic_prefix,
         "WEBHOOK_SECRETS_KEY": secrets_key,

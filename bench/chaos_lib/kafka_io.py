@@ -15,6 +15,7 @@ from aiokafka.errors import KafkaError
 from chaos_lib.events import Message
 from contracts.topics import Headers, Topics
 from service_kit.kafka import consumer_options, producer_options
+from service_kit.kafka_security import embedded_broker_client
 
 T = TypeVar("T")
 
@@ -24,7 +25,7 @@ class Publisher:
 
     def __init__(self, bootstrap: str, topics: Topics) -> None:
         self.topics = topics
-        self.producer = AIOKafkaProducer(**producer_options(bootstrap))
+        self.producer = AIOKafkaProducer(**producer_options(bootstrap, embedded_broker_client()))
         self.published: list[Message] = []
         self.failed = 0
 
@@ -90,7 +91,9 @@ class TopicTail(Generic[T]):
         self.parse = parse
         self.items: list[T] = []
         self.unparsable = 0
-        self._consumer = AIOKafkaConsumer(group_id=None, **consumer_options(bootstrap, 50))
+        self._consumer = AIOKafkaConsumer(
+            group_id=None, **consumer_options(bootstrap, embedded_broker_client(), 50)
+        )
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:

@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 import psutil
 
+from devstack.broker import EMBEDDED_BROKER_ENV
 from devstack.ports import free_port, wait_for_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -249,6 +250,7 @@ SERVICES = ("config_api", "dispatcher", "delivery_worker")
 def service_specs(cfg: StackConfig, names: tuple[str, ...] = SERVICES) -> list[ServiceSpec]:
     """Specs of the services, each on a free port, with the project's environment names."""
     common = {
+        **EMBEDDED_BROKER_ENV,
         "KAFKA_BOOTSTRAP_SERVERS": cfg.bootstrap,
         "TOPIC_PREFIX": cfg.topic_prefix,
         "WEBHOOK_SECRETS_KEY": cfg.secrets_key,

@@ -15,6 +15,7 @@ from devstack.postgres import EmbeddedPostgres, start_postgres, stop_data_dir
 
 if TYPE_CHECKING:
     from contracts.topics import Topics
+    from service_kit.kafka_security import KafkaClientSettings
 
 
 def ensure_secret(path: Path, make: str) -> str:
@@ -137,14 +138,16 @@ def stop_embedded_postgres(server: EmbeddedPostgres | None, pgdata: Path) -> Non
         stop_data_dir(pgdata)
 
 
-def create_topics(bootstrap: str, topics: Topics, partitions: int, replication_factor: int) -> int:
+def create_topics(
+    bootstrap: str, topics: Topics, client: KafkaClientSettings, partitions: int, replication_factor: int
+) -> int:
     """Create every topic that is missing (idempotent); return how many topics the system uses."""
     # Imported here: aiokafka and pydantic are slow to import, and bad settings or a taken port
     # should be reported before paying for them.
     from service_kit.kafka import ensure_topics
 
     asyncio.run(
-        ensure_topics(bootstrap, topics, partitions=partitions, replication_factor=replication_factor)
+        ensure_topics(bootstrap, topics, client, partitions=partitions, replication_factor=replication_factor)
     )
     return len(topics.all_topics())
 

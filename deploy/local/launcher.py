@@ -35,7 +35,7 @@ from infra import (
     write_env_file,
 )
 
-from devstack.broker import EmbeddedBroker, start_broker
+from devstack.broker import EMBEDDED_BROKER_ENV, EmbeddedBroker, start_broker
 from devstack.postgres import EmbeddedPostgres
 from devstack.processes import (
     SERVICES,
@@ -169,6 +169,8 @@ class Stack:
             # Services die with the launcher (PDEATHSIG); the broker does not, so remember it.
             (self.plan.run_dir / BROKER_PID).write_text(f"{self.broker.process.pid}\n")
             env["KAFKA_BOOTSTRAP_SERVERS"] = self.broker.bootstrap_servers
+            for name, value in EMBEDDED_BROKER_ENV.items():
+                env.setdefault(name, value)  # what the embedded broker needs, unless set explicitly
             self.console.say(f"embedded Kafka broker (Tansu) on {self.broker.bootstrap_servers}")
         if self.plan.embedded_pg:
             self.postgres_starting = True
@@ -268,7 +270,11 @@ def ensure_all_topics(env: dict[str, str], plan: Plan, console: Console) -> None
 
     try:
         count = create_topics(
-            settings.kafka_bootstrap_servers, settings.topics, plan.partitions, plan.replication_factor
+            settings.kafka_bootstrap_servers,
+            settings.topics,
+            settings,
+            plan.partitions,
+            plan.replication_factor,
         )
     except (KafkaError, OSError) as exc:
         raise LaunchError(

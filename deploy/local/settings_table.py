@@ -38,7 +38,7 @@ _OVERRIDES = {
 _MEANINGS = {
     # For settings whose Field carries no description (the services own their settings.py).
     "KAFKA_BOOTSTRAP_SERVERS": "Kafka bootstrap servers `host:port[,host:port]`; `make run` starts the embedded broker when unset",
-    "KAFKA_FETCH_MAX_WAIT_MS": "Longest wait of one consumer fetch (low keeps latency low)",
+    "KAFKA_FETCH_MAX_WAIT_MS": "Longest wait of one consumer fetch; a real broker answers as soon as data arrives, so Kafka's 500 ms costs no latency; `make run` sets 10 for the embedded broker, which does not",
     "LOG_JSON": "`true` JSON lines, `false` text; unset: JSON unless stderr is a terminal",
     "LOG_LEVEL": "DEBUG, INFO, WARNING or ERROR",
     "TOPIC_PREFIX": "Prefix of every topic name (the tests give each test its own)",

@@ -9,10 +9,11 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from config_api.results_ingest import ResultsIngestor
+from config_api.deliveries.ingest import ResultsIngestor
 from contracts.base import utcnow
 from contracts.deliveries import DeliveryResultV1
 from service_kit.kafka import assign_from_beginning, consumer_options, producer_options
+from service_kit.kafka_security import embedded_broker_client
 
 
 def make_result(
@@ -35,7 +36,7 @@ def make_result(
 
 
 async def publish(bootstrap: str, topic: str, messages: Sequence[DeliveryResultV1 | bytes]) -> None:
-    producer = AIOKafkaProducer(**producer_options(bootstrap))
+    producer = AIOKafkaProducer(**producer_options(bootstrap, embedded_broker_client()))
     await producer.start()
     try:
         for message in messages:
@@ -75,7 +76,7 @@ async def read_topic(
     bootstrap: str, topic: str, match: Callable[[bytes | None, bytes | None], bool], timeout_s: float = 15.0
 ) -> list[tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]]:
     """Every record of ``topic`` so far (from the beginning) once one of them matches."""
-    consumer = AIOKafkaConsumer(group_id=None, **consumer_options(bootstrap))
+    consumer = AIOKafkaConsumer(group_id=None, **consumer_options(bootstrap, embedded_broker_client(), 10))
     await consumer.start()
     try:
         await assign_from_beginning(consumer, topic)

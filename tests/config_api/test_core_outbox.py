@@ -11,12 +11,13 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from capi_harness import ApiHarness, make_settings, start_harness
 
-from config_api.outbox import pending_count
+from config_api.webhooks.outbox import pending_count
 from contracts.topics import Topics
 from contracts.webhooks import PriorityRulesV1, WebhookConfigV1
 from devstack.broker import start_broker
 from devstack.ports import free_port
 from service_kit.kafka import consumer_options, ensure_topics, producer_options
+from service_kit.kafka_security import embedded_broker_client
 from webhook_core.secrets_crypto import SecretBox
 from webhook_core.webhook_secrets import active_signing_secrets, decrypt_auth
 
@@ -28,7 +29,7 @@ Record = tuple[str, bytes | None]
 
 async def read_topic(bootstrap: str, topic: str) -> list[Record]:
     """Every record of the topic, partition by partition (order within a key is preserved)."""
-    consumer = AIOKafkaConsumer(group_id=None, **consumer_options(bootstrap))
+    consumer = AIOKafkaConsumer(group_id=None, **consumer_options(bootstrap, embedded_broker_client(), 10))
     await consumer.start()
     try:
         partitions = consumer.partitions_for_topic(topic)
@@ -147,7 +148,7 @@ async def test_kafka_down_while_changing_config_then_up(
             assert ready["ready"] is True and ready["kafka"] is False
 
             broker = await asyncio.to_thread(start_broker, port=port, log_path=tmp_path / "broker.log")
-            await ensure_topics(bootstrap, names, partitions=2)
+            await ensure_topics(bootstrap, names, embedded_broker_client(), partitions=2)
             records = await wait_for(
                 bootstrap,
                 names.webhooks_config,
@@ -182,7 +183,7 @@ async def test_snapshot_at_start_when_topic_is_empty_and_resync(
     # Restarted on an empty config topic (what the embedded memory broker looks like after a restart).
     prefix = f"t{uuid.uuid4().hex[:10]}."
     names = Topics().with_prefix(prefix)
-    await ensure_topics(kafka_bootstrap, names, partitions=2)
+    await ensure_topics(kafka_bootstrap, names, embedded_broker_client(), partitions=2)
     env = {**service_env, "TOPIC_PREFIX": prefix}
     async with start_harness(make_settings(database_url, env)) as fresh:
         records = await wait_for(
@@ -198,7 +199,7 @@ async def test_snapshot_at_start_when_topic_is_empty_and_resync(
         assert snapshot_b.active is False and snapshot_b.deactivated_reason
 
         # a stray webhook on the topic (deleted while the topic was unavailable) gets a tombstone
-        producer = AIOKafkaProducer(**producer_options(kafka_bootstrap))
+        producer = AIOKafkaProducer(**producer_options(kafka_bootstrap, embedded_broker_client()))
         await producer.start()
         try:
             stray = snapshot_b.model_copy(update={"id": "wh_stray"})

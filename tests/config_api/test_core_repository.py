@@ -7,8 +7,8 @@ import asyncio
 import pytest
 from capi_harness import ApiHarness
 
-from config_api.outbox import pending_count
-from config_api.repository import deactivate_webhook, get_webhook_config
+from config_api.webhooks.outbox import pending_count
+from config_api.webhooks.repository import deactivate_webhook, get_webhook_config
 from webhook_core.secrets_crypto import SecretBox
 from webhook_core.webhook_secrets import active_signing_secrets
 

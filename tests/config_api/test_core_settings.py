@@ -75,7 +75,7 @@ def test_main_exits_2_on_bad_settings_and_1_when_the_port_is_taken() -> None:
 
 
 def test_topic_is_behind_table() -> None:
-    from config_api.snapshot import topic_is_behind
+    from config_api.webhooks.snapshot import topic_is_behind
 
     cases = [
         ({"a": 2}, set(), {"a": 2}, set(), False),

@@ -12,8 +12,8 @@ import pytest
 from capi_harness import ApiHarness, make_settings, start_harness
 from delivery_helpers import make_result, publish, read_topic, wait_ingested, wait_until
 
-from config_api.auto_deactivation import mark_failing_too_long
-from config_api.status import failing_counts
+from config_api.deliveries.deactivation import mark_failing_too_long
+from config_api.deliveries.status import failing_counts
 from contracts.base import utcnow
 from contracts.events import WebhookDeactivatedV1
 from contracts.topics import Topics

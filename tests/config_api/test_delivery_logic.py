@@ -11,10 +11,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from config_api.delivery_logs import CursorError, LogFilters, build_query, decode_cursor, encode_cursor
-from config_api.delivery_store import clean_text
-from config_api.delivery_tasks import supervise
-from config_api.latency_histogram import (
+from config_api.deliveries.health import (
+    Health,
+    Thresholds,
+    apply_result,
+    failing_too_long,
+    reset_after_deactivation,
+)
+from config_api.deliveries.latency import (
     BIN_COUNT,
     BIN_EDGES_MS,
     bin_index,
@@ -22,16 +26,12 @@ from config_api.latency_histogram import (
     merge,
     percentile,
 )
-from config_api.stats_rollup import HOUR_S, MINUTE_S, bucket_start, rollup
-from config_api.status import WINDOWS, summarise, window_start
-from config_api.test_payloads import render, sample_payload
-from config_api.webhook_health import (
-    Health,
-    Thresholds,
-    apply_result,
-    failing_too_long,
-    reset_after_deactivation,
-)
+from config_api.deliveries.logs import CursorError, LogFilters, build_query, decode_cursor, encode_cursor
+from config_api.deliveries.rollup import HOUR_S, MINUTE_S, bucket_start, rollup
+from config_api.deliveries.status import WINDOWS, summarise, window_start
+from config_api.deliveries.store import clean_text
+from config_api.deliveries.tasks import supervise
+from config_api.webhooks.sample_payloads import render, sample_payload
 from contracts.catalogs import SURVEYMONKEY_EVENT_TYPES, fhir_event_types
 from contracts.deliveries import DeliveryResultV1
 

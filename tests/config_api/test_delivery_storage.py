@@ -13,13 +13,14 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from delivery_helpers import make_result, publish, wait_until
 
 from config_api.db import create_pool
-from config_api.delivery_store import store_results
-from config_api.results_ingest import ResultsIngestor, group_id_for
-from config_api.retention import purge_expired
-from config_api.webhook_health import Thresholds
+from config_api.deliveries.health import Thresholds
+from config_api.deliveries.ingest import ResultsIngestor, group_id_for
+from config_api.deliveries.retention import purge_expired
+from config_api.deliveries.store import store_results
 from contracts.base import utcnow
 from contracts.topics import Topics
 from service_kit.kafka import consumer_options
+from service_kit.kafka_security import embedded_broker_client
 
 pytestmark = pytest.mark.integration
 
@@ -28,7 +29,9 @@ WEBHOOK = {"id": "wh_store", "integration_id": "surveymonkey"}
 
 
 async def committed_total(bootstrap: str, topic: str) -> int:
-    consumer = AIOKafkaConsumer(group_id=group_id_for(topic), **consumer_options(bootstrap))
+    consumer = AIOKafkaConsumer(
+        group_id=group_id_for(topic), **consumer_options(bootstrap, embedded_broker_client(), 10)
+    )
     await consumer.start()
     try:
         total = 0
@@ -44,7 +47,14 @@ async def test_ingest_waits_out_a_postgres_outage(
 ) -> None:
     pool = await create_pool(database_url, 10.0, max_size=2)
     ingestor = ResultsIngestor(
-        pool, kafka_bootstrap, topics.delivery_results, LIMITS, retry_delay_s=0.05, max_retry_delay_s=0.3
+        pool,
+        kafka_bootstrap,
+        embedded_broker_client(),
+        topics.delivery_results,
+        LIMITS,
+        fetch_max_wait_ms=10,
+        retry_delay_s=0.05,
+        max_retry_delay_s=0.3,
     )
     task = asyncio.create_task(ingestor.run())
     database = urlsplit(database_url).path.lstrip("/")

@@ -28,6 +28,7 @@ from contracts.webhooks import (
     WebhookConfigV1,
 )
 from service_kit.kafka import assign_from_beginning, consumer_options, producer_options
+from service_kit.kafka_security import embedded_broker_client
 from webhook_core.secrets_crypto import SecretBox
 from webhook_core.webhook_secrets import encrypt_auth, secret_context
 
@@ -166,7 +167,7 @@ class Bus:
     def __init__(self, bootstrap: str, topics: Topics) -> None:
         self.bootstrap = bootstrap
         self.topics = topics
-        self.producer = AIOKafkaProducer(**producer_options(bootstrap))
+        self.producer = AIOKafkaProducer(**producer_options(bootstrap, embedded_broker_client()))
         self.results: list[DeliveryResultV1] = []
         self.dead: list[tuple[DeadLetterV1, dict[str, str]]] = []
         self._tasks: list[asyncio.Task[None]] = []
@@ -178,7 +179,9 @@ class Bus:
             (self.topics.delivery_results, self._on_result),
             (self.topics.deliveries_dlq, self._on_dead),
         ):
-            consumer = AIOKafkaConsumer(group_id=None, **consumer_options(self.bootstrap))
+            consumer = AIOKafkaConsumer(
+                group_id=None, **consumer_options(self.bootstrap, embedded_broker_client(), 10)
+            )
             await consumer.start()
             await assign_from_beginning(consumer, topic)
             self._consumers.append(consumer)

@@ -13,12 +13,13 @@ from aiokafka.partitioner import DefaultPartitioner
 from contracts.topics import Topics
 from delivery_worker.outbox import Outbox, Publication
 from service_kit.kafka import assign_from_beginning, consumer_options, producer_options
+from service_kit.kafka_security import embedded_broker_client
 
 pytestmark = pytest.mark.integration
 
 
 async def _read_all(bootstrap: str, topic: str, count: int) -> list[Any]:
-    consumer = AIOKafkaConsumer(group_id=None, **consumer_options(bootstrap))
+    consumer = AIOKafkaConsumer(group_id=None, **consumer_options(bootstrap, embedded_broker_client(), 10))
     await consumer.start()
     try:
         await assign_from_beginning(consumer, topic)
@@ -36,7 +37,7 @@ async def _read_all(bootstrap: str, topic: str, count: int) -> list[Any]:
 async def test_records_land_where_a_plain_send_would_and_each_job_hears_once(
     kafka_bootstrap: str, topics: Topics
 ) -> None:
-    producer = AIOKafkaProducer(**producer_options(kafka_bootstrap))
+    producer = AIOKafkaProducer(**producer_options(kafka_bootstrap, embedded_broker_client()))
     await producer.start()
     outbox = Outbox(producer, asyncio.Event())
     outbox.start()

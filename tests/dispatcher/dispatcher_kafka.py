@@ -17,6 +17,7 @@ from devstack.ports import free_port
 from dispatcher.app import DispatcherApp, create_app
 from dispatcher.settings import DispatcherSettings
 from service_kit.kafka import consumer_options, producer_options
+from service_kit.kafka_security import embedded_broker_client
 
 
 def settings_for(
@@ -56,14 +57,14 @@ class Bus:
     def __init__(self, bootstrap: str, topics: Topics) -> None:
         self.bootstrap = bootstrap
         self.topics = topics
-        self.producer = AIOKafkaProducer(**producer_options(bootstrap))
+        self.producer = AIOKafkaProducer(**producer_options(bootstrap, embedded_broker_client()))
         self.consumer = AIOKafkaConsumer(
             topics.deliveries,
             topics.deliveries_priority,
             topics.invalid_events,
             topics.patient_index,
             group_id=None,
-            **consumer_options(bootstrap),
+            **consumer_options(bootstrap, embedded_broker_client(), 10),
         )
         self.seen: list[ConsumerRecord] = []  # type: ignore[type-arg]
         self.pending: list[ConsumerRecord] = []  # type: ignore[type-arg]

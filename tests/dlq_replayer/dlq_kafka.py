@@ -12,6 +12,7 @@ from contracts.deliveries import DeadLetterV1, DeliveryJobV1
 from contracts.topics import Topics
 from contracts.webhooks import WebhookConfigV1
 from service_kit.kafka import consumer_options, producer_options
+from service_kit.kafka_security import embedded_broker_client
 
 
 async def produce(
@@ -21,7 +22,7 @@ async def produce(
     partition: int | None = None,
 ) -> None:
     """Produce (key, value, record time) records and wait for the broker's acks."""
-    producer = AIOKafkaProducer(**producer_options(bootstrap))
+    producer = AIOKafkaProducer(**producer_options(bootstrap, embedded_broker_client()))
     await producer.start()
     try:
         # Sent as batches on purpose: the embedded broker under-reports end offsets after a
@@ -56,7 +57,7 @@ async def read_jobs(
     bootstrap: str, topic: str, expected: int, timeout_s: float = 15.0, settle_s: float = 0.5
 ) -> list[tuple[bytes | None, DeliveryJobV1, dict[str, bytes]]]:
     """Every job on ``topic`` once ``expected`` arrived (then waits ``settle_s`` to catch extras)."""
-    consumer = AIOKafkaConsumer(group_id=None, **consumer_options(bootstrap))
+    consumer = AIOKafkaConsumer(group_id=None, **consumer_options(bootstrap, embedded_broker_client(), 10))
     await consumer.start()
     out: list[tuple[bytes | None, DeliveryJobV1, dict[str, bytes]]] = []
     try:

@@ -123,6 +123,31 @@ async def test_page_logic_in_browser() -> None:
                 "currentIntegrationId", "eventTypes", "objectTypes",
             ]  # fmt: skip
             assert len(state["actions"]) == 7
+            groups = await page.evaluate(
+                """async () => {
+                    const { groupEntries } = await import('./js/catalog_groups.js');
+                    const fhir = ['Appointment.create', 'Appointment.update', 'Patient.create'].map((name) => ({ name, description: '' }));
+                    const sm = ['response_completed', 'collector_created', 'contact_created', 'contact_list_created', 'survey_created']
+                      .map((name) => ({ name, description: '' }));
+                    const names = (gs) => gs.map((g) => [g.label, g.items.map((i) => i.name)]);
+                    return {
+                      fhir: names(groupEntries(fhir, 'fhir', { wildcards: true })),
+                      sm: names(groupEntries(sm, 'surveymonkey', { wildcards: true, extra: ['response_deleted'] })),
+                    };
+                }"""
+            )
+            assert groups["fhir"] == [
+                ["All", ["*"]],
+                ["Appointment", ["Appointment.*", "Appointment.create", "Appointment.update"]],
+                ["Patient", ["Patient.*", "Patient.create"]],
+            ]
+            assert groups["sm"] == [
+                ["Collectors", ["collector_created"]],
+                ["Contact lists", ["contact_list_created"]],
+                ["Contacts", ["contact_created"]],
+                ["Responses", ["response_completed", "response_deleted"]],
+                ["Surveys", ["survey_created"]],
+            ]
             assert await page.evaluate("() => sessionStorage.length") == 0
             assert errors == []
         finally:
@@ -145,6 +170,7 @@ async def _publish_survey_event(stack: Any, receiver: Receiver, already: int) ->
     from aiokafka import AIOKafkaProducer
 
     from service_kit.kafka import producer_options
+    from service_kit.kafka_security import embedded_broker_client
 
     async with httpx.AsyncClient(base_url=stack.url("dispatcher"), timeout=5) as ops:
         deadline = asyncio.get_running_loop().time() + 30
@@ -153,7 +179,9 @@ async def _publish_survey_event(stack: Any, receiver: Receiver, already: int) ->
             await asyncio.sleep(0.2)
     # The worker follows the same compacted topic; give it the same head start.
     await asyncio.sleep(1.0)
-    producer = AIOKafkaProducer(**producer_options(stack.env["KAFKA_BOOTSTRAP_SERVERS"]))
+    producer = AIOKafkaProducer(
+        **producer_options(stack.env["KAFKA_BOOTSTRAP_SERVERS"], embedded_broker_client())
+    )
     await producer.start()
     try:
         await producer.send_and_wait(stack.topics.surveymonkey_events, SURVEY_EVENT.read_bytes())
@@ -235,7 +263,18 @@ async def test_admin_flow(stack_factory: Callable[..., Any]) -> None:
             # Create: an SSRF target is refused on the URL field.
             await page.get_by_role("link", name="New webhook").click()
             await page.get_by_label("Name").fill("Completed responses")
-            await page.get_by_label("Event types").select_option(["response_completed", "response_created"])
+            await page.get_by_label("Description").fill("Feeds the CRM inbox; owner: patient experience")
+            events = page.get_by_role("group", name="Event types")
+            # Searchable, grouped checkboxes: a search narrows the list to one category.
+            await events.get_by_label("Search event types").fill("collector")
+            await expect(events.get_by_role("heading", name="Collectors")).to_be_visible()
+            await expect(events.get_by_role("heading", name="Responses")).to_have_count(0)
+            await events.get_by_label("Search event types").fill("")
+            await expect(events.get_by_role("heading", name="Responses")).to_be_visible()
+            await events.get_by_role("checkbox", name="response_completed").check()
+            await events.get_by_role("checkbox", name="response_created").check()
+            # The server checks the form as it is typed, before saving.
+            await expect(page.get_by_test_id("check-state")).to_contain_text("The server would refuse")
             await page.get_by_label("Subscription URL").fill(SSRF_URL)
             await page.get_by_role("button", name="Create webhook").click()
             await expect(page.get_by_test_id("url-error")).to_be_visible()
@@ -244,6 +283,9 @@ async def test_admin_flow(stack_factory: Callable[..., Any]) -> None:
             await screenshot(page, "create-form-error")
             assert (await api.get("/admin/integration/surveymonkey/webhooks")).json()["items"] == []
 
+            # The filter examples are ones the server accepts: use one, see the server's verdict, clear it.
+            await page.get_by_test_id("filter-examples").get_by_role("button").first.click()
+            await expect(page.get_by_label("Filter (JSON)")).to_have_value(re.compile("survey_id"))
             # A bad filter is caught before sending.
             await page.get_by_label("Filter (JSON)").fill('{"field": ')
             await expect(page.get_by_test_id("filter-error")).to_contain_text("Not valid JSON")
@@ -257,6 +299,12 @@ async def test_admin_flow(stack_factory: Callable[..., Any]) -> None:
             await expect(page.get_by_test_id("url-preview")).to_contain_text(clean)
             # One attempt: a failure is dead-lettered at once, so the retry action is testable quickly.
             await page.get_by_label("max attempts").fill("1")
+            await page.get_by_label("Max in flight").fill("5000")
+            await expect(page.get_by_test_id("check-state")).to_contain_text("The server would refuse")
+            await expect(page.locator("#max_in_flight-error")).to_be_visible()
+            await page.get_by_label("Max in flight").fill("4")
+            await page.get_by_label("Rate limit (requests/s)").fill("20")
+            await expect(page.get_by_test_id("check-state")).to_contain_text("The server accepts")
             await expect(page.get_by_test_id("url-error")).to_have_count(0)
             await page.get_by_role("button", name="Create webhook").click()
             secret = page.get_by_test_id("secret-value")
@@ -265,6 +313,8 @@ async def test_admin_flow(stack_factory: Callable[..., Any]) -> None:
             assert [w["subscription_url"] for w in listed] == [clean]
             webhook_id = listed[0]["id"]
             assert listed[0]["retry_policy"]["max_attempts"] == 1
+            assert (listed[0]["max_in_flight"], listed[0]["rate_limit_per_s"]) == (4, 20)
+            assert listed[0]["description"] == "Feeds the CRM inbox; owner: patient experience"
             await page.get_by_role("link", name="Done: back to the webhooks").click()
 
             # The table; then a test delivery answered 200 by the receiver.
@@ -376,7 +426,44 @@ async def test_admin_flow(stack_factory: Callable[..., Any]) -> None:
                 "active"
             ] is False
             await expect(table_row).to_contain_text("50.0 %")
+            await expect(table_row.get_by_test_id("webhook-description")).to_contain_text(
+                "patient experience"
+            )
             await screenshot(page, "webhooks")
+            # Live: a change made elsewhere shows up without pressing Refresh.
+            reactivated = await api.patch(
+                f"/admin/integration/surveymonkey/webhooks/{webhook_id}", json={"active": True}
+            )
+            assert reactivated.status_code == 200
+            await expect(table_row.get_by_test_id("active-badge")).to_have_text("active", timeout=20000)
+            # Text search over name, description and URL.
+            await page.get_by_test_id("webhook-search").fill("PATIENT EXPERIENCE")
+            await expect(table_row).to_be_visible()
+            await page.get_by_test_id("webhook-search").fill("nothing like this")
+            await expect(table_row).to_have_count(0)
+            await page.get_by_test_id("webhook-search").fill("")
+
+            # Priority rules: admins edit them on their own screen.
+            await page.get_by_role("link", name="Priority rules").click()
+            await expect(page.get_by_role("heading", name="Priority rules")).to_be_visible()
+            await page.get_by_role("button", name="Add a field rule").click()
+            await page.get_by_label("Field", exact=True).select_option("2")
+            await page.get_by_label("equals").fill("vip")
+            await page.get_by_label("Contact ids").fill("c-1, c-2")
+            await (
+                page.get_by_role("group", name="Event types always on the priority lane")
+                .get_by_role("checkbox", name="contact_created")
+                .check()
+            )
+            await page.get_by_role("button", name="Save rules").click()
+            await expect(page.get_by_text("Saved: the dispatcher")).to_be_visible()
+            rules = (await api.get("/admin/integration/surveymonkey/priority-rules")).json()
+            assert rules["custom_field_rules"] == [{"field": "2", "equals": "vip"}]
+            assert (rules["contact_ids"], rules["event_types"]) == (["c-1", "c-2"], ["contact_created"])
+            assert await page.evaluate(UNLABELLED_CONTROLS) == []
+            await screenshot(page, "priority-rules")
+            await page.get_by_role("link", name="Back to the webhooks").click()
+            await expect(table_row).to_be_visible()
 
             # A viewer: same table, no edit controls.
             viewer, viewer_errors = await new_page(browser)
@@ -390,6 +477,12 @@ async def test_admin_flow(stack_factory: Callable[..., Any]) -> None:
                 await expect(viewer.get_by_role("link", name=name)).to_have_count(0)
                 await expect(viewer.get_by_role("button", name=re.compile(f"^{name}"))).to_have_count(0)
             await expect(viewer_row.get_by_role("link", name=re.compile("^Logs"))).to_be_visible()
+            # The viewer reads the priority rules but cannot change them.
+            await viewer.get_by_role("link", name="Priority rules").click()
+            await expect(viewer.get_by_test_id("rules-read-only")).to_be_visible()
+            await expect(viewer.get_by_label("Contact ids")).to_have_value("c-1\nc-2")
+            await expect(viewer.get_by_role("button", name="Save rules")).to_have_count(0)
+            await viewer.go_back()
             # Revoking the token ends the session at the next call.
             assert (await api.delete(f"/admin/tokens/{viewer_token_id}")).status_code in (200, 204)
             await viewer.get_by_role("button", name="Refresh").click()

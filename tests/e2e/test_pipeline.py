@@ -109,6 +109,7 @@ async def publish(stack: RunningStack, sample: Path, *args: str) -> None:
         "--topic-prefix",
         stack.env["TOPIC_PREFIX"],
         *args,
+        env=stack.env,  # the stack's Kafka settings (TLS in test_tls_pipeline.py)
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )

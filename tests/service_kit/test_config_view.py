@@ -12,6 +12,7 @@ from contracts.topics import Topics
 from contracts.webhooks import WebhookConfigV1
 from service_kit.config_view import ConfigFollower, WebhookView
 from service_kit.kafka import producer_options
+from service_kit.kafka_security import embedded_broker_client
 
 pytestmark = pytest.mark.integration
 
@@ -31,14 +32,14 @@ def _webhook(wid: str, version: int = 1, active: bool = True) -> WebhookConfigV1
 
 
 async def test_follower_catches_up_then_follows(kafka_bootstrap: str, topics: Topics) -> None:
-    producer = AIOKafkaProducer(**producer_options(kafka_bootstrap))
+    producer = AIOKafkaProducer(**producer_options(kafka_bootstrap, embedded_broker_client()))
     await producer.start()
     try:
         await producer.send_and_wait(topics.webhooks_config, _webhook("a").to_bytes(), key=b"a")
         await producer.send_and_wait(topics.webhooks_config, _webhook("b").to_bytes(), key=b"b")
         await producer.send_and_wait(topics.webhooks_config, None, key=b"b")
         view = WebhookView()
-        follower = ConfigFollower(kafka_bootstrap, topics.webhooks_config, view)
+        follower = ConfigFollower(kafka_bootstrap, embedded_broker_client(), topics.webhooks_config, view, 10)
         await follower.start()
         try:
             await follower.wait_ready(20)

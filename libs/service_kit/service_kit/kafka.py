@@ -1,7 +1,9 @@
-"""Kafka client settings and topic administration shared by the services.
+"""Kafka client options and topic administration shared by the services.
 
-Producers run with ``enable_idempotence=False``: the embedded Tansu broker does not implement
-InitProducerId. Delivery is therefore at-least-once with stable message ids for de-duplication.
+Every client is built from :class:`service_kit.kafka_security.KafkaClientSettings` (TLS, SASL,
+client id, idempotence). Producers are idempotent by default; the embedded Tansu broker does not
+implement InitProducerId, so `make run` and the tests turn it off. Delivery is at-least-once either
+way, with stable message ids for de-duplication.
 """
 
 from __future__ import annotations
@@ -9,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -18,8 +21,10 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from aiokafka.partitioner import DefaultPartitioner, murmur2
 
 from contracts.topics import Topics
+from service_kit.kafka_security import KafkaClientSettings
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @lru_cache(maxsize=65536)
@@ -38,33 +43,80 @@ def key_partitioner(key: bytes | None, all_partitions: list[int], available: lis
     return all_partitions[_key_hash(key) % len(all_partitions)]
 
 
-def producer_options(bootstrap_servers: str) -> dict[str, Any]:
-    """Options for every AIOKafkaProducer (acks=all, no idempotence, small linger)."""
+def producer_options(bootstrap_servers: str, client: KafkaClientSettings) -> dict[str, Any]:
+    """Options for every AIOKafkaProducer (acks=all, idempotent where the broker supports it, small linger)."""
     return {
+        **client.client_options(),
         "bootstrap_servers": bootstrap_servers,
         "partitioner": key_partitioner,
         "acks": "all",
-        "enable_idempotence": False,
+        "enable_idempotence": client.kafka_enable_idempotence,
         "linger_ms": 2,
         "request_timeout_ms": 15000,
         "max_request_size": 4 * 1024 * 1024,
     }
 
 
-def consumer_options(bootstrap_servers: str, fetch_max_wait_ms: int = 10) -> dict[str, Any]:
-    """Options for every AIOKafkaConsumer (manual commits, low fetch wait)."""
+def consumer_options(
+    bootstrap_servers: str, client: KafkaClientSettings, fetch_max_wait_ms: int = 500
+) -> dict[str, Any]:
+    """Options for every AIOKafkaConsumer (manual commits; Kafka's long poll unless told otherwise)."""
     return {
+        **client.client_options(),
         "bootstrap_servers": bootstrap_servers,
         "enable_auto_commit": False,
         "auto_offset_reset": "earliest",
         "fetch_max_wait_ms": fetch_max_wait_ms,
+        "fetch_min_bytes": 1,
         "max_partition_fetch_bytes": 4 * 1024 * 1024,
     }
+
+
+def admin_client(bootstrap_servers: str, client: KafkaClientSettings) -> AIOKafkaAdminClient:
+    """An admin client (not started) with the shared connection settings."""
+    return AIOKafkaAdminClient(
+        **client.client_options(), bootstrap_servers=bootstrap_servers, request_timeout_ms=10000
+    )
+
+
+class MissingTopicsError(RuntimeError):
+    """Topics a service needs are not on the cluster and creating them is not this service's job."""
+
+    def __init__(self, bootstrap_servers: str, names: list[str]) -> None:
+        super().__init__(
+            f"topics missing on {bootstrap_servers}: {', '.join(names)} (provision them with "
+            "`python -m service_kit.topics apply`, or set KAFKA_AUTO_CREATE_TOPICS=true)"
+        )
+        self.names = names
+
+
+async def _with_admin(
+    bootstrap_servers: str,
+    client: KafkaClientSettings,
+    attempts: int,
+    action: Callable[[AIOKafkaAdminClient], Awaitable[T]],
+) -> T:
+    for attempt in range(1, attempts + 1):
+        admin = admin_client(bootstrap_servers, client)
+        try:
+            await admin.start()
+            return await action(admin)
+        except KafkaError as exc:
+            if attempt == attempts:
+                raise
+            logger.warning(
+                "kafka not ready for topic administration, retrying", extra={"error": type(exc).__name__}
+            )
+            await asyncio.sleep(min(2.0, 0.2 * attempt))
+        finally:
+            await admin.close()
+    raise AssertionError("unreachable: attempts >= 1")
 
 
 async def ensure_topics(
     bootstrap_servers: str,
     topics: Topics,
+    client: KafkaClientSettings,
     partitions: int = 6,
     replication_factor: int = 1,
     attempts: int = 30,
@@ -80,27 +132,41 @@ async def ensure_topics(
         )
         for name in topics.all_topics()
     ]
-    for attempt in range(1, attempts + 1):
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=10000)
-        try:
-            await admin.start()
-            existing = set(await admin.list_topics())
-            missing = [t for t in wanted if t.name not in existing]
-            if missing:
-                # another process may create them concurrently
-                with contextlib.suppress(TopicAlreadyExistsError):
-                    await admin.create_topics(missing)
-                logger.info("created topics", extra={"count": len(missing)})
-            return
-        except KafkaError as exc:
-            if attempt == attempts:
-                raise
-            logger.warning(
-                "kafka not ready for topic creation, retrying", extra={"error": type(exc).__name__}
-            )
-            await asyncio.sleep(min(2.0, 0.2 * attempt))
-        finally:
-            await admin.close()
+
+    async def create(admin: AIOKafkaAdminClient) -> None:
+        existing = set(await admin.list_topics())
+        missing = [t for t in wanted if t.name not in existing]
+        if missing:
+            # another process may create them concurrently
+            with contextlib.suppress(TopicAlreadyExistsError):
+                await admin.create_topics(missing)
+            logger.info("created topics", extra={"count": len(missing)})
+
+    await _with_admin(bootstrap_servers, client, attempts, create)
+
+
+async def missing_topics(
+    bootstrap_servers: str, topics: Topics, client: KafkaClientSettings, attempts: int = 30
+) -> list[str]:
+    """The names of ``topics`` the cluster does not have."""
+
+    async def listed(admin: AIOKafkaAdminClient) -> list[str]:
+        existing = set(await admin.list_topics())
+        return [name for name in topics.all_topics() if name not in existing]
+
+    return await _with_admin(bootstrap_servers, client, attempts, listed)
+
+
+async def prepare_topics(
+    bootstrap_servers: str, topics: Topics, client: KafkaClientSettings, attempts: int = 30
+) -> None:
+    """At start: create missing topics (KAFKA_AUTO_CREATE_TOPICS) or raise MissingTopicsError naming them."""
+    if client.kafka_auto_create_topics:
+        await ensure_topics(bootstrap_servers, topics, client, attempts=attempts)
+        return
+    missing = await missing_topics(bootstrap_servers, topics, client, attempts)
+    if missing:
+        raise MissingTopicsError(bootstrap_servers, missing)
 
 
 async def assign_from_beginning(

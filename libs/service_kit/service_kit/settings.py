@@ -14,9 +14,10 @@ import sys
 from typing import Annotated, Literal, TypeVar
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 from contracts.topics import Topics
+from service_kit.kafka_security import KafkaClientSettings
 from service_kit.runtime import DEFAULT_GC_GEN0_THRESHOLD
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -57,8 +58,8 @@ def decode_secrets_key(value: str) -> bytes:
     return raw
 
 
-class CommonSettings(BaseSettings):
-    """Settings every service reads."""
+class CommonSettings(KafkaClientSettings):
+    """Settings every service reads (the Kafka connection settings come from KafkaClientSettings)."""
 
     model_config = SettingsConfigDict(
         env_ignore_empty=True, extra="ignore", env_nested_delimiter="__", populate_by_name=True
@@ -84,7 +85,9 @@ class CommonSettings(BaseSettings):
         default_factory=Topics, validation_alias=AliasChoices("TOPICS", "topics_override")
     )
     kafka_fetch_max_wait_ms: int = Field(
-        default=10,
+        # Kafka's default: a real broker answers a long poll as soon as data arrives. The embedded
+        # broker does not, so `make run` and the tests set 10 (devstack.broker.EMBEDDED_BROKER_ENV).
+        default=500,
         ge=1,
         le=5000,
         validation_alias=AliasChoices("KAFKA_FETCH_MAX_WAIT_MS", "kafka_fetch_max_wait_ms"),
@@ -143,6 +146,12 @@ def format_settings_error(exc: ValidationError, cls: type[BaseSettings]) -> str:
     lines = []
     for err in exc.errors():
         loc = [str(p) for p in err["loc"]]
+        if not loc:
+            # A check across settings (model validator); the Kafka ones name their setting first.
+            msg = err["msg"].removeprefix("Value error, ")
+            name, sep, _ = msg.partition(":")
+            lines.append(f"invalid setting {msg}" if sep and name.isupper() else f"invalid settings: {msg}")
+            continue
         field = loc[0] if loc else "?"
         info = cls.model_fields.get(field)
         if info is None:
@@ -173,4 +182,7 @@ def load_settings(cls: type[S]) -> S:
         return cls()
     except ValidationError as exc:
         print(format_settings_error(exc, cls), file=sys.stderr)  # noqa: T201 - logging is not set up yet
+        raise SystemExit(2) from None
+    except SettingsError as exc:  # a <NAME>_FILE that cannot be used (service_kit.secret_files)
+        print(exc, file=sys.stderr)  # noqa: T201 - logging is not set up yet
         raise SystemExit(2) from None

@@ -11,7 +11,7 @@ import uvicorn
 
 from config_api.app import create_app
 from config_api.settings import ConfigApiSettings
-from service_kit.kafka import ensure_topics
+from service_kit.kafka import MissingTopicsError, prepare_topics
 from service_kit.logging_setup import configure_logging
 from service_kit.runtime import run
 from service_kit.settings import load_settings
@@ -31,7 +31,9 @@ def _bind(host: str, port: int) -> socket.socket:
 
 async def _serve(settings: ConfigApiSettings, sock: socket.socket) -> None:
     try:
-        await ensure_topics(settings.kafka_bootstrap_servers, settings.topics, attempts=5)
+        await prepare_topics(settings.kafka_bootstrap_servers, settings.topics, settings, attempts=5)
+    except MissingTopicsError:
+        raise
     except Exception as exc:  # noqa: BLE001 - Kafka down must not stop the API; the relay retries
         logger.warning("could not ensure topics at start-up; continuing", extra={"error": type(exc).__name__})
     app = create_app(settings)
@@ -51,7 +53,11 @@ def main() -> None:
         print(f"config_api: cannot listen on {settings.host}:{settings.port}: {reason}", file=sys.stderr)  # noqa: T201 - one plain line, before or without logging
         raise SystemExit(1) from None
     logger.info("config API listening", extra={"host": settings.host, "port": settings.port})
-    run(_serve(settings, sock), settings.event_loop, settings.gc_gen0_threshold)
+    try:
+        run(_serve(settings, sock), settings.event_loop, settings.gc_gen0_threshold)
+    except MissingTopicsError as exc:
+        logger.error("config API cannot start: %s", exc)
+        raise SystemExit(1) from None
 
 
 if __name__ == "__main__":

@@ -23,13 +23,13 @@ from aiokafka.errors import KafkaError
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from config_api.api.routes import asyncapi, deliveries, health, test_delivery
+from config_api.api.routes import asyncapi, deliveries, health, send_test
 from config_api.body_limit import BodyLimitMiddleware
 from config_api.db import create_pool
-from config_api.delivery_tasks import start_delivery_tasks
+from config_api.deliveries.tasks import start_delivery_tasks
 from config_api.errors import install_error_handlers
-from config_api.outbox import OutboxRelay
 from config_api.settings import ConfigApiSettings
+from config_api.webhooks.outbox import OutboxRelay
 from service_kit.kafka import ensure_topics, producer_options
 from webhook_core.secrets_crypto import SecretBox
 from webhook_core.ssrf import Resolver, system_resolver
@@ -43,8 +43,8 @@ status, API tokens and the audit log. Every `/admin` route needs `Authorization:
 Errors have one shape: `{"detail": [{"loc": [...], "msg": "...", "type": "..."}]}`."""
 
 
-async def _start_producer(bootstrap: str, timeout_s: float) -> AIOKafkaProducer | None:
-    producer = AIOKafkaProducer(**producer_options(bootstrap))
+async def _start_producer(settings: ConfigApiSettings, timeout_s: float) -> AIOKafkaProducer | None:
+    producer = AIOKafkaProducer(**producer_options(settings.kafka_bootstrap_servers, settings))
     try:
         await asyncio.wait_for(producer.start(), timeout_s)
     except (KafkaError, OSError, TimeoutError) as exc:
@@ -60,7 +60,7 @@ async def _keep_starting_producer(app: FastAPI, settings: ConfigApiSettings) -> 
     delay = 0.2
     while app.state.producer is None:
         await asyncio.sleep(delay)
-        app.state.producer = await _start_producer(settings.kafka_bootstrap_servers, 10.0)
+        app.state.producer = await _start_producer(settings, 10.0)
         delay = min(delay * 2, settings.outbox_retry_max_s)
     app.state.producer_ready.set()
     logger.info("Kafka producer started")
@@ -78,16 +78,22 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         timeout=aiohttp.ClientTimeout(total=settings.test_delivery_timeout_s), auto_decompress=True
     )
     app.state.producer_ready = asyncio.Event()
-    app.state.producer = await _start_producer(settings.kafka_bootstrap_servers, 5.0)
+    app.state.producer = await _start_producer(settings, 5.0)
     tasks: list[asyncio.Task[None]] = []
     if app.state.producer is None:
         tasks.append(asyncio.create_task(_keep_starting_producer(app, settings), name="producer-start"))
     else:
         app.state.producer_ready.set()
-    from config_api.snapshot import Snapshotter  # local: snapshot imports repository, which is heavier
+    from config_api.webhooks.snapshot import (
+        Snapshotter,  # local: snapshot imports repository, which is heavier
+    )
 
     snapshotter = Snapshotter(
-        app.state.pool, settings.kafka_bootstrap_servers, settings.topics.webhooks_config
+        app.state.pool,
+        settings.kafka_bootstrap_servers,
+        settings,
+        settings.topics.webhooks_config,
+        settings.kafka_fetch_max_wait_ms,
     )
     app.state.snapshotter = snapshotter
     relay: OutboxRelay = OutboxRelay(
@@ -99,7 +105,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.outbox_send_timeout_s,
         settings.outbox_retry_max_s,
         on_recovered=lambda: snapshotter.schedule_check(relay),
-        ensure_topics=lambda: ensure_topics(settings.kafka_bootstrap_servers, settings.topics, attempts=1),
+        # Re-creating topics a broker lost is the topics command's job unless auto-creation is on.
+        ensure_topics=(
+            (lambda: ensure_topics(settings.kafka_bootstrap_servers, settings.topics, settings, attempts=1))
+            if settings.kafka_auto_create_topics
+            else None
+        ),
     )
     app.state.relay = relay
     tasks.append(asyncio.create_task(relay.run(), name="outbox-relay"))
@@ -156,7 +167,7 @@ def create_app(settings: ConfigApiSettings, *, resolver: Resolver | None = None)
         config,
         priority_rules,
         deliveries,
-        test_delivery,
+        send_test,
         asyncapi,
     ):
         app.include_router(module.router)

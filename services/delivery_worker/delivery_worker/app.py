@@ -47,6 +47,7 @@ class WorkerApp:
         self.view = WebhookView()
         self.follower = ConfigFollower(
             settings.kafka_bootstrap_servers,
+            settings,
             settings.topics.webhooks_config,
             self.view,
             settings.kafka_fetch_max_wait_ms,
@@ -94,7 +95,7 @@ class WorkerApp:
         # Large batches: the outbox sends everything a round of jobs produced for one partition as one
         # batch; with the default 16 KB it would be cut into many small ones queued behind each other.
         self.producer = AIOKafkaProducer(
-            **{**producer_options(s.kafka_bootstrap_servers), "max_batch_size": 1 << 20}
+            **{**producer_options(s.kafka_bootstrap_servers, s), "max_batch_size": 1 << 20}
         )
         await self.producer.start()
         stopping = asyncio.Event()
@@ -178,7 +179,7 @@ class WorkerApp:
             group_id=group_id,
             session_timeout_ms=s.session_timeout_ms,
             heartbeat_interval_ms=s.heartbeat_interval_ms,
-            **consumer_options(s.kafka_bootstrap_servers, fetch_max_wait_ms),
+            **consumer_options(s.kafka_bootstrap_servers, s, fetch_max_wait_ms),
         )
         jobs = JobConsumer(
             consumer,

@@ -49,13 +49,19 @@ class WorkerSettings(CommonSettings):
         "in flight (after the POST: it delays the offset commit, not the delivery).",
     )
     retry_fetch_max_wait_ms: int = Field(
-        default=100,
+        default=500,
         ge=1,
         le=5000,
         description="Fetch wait of the consumer of the retry tiers (its own group, '<GROUP_ID>-retries'): "
         "the shortest tier is 1 s, and a longer wait means far fewer empty fetches of idle tier partitions.",
     )
-    poll_timeout_ms: int = Field(default=100, ge=1, le=10_000, description="Longest wait of one fetch.")
+    poll_timeout_ms: int = Field(
+        default=500,
+        ge=1,
+        le=10_000,
+        description="Longest wait of one fetch (it returns as soon as jobs arrive); `make run` sets 100 "
+        "for the embedded broker.",
+    )
     commit_interval_ms: int = Field(
         default=200, ge=10, le=60_000, description="How often finished offsets are committed."
     )

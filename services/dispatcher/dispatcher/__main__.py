@@ -8,14 +8,14 @@ from aiokafka.errors import KafkaError
 
 from dispatcher.app import create_app
 from dispatcher.settings import DispatcherSettings
-from service_kit.kafka import ensure_topics
+from service_kit.kafka import prepare_topics
 from service_kit.logging_setup import configure_logging
 from service_kit.runtime import run
 from service_kit.settings import load_settings
 
 
 async def _run(settings: DispatcherSettings) -> None:
-    await ensure_topics(settings.kafka_bootstrap_servers, settings.topics)
+    await prepare_topics(settings.kafka_bootstrap_servers, settings.topics, settings)
     await create_app(settings).run()
 
 
@@ -25,7 +25,7 @@ def main() -> None:
     configure_logging("dispatcher", settings.log_level, settings.log_json)
     try:
         run(_run(settings), settings.event_loop, settings.gc_gen0_threshold)
-    except (OSError, TimeoutError, RuntimeError, KafkaError) as exc:
+    except (OSError, TimeoutError, RuntimeError, KafkaError) as exc:  # incl. MissingTopicsError
         # Port taken, broker unreachable, config topic never caught up: one clear line, no traceback.
         logging.getLogger("dispatcher").error("dispatcher could not run: %s", exc or type(exc).__name__)
         raise SystemExit(1) from None

@@ -56,9 +56,9 @@ class DispatcherApp:
         self.patients = PatientIndex()
         bootstrap = settings.kafka_bootstrap_servers
         wait_ms = settings.kafka_fetch_max_wait_ms
-        self.config = ConfigFollower(bootstrap, self.topics.webhooks_config, self.view, wait_ms)
+        self.config = ConfigFollower(bootstrap, settings, self.topics.webhooks_config, self.view, wait_ms)
         self.patient_follower = ConfigFollower(
-            bootstrap, self.topics.patient_index, _PatientIndexSink(self.patients), wait_ms
+            bootstrap, settings, self.topics.patient_index, _PatientIndexSink(self.patients), wait_ms
         )
         limits = ProcessingLimits(
             max_input_bytes=settings.max_input_bytes,
@@ -102,7 +102,7 @@ class DispatcherApp:
         """Serve /healthz, build the views, then start consuming (returns once ready)."""
         settings = self.settings
         await self.ops.start()
-        self._producer = AIOKafkaProducer(**producer_options(settings.kafka_bootstrap_servers))
+        self._producer = AIOKafkaProducer(**producer_options(settings.kafka_bootstrap_servers, settings))
         await self._producer.start()
         await self.config.start()
         await self.patient_follower.start()

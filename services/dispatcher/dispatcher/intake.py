@@ -28,23 +28,56 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage as CurrentMessage
 from faststream.kafka.message import KafkaAckableMessage, KafkaMessage
 from faststream.kafka.subscriber.usecase import BatchSubscriber
+from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 
 from contracts.topics import Topics
 from dispatcher.settings import DispatcherSettings
 from service_kit.kafka import consumer_options
 
 BatchHandler = Callable[[KafkaMessage], Awaitable[None]]
+_SUBSCRIBER_OPTIONS = frozenset(
+    {"auto_offset_reset", "fetch_max_wait_ms", "fetch_min_bytes", "max_partition_fetch_bytes"}
+)
 BATCH_TIMEOUT_MS = 200
 """How long one poll waits for records (FastStream's batch_timeout_ms)."""
 
 
 def build_broker(settings: DispatcherSettings) -> KafkaBroker:
-    """A consumer-only FastStream broker (no producer of its own; FastStream's access log off)."""
+    """A consumer-only FastStream broker (no producer of its own; FastStream's access log off).
+
+    The shared Kafka connection settings (TLS, SASL, client id) reach FastStream as its security object.
+    """
+    options = settings.client_options()
     return KafkaBroker(
         settings.kafka_bootstrap_servers,
         consumer_only=True,
         logger=None,
+        security=faststream_security(options),
+        client_id=options.get("client_id") or "dispatcher",
         description="carehooks dispatcher: integration events in, delivery jobs out",
+    )
+
+
+def faststream_security(options: dict[str, Any]) -> BaseSecurity | None:
+    """Our aiokafka security options (``KafkaClientSettings.client_options``) as FastStream's object."""
+    protocol = options.get("security_protocol", "PLAINTEXT")
+    context = options.get("ssl_context")
+    if protocol == "PLAINTEXT":
+        return None
+    if protocol == "SSL":
+        return BaseSecurity(ssl_context=context, use_ssl=True)
+    use_ssl = protocol == "SASL_SSL"
+    kinds: dict[str, type[SASLPlaintext | SASLScram256 | SASLScram512]] = {
+        "PLAIN": SASLPlaintext,
+        "SCRAM-SHA-256": SASLScram256,
+        "SCRAM-SHA-512": SASLScram512,
+    }
+    kind = kinds[options["sasl_mechanism"]]
+    return kind(
+        options["sasl_plain_username"],
+        options["sasl_plain_password"],
+        ssl_context=context if use_ssl else None,
+        use_ssl=use_ssl,
     )
 
 
@@ -52,11 +85,10 @@ def add_intake(
     broker: KafkaBroker, settings: DispatcherSettings, topics: Topics, handler: BatchHandler
 ) -> BatchSubscriber:
     """Subscribe ``handler`` to both input topics as one batch subscriber with manual acknowledgement."""
-    options: dict[str, Any] = consumer_options(
-        settings.kafka_bootstrap_servers, settings.kafka_fetch_max_wait_ms
-    )
-    options.pop("bootstrap_servers")
-    options.pop("enable_auto_commit")  # FastStream sets it from the ack policy (off for MANUAL)
+    options = consumer_options(settings.kafka_bootstrap_servers, settings, settings.kafka_fetch_max_wait_ms)
+    # Connection and security options reach the consumer through the broker (build_broker); FastStream
+    # sets auto-commit from the ack policy (off for MANUAL).
+    options = {k: v for k, v in options.items() if k in _SUBSCRIBER_OPTIONS}
     subscriber = broker.subscriber(
         topics.surveymonkey_events,
         topics.fhir_events,

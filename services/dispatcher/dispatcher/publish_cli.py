@@ -23,6 +23,8 @@ from aiokafka.errors import KafkaError
 from contracts.catalogs import FHIR_INTERACTIONS
 from contracts.topics import Headers, Topics
 from service_kit.kafka import producer_options
+from service_kit.kafka_security import KafkaClientSettings
+from service_kit.settings import load_settings
 
 
 class UsageError(ValueError):
@@ -108,9 +110,9 @@ def _read(path: str) -> bytes:
         raise UsageError(f"cannot read {path}: {exc.strerror}") from None
 
 
-async def send(message: Message, bootstrap_servers: str) -> tuple[int, int]:
+async def send(message: Message, bootstrap_servers: str, client: KafkaClientSettings) -> tuple[int, int]:
     """Publish and wait for the broker's ack; returns (partition, offset)."""
-    options = producer_options(bootstrap_servers)
+    options = producer_options(bootstrap_servers, client)
     options["request_timeout_ms"] = 10_000
     producer = AIOKafkaProducer(**options)
     await producer.start()
@@ -131,8 +133,9 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         sys.stderr.write(f"publish: {exc}\n")
         return 2
+    client = load_settings(KafkaClientSettings)  # TLS/SASL from the same KAFKA_* variables as the services
     try:
-        partition, offset = asyncio.run(send(message, args.bootstrap_servers))
+        partition, offset = asyncio.run(send(message, args.bootstrap_servers, client))
     except KafkaError as exc:
         sys.stderr.write(f"publish: cannot publish to {args.bootstrap_servers}: {exc}\n")
         return 1

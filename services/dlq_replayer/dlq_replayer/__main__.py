@@ -12,7 +12,7 @@ from aiokafka.errors import KafkaError
 from dlq_replayer.app import create_app
 from dlq_replayer.errors import DlqError
 from dlq_replayer.settings import DlqReplayerSettings
-from service_kit.kafka import ensure_topics
+from service_kit.kafka import MissingTopicsError, prepare_topics
 from service_kit.logging_setup import configure_logging
 from service_kit.runtime import run
 from service_kit.settings import load_settings
@@ -22,7 +22,7 @@ logger = logging.getLogger(__name__)
 
 async def serve(settings: DlqReplayerSettings) -> None:
     """Create topics, then serve until SIGTERM / SIGINT (running replays are marked interrupted)."""
-    await ensure_topics(settings.kafka_bootstrap_servers, settings.topics)
+    await prepare_topics(settings.kafka_bootstrap_servers, settings.topics, settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -52,7 +52,7 @@ def main() -> None:
         run(serve(settings), settings.event_loop, settings.gc_gen0_threshold)
     except KeyboardInterrupt:
         pass
-    except (DlqError, OSError, KafkaError) as exc:
+    except (DlqError, OSError, KafkaError, MissingTopicsError) as exc:
         # Start-up failures (database or broker unreachable, port taken) get one clear line, no traceback.
         logger.error("dlq replayer cannot start: %s", exc)
         raise SystemExit(1) from None

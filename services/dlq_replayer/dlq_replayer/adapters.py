@@ -13,13 +13,15 @@ from contracts.webhooks import WebhookConfigV1
 from dlq_replayer.errors import UnavailableError
 from service_kit.config_view import ConfigFollower, WebhookView
 from service_kit.kafka import producer_options
+from service_kit.kafka_security import KafkaClientSettings
 
 
 class KafkaPublisher:
     """An AIOKafkaProducer started on first use (a CLI ``list`` never connects a producer)."""
 
-    def __init__(self, bootstrap_servers: str) -> None:
+    def __init__(self, bootstrap_servers: str, client: KafkaClientSettings) -> None:
         self.bootstrap_servers = bootstrap_servers
+        self.client = client
         self._producer: AIOKafkaProducer | None = None
         self._lock = asyncio.Lock()
 
@@ -27,7 +29,7 @@ class KafkaPublisher:
         """Start the producer if needed (UnavailableError when the broker cannot be reached)."""
         async with self._lock:
             if self._producer is None:
-                producer = AIOKafkaProducer(**producer_options(self.bootstrap_servers))
+                producer = AIOKafkaProducer(**producer_options(self.bootstrap_servers, self.client))
                 try:
                     await producer.start()
                 except KafkaError as exc:
@@ -56,9 +58,11 @@ class KafkaPublisher:
 class FollowedWebhooks:
     """The webhook set of a long-running service: a ConfigFollower kept running."""
 
-    def __init__(self, bootstrap_servers: str, topic: str, fetch_max_wait_ms: int = 10) -> None:
+    def __init__(
+        self, bootstrap_servers: str, client: KafkaClientSettings, topic: str, fetch_max_wait_ms: int = 500
+    ) -> None:
         self.view = WebhookView()
-        self.follower = ConfigFollower(bootstrap_servers, topic, self.view, fetch_max_wait_ms)
+        self.follower = ConfigFollower(bootstrap_servers, client, topic, self.view, fetch_max_wait_ms)
 
     async def __call__(self) -> Mapping[str, WebhookConfigV1]:
         if not self.follower.ready:
@@ -70,9 +74,15 @@ class SnapshotWebhooks:
     """The webhook set of a CLI run: the config topic read once to its end by a ConfigFollower."""
 
     def __init__(
-        self, bootstrap_servers: str, topic: str, timeout_s: float, fetch_max_wait_ms: int = 10
+        self,
+        bootstrap_servers: str,
+        client: KafkaClientSettings,
+        topic: str,
+        timeout_s: float,
+        fetch_max_wait_ms: int = 500,
     ) -> None:
         self.bootstrap_servers = bootstrap_servers
+        self.client = client
         self.topic = topic
         self.timeout_s = timeout_s
         self._fetch_max_wait_ms = fetch_max_wait_ms
@@ -81,7 +91,9 @@ class SnapshotWebhooks:
     async def __call__(self) -> Mapping[str, WebhookConfigV1]:
         if self._webhooks is None:
             view = WebhookView()
-            follower = ConfigFollower(self.bootstrap_servers, self.topic, view, self._fetch_max_wait_ms)
+            follower = ConfigFollower(
+                self.bootstrap_servers, self.client, self.topic, view, self._fetch_max_wait_ms
+            )
             try:
                 await follower.start()
                 await follower.wait_ready(self.timeout_s)

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from contracts.deliveries import DeadLetterV1
 from dlq_replayer.selection import DlqEntry
 from dlq_replayer.topic_reader import assigned_consumer, drain
+from service_kit.kafka_security import KafkaClientSettings
 
 logger = logging.getLogger(__name__)
 
@@ -36,16 +37,24 @@ class DlqReader:
     """Scans one DLQ topic."""
 
     def __init__(
-        self, bootstrap_servers: str, topic: str, timeout_s: float = 120.0, fetch_max_wait_ms: int = 10
+        self,
+        bootstrap_servers: str,
+        client: KafkaClientSettings,
+        topic: str,
+        timeout_s: float = 120.0,
+        fetch_max_wait_ms: int = 500,
     ):
         self.bootstrap_servers = bootstrap_servers
+        self.client = client
         self.topic = topic
         self.timeout_s = timeout_s
         self._fetch_max_wait_ms = fetch_max_wait_ms
 
     async def scan(self, since: datetime | None = None) -> ScanResult:
         """Every record from ``since`` (a hint, see module doc) up to the end of each partition."""
-        async with assigned_consumer(self.bootstrap_servers, self.topic, self._fetch_max_wait_ms) as (
+        async with assigned_consumer(
+            self.bootstrap_servers, self.client, self.topic, self._fetch_max_wait_ms
+        ) as (
             consumer,
             tps,
         ):
@@ -59,7 +68,9 @@ class DlqReader:
         """The records at the given (partition, offset) positions (missing ones are simply absent)."""
         if not positions:
             return ScanResult()
-        async with assigned_consumer(self.bootstrap_servers, self.topic, self._fetch_max_wait_ms) as (
+        async with assigned_consumer(
+            self.bootstrap_servers, self.client, self.topic, self._fetch_max_wait_ms
+        ) as (
             consumer,
             tps,
         ):

@@ -47,7 +47,7 @@ async def open_core(settings: DlqReplayerSettings, follow: bool) -> AsyncIterato
     """Pool (+ schema), reader, lazy producer and the webhook source; ``follow`` keeps the config view live."""
     topics = settings.topics
     pool = await create_pool(settings.database_url)
-    publisher = KafkaPublisher(settings.kafka_bootstrap_servers)
+    publisher = KafkaPublisher(settings.kafka_bootstrap_servers, settings)
     followed: FollowedWebhooks | None = None
     try:
         store = ReplayStore(pool)
@@ -55,13 +55,17 @@ async def open_core(settings: DlqReplayerSettings, follow: bool) -> AsyncIterato
         webhooks: WebhookSource
         if follow:
             followed = FollowedWebhooks(
-                settings.kafka_bootstrap_servers, topics.webhooks_config, settings.kafka_fetch_max_wait_ms
+                settings.kafka_bootstrap_servers,
+                settings,
+                topics.webhooks_config,
+                settings.kafka_fetch_max_wait_ms,
             )
             await followed.follower.start()
             webhooks = followed
         else:
             webhooks = SnapshotWebhooks(
                 settings.kafka_bootstrap_servers,
+                settings,
                 topics.webhooks_config,
                 settings.config_ready_timeout_s,
                 settings.kafka_fetch_max_wait_ms,
@@ -72,6 +76,7 @@ async def open_core(settings: DlqReplayerSettings, follow: bool) -> AsyncIterato
 
         reader = DlqReader(
             settings.kafka_bootstrap_servers,
+            settings,
             topics.deliveries_dlq,
             settings.scan_timeout_s,
             settings.kafka_fetch_max_wait_ms,

@@ -18,17 +18,20 @@ from aiokafka.errors import KafkaError
 
 from dlq_replayer.errors import UnavailableError
 from service_kit.kafka import consumer_options
+from service_kit.kafka_security import KafkaClientSettings
 
 RecordHandler = Callable[[TopicPartition, Sequence[ConsumerRecord[bytes, bytes]]], None]
 
 
 @contextlib.asynccontextmanager
 async def assigned_consumer(
-    bootstrap_servers: str, topic: str, fetch_max_wait_ms: int = 10
+    bootstrap_servers: str, client: KafkaClientSettings, topic: str, fetch_max_wait_ms: int = 500
 ) -> AsyncIterator[tuple[AIOKafkaConsumer, list[TopicPartition]]]:
     """A started consumer and the topic's partitions; broker trouble becomes UnavailableError."""
     consumer = AIOKafkaConsumer(
-        group_id=None, request_timeout_ms=15000, **consumer_options(bootstrap_servers, fetch_max_wait_ms)
+        group_id=None,
+        request_timeout_ms=15000,
+        **consumer_options(bootstrap_servers, client, fetch_max_wait_ms),
     )
     try:
         await consumer.start()

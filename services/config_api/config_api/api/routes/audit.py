@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 
 from config_api.api.deps import PoolDep, ViewerDep
 from config_api.errors import NotFoundError
-from config_api.schemas import AuditPublic, AuditRecord
+from config_api.webhooks.schemas import AuditPublic, AuditRecord
 
 router = APIRouter(prefix="/admin", tags=["audit"])
 

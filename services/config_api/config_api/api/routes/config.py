@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 
 from admin_auth.tokens import record_audit
 from config_api.api.deps import GlobalAdminDep, PoolDep
-from config_api.schemas import ResyncPublic
+from config_api.webhooks.schemas import ResyncPublic
 
 router = APIRouter(prefix="/admin/config", tags=["config"])
 

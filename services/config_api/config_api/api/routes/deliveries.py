@@ -11,7 +11,6 @@ from aiokafka.errors import KafkaError
 from fastapi import APIRouter, HTTPException, Path, Query
 
 from admin_auth.tokens import Principal, record_audit
-from config_api import repository
 from config_api.api.deps import (
     BoxDep,
     OperatorDep,
@@ -21,15 +20,16 @@ from config_api.api.deps import (
     ViewerDep,
     integration_for,
 )
-from config_api.delivery_logs import CursorError, LogFilters, fetch_logs
-from config_api.delivery_schemas import (
+from config_api.deliveries.logs import CursorError, LogFilters, fetch_logs
+from config_api.deliveries.schemas import (
     DeliveryLogPage,
     IntegrationDeliverySummary,
     RetryAccepted,
     WebhookStatus,
 )
+from config_api.deliveries.status import failing_counts, integration_summary, webhook_status
 from config_api.errors import ConflictError, InvalidInputError, NotFoundError
-from config_api.status import failing_counts, integration_summary, webhook_status
+from config_api.webhooks import access as webhooks
 from contracts.base import utcnow
 from contracts.deliveries import DeliveryJobV1, Outcome, ReplayInfo
 from contracts.topics import Headers
@@ -47,7 +47,7 @@ async def webhook_of(
     conn: asyncpg.Pool | asyncpg.Connection, principal: Principal, integration_id: str, webhook_id: str
 ) -> dict[str, Any]:
     """The webhook row; 404 for an unknown integration or webhook, or a webhook of another integration."""
-    row = await repository.fetch_webhook(conn, webhook_id)
+    row = await webhooks.fetch_webhook(conn, webhook_id)
     if row is not None and row["integration_id"] == integration_id and principal.can_access(integration_id):
         return row  # the integration exists (foreign key): one query on the hot path
     await integration_for(conn, principal, integration_id)  # names the integration when that is what is wrong
@@ -160,7 +160,7 @@ async def retry_delivery(
             f"delivery {delivery_id!r} not found for webhook {webhook_id!r} (unknown, or older than the log retention)",
             loc=["path", "delivery_id"],
         )
-    config = await repository.get_webhook_config(pool, webhook_id)
+    config = await webhooks.get_webhook_config(pool, webhook_id)
     if config is None:
         raise NotFoundError(f"webhook {webhook_id!r} not found", loc=["path", "webhook_id"])
     if not config.active:

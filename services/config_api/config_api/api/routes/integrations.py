@@ -7,8 +7,13 @@ from typing import Any
 from fastapi import APIRouter
 
 from config_api.api.deps import GlobalAdminDep, PoolDep, ViewerDep, integration_for
-from config_api.catalog_service import create_integration, event_types_of, list_integrations, object_types_of
-from config_api.schemas import (
+from config_api.webhooks.catalogs import (
+    create_integration,
+    event_types_of,
+    list_integrations,
+    object_types_of,
+)
+from config_api.webhooks.schemas import (
     CatalogItem,
     CatalogPublic,
     IntegrationCreate,

@@ -7,11 +7,11 @@ from typing import Any
 from fastapi import APIRouter
 
 from admin_auth.tokens import record_audit
-from config_api import outbox
 from config_api.api.deps import AdminDep, PoolDep, ViewerDep, integration_for
-from config_api.schemas import PriorityRulesPublic, PriorityRulesUpdate
-from config_api.snapshot import rules_message
-from config_api.webhook_rules import check_event_types
+from config_api.webhooks import outbox
+from config_api.webhooks.rules import check_event_types
+from config_api.webhooks.schemas import PriorityRulesPublic, PriorityRulesUpdate
+from config_api.webhooks.snapshot import rules_message
 from contracts.webhooks import PriorityRulesV1, priority_rules_key
 
 router = APIRouter(prefix="/admin/integration/{integration_id}/priority-rules", tags=["priority rules"])

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Response
 from admin_auth.tokens import create_token, record_audit
 from config_api.api.deps import GlobalAdminDep, PoolDep
 from config_api.errors import InvalidInputError, NotFoundError
-from config_api.schemas import TokenCreate, TokenCreated, TokenPublic, TokensPublic
+from config_api.webhooks.schemas import TokenCreate, TokenCreated, TokenPublic, TokensPublic
 
 router = APIRouter(prefix="/admin/tokens", tags=["tokens"])
 

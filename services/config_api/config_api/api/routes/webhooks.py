@@ -7,8 +7,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 
 from admin_auth.tokens import record_audit
-from config_api import repository as repo
-from config_api import webhook_service as svc
 from config_api.api.deps import (
     AdminDep,
     BoxDep,
@@ -20,9 +18,12 @@ from config_api.api.deps import (
     integration_for,
 )
 from config_api.errors import InvalidInputError
-from config_api.schemas import (
+from config_api.webhooks import repository as repo
+from config_api.webhooks import service as svc
+from config_api.webhooks.schemas import (
     RotateSecret,
     SigningSecretsPublic,
+    WebhookCheck,
     WebhookCreate,
     WebhookCreated,
     WebhookPatch,
@@ -59,6 +60,10 @@ async def list_webhooks(
     event_type: Annotated[
         str | None, Query(max_length=200, description="Only webhooks subscribed to this entry.")
     ] = None,
+    q: Annotated[
+        str | None,
+        Query(max_length=200, description="Case-insensitive text in the name, description or URL."),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[
         str | None, Query(max_length=100, description="`next_cursor` of the previous page.")
@@ -67,7 +72,7 @@ async def list_webhooks(
     """One page of the integration's webhooks, oldest first."""
     await integration_for(pool, principal, integration_id)
     rows, total = await repo.list_webhooks(
-        pool, integration_id, active=active, event_type=event_type, after_id=cursor, limit=limit + 1
+        pool, integration_id, active=active, event_type=event_type, after_id=cursor, limit=limit + 1, text=q
     )
     page = rows[:limit]
     next_cursor = page[-1]["id"] if len(rows) > limit else None
@@ -96,6 +101,31 @@ async def create_webhook(
         pool, _deps(box, settings, resolver, http), integration, body, principal, verify
     )
     return WebhookCreated.model_validate({**repo.public_view(row), "signing_secret": secret})
+
+
+@router.post("/check", summary="Validate a webhook body without saving it", responses=_WRITE)
+async def check_webhook(
+    integration_id: str,
+    body: WebhookCreate,
+    pool: PoolDep,
+    principal: AdminDep,
+    box: BoxDep,
+    settings: SettingsDep,
+    resolver: ResolverDep,
+    http: HttpDep,
+    webhook_id: Annotated[
+        str | None, Query(max_length=100, description="Check as a replacement of this webhook.")
+    ] = None,
+) -> WebhookCheck:
+    """Every check of create (or of PUT with ``webhook_id``), nothing written, nothing sent: 200 when the
+    body would be accepted, otherwise the same 422 the save would give."""
+    integration = await integration_for(pool, principal, integration_id)
+    values = await svc.check_webhook(
+        pool, _deps(box, settings, resolver, http), integration, body, webhook_id
+    )
+    return WebhookCheck(
+        name=values["name"], subscription_url=values["subscription_url"], event_types=values["event_types"]
+    )
 
 
 @router.get("/{webhook_id}", summary="Get a webhook", responses=_404)

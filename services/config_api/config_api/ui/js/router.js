@@ -8,6 +8,7 @@ const ROUTES = [
   ["edit", /^\/integrations\/([^/]+)\/webhooks\/([^/]+)\/edit$/u],
   ["logs", /^\/integrations\/([^/]+)\/webhooks\/([^/]+)\/logs$/u],
   ["status", /^\/integrations\/([^/]+)\/webhooks\/([^/]+)\/status$/u],
+  ["priority", /^\/integrations\/([^/]+)\/priority-rules$/u],
 ];
 
 export function parseHash(hash) {
@@ -33,6 +34,7 @@ export function href(name, integrationId, webhookId) {
     edit: `#/integrations/${i}/webhooks/${w}/edit`,
     logs: `#/integrations/${i}/webhooks/${w}/logs`,
     status: `#/integrations/${i}/webhooks/${w}/status`,
+    priority: `#/integrations/${i}/priority-rules`,
   }[name];
 }
 

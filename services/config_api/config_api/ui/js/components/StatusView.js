@@ -1,5 +1,6 @@
 // Status of one webhook: the status endpoint's figures for a window and a small attempts/failures chart.
-import { onMounted, ref } from "vue";
+import { onMounted, onUnmounted, ref } from "vue";
+import { startPolling } from "../polling.js";
 import { fmtMs, fmtPercent, fmtTime } from "../format.js";
 import { useWebhooksStore } from "../stores/webhooks.js";
 import { AttemptsChart } from "./AttemptsChart.js";
@@ -25,6 +26,12 @@ export const StatusView = {
       }
     };
     onMounted(load);
+    // Live: refreshed on its own while the tab is visible (quietly: no "Loading…" flash, errors kept).
+    const stopPolling = startPolling(async () => {
+      status.value = await store.fetchStatus(props.webhookId, windowSize.value);
+      return status.value;
+    });
+    onUnmounted(stopPolling);
     const webhook = () => store.byId(props.webhookId);
     return { windowSize, status, loading, error, load, webhook, fmtMs, fmtPercent, fmtTime };
   },

@@ -1,16 +1,22 @@
 // Create / edit one webhook. The server validates everything again; its 422 lands on the field it names.
-import { computed, onMounted, reactive, ref, watch } from "vue";
+import { computed, onMounted, onUnmounted, reactive, ref, watch } from "vue";
+import { loadExamples } from "../examples.js";
 import { authHint, catalogName } from "../format.js";
 import { go, href, route } from "../router.js";
+import { useIntegrationsStore } from "../stores/integrations.js";
 import { useSessionStore } from "../stores/session.js";
 import { useWebhooksStore } from "../stores/webhooks.js";
 import { sanitizeUrl } from "../url.js";
 import { SecretReveal } from "./SecretReveal.js";
 import { TestResult } from "./TestResult.js";
+import { TypePicker } from "./TypePicker.js";
 
 // Shown as placeholders and hints; the server applies the same defaults to fields left empty.
 export const RETRY_DEFAULTS = { max_attempts: 8, initial_delay_ms: 5000, multiplier: 5, max_delay_ms: 36000000, jitter: 0.2 };
 export const TIMEOUT_DEFAULT_MS = 15000;
+export const MAX_IN_FLIGHT_DEFAULT = 10;
+// How long the form waits after the last keystroke before asking the server to check it.
+const CHECK_DELAY_MS = 600;
 
 function lines(text) {
   return text.split(/[\s,]+/u).map((s) => s.trim()).filter(Boolean);
@@ -18,20 +24,29 @@ function lines(text) {
 
 function emptyForm() {
   return {
-    name: "", subscription_url: "", event_types: [], object_types: [], object_ids: "", filter: "",
+    name: "", description: "", subscription_url: "", event_types: [], object_types: [], object_ids: "", filter: "",
     priority: "normal", auth: { type: "none", username: "", password: "", token: "", name: "", value: "" },
     retry_policy: { max_attempts: "", initial_delay_ms: "", multiplier: "", max_delay_ms: "", jitter: "" },
-    timeout_ms: "", active: true, verify: false,
+    timeout_ms: "", max_in_flight: "", rate_limit_per_s: "", criteria: "", active: true, verify: false,
   };
 }
 
 export const WebhookForm = {
-  components: { SecretReveal, TestResult },
+  components: { SecretReveal, TestResult, TypePicker },
   props: { webhookId: String },
   setup(props) {
     const store = useWebhooksStore();
     const session = useSessionStore();
+    const integrations = useIntegrationsStore();
     const form = reactive(emptyForm());
+    const examples = ref({ filter: {}, criteria: {} });
+    loadExamples().then((e) => { examples.value = e; });
+    const integrationType = computed(() => integrations.byId(route.integrationId)?.type ?? "custom");
+    const filterExamples = computed(() => examples.value.filter?.[integrationType.value] ?? []);
+    const criteriaExamples = computed(() => examples.value.criteria?.[integrationType.value] ?? []);
+    const useFilterExample = (value) => { form.filter = JSON.stringify(value, null, 2); };
+    // The server's verdict on the form as typed, before saving: "checking", "ok" or "errors".
+    const check = reactive({ state: "", timer: null, seq: 0 });
     const original = ref(null);
     const replaceAuth = ref(!props.webhookId);
     const errors = ref({});
@@ -50,8 +65,30 @@ export const WebhookForm = {
         const a = JSON.parse(now);
         const b = JSON.parse(before);
         for (const key of Object.keys(a)) if (JSON.stringify(a[key]) !== JSON.stringify(b[key])) delete errors.value[key];
+        scheduleCheck();
       },
     );
+    const scheduleCheck = () => {
+      clearTimeout(check.timer);
+      if (!session.canEdit || loadingWebhook.value || createdSecret.value) return;
+      check.timer = setTimeout(runCheck, CHECK_DELAY_MS);
+    };
+    const runCheck = async () => {
+      if (filterError.value) return;
+      const seq = ++check.seq;
+      check.state = "checking";
+      try {
+        await store.checkWebhook(fullBody(), props.webhookId);
+        if (seq !== check.seq) return;
+        check.state = "ok";
+        errors.value = {};
+      } catch (err) {
+        if (seq !== check.seq) return;
+        check.state = err.status === 422 ? "errors" : "";
+        if (err.status === 422) errors.value = err.fields ?? {};
+      }
+    };
+    onUnmounted(() => clearTimeout(check.timer));
     const preview = computed(() => sanitizeUrl(form.subscription_url));
     const previewDiffers = computed(() => form.subscription_url !== "" && preview.value !== form.subscription_url);
     const filterError = computed(() => {
@@ -81,10 +118,11 @@ export const WebhookForm = {
         const w = await store.fetchWebhook(props.webhookId);
         original.value = w;
         Object.assign(form, {
-          name: w.name ?? "", subscription_url: w.subscription_url ?? "", event_types: [...(w.event_types ?? [])],
+          name: w.name ?? "", description: w.description ?? "", subscription_url: w.subscription_url ?? "", event_types: [...(w.event_types ?? [])],
           object_types: [...(w.object_types ?? [])], object_ids: (w.object_ids ?? []).join("\n"),
           filter: w.filter ? JSON.stringify(w.filter, null, 2) : "", priority: w.priority ?? "normal",
-          timeout_ms: w.timeout_ms ?? "", active: w.active !== false,
+          timeout_ms: w.timeout_ms ?? "", active: w.active !== false, criteria: w.criteria ?? "",
+          max_in_flight: w.max_in_flight ?? "", rate_limit_per_s: w.rate_limit_per_s ?? "",
         });
         for (const key of Object.keys(RETRY_DEFAULTS)) form.retry_policy[key] = w.retry_policy?.[key] ?? "";
       } catch (err) {
@@ -101,6 +139,7 @@ export const WebhookForm = {
       const body = {
         // Create: an empty name lets the server default it to the URL's host.
         name: form.name.trim() || (editing ? form.name : undefined),
+        description: form.description,
         // Sent as typed: the server sanitises and returns the stored form.
         subscription_url: form.subscription_url,
         event_types: [...form.event_types],
@@ -110,6 +149,9 @@ export const WebhookForm = {
         priority: form.priority,
         retry_policy: Object.keys(retry).length ? retry : undefined,
         timeout_ms: num(form.timeout_ms),
+        max_in_flight: num(form.max_in_flight),
+        rate_limit_per_s: form.rate_limit_per_s === "" ? (editing ? null : undefined) : num(form.rate_limit_per_s),
+        criteria: form.criteria.trim() ? form.criteria.trim() : editing && integrationType.value === "fhir" ? null : undefined,
         active: form.active,
       };
       if (replaceAuth.value) {
@@ -117,6 +159,12 @@ export const WebhookForm = {
         body.auth = { none: { type: "none" }, basic: { type: "basic", username: a.username, password: a.password }, bearer: { type: "bearer", token: a.token }, header: { type: "header", name: a.name, value: a.value } }[a.type];
       }
       return Object.fromEntries(Object.entries(body).filter(([, v]) => v !== undefined));
+    };
+    // The check endpoint takes a whole webhook (as create or PUT would): cleared fields are left out.
+    const fullBody = () => {
+      const body = Object.fromEntries(Object.entries(buildBody()).filter(([, v]) => v !== null));
+      if (!body.name) delete body.name;
+      return body;
     };
 
     const save = async () => {
@@ -180,7 +228,7 @@ export const WebhookForm = {
     const describedBy = (field, hint) => [hint, errors.value[field] ? `${field.replace(/\./gu, "-")}-error` : ""].filter(Boolean).join(" ") || null;
     return {
       store, session, form, errors, formError, saved, loadingWebhook, preview, previewDiffers, filterError, eventOptions, objectOptions,
-      currentAuth, replaceAuth, createdSecret, rotation, test, save, sendTest, rotate, describedBy, href, route, RETRY_DEFAULTS, TIMEOUT_DEFAULT_MS,
+      currentAuth, replaceAuth, check, integrationType, filterExamples, criteriaExamples, useFilterExample, MAX_IN_FLIGHT_DEFAULT, createdSecret, rotation, test, save, sendTest, rotate, describedBy, href, route, RETRY_DEFAULTS, TIMEOUT_DEFAULT_MS,
       editing: computed(() => Boolean(props.webhookId)), busy: computed(() => store.creating || store.updating),
     };
   },
@@ -198,6 +246,12 @@ export const WebhookForm = {
         <p id="name-error" class="error" v-if="errors.name">{{ errors.name }}</p>
       </div>
       <div class="field">
+        <label for="f-description">Description</label>
+        <textarea id="f-description" v-model="form.description" rows="2" maxlength="2000" :aria-invalid="!!errors.description" :aria-describedby="describedBy('description', 'description-hint')"></textarea>
+        <p id="description-hint" class="hint">Optional: what this webhook is for and who owns it. Searchable in the list.</p>
+        <p id="description-error" class="error" v-if="errors.description">{{ errors.description }}</p>
+      </div>
+      <div class="field">
         <label for="f-url">Subscription URL</label>
         <input id="f-url" v-model="form.subscription_url" required inputmode="url" autocomplete="off" spellcheck="false"
           :aria-invalid="!!errors.subscription_url" :aria-describedby="describedBy('subscription_url', 'url-preview')" />
@@ -208,22 +262,11 @@ export const WebhookForm = {
         <p id="subscription_url-error" class="error" v-if="errors.subscription_url" data-testid="url-error">{{ errors.subscription_url }}</p>
       </div>
       <div class="grid2">
-        <div class="field">
-          <label for="f-events">Event types</label>
-          <select id="f-events" multiple size="8" v-model="form.event_types" :aria-invalid="!!errors.event_types" :aria-describedby="describedBy('event_types', 'events-hint')">
-            <option v-for="e in eventOptions" :key="e.name" :value="e.name" :title="e.description">{{ e.name }}</option>
-          </select>
-          <p id="events-hint" class="hint">Required. Ctrl/⌘-click or Shift+arrows to pick several ({{ form.event_types.length }} selected).</p>
-          <p id="event_types-error" class="error" v-if="errors.event_types">{{ errors.event_types }}</p>
-        </div>
-        <div class="field">
-          <label for="f-objects">Object types</label>
-          <select id="f-objects" multiple size="8" v-model="form.object_types" :aria-invalid="!!errors.object_types" :aria-describedby="describedBy('object_types', 'objects-hint')">
-            <option v-for="o in objectOptions" :key="o" :value="o">{{ o }}</option>
-          </select>
-          <p id="objects-hint" class="hint">Optional: none selected means every object type.</p>
-          <p id="object_types-error" class="error" v-if="errors.object_types">{{ errors.object_types }}</p>
-        </div>
+        <TypePicker id="f-events" label="Event types" :entries="store.eventTypes" :integration-type="integrationType" wildcards
+          v-model="form.event_types" :error="errors.event_types || ''"
+          :hint="'Required: pick one or more (' + form.event_types.length + ' selected). * and Resource.* are wildcards.'" />
+        <TypePicker id="f-objects" label="Object types" :entries="store.objectTypes" :integration-type="integrationType"
+          v-model="form.object_types" :error="errors.object_types || ''" hint="Optional: none selected means every object type." />
       </div>
       <div class="field">
         <label for="f-ids">Object ids</label>
@@ -234,9 +277,23 @@ export const WebhookForm = {
       <div class="field">
         <label for="f-filter">Filter (JSON)</label>
         <textarea id="f-filter" v-model="form.filter" rows="3" spellcheck="false" class="mono" :aria-invalid="!!(filterError || errors.filter)" :aria-describedby="describedBy('filter', 'filter-hint')"></textarea>
-        <p id="filter-hint" class="hint">Optional payload predicate, e.g. <code>{"field": "status", "eq": "completed"}</code>.</p>
+        <p id="filter-hint" class="hint">Optional predicate over the event: <code>type</code>, <code>object_type</code>, <code>object_id</code> or <code>data.&lt;path&gt;</code> with <code>$eq $ne $in $nin $gt $gte $lt $lte $exists $prefix $contains</code>, combined with <code>$and $or $not</code>.</p>
+        <div class="examples" v-if="filterExamples.length" data-testid="filter-examples">
+          <span class="muted small">Examples:</span>
+          <button type="button" class="link small" v-for="ex in filterExamples" :key="ex.label" @click="useFilterExample(ex.value)" :title="JSON.stringify(ex.value)">{{ ex.label }}</button>
+        </div>
         <p class="error" v-if="filterError" data-testid="filter-error">{{ filterError }}</p>
         <p id="filter-error" class="error" v-else-if="errors.filter">{{ errors.filter }}</p>
+      </div>
+      <div class="field" v-if="integrationType === 'fhir'">
+        <label for="f-criteria">FHIR search criteria</label>
+        <input id="f-criteria" v-model="form.criteria" spellcheck="false" class="mono" maxlength="2048" :aria-invalid="!!errors.criteria" :aria-describedby="describedBy('criteria', 'criteria-hint')" />
+        <p id="criteria-hint" class="hint">Optional, ANDed with the filter: <code>&lt;ResourceType&gt;?&lt;param&gt;=&lt;value&gt;[&amp;…]</code>.
+          <template v-if="criteriaExamples.length"> Examples:
+            <button type="button" class="link small" v-for="ex in criteriaExamples" :key="ex.value" @click="form.criteria = ex.value" :title="ex.value" data-testid="criteria-example">{{ ex.label }}</button>
+          </template>
+        </p>
+        <p id="criteria-error" class="error" v-if="errors.criteria">{{ errors.criteria }}</p>
       </div>
       <div class="grid2">
         <div class="field">
@@ -248,6 +305,20 @@ export const WebhookForm = {
           <input id="f-timeout" type="number" min="100" max="30000" v-model="form.timeout_ms" :placeholder="String(TIMEOUT_DEFAULT_MS)" :aria-describedby="describedBy('timeout_ms', 'timeout-hint')" />
           <p id="timeout-hint" class="hint">100–30000, default {{ TIMEOUT_DEFAULT_MS }}.</p>
           <p id="timeout_ms-error" class="error" v-if="errors.timeout_ms">{{ errors.timeout_ms }}</p>
+        </div>
+      </div>
+      <div class="grid2">
+        <div class="field">
+          <label for="f-inflight">Max in flight</label>
+          <input id="f-inflight" type="number" min="1" max="1000" v-model="form.max_in_flight" :placeholder="String(MAX_IN_FLIGHT_DEFAULT)" :aria-invalid="!!errors.max_in_flight" :aria-describedby="describedBy('max_in_flight', 'inflight-hint')" />
+          <p id="inflight-hint" class="hint">Concurrent requests to this endpoint, 1–1000, default {{ MAX_IN_FLIGHT_DEFAULT }}.</p>
+          <p id="max_in_flight-error" class="error" v-if="errors.max_in_flight">{{ errors.max_in_flight }}</p>
+        </div>
+        <div class="field">
+          <label for="f-rate">Rate limit (requests/s)</label>
+          <input id="f-rate" type="number" min="0" step="any" v-model="form.rate_limit_per_s" placeholder="unlimited" :aria-invalid="!!errors.rate_limit_per_s" :aria-describedby="describedBy('rate_limit_per_s', 'rate-hint')" />
+          <p id="rate-hint" class="hint">Optional: at most this many requests per second; empty means no limit.</p>
+          <p id="rate_limit_per_s-error" class="error" v-if="errors.rate_limit_per_s">{{ errors.rate_limit_per_s }}</p>
         </div>
       </div>
       <fieldset>
@@ -302,6 +373,11 @@ export const WebhookForm = {
         <input id="f-verify" type="checkbox" v-model="form.verify" />
         <label for="f-verify">Send a test delivery before saving and refuse the change unless it answers 2xx</label>
       </div>
+      <p class="muted small" aria-live="polite" data-testid="check-state">
+        <template v-if="check.state === 'checking'">Checking with the server…</template>
+        <template v-else-if="check.state === 'ok'">✓ The server accepts these settings.</template>
+        <template v-else-if="check.state === 'errors'">The server would refuse these settings: see the highlighted fields.</template>
+      </p>
       <p class="error" role="alert" v-if="formError" data-testid="form-error">{{ formError }}</p>
       <p role="status" class="ok-text" v-if="saved">{{ saved }}</p>
       <div class="buttons">

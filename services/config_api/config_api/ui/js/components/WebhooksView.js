@@ -1,9 +1,10 @@
 // Manage Webhooks: the table of one integration with 24 h figures, test, activate/deactivate and delete.
-import { reactive, ref, watch } from "vue";
+import { computed, onUnmounted, reactive, ref, watch } from "vue";
 import { fmtMs, fmtPercent, fmtTime } from "../format.js";
 import { go, href, route } from "../router.js";
 import { useSessionStore } from "../stores/session.js";
 import { useWebhooksStore } from "../stores/webhooks.js";
+import { startPolling } from "../polling.js";
 import { ConfirmDialog } from "./ConfirmDialog.js";
 import { TestResult } from "./TestResult.js";
 
@@ -73,14 +74,34 @@ export const WebhooksView = {
       }
     };
     const stat = (w, key) => stats[w.id]?.[key] ?? w[key];
-    return { store, session, route, href, go, stats, stat, test, runTest, toggleActive, toDelete, deleteError, confirmDelete, rowError, refresh, fmtMs, fmtPercent, fmtTime };
+    // Health refreshes on its own (the table's figures and states), backing off while nothing changes.
+    const stopPolling = startPolling(async () => {
+      if (store.currentIntegrationId !== route.integrationId || store.loading) return null;
+      await store.fetchWebhooks();
+      await loadStats();
+      return [store.webhooks.map((w) => [w.id, w.active, w.version]), Object.values(stats)];
+    });
+    onUnmounted(stopPolling);
+    // Text search over name, description and URL, in the page (the API offers the same with ?q=).
+    const query = ref("");
+    const shown = computed(() => {
+      const q = query.value.trim().toLowerCase();
+      if (!q) return store.webhooks;
+      return store.webhooks.filter((w) => [w.name, w.description ?? "", w.subscription_url].some((s) => s.toLowerCase().includes(q)));
+    });
+    return { query, shown, store, session, route, href, go, stats, stat, test, runTest, toggleActive, toDelete, deleteError, confirmDelete, rowError, refresh, fmtMs, fmtPercent, fmtTime };
   },
   template: `
   <section aria-labelledby="wh-title">
     <div class="titlebar">
       <h1 id="wh-title">Webhooks</h1>
       <button type="button" @click="refresh" :disabled="store.loading">{{ store.loading ? "Loading…" : "Refresh" }}</button>
+      <a class="button" :href="href('priority', route.integrationId)">Priority rules</a>
       <a v-if="session.canEdit" class="button primary" :href="href('new', route.integrationId)">New webhook</a>
+    </div>
+    <div class="row">
+      <label for="wh-search" class="sr-only">Search webhooks</label>
+      <input id="wh-search" type="search" v-model="query" placeholder="Search by name, description or URL…" autocomplete="off" data-testid="webhook-search" />
     </div>
     <p v-if="!session.canEdit" class="muted" data-testid="read-only-note">Read-only: your token's role is {{ session.role }}.</p>
     <p class="error" role="alert" v-if="store.error && !store.webhooks.length">{{ store.error.message }}</p>
@@ -94,8 +115,8 @@ export const WebhooksView = {
           <th scope="col">Consecutive failures</th><th scope="col"><span class="sr-only">Actions</span></th>
         </tr></thead>
         <tbody>
-          <tr v-for="w in store.webhooks" :key="w.id" :data-webhook="w.id">
-            <th scope="row" data-label="Name">{{ w.name }}</th>
+          <tr v-for="w in shown" :key="w.id" :data-webhook="w.id">
+            <th scope="row" data-label="Name">{{ w.name }}<span v-if="w.description" class="desc muted small" data-testid="webhook-description">{{ w.description }}</span></th>
             <td data-label="URL" class="url"><code>{{ w.subscription_url }}</code></td>
             <td data-label="Event types"><span class="tag" v-for="e in w.event_types" :key="e">{{ e }}</span></td>
             <td data-label="State">
@@ -117,6 +138,7 @@ export const WebhooksView = {
             </td>
           </tr>
           <tr v-if="!store.loading && !store.webhooks.length"><td colspan="9" class="muted">No webhooks yet.</td></tr>
+          <tr v-else-if="!shown.length"><td colspan="9" class="muted">No webhook matches "{{ query }}".</td></tr>
         </tbody>
       </table>
     </div>

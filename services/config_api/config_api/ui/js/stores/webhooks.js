@@ -101,6 +101,10 @@ export const useWebhooksStore = defineStore("webhooks", {
         this.webhooks = this.webhooks.filter((w) => w.id !== webhookId);
       });
     },
+    /** The server's verdict on a whole webhook body (as create, or as PUT of webhookId), nothing saved. */
+    async checkWebhook(body, webhookId = null) {
+      return request("POST", `${this.base}/webhooks/check`, { body, query: { webhook_id: webhookId || undefined } });
+    },
     /** One synchronous test delivery: {webhook_id} or {subscription_url, event_type}. */
     async testDelivery(body) {
       return this._run(null, () => request("POST", `${this.base}/webhooks/test`, { body }));

@@ -19,9 +19,10 @@ from dataclasses import dataclass
 import asyncpg
 from aiokafka.errors import KafkaError
 
-from config_api import outbox, repository
+from config_api.webhooks import outbox, repository
 from contracts.webhooks import PriorityRulesV1, priority_rules_key
 from service_kit.config_view import ConfigFollower, WebhookView
+from service_kit.kafka_security import KafkaClientSettings
 
 logger = logging.getLogger(__name__)
 
@@ -78,9 +79,18 @@ async def queue_snapshot(
 class Snapshotter:
     """Compares the config topic with PostgreSQL and queues a snapshot when the topic is behind."""
 
-    def __init__(self, pool: asyncpg.Pool, bootstrap_servers: str, topic: str) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        bootstrap_servers: str,
+        client: KafkaClientSettings,
+        topic: str,
+        fetch_max_wait_ms: int = 500,
+    ) -> None:
         self._pool = pool
         self._bootstrap = bootstrap_servers
+        self._client = client
+        self._fetch_max_wait_ms = fetch_max_wait_ms
         self._topic = topic
         self._lock = asyncio.Lock()
         self._background: set[asyncio.Task[None]] = set()
@@ -88,7 +98,7 @@ class Snapshotter:
     async def read_topic(self, timeout_s: float = 30.0) -> WebhookView:
         """The topic's current content."""
         view = WebhookView()
-        follower = ConfigFollower(self._bootstrap, self._topic, view)
+        follower = ConfigFollower(self._bootstrap, self._client, self._topic, view, self._fetch_max_wait_ms)
         try:
             await follower.start()
             await follower.wait_ready(timeout_s)

@@ -14,11 +14,15 @@ Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$", description="
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 ShortText = Annotated[str, Field(min_length=1, max_length=200)]
 ObjectId = Annotated[str, Field(min_length=1, max_length=256)]
+Description = Annotated[
+    str, Field(max_length=2000, description="Free text: what the webhook is for, who owns it.")
+]
 
 _STRICT = ConfigDict(extra="forbid")
 
 _WEBHOOK_EXAMPLE: dict[str, Any] = {
     "name": "Completed responses to the CRM",
+    "description": "Feeds the CRM's survey inbox; owner: patient-experience team.",
     "subscription_url": "https://hooks.example.com/surveymonkey",
     "event_types": ["response_completed"],
     "object_types": ["survey"],
@@ -109,6 +113,7 @@ class WebhookCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_WEBHOOK_EXAMPLE]})
 
     name: Name | None = Field(default=None, description="Defaults to the URL's host.")
+    description: Description = ""
     subscription_url: Annotated[str, Field(min_length=1, max_length=8192)] = Field(
         description="Whitespace is removed and scheme/host lower-cased before validation; the sanitised form is stored."
     )
@@ -139,6 +144,7 @@ class WebhookPatch(BaseModel):
     )
 
     name: Name | None = None
+    description: Description | None = None
     subscription_url: Annotated[str, Field(min_length=1, max_length=8192)] | None = None
     event_types: Annotated[list[ShortText], Field(min_length=1, max_length=500)] | None = None
     object_types: Annotated[list[ShortText], Field(max_length=500)] | None = None
@@ -160,6 +166,7 @@ class WebhookPublic(BaseModel):
     id: str
     integration_id: str
     name: str
+    description: str
     subscription_url: str
     event_types: list[str]
     object_types: list[str] | None
@@ -179,6 +186,15 @@ class WebhookPublic(BaseModel):
     version: int
     created_at: datetime
     updated_at: datetime
+
+
+class WebhookCheck(BaseModel):
+    """The verdict of ``POST .../webhooks/check``: the body would be accepted as shown."""
+
+    ok: Literal[True] = True
+    name: str = Field(description="The name that would be stored (defaults to the URL's host).")
+    subscription_url: str = Field(description="The sanitised URL that would be stored.")
+    event_types: list[str]
 
 
 class WebhookCreated(WebhookPublic):

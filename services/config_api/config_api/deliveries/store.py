@@ -13,8 +13,8 @@ from dataclasses import asdict
 
 import asyncpg
 
-from config_api.stats_rollup import rollup
-from config_api.webhook_health import Health, Thresholds, apply_result
+from config_api.deliveries.health import Health, Thresholds, apply_result
+from config_api.deliveries.rollup import rollup
 from contracts.deliveries import DeliveryResultV1
 
 RESPONSE_EXCERPT_BYTES = 1024

@@ -8,8 +8,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from config_api.catalog_service import event_types_of, object_types_of
 from config_api.errors import InvalidInputError
+from config_api.webhooks.catalogs import event_types_of, object_types_of
 from contracts.catalogs import event_type_pattern_valid
 from webhook_core.criteria import compile_criteria
 from webhook_core.filters import FilterError, compile_filter

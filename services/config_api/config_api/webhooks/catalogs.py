@@ -8,7 +8,7 @@ import asyncpg
 
 from admin_auth.tokens import Principal, record_audit
 from config_api.errors import ConflictError, InvalidInputError
-from config_api.schemas import CatalogItemIn, IntegrationCreate
+from config_api.webhooks.schemas import CatalogItemIn, IntegrationCreate
 from contracts.catalogs import event_catalog, object_catalog
 
 

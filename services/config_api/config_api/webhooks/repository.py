@@ -1,7 +1,7 @@
 """SQL over the core tables, and building the ``WebhookConfigV1`` published for a webhook.
 
 Every function takes a connection; callers own the transaction. Functions that change a webhook
-also write its outbox record (see :mod:`config_api.outbox`), so the change and its publication
+also write its outbox record (see :mod:`config_api.webhooks.outbox`), so the change and its publication
 commit together.
 """
 
@@ -16,12 +16,12 @@ from typing import Any
 import asyncpg
 
 from admin_auth.tokens import record_audit
-from config_api import outbox
+from config_api.webhooks import outbox
 from contracts.base import utcnow
 from contracts.webhooks import RetryPolicy, SigningSecret, WebhookConfigV1
 
 WEBHOOK_COLUMNS = (
-    "name, subscription_url, event_types, object_types, object_ids, filter, criteria, priority, auth_type, "
+    "name, description, subscription_url, event_types, object_types, object_ids, filter, criteria, priority, auth_type, "
     "auth_encrypted, auth_hint, retry_policy, timeout_ms, max_in_flight, rate_limit_per_s, active, deactivated_reason"
 )
 _SELECT_WEBHOOK = (
@@ -54,6 +54,7 @@ async def list_webhooks(
     event_type: str | None,
     after_id: str | None,
     limit: int,
+    text: str | None = None,
 ) -> tuple[list[dict[str, Any]], int]:
     """One page of an integration's webhooks in creation order, and the total matching."""
     where = ["w.integration_id = $1"]
@@ -64,6 +65,11 @@ async def list_webhooks(
     if event_type is not None:
         args.append(event_type)
         where.append(f"${len(args)} = ANY(w.event_types)")
+    if text:
+        # Plain substring search, case-insensitive: LIKE metacharacters in the query are literal.
+        args.append("%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
+        n = len(args)
+        where.append(f"(w.name ILIKE ${n} OR w.description ILIKE ${n} OR w.subscription_url ILIKE ${n})")
     total: int = await conn.fetchval(f"SELECT count(*) FROM webhooks w WHERE {' AND '.join(where)}", *args)
     if after_id is not None:
         args.append(after_id)
@@ -210,6 +216,7 @@ def public_view(row: dict[str, Any]) -> dict[str, Any]:
         "id": row["id"],
         "integration_id": row["integration_id"],
         "name": row["name"],
+        "description": row["description"],
         "subscription_url": row["subscription_url"],
         "event_types": list(row["event_types"]),
         "object_types": list(row["object_types"]) if row["object_types"] is not None else None,

@@ -14,9 +14,9 @@ from typing import Any, Literal
 
 import asyncpg
 
-from config_api.delivery_store import health_from_row
-from config_api.latency_histogram import merge, percentile
-from config_api.stats_rollup import HOUR_S, MINUTE_S, bucket_start
+from config_api.deliveries.latency import merge, percentile
+from config_api.deliveries.rollup import HOUR_S, MINUTE_S, bucket_start
+from config_api.deliveries.store import health_from_row
 from contracts.base import utcnow
 
 Window = Literal["1h", "24h", "7d"]

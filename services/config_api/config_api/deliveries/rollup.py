@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from config_api.latency_histogram import bin_index, empty_histogram
+from config_api.deliveries.latency import bin_index, empty_histogram
 from contracts.deliveries import DeliveryResultV1
 
 MINUTE_S = 60

@@ -16,11 +16,11 @@ import asyncpg
 from aiokafka.errors import KafkaError
 from fastapi import FastAPI
 
-from config_api.auto_deactivation import carry_out_deactivations, mark_failing_too_long
-from config_api.results_ingest import DB_ERRORS, ResultsIngestor
-from config_api.retention import purge_expired
+from config_api.deliveries.deactivation import carry_out_deactivations, mark_failing_too_long
+from config_api.deliveries.health import Thresholds
+from config_api.deliveries.ingest import DB_ERRORS, ResultsIngestor
+from config_api.deliveries.retention import purge_expired
 from config_api.settings import ConfigApiSettings
-from config_api.webhook_health import Thresholds
 
 logger = logging.getLogger(__name__)
 
@@ -103,6 +103,7 @@ def start_delivery_tasks(app: FastAPI) -> list[asyncio.Task[None]]:
     ingestor = ResultsIngestor(
         app.state.pool,
         settings.kafka_bootstrap_servers,
+        settings,
         settings.topics.delivery_results,
         maintenance.thresholds,
         after_store=maintenance.deactivate_pending,

@@ -17,11 +17,10 @@ import aiohttp
 import asyncpg
 
 from admin_auth.tokens import Principal, record_audit
-from config_api import repository as repo
 from config_api.errors import InvalidInputError, NotFoundError
-from config_api.schemas import WebhookCreate, WebhookPatch
 from config_api.settings import ConfigApiSettings
-from config_api.webhook_rules import (
+from config_api.webhooks import repository as repo
+from config_api.webhooks.rules import (
     check_auth_header_name,
     check_criteria,
     check_event_types,
@@ -29,6 +28,7 @@ from config_api.webhook_rules import (
     check_object_types,
     check_subscription_url,
 )
+from config_api.webhooks.schemas import WebhookCreate, WebhookPatch
 from contracts.webhooks import BasicAuth, BearerAuth, HeaderAuth, NoAuth, RetryPolicy
 from webhook_core.secrets_crypto import SecretBox, generate_signing_secret
 from webhook_core.sending import build_headers, send_webhook
@@ -60,6 +60,7 @@ class WebhookDeps:
 def _spec_from_row(row: dict[str, Any]) -> dict[str, Any]:
     return {
         "name": row["name"],
+        "description": row["description"],
         "subscription_url": row["subscription_url"],
         "event_types": list(row["event_types"]),
         "object_types": row["object_types"],
@@ -97,6 +98,7 @@ async def _validated(
     object_ids = spec["object_ids"]
     return {
         "name": name[:200],
+        "description": spec["description"] if spec["description"] is not None else "",
         "subscription_url": url,
         "event_types": event_types,
         "object_types": object_types,
@@ -184,6 +186,23 @@ async def get_webhook_row(
             f"webhook {webhook_id!r} not found in integration {integration_id!r}", loc=["path", "webhook_id"]
         )
     return row
+
+
+async def check_webhook(
+    pool: asyncpg.Pool,
+    deps: WebhookDeps,
+    integration: dict[str, Any],
+    body: WebhookCreate,
+    webhook_id: str | None,
+) -> dict[str, Any]:
+    """Validate a full webhook body exactly as create (or, with ``webhook_id``, replace) would, and
+    write nothing: the admin form shows the server's own verdict next to each field before saving."""
+    current = await get_webhook_row(pool, integration["id"], webhook_id) if webhook_id else None
+    spec = body.model_dump(exclude={"auth"})
+    spec["retry_policy"] = body.retry_policy
+    values = await _validated(deps, integration, spec, current)
+    check_auth_header_name(body.auth or NoAuth())
+    return values
 
 
 async def create_webhook(

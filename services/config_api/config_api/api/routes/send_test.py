@@ -8,7 +8,6 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from config_api import repository
 from config_api.api.deps import (
     BoxDep,
     HttpDep,
@@ -19,10 +18,11 @@ from config_api.api.deps import (
     integration_for,
 )
 from config_api.api.routes.deliveries import IntegrationId
-from config_api.catalog_service import event_types_of
-from config_api.delivery_schemas import TestDeliveryRequest, TestDeliveryResult
+from config_api.deliveries.schemas import TestDeliveryRequest, TestDeliveryResult
 from config_api.errors import InvalidInputError, NotFoundError
-from config_api.test_payloads import render, sample_payload
+from config_api.webhooks import repository
+from config_api.webhooks.catalogs import event_types_of
+from config_api.webhooks.sample_payloads import render, sample_payload
 from contracts.base import utcnow
 from contracts.catalogs import event_type_matches
 from contracts.webhooks import NoAuth
@@ -55,7 +55,7 @@ def pick_event_type(patterns: list[str], catalog: dict[str, str]) -> str | None:
         422: {"description": "Bad request body."},
     },
 )
-async def test_delivery(
+async def send_test_delivery(
     integration_id: IntegrationId,
     request: TestDeliveryRequest,
     pool: PoolDep,

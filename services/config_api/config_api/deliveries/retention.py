@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
-from config_api.stats_rollup import HOUR_S, MINUTE_S
+from config_api.deliveries.rollup import HOUR_S, MINUTE_S
 from contracts.base import utcnow
 
 CHUNK = 10_000

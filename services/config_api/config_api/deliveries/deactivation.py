@@ -17,9 +17,9 @@ from datetime import datetime
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
-from config_api import repository
-from config_api.delivery_store import health_from_row
-from config_api.webhook_health import Thresholds, failing_too_long
+from config_api.deliveries.health import Thresholds, failing_too_long
+from config_api.deliveries.store import health_from_row
+from config_api.webhooks import access as webhooks
 from contracts.base import utcnow
 from contracts.events import WebhookDeactivatedV1
 
@@ -52,7 +52,7 @@ async def carry_out_deactivations(
         reason: str = row["pending_deactivation"]
         async with pool.acquire() as conn, conn.transaction():
             # The repository's own transaction becomes a savepoint of this one.
-            changed = await repository.deactivate_webhook(conn, webhook_id, reason, ACTOR)
+            changed = await webhooks.deactivate_webhook(conn, webhook_id, reason, ACTOR)
             await conn.execute(_SETTLE, webhook_id, reason, changed)
         if changed:
             done += 1
@@ -104,7 +104,7 @@ async def mark_failing_too_long(
     marked = 0
     for row in rows:
         async with pool.acquire() as conn:
-            config = await repository.get_webhook_config(conn, row["webhook_id"])
+            config = await webhooks.get_webhook_config(conn, row["webhook_id"])
         if config is None or not config.active:
             continue
         # A change or re-activation of the webhook restarts the clock.

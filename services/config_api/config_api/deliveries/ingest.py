@@ -4,7 +4,7 @@ Raw aiokafka (not FastStream) because the loop needs fine control: a batch is st
 PostgreSQL transaction, offsets are committed only after that commit, and while PostgreSQL is
 down the partitions are paused (the consumer keeps polling so it stays in its group) and the same
 batch is retried until it is stored. Nothing is lost and, thanks to the idempotent insert in
-:mod:`config_api.delivery_store`, nothing is counted twice when a batch is re-consumed.
+:mod:`config_api.deliveries.store`, nothing is counted twice when a batch is re-consumed.
 """
 
 from __future__ import annotations
@@ -19,10 +19,11 @@ from aiokafka.errors import CommitFailedError, KafkaError
 from prometheus_client import Counter
 from pydantic import ValidationError
 
-from config_api.delivery_store import store_results
-from config_api.webhook_health import Thresholds
+from config_api.deliveries.health import Thresholds
+from config_api.deliveries.store import store_results
 from contracts.deliveries import DeliveryResultV1
 from service_kit.kafka import consumer_options
+from service_kit.kafka_security import KafkaClientSettings
 
 logger = logging.getLogger(__name__)
 
@@ -63,10 +64,11 @@ class ResultsIngestor:
         self,
         pool: asyncpg.Pool,
         bootstrap_servers: str,
+        client: KafkaClientSettings,
         topic: str,
         thresholds: Thresholds,
         after_store: Callable[[], Awaitable[None]] | None = None,
-        fetch_max_wait_ms: int = 10,
+        fetch_max_wait_ms: int = 500,
         max_records: int = 5000,
         retry_delay_s: float = 0.2,
         max_retry_delay_s: float = 5.0,
@@ -75,7 +77,7 @@ class ResultsIngestor:
         self.topic = topic
         self.thresholds = thresholds
         self._after_store = after_store
-        self._options = consumer_options(bootstrap_servers, fetch_max_wait_ms)
+        self._options = consumer_options(bootstrap_servers, client, fetch_max_wait_ms)
         self._max_records = max_records
         self._retry_delay_s = retry_delay_s
         self._max_retry_delay_s = max_retry_delay_s
