@@ -63,7 +63,7 @@ class ProcessingLimits:
 
     max_input_bytes: int = 1_000_000
     max_job_bytes: int = 3_500_000
-    filter_budget_steps: int = 5_000
+    filter_budget_steps: int = 4_000
 
 
 @dataclass(frozen=True)

@@ -62,7 +62,7 @@ class DispatcherSettings(CommonSettings):
         ),
     )
     filter_budget_steps: int = Field(
-        default=5_000,
+        default=4_000,
         ge=100,
         le=1_000_000,
         description=(
