@@ -93,8 +93,9 @@ async def test_oversized_input_is_refused_with_too_large_and_the_partition_moves
         assert app.ready
 
 
+@pytest.mark.parametrize("how", ["broker refused", "unexpected exception"])
 async def test_a_failed_publish_is_not_committed_and_the_batch_is_read_again(
-    kafka_bootstrap: str, topics: Topics, topic_prefix: str, secrets_key: str
+    kafka_bootstrap: str, topics: Topics, topic_prefix: str, secrets_key: str, how: str
 ) -> None:
     settings = settings_for(kafka_bootstrap, topic_prefix, secrets_key)
     async with catch_all(kafka_bootstrap, topics, settings) as (bus, app):
@@ -108,6 +109,8 @@ async def test_a_failed_publish_is_not_committed_and_the_batch_is_read_again(
                 assert app._consumer is not None
                 committed = await app._consumer.committed(_partition(topics, 0))
                 assert committed in (None, 0)  # nothing of this batch committed yet
+                if how == "unexpected exception":
+                    raise RuntimeError("a bug in publishing")
                 return False
             return await real(outgoing)
 

@@ -155,7 +155,20 @@ class DispatcherApp:
         logger.error("event consumer stopped", exc_info=task.exception())
 
     async def _handle_batch(self, message: KafkaMessage) -> None:
-        """One polled batch: process, publish, wait for every ack, then commit (never raises)."""
+        """One polled batch: process, publish, wait for every ack, then commit (never raises).
+
+        With manual acknowledgement an exception escaping here would leave the batch neither committed
+        nor rewound, and the next batch's commit would skip it: anything unexpected rewinds it instead.
+        """
+        try:
+            await self._process_batch(message)
+        except Exception as exc:  # noqa: BLE001 - the net under the batch, by design
+            logger.error("batch handling failed; it will be read again", extra={"error": type(exc).__name__})
+            with contextlib.suppress(IllegalStateError, KafkaError):
+                await message.nack()
+            await asyncio.sleep(0.5)
+
+    async def _process_batch(self, message: KafkaMessage) -> None:
         raw = message.raw_message
         records = raw if isinstance(raw, tuple) else (raw,)
         if not records:

@@ -19,6 +19,7 @@ no ``content-type`` / ``correlation_id`` added per record, nothing between the j
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -43,7 +44,7 @@ BATCH_TIMEOUT_MS = 200
 
 
 def build_broker(settings: DispatcherSettings) -> KafkaBroker:
-    """A consumer-only FastStream broker (no producer of its own; FastStream's access log off).
+    """A consumer-only FastStream broker (no producer of its own; its access log at DEBUG).
 
     The shared Kafka connection settings (TLS, SASL, client id) reach FastStream as its security object.
     """
@@ -51,7 +52,10 @@ def build_broker(settings: DispatcherSettings) -> KafkaBroker:
     return KafkaBroker(
         settings.kafka_bootstrap_servers,
         consumer_only=True,
-        logger=None,
+        # FastStream's own errors (fetch failures) go to this logger; its per-batch access lines only at
+        # DEBUG. It logs topics and offsets, never payloads.
+        logger=logging.getLogger("dispatcher.intake"),
+        log_level=logging.DEBUG,
         security=faststream_security(options),
         client_id=options.get("client_id") or "dispatcher",
         description="carehooks dispatcher: integration events in, delivery jobs out",
