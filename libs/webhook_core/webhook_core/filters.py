@@ -30,10 +30,46 @@ visited on a path, each value tested, long strings scanned by ``$contains``); ru
 
 from __future__ import annotations
 
-import operator
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from webhook_core.filter_eval import (
+    DEFAULT_BUDGET_STEPS,
+    SCAN_CHARS_PER_STEP,
+    EvaluationBudget,
+    FilterBudgetExceededError,
+    FilterEvaluationError,
+    Predicate,
+    Scalar,
+    Test,
+    all_of,
+    any_member,
+    any_of,
+    kind,
+    member_set,
+    ordered,
+    resolve,
+    scan_cost,
+    spent,
+)
+
+__all__ = [
+    "DEFAULT_BUDGET_STEPS",
+    "MAX_DEPTH",
+    "MAX_LIST",
+    "MAX_NODES",
+    "MAX_OPERANDS",
+    "MAX_PATH_SEGMENTS",
+    "MAX_STRING",
+    "SCAN_CHARS_PER_STEP",
+    "CompiledFilter",
+    "EvaluationBudget",
+    "FilterBudgetExceededError",
+    "FilterError",
+    "FilterEvaluationError",
+    "compile_filter",
+]
 
 MAX_DEPTH = 8
 """Nesting of documents ($and/$or/$not) including the top level."""
@@ -47,51 +83,15 @@ MAX_PATH_SEGMENTS = 16
 MAX_PATH_LENGTH = 256
 MAX_OPERANDS = 2000
 """Operand values in one filter, all operators together (each $in / $nin item counts)."""
-DEFAULT_BUDGET_STEPS = 1_000_000
-"""Steps of one evaluation when the caller sets no budget (the dispatcher sets its own, smaller)."""
-SCAN_CHARS_PER_STEP = 256
-"""Characters of a string ``$contains`` / ``$prefix`` may scan for one step."""
-
 ROOT_FIELDS = frozenset({"type", "object_type", "object_id", "integration_id"})
 COMPARISON_OPERATORS = frozenset(
     {"$eq", "$ne", "$in", "$nin", "$gt", "$gte", "$lt", "$lte", "$exists", "$prefix", "$contains"}
 )
 LOGICAL_OPERATORS = frozenset({"$and", "$or", "$not"})
 
-Scalar = str | int | float | bool | None
-
 
 class FilterError(ValueError):
     """A filter document is invalid; the message names the path and what is wrong."""
-
-
-class FilterEvaluationError(Exception):
-    """A filter cannot be evaluated on one event (the caller counts it and treats it as false)."""
-
-
-class FilterBudgetExceededError(FilterEvaluationError):
-    """One evaluation ran out of steps (the event's arrays are too large for this filter)."""
-
-
-class EvaluationBudget:
-    """Steps one evaluation may spend; paths resolved once per evaluation are remembered."""
-
-    __slots__ = ("limit", "paths", "remaining")
-
-    def __init__(self, steps: int = DEFAULT_BUDGET_STEPS) -> None:
-        self.limit = steps
-        self.remaining = steps
-        self.paths: dict[tuple[str, ...], list[object]] = {}
-
-    def spend(self, steps: int) -> None:
-        """Take steps; raises :class:`FilterBudgetExceededError` once the budget is gone."""
-        self.remaining -= steps
-        if self.remaining < 0:
-            raise FilterBudgetExceededError(f"evaluation budget of {self.limit} steps exceeded")
-
-
-Predicate = Callable[[Mapping[str, Any], EvaluationBudget], bool]
-Test = Callable[[list[object], EvaluationBudget], bool]
 
 
 @dataclass(frozen=True)
@@ -115,110 +115,6 @@ def compile_filter(doc: Mapping[str, Any]) -> CompiledFilter:
     return CompiledFilter(
         document=doc, _predicate=predicate, nodes=compiler.nodes, operands=compiler.operands
     )
-
-
-# ---------------------------------------------------------------- evaluation helpers
-
-
-def _kind(value: object) -> str:
-    # bool is an int subclass; keep true/1 apart, as JSON does.
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if value is None:
-        return "null"
-    return "other"
-
-
-def _equal(a: object, b: object) -> bool:
-    return _kind(a) == _kind(b) and a == b
-
-
-def _flatten_into(value: list[Any], out: list[object], budget: EvaluationBudget) -> None:
-    budget.spend(len(value))
-    for item in value:
-        if type(item) is list:
-            _flatten_into(item, out, budget)
-        else:
-            out.append(item)
-
-
-def _resolve(event: Mapping[str, Any], segments: tuple[str, ...], budget: EvaluationBudget) -> list[object]:
-    """Every value at the path, arrays searched (flattened) on the way and at the end."""
-    cached = budget.paths.get(segments)
-    if cached is not None:
-        budget.spend(1)
-        return cached
-    current: list[object] = [event]
-    for segment in segments:
-        budget.spend(len(current))
-        found: list[object] = []
-        for value in current:
-            if isinstance(value, Mapping):
-                if segment in value:
-                    found.append(value[segment])
-            elif isinstance(value, list):
-                if segment.isdigit():
-                    index = int(segment)
-                    if index < len(value):
-                        found.append(value[index])
-                    continue
-                items: list[object] = []
-                _flatten_into(value, items, budget)
-                budget.spend(len(items))  # the second pass, over the flattened items
-                for item in items:
-                    if isinstance(item, Mapping) and segment in item:
-                        found.append(item[segment])
-        if not found:
-            current = []
-            break
-        current = found
-    leaves: list[object] = []
-    for value in current:
-        if type(value) is list:
-            _flatten_into(value, leaves, budget)
-        else:
-            leaves.append(value)
-    budget.paths[segments] = leaves
-    return leaves
-
-
-def _scan_cost(values: list[object]) -> int:
-    """Steps for scanning the strings among values (``$contains`` / ``$prefix``)."""
-    return len(values) + sum(len(v) for v in values if isinstance(v, str)) // SCAN_CHARS_PER_STEP
-
-
-_ORDER: dict[str, Callable[[Any, Any], bool]] = {
-    "$gt": operator.gt,
-    "$gte": operator.ge,
-    "$lt": operator.lt,
-    "$lte": operator.le,
-}
-_NUMBER_TYPES = frozenset({int, float})
-_STRING_TYPES = frozenset({str})
-
-
-def _ordered(op: str, operand: Scalar) -> Callable[[list[object], EvaluationBudget], bool]:
-    """An ordering test over the values at a path; missing (null) values are skipped."""
-    kind = _kind(operand)
-    allowed = _NUMBER_TYPES if kind == "number" else _STRING_TYPES
-    compare = _ORDER[op]
-
-    def test(values: list[object], budget: EvaluationBudget) -> bool:
-        budget.spend(len(values) + 1)
-        for value in values:
-            if value is None:
-                continue
-            if type(value) not in allowed:
-                raise FilterEvaluationError(f"{op} compares a {kind} with a {_kind(value)}")
-            if compare(value, operand):
-                return True
-        return False
-
-    return test
 
 
 # ---------------------------------------------------------------- compiler
@@ -258,7 +154,7 @@ class _Compiler:
                 parts.append(self.logical(key, value, sub, depth))
             else:
                 parts.append(self.field(key, value, sub))
-        return _all(parts)
+        return all_of(parts)
 
     def logical(self, op: str, value: object, where: str, depth: int) -> Predicate:
         self._count(where)
@@ -281,7 +177,7 @@ class _Compiler:
         if len(value) > MAX_LIST:
             raise FilterError(f"{where}: more than {MAX_LIST} items")
         parts = [self.document(item, f"{where}[{i}]", depth + 1) for i, item in enumerate(value)]
-        return _all(parts) if op == "$and" else _any(parts)
+        return all_of(parts) if op == "$and" else any_of(parts)
 
     def field(self, path: str, spec: object, where: str) -> Predicate:
         segments = _parse_path(path, where)
@@ -296,12 +192,12 @@ class _Compiler:
             only = tests[0]
 
             def check_one(event: Mapping[str, Any], budget: EvaluationBudget) -> bool:
-                return only(_resolve(event, segments, budget), budget)
+                return only(resolve(event, segments, budget), budget)
 
             return check_one
 
         def check(event: Mapping[str, Any], budget: EvaluationBudget) -> bool:
-            values = _resolve(event, segments, budget)
+            values = resolve(event, segments, budget)
             for test in tests:  # noqa: SIM110 (a plain loop: no generator per evaluation)
                 if not test(values, budget):
                     return False
@@ -317,10 +213,10 @@ class _Compiler:
         if op in ("$in", "$nin"):
             items = _scalar_list(operand, where)
             self._operands(len(items), where)
-            members = _member_set(items)
+            members = member_set(items)
             if op == "$in":
-                return lambda values, budget: _any_member(values, members, budget)
-            return lambda values, budget: not _any_member(values, members, budget)
+                return lambda values, budget: any_member(values, members, budget)
+            return lambda values, budget: not any_member(values, members, budget)
         self._operands(1, where)
         if op == "$exists":
             if not isinstance(operand, bool):
@@ -329,88 +225,26 @@ class _Compiler:
             return lambda values, budget: any(v is not None for v in values) is wanted
         scalar = _scalar(operand, where)
         if op in ("$eq", "$ne"):
-            member = _member_set((scalar,))
+            member = member_set((scalar,))
             if op == "$eq":
-                return lambda values, budget: _any_member(values, member, budget)
-            return lambda values, budget: not _any_member(values, member, budget)
+                return lambda values, budget: any_member(values, member, budget)
+            return lambda values, budget: not any_member(values, member, budget)
         if op in ("$prefix", "$contains"):
             if not isinstance(scalar, str):
                 raise FilterError(f"{where}: expected a string, got {_describe(operand)}")
             text = scalar
             if op == "$prefix":
                 return lambda values, budget: (
-                    _spent(budget, _scan_cost(values))
+                    spent(budget, scan_cost(values))
                     and any(isinstance(v, str) and v.startswith(text) for v in values)
                 )
             return lambda values, budget: (
-                _spent(budget, _scan_cost(values)) and any(isinstance(v, str) and text in v for v in values)
+                spent(budget, scan_cost(values)) and any(isinstance(v, str) and text in v for v in values)
             )
-        if _kind(scalar) not in ("number", "string"):
+        if kind(scalar) not in ("number", "string"):
             raise FilterError(f"{where}: expected a number or a string, got {_describe(operand)}")
         # Missing paths are false; a value of another type cannot be ordered and is an evaluation error.
-        return _ordered(op, scalar)
-
-
-def _spent(budget: EvaluationBudget, steps: int) -> bool:
-    budget.spend(steps)
-    return True
-
-
-class _Boolean:
-    """Stands for true / false inside a member set, where Python would take True for 1."""
-
-    __slots__ = ("value",)
-
-    def __init__(self, value: bool) -> None:
-        self.value = value
-
-
-_TRUE = _Boolean(True)
-_FALSE = _Boolean(False)
-_HASHED_TYPES = frozenset({str, int, float, type(None)})
-
-
-def _member_set(items: tuple[Scalar, ...]) -> frozenset[object]:
-    """Operands as one hash set: 1 and 1.0 are the same number, true / 1 / "1" stay apart."""
-    return frozenset(_TRUE if item is True else _FALSE if item is False else item for item in items)
-
-
-def _any_member(values: list[object], members: frozenset[object], budget: EvaluationBudget) -> bool:
-    budget.spend(len(values) + 1)
-    for value in values:
-        kind = type(value)
-        if kind is bool:
-            if (_TRUE if value else _FALSE) in members:
-                return True
-        elif kind in _HASHED_TYPES and value in members:
-            return True
-    return False
-
-
-def _all(parts: list[Predicate]) -> Predicate:
-    if len(parts) == 1:
-        return parts[0]
-
-    def every(event: Mapping[str, Any], budget: EvaluationBudget) -> bool:
-        for part in parts:  # noqa: SIM110 (a plain loop: no generator per evaluation)
-            if not part(event, budget):
-                return False
-        return True
-
-    return every
-
-
-def _any(parts: list[Predicate]) -> Predicate:
-    if len(parts) == 1:
-        return parts[0]
-
-    def some(event: Mapping[str, Any], budget: EvaluationBudget) -> bool:
-        for part in parts:  # noqa: SIM110 (a plain loop: no generator per evaluation)
-            if part(event, budget):
-                return True
-        return False
-
-    return some
+        return ordered(op, scalar)
 
 
 def _parse_path(path: str, where: str) -> tuple[str, ...]:
@@ -453,9 +287,9 @@ def _scalar_list(value: object, where: str) -> tuple[Scalar, ...]:
 
 def _describe(value: object) -> str:
     names = {"bool": "a boolean", "number": "a number", "string": "a string", "null": "null"}
-    kind = _kind(value)
-    if kind in names:
-        return names[kind]
+    found = kind(value)
+    if found in names:
+        return names[found]
     if isinstance(value, Mapping):
         return "an object"
     if isinstance(value, list):
