@@ -79,6 +79,7 @@ class DispatcherApp:
         self.broker = build_broker(settings)
         self.intake = add_intake(self.broker, settings, self.topics, self._handle_batch)
         self._consuming = False
+        self.metrics.watch_ready(lambda: self.ready)
 
     @property
     def ready(self) -> bool:
@@ -202,9 +203,7 @@ class DispatcherApp:
         for tp, next_offset in ends.items():
             highwater = consumer.highwater(tp)
             if highwater is not None:
-                self.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(
-                    max(highwater - next_offset, 0)
-                )
+                self.metrics.set_lag(self.settings.group_id, tp.topic, tp.partition, highwater - next_offset)
 
     async def _publish(self, outgoing: list[Outgoing]) -> bool:
         """Send everything and wait for the broker's acks; False when anything failed."""

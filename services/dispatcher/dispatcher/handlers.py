@@ -6,7 +6,6 @@ publishes the result and commits only once the broker acknowledged all of it.
 
 from __future__ import annotations
 
-import base64
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -14,7 +13,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from contracts.base import utcnow
-from contracts.events import InvalidEventV1
+from contracts.headers import header_text
+from contracts.records import delivery_job_record, invalid_event
 from contracts.topics import Headers, Topics
 from dispatcher import fhir, surveymonkey
 from dispatcher.enrichment import link_patient
@@ -37,8 +37,8 @@ MAX_INVALID_KEY_BYTES = 1024
 MAX_COPIED_HEADERS = 32
 MAX_HEADER_NAME_CHARS = 256
 MAX_HEADER_VALUE_CHARS = 1024
-MAX_REASON_CHARS = 2000
-"""So that an invalid event stays bounded: about 1.4 MB at most, whatever the input."""
+"""With the reason cut to 2,000 characters by contracts.records.invalid_event, an invalid event stays
+bounded: about 1.4 MB at most, whatever the input."""
 # Data-shape errors a malformed input can still raise past validation; one bad record must not stop
 # the partition, so these become an invalid event instead of a crash.
 _DATA_ERRORS = (ValueError, TypeError, KeyError, AttributeError, RecursionError)
@@ -85,8 +85,8 @@ def decode_headers(headers: Sequence[tuple[str, bytes | None]]) -> dict[str, str
     """
     decoded: dict[str, str] = {}
     for name, value in headers[:MAX_COPIED_HEADERS]:
-        raw = value[: MAX_HEADER_VALUE_CHARS * 4] if isinstance(value, bytes) else b""
-        decoded[str(name)[:MAX_HEADER_NAME_CHARS]] = raw.decode("utf-8", "replace")[:MAX_HEADER_VALUE_CHARS]
+        text = header_text(value[: MAX_HEADER_VALUE_CHARS * 4] if value is not None else None) or ""
+        decoded[str(name)[:MAX_HEADER_NAME_CHARS]] = text[:MAX_HEADER_VALUE_CHARS]
     return decoded
 
 
@@ -110,6 +110,7 @@ class EventProcessor:
         self.index = index
         self.patients = patients
         self.metrics = metrics
+        metrics.watch_integrations(view)
         self.region = phone_region
         self.clock = clock
 
@@ -171,14 +172,14 @@ class EventProcessor:
                 )
             out = [self.invalid_event(record, headers, error.reason, error.index) for error in result.errors]
             for _ in result.errors:
-                self.metrics.events_consumed.labels(integration_id[:64], "invalid").inc()
+                self.metrics.events_consumed.labels(self.metrics.integration(integration_id), "invalid").inc()
             for event in result.events:
                 try:
                     out.extend(self._dispatch(event, kafka_time))
                 except InvalidInputError as exc:  # this event only; the bundle's others still go
                     out.append(self.invalid_event(record, headers, str(exc), None))
         except InvalidInputError as exc:
-            self.metrics.events_consumed.labels(integration_id[:64], "invalid").inc()
+            self.metrics.events_consumed.labels(self.metrics.integration(integration_id), "invalid").inc()
             out = [self.invalid_event(record, headers, str(exc), None)]
         except _DATA_ERRORS as exc:
             logger.warning(
@@ -190,7 +191,7 @@ class EventProcessor:
                     "error": type(exc).__name__,
                 },
             )
-            self.metrics.events_consumed.labels(integration_id[:64], "invalid").inc()
+            self.metrics.events_consumed.labels(self.metrics.integration(integration_id), "invalid").inc()
             out = [
                 self.invalid_event(record, headers, f"could not be processed ({type(exc).__name__})", None)
             ]
@@ -209,7 +210,7 @@ class EventProcessor:
             link_patient(event, self.patients, self.region)
         matched = self.index.match(event, self._filter_error, self.limits.filter_budget_steps)
         self.metrics.events_consumed.labels(
-            event.integration_id[:64], "matched" if matched else "unmatched"
+            self.metrics.integration(event.integration_id), "matched" if matched else "unmatched"
         ).inc()
         if not matched:
             return out
@@ -226,13 +227,15 @@ class EventProcessor:
                     f"exceeds the {self.limits.max_job_bytes}-byte message limit (DISPATCHER_MAX_JOB_BYTES)"
                 )
             topic = self.topics.deliveries_priority if priority == "high" else self.topics.deliveries
-            headers = [
-                ("message-type", b"delivery_job.v1"),
-                (Headers.DELIVERY_ID, job.delivery_id.encode()),
-                (Headers.WEBHOOK_ID, webhook.id.encode()),
-            ]
+            record = delivery_job_record(job, value=value)
             out.append(
-                Outgoing(topic, webhook.id.encode(), value, headers, (event.integration_id[:64], priority))
+                Outgoing(
+                    topic,
+                    record.key,
+                    record.value,
+                    record.headers,
+                    (self.metrics.integration(event.integration_id), priority),
+                )
             )
         return out
 
@@ -249,21 +252,18 @@ class EventProcessor:
         self, record: InputRecord, headers: dict[str, str], reason: str, index: int | None
     ) -> Outgoing:
         """The bounded ``invalid_event.v1`` copy of a record (value, key, headers and reason capped)."""
-        original = record.value or b""
-        if len(original) > MAX_INVALID_VALUE_BYTES:
-            reason += f" (value truncated to its first {MAX_INVALID_VALUE_BYTES} of {len(original)} bytes)"
-            original = original[:MAX_INVALID_VALUE_BYTES]
         key = record.key[:MAX_INVALID_KEY_BYTES] if record.key is not None else None
-        message = InvalidEventV1(
+        message = invalid_event(
             source_topic=record.topic,
             partition=record.partition,
             offset=record.offset,
-            key_b64=base64.b64encode(key).decode() if key is not None else None,
-            value_b64=base64.b64encode(original).decode(),
+            key=key,
+            value=record.value,
             headers=headers,
-            reason=reason[:MAX_REASON_CHARS],
+            reason=reason,
             entry_index=index,
             received_at=self.clock(),
+            max_value_bytes=MAX_INVALID_VALUE_BYTES,
         )
         logger.info(
             "invalid input",
