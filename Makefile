@@ -13,7 +13,7 @@ VUE_DEMI_VERSION ?= 0.14.10
 DEVTOOLS_API_VERSION ?= 6.6.4
 
 
-.PHONY: help install run test test-fast lint typecheck fmt clean schemas bench chaos ui check screenshots metrics-doc observability fuzz
+.PHONY: help install run test test-fast lint typecheck fmt clean schemas asyncapi bench chaos ui check screenshots metrics-doc observability fuzz system-deps
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -57,6 +57,9 @@ fmt: install ## format and autofix
 
 schemas: install ## regenerate the committed JSON Schemas of the contracts
 	$(UV) run --no-sync python -c "from contracts.schema import write_schemas; write_schemas()"
+
+asyncapi: install ## regenerate docs/asyncapi.yaml (AsyncAPI 3 of every topic) from libs/contracts
+	$(UV) run --no-sync python -c "from pathlib import Path; from contracts.asyncapi import asyncapi_yaml; Path('docs/asyncapi.yaml').write_text(asyncapi_yaml())"
 
 # The vue-demi shim is copied as .js: some Python versions serve .mjs as application/octet-stream,
 # which browsers refuse to run as a module.

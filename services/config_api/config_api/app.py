@@ -25,7 +25,7 @@ from fastapi.staticfiles import StaticFiles
 
 from admin_auth.throttle import AuthThrottle
 from config_api.api.browser_headers import BrowserHeadersMiddleware
-from config_api.api.routes import deliveries, delivery_search, health, recoveries, send_test
+from config_api.api.routes import asyncapi, deliveries, delivery_search, health, recoveries, send_test
 from config_api.api.text_guard import reject_unstorable_text
 from config_api.body_limit import BodyLimitMiddleware
 from config_api.db import create_pool
@@ -181,6 +181,7 @@ def create_app(settings: ConfigApiSettings, *, resolver: Resolver | None = None)
         send_test,
         delivery_search,
         recoveries,
+        asyncapi,
     ):
         app.include_router(module.router)
     if not (UI_DIR / "index.html").exists():
