@@ -184,13 +184,13 @@ def create_app(settings: ConfigApiSettings, *, resolver: Resolver | None = None)
         asyncapi,
     ):
         app.include_router(module.router)
-    if not (UI_DIR / "index.html").exists():
-        UI_DIR.mkdir(parents=True, exist_ok=True)
-        (UI_DIR / "index.html").write_text(
-            "<!doctype html><title>carehooks admin</title><p>UI not built.</p>\n"
-        )
-    app.mount("/admin/ui", StaticFiles(directory=UI_DIR, html=True), name="admin-ui")
-    app.add_middleware(
-        BrowserHeadersMiddleware, ui_prefix="/admin/ui", index_html=(UI_DIR / "index.html").read_text()
-    )
+    index = UI_DIR / "index.html"
+    index_html = ""
+    if index.is_file():
+        app.mount("/admin/ui", StaticFiles(directory=UI_DIR, html=True), name="admin-ui")
+        index_html = index.read_text()
+    else:
+        # An install without the UI files still serves the API; nothing is written into the package.
+        logger.warning("admin UI files missing: /admin/ui is not served", extra={"path": str(UI_DIR)})
+    app.add_middleware(BrowserHeadersMiddleware, ui_prefix="/admin/ui", index_html=index_html)
     return app
