@@ -23,7 +23,7 @@ async def test_each_dead_loop_shows_on_healthz(
         status, body = await http_get(url)
         assert status == 200, body
         loops = app.supervisor.tasks
-        assert set(loops) == {"config-follower", "patient-index-follower", "consume"}
+        assert set(loops) == {"config-follower", "patient-index-follower", "intake"}
 
         async def broken(*_: Any, **__: Any) -> Any:
             raise RuntimeError("broken fetch")
@@ -38,7 +38,7 @@ async def test_each_dead_loop_shows_on_healthz(
         assert json.loads(body)["dead_loops"] == [
             {"name": "config-follower", "reason": "RuntimeError: broken fetch"}
         ]
-        for name in ("patient-index-follower", "consume"):
+        for name in ("patient-index-follower", "intake"):
             loops[name].cancel()
             await asyncio.gather(loops[name], return_exceptions=True)
         status, body = await http_get(url)
@@ -46,7 +46,7 @@ async def test_each_dead_loop_shows_on_healthz(
         assert [d["name"] for d in json.loads(body)["dead_loops"]] == [
             "config-follower",
             "patient-index-follower",
-            "consume",
+            "intake",
         ]
         assert not app.ready
     # and the orderly stop above went through although a loop had died with an error

@@ -25,7 +25,7 @@ from fastapi.staticfiles import StaticFiles
 
 from admin_auth.throttle import AuthThrottle
 from config_api.api.browser_headers import BrowserHeadersMiddleware
-from config_api.api.routes import deliveries, delivery_search, health, recoveries, send_test
+from config_api.api.routes import asyncapi, deliveries, delivery_search, health, recoveries, send_test
 from config_api.api.text_guard import reject_unstorable_text
 from config_api.body_limit import BodyLimitMiddleware
 from config_api.db import create_pool
@@ -204,17 +204,18 @@ def create_app(settings: ConfigApiSettings, *, resolver: Resolver | None = None)
         send_test,
         delivery_search,
         recoveries,
+        asyncapi,
     ):
         app.include_router(module.router)
-    if not (UI_DIR / "index.html").exists():
-        UI_DIR.mkdir(parents=True, exist_ok=True)
-        (UI_DIR / "index.html").write_text(
-            "<!doctype html><title>carehooks admin</title><p>UI not built.</p>\n"
-        )
-    app.mount("/admin/ui", StaticFiles(directory=UI_DIR, html=True), name="admin-ui")
-    app.add_middleware(
-        BrowserHeadersMiddleware, ui_prefix="/admin/ui", index_html=(UI_DIR / "index.html").read_text()
-    )
+    index = UI_DIR / "index.html"
+    index_html = ""
+    if index.is_file():
+        app.mount("/admin/ui", StaticFiles(directory=UI_DIR, html=True), name="admin-ui")
+        index_html = index.read_text()
+    else:
+        # An install without the UI files still serves the API; nothing is written into the package.
+        logger.warning("admin UI files missing: /admin/ui is not served", extra={"path": str(UI_DIR)})
+    app.add_middleware(BrowserHeadersMiddleware, ui_prefix="/admin/ui", index_html=index_html)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
