@@ -36,9 +36,7 @@ async def dlq(env: Mapping[str, str | None], *args: str, stdin: str | None = Non
     )
 
 
-def http_env(
-    service: DlqReplayerApp, run_dir: Path, token: str | None = TOKEN
-) -> dict[str, str | None]:
+def http_env(service: DlqReplayerApp, run_dir: Path, token: str | None = TOKEN) -> dict[str, str | None]:
     """An operator's terminal: the API's URL and a token, none of the service's settings."""
     return {
         "CAREHOOKS_DLQ_URL": f"http://127.0.0.1:{service.ops.bound_port}",
