@@ -14,7 +14,7 @@ from delivery_worker.app import WorkerApp, create_app
 from delivery_worker.settings import WorkerSettings
 from service_kit.settings import decode_secrets_key
 from webhook_core.secrets_crypto import SecretBox
-from webhook_core.ssrf import Resolver, system_resolver
+from webhook_core.ssrf import Resolver
 
 FAST = {
     "port": 0,
@@ -51,7 +51,7 @@ async def start_worker(
     """Start a worker with fast test timings; ``overrides`` are WorkerSettings fields."""
     async with AsyncExitStack() as stack:
 
-        async def start(resolver: Resolver = system_resolver, **overrides: Any) -> WorkerApp:
+        async def start(resolver: Resolver | None = None, **overrides: Any) -> WorkerApp:
             env = {k.lower(): v for k, v in service_env.items()}
             # Own consumer group per test: a group shared with an earlier test's (departed) worker makes
             # the broker wait for that member's session to expire before assigning partitions.

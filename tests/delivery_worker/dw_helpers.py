@@ -17,6 +17,7 @@ from aiokafka.partitioner import DefaultPartitioner
 
 from contracts.base import utcnow
 from contracts.deliveries import DeadLetterV1, DeliveryJobV1, DeliveryResultV1
+from contracts.headers import headers_as_text
 from contracts.topics import Topics
 from contracts.webhooks import (
     BasicAuth,
@@ -198,9 +199,7 @@ class Bus:
         self.results.append(DeliveryResultV1.model_validate_json(record.value))
 
     def _on_dead(self, record: Any) -> None:
-        self.dead.append(
-            (DeadLetterV1.model_validate_json(record.value), {k: v.decode() for k, v in record.headers or []})
-        )
+        self.dead.append((DeadLetterV1.model_validate_json(record.value), headers_as_text(record.headers)))
 
     async def stop(self) -> None:
         for t in self._tasks:

@@ -8,7 +8,7 @@ from email.utils import format_datetime
 import pytest
 
 from contracts.webhooks import RetryPolicy
-from delivery_worker.backoff import choose_tier, next_delay, parse_retry_after, tier_wait
+from delivery_worker.backoff import MAX_RETRY_AFTER_S, choose_tier, next_delay, parse_retry_after, tier_wait
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 P = RetryPolicy(initial_delay_ms=5000, multiplier=5.0, max_delay_ms=36_000_000, jitter=0.2)
@@ -103,10 +103,33 @@ def test_attempt_must_be_positive() -> None:
         (None, None),
         ("Wed, 01 Jan 2026 12:00:30 GMT", 30.0),
         ("Wed, 01 Jan 2026 11:00:00 GMT", 0.0),
+        # Hostile or broken receivers (issue 15 item 1): never an exception, always capped.
+        ("\u00b2", None),  # superscript two: str.isdigit() says yes, int() raises
+        ("\u0661\u0662", None),  # Arabic-Indic digits: int() would accept them, a header must not
+        ("\uff11\uff12", None),  # fullwidth digits
+        ("9" * 4301, None),  # over int()'s 4,300-digit limit
+        ("9" * 70, None),  # long but parseable: garbage all the same
+        ("99999999", MAX_RETRY_AFTER_S),  # capped at a day
+        ("Wed, 01 Jan 2099 12:00:00 GMT", MAX_RETRY_AFTER_S),
+        ("Wed, 01 Jan 2026 12:00:30", None),  # no zone: naive, not comparable
+        ("Mon, 99 Foo 99999 99:99:99 GMT", None),
+        ("Wed, 01 Jan 9999 23:59:59 +2359", MAX_RETRY_AFTER_S),
+        ("-0", None),
+        ("+5", None),
+        ("5 s", None),
+        ("\x00", None),
+        ("nan", None),
+        ("inf", None),
     ],
 )
 def test_parse_retry_after(value: str | None, expected: float | None) -> None:
     assert parse_retry_after(value, NOW) == expected
+
+
+@pytest.mark.parametrize("value", ["\u00b2", "9" * 5000, "\ud800", "Wed, 32 Dec 2026 25:61:61 GMT", "0x10"])
+def test_next_delay_ignores_a_hostile_retry_after(value: str) -> None:
+    got = next_delay(1, NO_JITTER, error_category="http_429", status_code=429, retry_after=value, now=NOW)
+    assert got == pytest.approx(5.0)
 
 
 TIERS = (1, 10, 60, 600, 3600)

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.errors import KafkaConnectionError
+from aiokafka.errors import KafkaConnectionError, MessageSizeTooLargeError
 from aiokafka.partitioner import DefaultPartitioner
 
 from contracts.topics import Topics
@@ -140,5 +140,46 @@ async def test_while_stopping_records_that_keep_failing_are_given_up_uncommitted
         assert await outbox.wait_idle(10)  # it gave up rather than blocking the shutdown
         assert done == []  # never reported: the job's offset is not committed
         assert producer.acked == []
+    finally:
+        await outbox.stop()
+
+
+class _SizeLimitedProducer(_FlakyProducer):
+    """Refuses (for ever) any batch holding a record over ``limit`` bytes, like a broker's max.message.bytes."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(failures=0)
+        self.limit = limit
+        self.refusals = 0
+
+    async def send_batch(self, batch: _Batch, topic: str, *, partition: int) -> asyncio.Future[None]:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if any(len(r) > self.limit for r in batch.records):
+            self.refusals += 1
+            future.set_exception(MessageSizeTooLargeError())
+        else:
+            self.acked.extend(batch.records)
+            future.set_result(None)
+        return future
+
+
+async def test_a_record_refused_as_too_large_is_replaced_by_its_fallback_never_retried() -> None:
+    producer = _SizeLimitedProducer(limit=100)
+    outbox = Outbox(producer, asyncio.Event())
+    outbox.start()
+    try:
+        done: list[str] = []
+        small = Publication("t", "a", b"fallback")
+        outbox.enqueue(
+            [Publication("t", "a", b"x" * 1000, fallback=lambda: small), Publication("t", "b", b"ok")],
+            lambda: done.append("with fallback"),
+        )
+        outbox.enqueue([Publication("t", "c", b"y" * 1000)], lambda: done.append("without"))
+        assert await outbox.wait_idle(10)
+        assert sorted(done) == ["with fallback", "without"]  # both jobs finish: their offsets may commit
+        assert sorted(producer.acked) == [b"fallback", b"ok"]
+        assert outbox.refused == 2  # given up once each, not retried
+        # At most once in a shared batch (then each record of it goes alone) and once alone.
+        assert 2 <= producer.refusals <= 4
     finally:
         await outbox.stop()

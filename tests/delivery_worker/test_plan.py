@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -10,7 +11,9 @@ import pytest
 from contracts.deliveries import AttemptSummary, DeadLetterV1, DeliveryJobV1, DeliveryResultV1, ReplayInfo
 from contracts.topics import Topics
 from delivery_worker.plan import (
+    KEPT_ATTEMPT_ERROR_CHARS,
     RETRY_DUE_HEADER,
+    RecordTooLargeError,
     dead_letter_publication,
     result_for,
     result_publication,
@@ -119,3 +122,69 @@ def test_results_built_without_validation_are_valid(kwargs: dict[str, Any]) -> N
     assert pub.topic == TOPICS.delivery_results and pub.key == JOB.webhook_id
     assert DeliveryResultV1.model_validate_json(pub.value) == DeliveryResultV1.model_validate(fields)
     assert DeliveryResultV1.model_validate_json(pub.value).model_dump() == fields
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        [(RETRY_DUE_HEADER, None)],  # aiokafka hands None for a header without a value
+        [(RETRY_DUE_HEADER, b"")],
+        [(RETRY_DUE_HEADER, b"\xff\xfe")],
+        [(RETRY_DUE_HEADER, "\u00b2".encode())],
+        [(RETRY_DUE_HEADER, b"9" * 5000)],
+        [(RETRY_DUE_HEADER, b"12.5")],
+        None,
+    ],
+)
+def test_a_null_or_garbled_due_header_counts_as_absent(headers: Any) -> None:
+    assert retry_due_ms(headers, 5_000, 10) == 15_000
+
+
+def test_null_header_values_are_dropped_not_decoded() -> None:
+    headers = [("integration-id", b"i1"), ("empty", None), ("bin", b"\xff")]
+    pub, _ = retry_publication(TOPICS, JOB.model_copy(update={"not_before": NOW}), headers, NOW)
+    assert ("empty", None) not in pub.headers and ("bin", b"\xff") in pub.headers
+    letter_pub = dead_letter_publication(TOPICS, JOB, "r", None, None, headers, NOW)
+    letter = DeadLetterV1.model_validate_json(letter_pub.value)
+    assert letter.original_headers == {"integration-id": "i1", "bin": "\ufffd"}
+
+
+def _summary(n: int) -> AttemptSummary:
+    return AttemptSummary(attempt=n, attempted_at=NOW, outcome="failed", status_code=500, error="e" * 300)
+
+
+def test_records_stay_under_the_limit_history_thinned_first_and_latest_kept() -> None:
+    job = JOB.model_copy(update={"attempts": [_summary(n) for n in range(1, 26)], "body": "x" * 2000})
+    limit = 6_000
+    pub, _ = retry_publication(TOPICS, job, ORIGINAL, NOW, max_bytes=limit)
+    assert len(pub.value) <= limit
+    kept = [a.attempt for a in DeliveryJobV1.model_validate_json(pub.value).attempts]
+    assert kept[0] == 1 and kept[-1] == 25 and len(kept) < 25
+    letter = dead_letter_publication(TOPICS, job, "r", None, None, ORIGINAL, NOW, max_bytes=limit)
+    assert len(letter.value) <= limit
+
+
+def test_a_body_too_large_for_any_record_raises_record_too_large() -> None:
+    job = JOB.model_copy(update={"body": "x" * 10_000})
+    with pytest.raises(RecordTooLargeError):
+        retry_publication(TOPICS, job, ORIGINAL, NOW, max_bytes=5_000)
+    with pytest.raises(RecordTooLargeError):
+        dead_letter_publication(TOPICS, job, "r", None, None, ORIGINAL, NOW, max_bytes=5_000)
+
+
+def test_a_result_too_large_carries_the_body_hash_instead_of_the_body() -> None:
+    body = "x" * 10_000
+    job = JOB.model_copy(update={"body": body})
+    res = result_for(job, "succeeded", NOW, response_body="y" * 1024, payload_encrypted="z" * 14_000)
+    pub = result_publication(TOPICS, res, body, max_bytes=4_000)
+    assert len(pub.value) <= 4_000
+    built = DeliveryResultV1.model_validate_json(pub.value)
+    assert built.payload_encrypted is None
+    assert built.payload_sha256 == hashlib.sha256(body.encode()).hexdigest()
+    small = result_publication(TOPICS, res, body, max_bytes=100_000)
+    assert DeliveryResultV1.model_validate_json(small.value).payload_sha256 is None  # fits: unchanged
+
+
+def test_attempt_errors_are_capped_on_the_job() -> None:
+    job = with_attempt(JOB, _summary(1).model_copy(update={"error": "e" * 5000}), NOW)
+    assert len(job.attempts[0].error or "") == KEPT_ATTEMPT_ERROR_CHARS

@@ -23,6 +23,8 @@ ErrorCategory = Literal[
     "invalid_config",
     "circuit_open",
     "cancelled",
+    "handler_error",
+    "record_too_large",
 ]
 CircuitState = Literal["closed", "open", "half_open"]
 
@@ -98,6 +100,10 @@ class DeliveryResultV1(ContractModel):
     gone: bool = Field(default=False, description="The endpoint answered 410 Gone: deactivate the webhook.")
     payload_encrypted: str | None = Field(
         default=None, description="Encrypted job body, kept by the config API for manual retries."
+    )
+    payload_sha256: str | None = Field(
+        default=None,
+        description="SHA-256 (hex) of the job body when the body was too large to carry in the result.",
     )
     replay_id: str | None = None
 

@@ -161,7 +161,9 @@ class ConfigFollower:
                 for record in records:
                     if record.key is None:
                         continue
-                    self.view.apply(record.key.decode(), record.value)
+                    # A key that is not UTF-8 is no webhook's id: replaced, it matches none and is ignored
+                    # (a strict decode would raise here and end the follower, and readiness with it).
+                    self.view.apply(record.key.decode("utf-8", errors="replace"), record.value)
             # The embedded broker can under-report end offsets after a batched send, so the
             # view is caught up only once the targets are reached AND a fetch came back empty.
             if not self._caught_up.is_set() and not batches:

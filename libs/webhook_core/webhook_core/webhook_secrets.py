@@ -58,10 +58,20 @@ def auth_hint(auth: NoAuth | BasicAuth | BearerAuth | HeaderAuth) -> dict[str, s
 
 def active_signing_secrets(box: SecretBox, config: WebhookConfigV1, now: datetime | None = None) -> list[str]:
     """Plaintext secrets valid now (newest first; an old one stays during its rotation grace period)."""
-    moment = now or utcnow()
-    out = []
+    return signing_secrets_until(box, config, now or utcnow())[0]
+
+
+def signing_secrets_until(
+    box: SecretBox, config: WebhookConfigV1, now: datetime
+) -> tuple[list[str], datetime | None]:
+    """The plaintext secrets valid at ``now`` and when that set next changes (the earliest expiry
+    among them; None when none expires). The one expiry rule: a secret signs until its ``expires_at``."""
+    out: list[str] = []
+    until: datetime | None = None
     for item in config.signing_secrets:
-        if item.expires_at is not None and item.expires_at <= moment:
-            continue
+        if item.expires_at is not None:
+            if item.expires_at <= now:
+                continue
+            until = item.expires_at if until is None else min(until, item.expires_at)
         out.append(box.decrypt(item.encrypted, secret_context(config.id)))
-    return out
+    return out, until

@@ -31,8 +31,9 @@ from config_api.errors import install_error_handlers
 from config_api.settings import ConfigApiSettings
 from config_api.webhooks.outbox import OutboxRelay
 from service_kit.kafka import ensure_topics, producer_options
+from webhook_core.dns import AsyncResolver
 from webhook_core.secrets_crypto import SecretBox
-from webhook_core.ssrf import Resolver, system_resolver
+from webhook_core.ssrf import Resolver
 
 logger = logging.getLogger(__name__)
 
@@ -151,7 +152,7 @@ def create_app(settings: ConfigApiSettings, *, resolver: Resolver | None = None)
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.resolver = resolver or system_resolver
+    app.state.resolver = resolver or AsyncResolver()  # c-ares: no thread pool for a slow name to fill
     app.state.producer = None
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)

@@ -26,8 +26,9 @@ from service_kit.config_view import ConfigFollower, WebhookView
 from service_kit.kafka import consumer_options, producer_options
 from service_kit.ops_http import OpsServer
 from service_kit.runtime import current_loop_name
+from webhook_core.dns import AsyncResolver
 from webhook_core.secrets_crypto import SecretBox
-from webhook_core.ssrf import Resolver, SsrfPolicy, system_resolver
+from webhook_core.ssrf import Resolver, SsrfPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -38,11 +39,15 @@ class WorkerApp:
     def __init__(
         self,
         settings: WorkerSettings,
-        resolver: Resolver = system_resolver,
+        resolver: Resolver | None = None,
         registry: CollectorRegistry | None = None,
     ) -> None:
         self.settings = settings
-        self.resolver = resolver
+        # c-ares from the event loop, not getaddrinfo in the thread pool: a black-holed name must not
+        # hold up every other webhook's lookups (see webhook_core.dns).
+        self.resolver: Resolver = resolver or AsyncResolver(
+            timeout_s=settings.dns_timeout_ms / 1000, negative_ttl_s=settings.dns_negative_ttl_ms / 1000
+        )
         self.metrics = WorkerMetrics(registry)
         self.view = WebhookView()
         self.follower = ConfigFollower(
@@ -119,6 +124,7 @@ class WorkerApp:
                 due_tolerance_s=s.due_tolerance_ms / 1000,
                 max_queued_per_webhook=s.max_queued_per_webhook,
                 unknown_webhook_grace_s=s.unknown_webhook_grace_ms / 1000,
+                max_record_bytes=s.max_record_bytes,
             ),
             self.view,
             self.session,
@@ -215,6 +221,8 @@ class WorkerApp:
             await self.producer.stop()
         if self.session is not None:
             await self.session.close()
+        if isinstance(self.resolver, AsyncResolver):
+            await self.resolver.close()
         await self.follower.stop()
         await self.ops.stop()
         self._started = False
@@ -234,7 +242,7 @@ class WorkerApp:
 
 
 def create_app(
-    settings: WorkerSettings, resolver: Resolver = system_resolver, registry: CollectorRegistry | None = None
+    settings: WorkerSettings, resolver: Resolver | None = None, registry: CollectorRegistry | None = None
 ) -> WorkerApp:
     """The one composition root of the worker."""
     return WorkerApp(settings, resolver, registry)

@@ -21,23 +21,32 @@ from contracts.deliveries import ErrorCategory
 from contracts.webhooks import RetryPolicy
 
 _RETRY_AFTER_STATUSES = frozenset({429, 503})
+MAX_RETRY_AFTER_S = 86_400.0
+"""Longest ``Retry-After`` taken into account (a day); the policy's ``max_delay`` caps it further."""
+_MAX_RETRY_AFTER_CHARS = 64
+"""An HTTP date is under 40 characters and a day in seconds is 5 digits: anything longer is garbage."""
 _FLOORED = frozenset({"timeout", "http_429"})
 
 
 def parse_retry_after(value: str | None, now: datetime) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP date); None when absent or invalid."""
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP date), at most
+    :data:`MAX_RETRY_AFTER_S`; None when absent or invalid. Never raises: the value comes from a
+    receiver, after the request was sent (an exception here would re-send without an attempt)."""
     if value is None:
         return None
     text = value.strip()
+    if not text or len(text) > _MAX_RETRY_AFTER_CHARS or not text.isascii():
+        return None  # also rules out Unicode digits ("²"), which isdigit() accepts and int() rejects
     if text.isdigit():
-        return float(int(text))
+        return min(float(int(text)), MAX_RETRY_AFTER_S)
     try:
         when = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
+        seconds = (when - now).total_seconds()
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None  # a naive date cannot be compared with ``now`` either: TypeError
+    if when.tzinfo is None or seconds != seconds:
         return None
-    if when.tzinfo is None:
-        return None
-    return max(0.0, (when - now).total_seconds())
+    return min(max(0.0, seconds), MAX_RETRY_AFTER_S)
 
 
 def next_delay(

@@ -28,11 +28,12 @@ from aiokafka.errors import CommitFailedError, KafkaError
 from aiokafka.structs import ConsumerRecord
 
 from contracts.topics import Topics
+from delivery_worker.decision import HANDLER_ERROR_LIMIT
 from delivery_worker.delivery import Deliverer
 from delivery_worker.limits import RateMeter
 from delivery_worker.metrics import WorkerMetrics
 from delivery_worker.offsets import OffsetTracker
-from delivery_worker.outbox import Outbox
+from delivery_worker.outbox import Outbox, Publication
 from delivery_worker.plan import retry_due_ms
 
 logger = logging.getLogger(__name__)
@@ -88,6 +89,7 @@ class JobConsumer:
     ) -> None:
         self.consumer = consumer
         self.deliverer = deliverer
+        self.endpoints = deliverer.endpoints
         self.outbox = outbox
         self.metrics = metrics
         self.priority_topic = topics.deliveries_priority
@@ -179,7 +181,7 @@ class JobConsumer:
         now_ms = time.time() * 1000
         for record in records:
             if tier is not None:
-                due_ms = retry_due_ms(list(record.headers or []), record.timestamp, tier)
+                due_ms = retry_due_ms(record.headers, record.timestamp, tier)
                 if due_ms > now_ms + self.due_tolerance_ms:
                     self._pause_until(tp, record.offset, (due_ms - now_ms) / 1000)
                     return  # later records of this tier partition are due later still
@@ -193,7 +195,7 @@ class JobConsumer:
         lane = self.lanes.get(key)
         if lane is None:
             lane = self.lanes[key] = _Lane()
-        if self.deliverer.should_park(key, len(lane), self.pending / self.max_pending, self._drain_s):
+        if self.endpoints.should_park(key, len(lane), self.pending / self.max_pending, self._drain_s):
             # Rather than let one slow webhook fill the fetch window (max_pending) and stall the others.
             try:
                 parked = self.deliverer.park(record)
@@ -206,7 +208,7 @@ class JobConsumer:
                 self.outbox.enqueue(parked, partial(self._finished, tp, record.offset))
                 return
         (lane.urgent if urgent else lane.normal).append((tp, record))
-        if lane.runners < self.deliverer.lane_limit(key):
+        if lane.runners < self.endpoints.lane_limit(key):
             lane.runners += 1
             runner = asyncio.create_task(self._run_lane(key, lane))
             self.runners.add(runner)
@@ -243,20 +245,36 @@ class JobConsumer:
                 del self.lanes[key]
 
     async def _run_one(self, tp: TopicPartition, record: Record) -> None:
+        failures = 0
         while True:
             try:
                 publications = await self.deliverer.handle(record)
                 break
-            except Exception:  # a bug in one job must not stop the worker; the job is retried
+            except Exception as exc:  # a bug in one job must not stop the worker; the job is retried
+                failures += 1
                 logger.exception(
-                    "job failed unexpectedly, retrying it",
+                    "job failed unexpectedly",
                     extra={"topic": tp.topic, "partition": tp.partition, "offset": record.offset},
                 )
+                if failures >= HANDLER_ERROR_LIMIT:
+                    publications = self._give_up(record, exc, failures)
+                    break
                 if self.stopping.is_set():
                     self._settle(tp)  # left uncommitted: the next owner of the partition redoes it
                     return
                 await asyncio.sleep(1.0)
         self.outbox.enqueue(publications, partial(self._finished, tp, record.offset, True))
+
+    def _give_up(self, record: Record, exc: Exception, failures: int) -> list[Publication]:
+        """A job that raised ``failures`` times: dead-lettered (``handler_error``), never retried again."""
+        try:
+            return self.deliverer.handler_failed(record, exc, failures)
+        except Exception:  # even the dead letter could not be built: move on rather than wedge the partition
+            logger.exception(
+                "job dropped: its dead letter could not be built",
+                extra={"topic": record.topic, "partition": record.partition, "offset": record.offset},
+            )
+            return []
 
     def _finished(self, tp: TopicPartition, offset: int, ran: bool = False) -> None:
         """The job's records are acknowledged: its offset may be committed."""

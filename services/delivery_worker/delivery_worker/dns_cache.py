@@ -3,7 +3,8 @@
 Safe against DNS rebinding: the cached addresses are still SSRF-checked on every send and the
 request connects to exactly those addresses, so check and connect always see the same answer.
 The cost is that a changed DNS record is picked up after at most the TTL (aiohttp's own default
-DNS cache is 10 s too). Failures are not cached.
+DNS cache is 10 s too). Failures are cached briefly by the inner resolver
+(:class:`webhook_core.dns.AsyncResolver`), which also shares one lookup among concurrent callers.
 """
 
 from __future__ import annotations

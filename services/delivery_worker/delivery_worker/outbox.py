@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaError, MessageSizeTooLargeError, RecordListTooLargeError, RecordTooLargeError
 from aiokafka.producer.message_accumulator import BatchBuilder
 
 from service_kit.kafka import key_partitioner
@@ -39,6 +39,9 @@ class Publication:
     key: str
     value: bytes
     headers: list[tuple[str, bytes]] = field(default_factory=list)
+    fallback: Callable[[], Publication] | None = None
+    """Builds what to publish instead if the broker refuses this record as too large (never retried;
+    built only then, so the hot path pays nothing for it)."""
 
 
 @dataclass(eq=False)
@@ -50,6 +53,7 @@ class _Ticket:
 
 
 _Entry = tuple[Publication, _Ticket]
+_TOO_LARGE = (MessageSizeTooLargeError, RecordTooLargeError, RecordListTooLargeError)
 
 
 class Outbox:
@@ -64,6 +68,10 @@ class Outbox:
         self._idle = asyncio.Event()
         self._idle.set()
         self._task: asyncio.Task[None] | None = None
+        self.refused = 0
+        """Records the broker refused as too large (replaced by their fallback, or dropped)."""
+        self._alone: set[int] = set()
+        """Ids of publications to send in a batch of their own (their shared batch was refused as too large)."""
 
     def start(self) -> None:
         """Start the flusher (after the producer started)."""
@@ -148,21 +156,46 @@ class Outbox:
                 try:
                     future = await self._producer.send_batch(batch, topic, partition=partition)
                 except KafkaError as exc:  # e.g. the accumulator could not take it in time: retry these
-                    failed.extend(chunk)
+                    failed.extend(self._refused(chunk, exc))
                     errors.add(type(exc).__name__)
                     continue
                 sent.append((chunk, future))
         outcomes = await asyncio.gather(*(future for _, future in sent), return_exceptions=True)
         for (chunk, _), outcome in zip(sent, outcomes, strict=True):
             if isinstance(outcome, BaseException):
-                failed.extend(chunk)
+                failed.extend(self._refused(chunk, outcome))
                 errors.add(type(outcome).__name__)
                 continue
+            if self._alone:
+                self._alone.difference_update(id(item) for item, _ in chunk)
             for _, ticket in chunk:
                 ticket.remaining -= 1
                 if ticket.remaining == 0:
                     ticket.done()
         return failed, errors
+
+    def _refused(self, chunk: list[_Entry], exc: BaseException) -> list[_Entry]:
+        """The entries to retry after a failed send: all of them, unless the broker refused a lone
+        record as too large. That one would be refused for ever and hold its job's offset: it is
+        replaced by its fallback (a smaller record saying what happened) or, without one, dropped."""
+        if not isinstance(exc, _TOO_LARGE):
+            return chunk
+        if len(chunk) > 1:  # which one is too large? Each goes alone next round, and only it is refused
+            self._alone.update(id(item) for item, _ in chunk)
+            return chunk
+        item, ticket = chunk[0]
+        self._alone.discard(id(item))
+        self.refused += 1
+        logger.error(
+            "record refused as too large; not retried",
+            extra={"topic": item.topic, "bytes": len(item.value), "fallback": item.fallback is not None},
+        )
+        if item.fallback is not None:
+            return [(item.fallback(), ticket)]
+        ticket.remaining -= 1
+        if ticket.remaining == 0:
+            ticket.done()
+        return []
 
     def _batches(self, group: list[_Entry]) -> list[tuple[list[_Entry], BatchBuilder]]:
         """The group as closed record batches (more than one only if it exceeds the batch size)."""
@@ -172,14 +205,22 @@ class Outbox:
         for entry in group:
             item = entry[0]
             key = item.key.encode()
-            if batch.append(key=key, value=item.value, timestamp=None, headers=item.headers) is None:
+            alone = bool(self._alone) and id(item) in self._alone
+            if (alone and chunk) or batch.append(
+                key=key, value=item.value, timestamp=None, headers=item.headers
+            ) is None:
                 out.append((chunk, batch))
                 batch = self._producer.create_batch()
                 chunk = []
                 # An empty batch takes any one record, however large.
                 batch.append(key=key, value=item.value, timestamp=None, headers=item.headers)
             chunk.append(entry)
-        out.append((chunk, batch))
+            if alone:
+                out.append((chunk, batch))
+                batch = self._producer.create_batch()
+                chunk = []
+        if chunk:
+            out.append((chunk, batch))
         for _, built in out:
             built.close()  # closed: sent at once, no second linger inside aiokafka
         return out

@@ -1,8 +1,17 @@
-"""Building the records one job produces (pure): attempt results, retry hops and dead letters."""
+"""Building the records one job produces (pure): attempt results, retry hops and dead letters.
+
+Every record is bounded below ``max_bytes`` (``DELIVERY_WORKER_MAX_RECORD_BYTES``, under the
+producer's and the topics' message limit), because a record the broker refuses would be retried
+for ever and hold the job's offset: a result whose encrypted body does not fit carries the body's
+SHA-256 instead (``payload_sha256``); a retry hop or dead letter keeps the first and the latest
+attempts of a long history; a job whose body alone is too large for a retry hop or a dead letter
+ends with a ``record_too_large`` result (see :mod:`delivery_worker.decision`).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,7 +25,9 @@ from contracts.deliveries import (
     ErrorCategory,
     Outcome,
 )
-from contracts.topics import Topics
+from contracts.headers import HeaderValue, header_int, headers_as_text, non_null_headers
+from contracts.records import delivery_job_record
+from contracts.topics import Headers, Topics
 from delivery_worker.backoff import choose_tier, tier_wait
 from delivery_worker.outbox import Publication
 
@@ -24,16 +35,33 @@ RETRY_DUE_HEADER = "retry-due-ms"
 """Unix milliseconds at which a record on a retry tier topic is due (set when it was put there)."""
 RETRY_TIER_HEADER = "retry-tier"
 INTERNAL_HEADERS = frozenset({RETRY_DUE_HEADER, RETRY_TIER_HEADER})
+"""The worker's retry bookkeeping; not part of the job's original headers."""
+DEFAULT_MAX_RECORD_BYTES = 4_000_000
+"""Below the producer's 4 MiB ``max_request_size`` with room for the batch framing."""
+KEPT_ATTEMPT_ERROR_CHARS = 300
+_KEPT_LATEST_ATTEMPTS = 24
+_MIN_EXCERPT_CHARS = 200
+
+Headers_ = Sequence[tuple[str, HeaderValue]]
 
 
-def original_headers(headers: Sequence[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
-    """The job's Kafka headers without the worker's own retry bookkeeping."""
-    return [(k, v) for k, v in headers if k not in INTERNAL_HEADERS]
+class RecordTooLargeError(ValueError):
+    """A record cannot be bounded below the limit (a job body that alone is too large)."""
 
 
-def headers_as_text(headers: Sequence[tuple[str, bytes]]) -> dict[str, str]:
-    """Kafka headers as text (for the dead letter)."""
-    return {k: v.decode("utf-8", errors="replace") for k, v in headers}
+_DERIVED_HEADERS = frozenset({Headers.DELIVERY_ID, Headers.WEBHOOK_ID})
+"""Set from the job by every job record (:func:`contracts.records.delivery_job_record`)."""
+
+
+def original_headers(headers: Headers_) -> list[tuple[str, bytes]]:
+    """The job's Kafka headers without the worker's own bookkeeping (headers without a value dropped)."""
+    return [(k, v) for k, v in non_null_headers(headers) if k not in INTERNAL_HEADERS]
+
+
+def letter_headers(headers: Headers_) -> list[tuple[str, bytes]]:
+    """The headers a dead letter keeps: the original ones, without those derived from the job itself
+    (the replayer sets them again from the job it republishes)."""
+    return [(k, v) for k, v in original_headers(headers) if k not in _DERIVED_HEADERS]
 
 
 def result_for(
@@ -77,33 +105,96 @@ def result_for(
         "circuit_state": circuit_state,
         "gone": gone,
         "payload_encrypted": payload_encrypted,
+        "payload_sha256": None,
         "replay_id": job.replay.replay_id if job.replay else None,
     }
 
 
-def result_publication(topics: Topics, result: dict[str, Any]) -> Publication:
-    """The result record (key = webhook id), JSON as pydantic would write it (same datetime format)."""
-    return Publication(topics.delivery_results, result["webhook_id"], to_json(result))
+def result_publication(
+    topics: Topics,
+    result: dict[str, Any],
+    body: str | None = None,
+    max_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+    fallback: Callable[[], Publication] | None = None,
+) -> Publication:
+    """The result record (key = webhook id), JSON as pydantic would write it (same datetime format).
+
+    Over ``max_bytes``: the encrypted body gives way to its SHA-256, then the excerpt and the
+    error message are shortened.
+    """
+    value = to_json(result)
+    if len(value) > max_bytes:
+        sha = body_sha256(body) if body is not None else result["payload_sha256"]
+        result = {**result, "payload_encrypted": None, "payload_sha256": sha}
+        value = to_json(result)
+        for field in ("response_body_excerpt", "error_message"):
+            text = result[field]
+            if len(value) > max_bytes and text and len(text) > _MIN_EXCERPT_CHARS:
+                result[field] = text[:_MIN_EXCERPT_CHARS]
+                value = to_json(result)
+    return Publication(topics.delivery_results, result["webhook_id"], value, fallback=fallback)
+
+
+def body_sha256(body: str) -> str:
+    """Reference of a body not carried in a record."""
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def bounded_job(job: DeliveryJobV1, max_bytes: int) -> tuple[DeliveryJobV1, bytes]:
+    """The job and its bytes, its attempt history thinned (first + latest) until it fits.
+
+    Raises :class:`RecordTooLargeError` when even the job without history does not fit.
+    """
+    value = job.to_bytes()
+    if len(value) <= max_bytes:
+        return job, value
+    history = job.attempts
+    for keep in (_KEPT_LATEST_ATTEMPTS, 4, 1, 0):
+        if keep == 0:
+            kept: list[AttemptSummary] = []
+        elif len(history) > keep + 1:
+            kept = [history[0], *history[-keep:]]
+        else:
+            kept = list(history)
+        job = job.model_copy(update={"attempts": kept})
+        value = job.to_bytes()
+        if len(value) <= max_bytes:
+            return job, value
+    raise RecordTooLargeError(f"delivery job of {len(value)} bytes exceeds the {max_bytes}-byte record limit")
 
 
 def retry_publication(
-    topics: Topics, job: DeliveryJobV1, headers: Sequence[tuple[str, bytes]], now: datetime
+    topics: Topics,
+    job: DeliveryJobV1,
+    headers: Headers_,
+    now: datetime,
+    max_bytes: int = DEFAULT_MAX_RECORD_BYTES,
 ) -> tuple[Publication, int]:
-    """The job on the retry tier matching its remaining wait (``job.not_before``), and that tier."""
+    """The job on the retry tier matching its remaining wait (``job.not_before``), and that tier.
+
+    Raises :class:`RecordTooLargeError` when the job cannot be bounded below ``max_bytes``.
+    """
     due_at = job.not_before or now
     remaining = (due_at - now).total_seconds()
     tier = choose_tier(remaining, topics.retry_tiers_s)
     due_ms = int((now + timedelta(seconds=tier_wait(remaining, tier))).timestamp() * 1000)
-    record_headers = [
-        *original_headers(headers),
-        (RETRY_DUE_HEADER, str(due_ms).encode()),
-        (RETRY_TIER_HEADER, str(tier).encode()),
-    ]
-    return Publication(topics.retry_topics()[tier], job.webhook_id, job.to_bytes(), record_headers), tier
+    bounded, value = bounded_job(job, max_bytes - _headers_size(headers) - 128)
+    record = delivery_job_record(
+        bounded,
+        [
+            *original_headers(headers),
+            (RETRY_DUE_HEADER, str(due_ms).encode()),
+            (RETRY_TIER_HEADER, str(tier).encode()),
+        ],
+        value=value,
+    )
+    return Publication(topics.retry_topics()[tier], job.webhook_id, record.value, record.headers), tier
 
 
 def with_attempt(job: DeliveryJobV1, summary: AttemptSummary, next_at: datetime | None) -> DeliveryJobV1:
     """The job after a failed attempt: history extended, next attempt numbered and scheduled."""
+    if summary.error is not None and len(summary.error) > KEPT_ATTEMPT_ERROR_CHARS:
+        summary = summary.model_copy(update={"error": summary.error[:KEPT_ATTEMPT_ERROR_CHARS]})
     return job.model_copy(
         update={
             "attempts": [*job.attempts, summary],
@@ -119,27 +210,37 @@ def dead_letter_publication(
     reason: str,
     category: ErrorCategory | None,
     status_code: int | None,
-    headers: Sequence[tuple[str, bytes]],
+    headers: Headers_,
     now: datetime,
+    max_bytes: int = DEFAULT_MAX_RECORD_BYTES,
 ) -> Publication:
-    """The dead letter: the job with its full attempt history, the final reason and the original headers."""
+    """The dead letter: the job with its attempt history, the final reason and the original headers.
+
+    Raises :class:`RecordTooLargeError` when the job cannot be bounded below ``max_bytes``.
+    """
+    kept = letter_headers(headers)
+    text_headers = headers_as_text(kept)
+    overhead = 1024 + len(reason) + 2 * _headers_size(kept)
+    bounded, _ = bounded_job(job, max_bytes - overhead)
     letter = DeadLetterV1(
-        job=job,
+        job=bounded,
         reason=reason,
         final_error_category=category,
         final_status_code=status_code,
         dead_lettered_at=now,
-        original_headers=headers_as_text(original_headers(headers)),
+        original_headers=text_headers,
     )
-    return Publication(topics.deliveries_dlq, job.webhook_id, letter.to_bytes(), original_headers(headers))
+    return Publication(topics.deliveries_dlq, job.webhook_id, letter.to_bytes(), kept)
 
 
-def retry_due_ms(headers: Sequence[tuple[str, bytes]], record_timestamp_ms: int, tier_s: int) -> int:
-    """When a record on a retry tier topic is due (its header, else its timestamp plus the tier)."""
-    for key, value in headers:
-        if key == RETRY_DUE_HEADER:
-            try:
-                return int(value)
-            except ValueError:
-                break
-    return record_timestamp_ms + tier_s * 1000
+def retry_due_ms(headers: Headers_ | None, record_timestamp_ms: int, tier_s: int) -> int:
+    """When a record on a retry tier topic is due (its header, else its timestamp plus the tier).
+
+    A missing, null or garbled header counts as absent: the record is due a tier after it was written.
+    """
+    due = header_int(headers, RETRY_DUE_HEADER)
+    return due if due is not None else record_timestamp_ms + tier_s * 1000
+
+
+def _headers_size(headers: Headers_) -> int:
+    return sum(len(k) + len(v or b"") + 8 for k, v in headers)

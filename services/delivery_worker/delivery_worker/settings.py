@@ -83,6 +83,28 @@ class WorkerSettings(CommonSettings):
         le=3_600_000,
         description="Reuse of a host's resolved addresses (0 = resolve per send).",
     )
+    max_record_bytes: int = Field(
+        default=4_000_000,
+        ge=16_384,
+        le=100_000_000,
+        description="Largest record the worker produces (results, retry hops, dead letters, invalid "
+        "records); keep it below the topics' max.message.bytes and the producer's 4 MiB max_request_size. "
+        "A result whose encrypted body would not fit carries the body's SHA-256 instead; a job too large "
+        "for a retry hop or a dead letter ends with a record_too_large result.",
+    )
+    dns_timeout_ms: int = Field(
+        default=5000,
+        ge=100,
+        le=60_000,
+        description="Longest DNS lookup (asynchronous, one in flight per host; the webhook's timeout_ms "
+        "still bounds each delivery's wait).",
+    )
+    dns_negative_ttl_ms: int = Field(
+        default=5000,
+        ge=0,
+        le=600_000,
+        description="How long a failed lookup (no such name, timeout) is remembered before asking again.",
+    )
     due_tolerance_ms: int = Field(
         default=20, ge=0, le=10_000, description="A retry this close to due is attempted now."
     )

@@ -6,7 +6,6 @@ publishes the result and commits only once the broker acknowledged all of it.
 
 from __future__ import annotations
 
-import base64
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -14,7 +13,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from contracts.base import utcnow
-from contracts.events import InvalidEventV1
+from contracts.headers import header_text
+from contracts.records import delivery_job_record, invalid_event
 from contracts.topics import Headers, Topics
 from dispatcher import fhir, surveymonkey
 from dispatcher.enrichment import link_patient
@@ -65,7 +65,7 @@ class Outgoing:
 
 def decode_headers(headers: Sequence[tuple[str, bytes]]) -> dict[str, str]:
     """Header values as text (undecodable bytes replaced; headers are metadata, not payload)."""
-    return {name: (value or b"").decode("utf-8", "replace") for name, value in headers}
+    return {name: header_text(value) or "" for name, value in headers}
 
 
 class EventProcessor:
@@ -165,13 +165,11 @@ class EventProcessor:
                     f"{MAX_MESSAGE_BYTES}-byte message limit"
                 )
             topic = self.topics.deliveries_priority if priority == "high" else self.topics.deliveries
-            headers = [
-                ("message-type", b"delivery_job.v1"),
-                (Headers.DELIVERY_ID, job.delivery_id.encode()),
-                (Headers.WEBHOOK_ID, webhook.id.encode()),
-            ]
+            record = delivery_job_record(job, value=value)
             out.append(
-                Outgoing(topic, webhook.id.encode(), value, headers, (event.integration_id[:64], priority))
+                Outgoing(
+                    topic, record.key, record.value, record.headers, (event.integration_id[:64], priority)
+                )
             )
         return out
 
@@ -182,20 +180,17 @@ class EventProcessor:
     def _invalid(
         self, record: InputRecord, headers: dict[str, str], reason: str, index: int | None
     ) -> Outgoing:
-        original = record.value or b""
-        if len(original) > MAX_INVALID_VALUE_BYTES:
-            reason += f" (value truncated to its first {MAX_INVALID_VALUE_BYTES} of {len(original)} bytes)"
-            original = original[:MAX_INVALID_VALUE_BYTES]
-        message = InvalidEventV1(
+        message = invalid_event(
             source_topic=record.topic,
             partition=record.partition,
             offset=record.offset,
-            key_b64=base64.b64encode(record.key).decode() if record.key is not None else None,
-            value_b64=base64.b64encode(original).decode(),
+            key=record.key,
+            value=record.value,
             headers=headers,
             reason=reason,
             entry_index=index,
             received_at=self.clock(),
+            max_value_bytes=MAX_INVALID_VALUE_BYTES,
         )
         logger.info(
             "invalid input",

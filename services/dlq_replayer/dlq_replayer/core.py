@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from contracts.records import delivery_job_record
 from contracts.topics import Headers, Topics
 from contracts.webhooks import WebhookConfigV1
 from dlq_replayer.errors import InvalidInputError, NotFoundError
@@ -207,22 +208,10 @@ class DlqCore:
     async def send_replay(self, entry: DlqEntry, replay_id: str, requested_by: str) -> asyncio.Future[Any]:
         """Hand one dead letter's job to the producer for the deliveries topic (key = webhook id); returns the ack."""
         job = build_replay_job(entry.letter, replay_id, requested_by)
-        headers = dict(entry.letter.original_headers)
-        headers.update(
-            {
-                Headers.MESSAGE_TYPE: job.type,
-                Headers.DELIVERY_ID: job.delivery_id,
-                Headers.WEBHOOK_ID: job.webhook_id,
-                Headers.INTEGRATION_ID: job.integration_id,
-            }
-        )
+        headers = {**entry.letter.original_headers, Headers.INTEGRATION_ID: job.integration_id}
+        record = delivery_job_record(job, headers)
         publisher = await self._publisher()
-        return await publisher.send(
-            self.topics.deliveries,
-            job.webhook_id.encode(),
-            job.to_bytes(),
-            [(k, v.encode()) for k, v in headers.items()],
-        )
+        return await publisher.send(self.topics.deliveries, record.key, record.value, record.headers)
 
     async def get_replay(self, replay_id: str) -> ReplayRecord:
         """One replay's record and progress."""

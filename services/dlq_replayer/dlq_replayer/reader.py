@@ -17,6 +17,7 @@ from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
 from contracts.deliveries import DeadLetterV1
+from contracts.headers import headers_as_text
 from dlq_replayer.selection import DlqEntry
 from dlq_replayer.topic_reader import assigned_consumer, drain
 from service_kit.kafka_security import KafkaClientSettings
@@ -144,7 +145,7 @@ class DlqReader:
                     extra={"partition": tp.partition, "offset": record.offset},
                 )
                 continue
-            headers = {k: v.decode(errors="replace") for k, v in (record.headers or ())}
+            headers = headers_as_text(record.headers)  # a header without a value (None) is left out
             result.entries.append(
                 DlqEntry(
                     partition=tp.partition,

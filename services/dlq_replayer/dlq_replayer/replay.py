@@ -14,7 +14,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from aiokafka.errors import KafkaError
 from pydantic import BaseModel, ConfigDict, Field
@@ -23,10 +23,7 @@ from dlq_replayer.filters import DlqFilters
 from dlq_replayer.metrics import REPLAY_ITEMS, REPLAYS_STARTED
 from dlq_replayer.ratelimit import Pacer
 from dlq_replayer.selection import Decision, DlqEntry, ReplayPlan
-from dlq_replayer.store import ReplayLock, ReplayRecord
-
-if TYPE_CHECKING:
-    from dlq_replayer.core import DlqCore
+from dlq_replayer.store import ReplayLock, ReplayRecord, ReplayStore
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +39,24 @@ class PublisherProtocol(Protocol):
 
     async def send(
         self, topic: str, key: bytes, value: bytes, headers: list[tuple[str, bytes]]
+    ) -> asyncio.Future[Any]: ...
+
+
+class ReplayCore(Protocol):
+    """What a replay needs of :class:`~dlq_replayer.core.DlqCore` (a protocol, so this module does
+    not import the core that imports it)."""
+
+    @property
+    def store(self) -> ReplayStore: ...
+
+    @property
+    def topic(self) -> str: ...
+
+    @property
+    def max_consecutive_failures(self) -> int: ...
+
+    async def send_replay(
+        self, entry: DlqEntry, replay_id: str, requested_by: str
     ) -> asyncio.Future[Any]: ...
 
 
@@ -68,7 +83,7 @@ class _Tally:
 class ReplayRun:
     """A recorded replay ready to send ``entries`` (holds the replay lock until it ends)."""
 
-    core: DlqCore
+    core: ReplayCore
     replay_id: str
     requested_by: str
     rate: float
@@ -172,7 +187,7 @@ class ReplayRun:
 class ReplayDraft:
     """A planned, not yet recorded replay (holds the replay lock): commit it or abandon it."""
 
-    core: DlqCore
+    core: ReplayCore
     filters: DlqFilters
     options: ReplayOptions
     requested_by: str

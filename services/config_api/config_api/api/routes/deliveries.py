@@ -32,7 +32,7 @@ from config_api.errors import ConflictError, InvalidInputError, NotFoundError
 from config_api.webhooks import access as webhooks
 from contracts.base import utcnow
 from contracts.deliveries import DeliveryJobV1, Outcome, ReplayInfo
-from contracts.topics import Headers
+from contracts.records import delivery_job_record
 from webhook_core.secrets_crypto import DecryptionError
 
 router = APIRouter(prefix="/admin/integration/{integration_id}", tags=["deliveries"])
@@ -197,13 +197,9 @@ async def retry_delivery(
         replay=ReplayInfo(replay_id=replay_id, requested_by=principal.name, kind="manual_retry"),
     )
     topic = settings.topics.deliveries
-    headers = [
-        ("message-type", b"delivery_job.v1"),
-        (Headers.DELIVERY_ID, delivery_id.encode()),
-        (Headers.WEBHOOK_ID, webhook_id.encode()),
-    ]
+    record = delivery_job_record(job)
     try:
-        await producer.send_and_wait(topic, job.to_bytes(), key=webhook_id.encode(), headers=headers)
+        await producer.send_and_wait(topic, record.value, key=record.key, headers=record.headers)
     except KafkaError:
         raise HTTPException(
             status_code=503, detail="Kafka did not accept the retry; nothing was queued, try again"

@@ -1,0 +1,214 @@
+"""The records a job ends with (result, retry hop, dead letter, invalid record), bounded in size.
+
+:meth:`JobRecords.end` turns a :mod:`~delivery_worker.decision` into records: the result, plus the
+retry hop or the dead letter. Every record stays below ``max_record_bytes``: a body too large to
+travel encrypted in a result travels as its SHA-256; a retry hop or dead letter that cannot be
+bounded (the body alone is too large) ends the job with a ``record_too_large`` result instead.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime
+from functools import partial
+from typing import Any, TypeAlias
+
+from aiokafka.structs import ConsumerRecord
+from pydantic import ValidationError
+
+from contracts.base import utcnow
+from contracts.deliveries import AttemptSummary, CircuitState, DeliveryJobV1, ErrorCategory, Outcome
+from contracts.headers import HeaderValue
+from contracts.records import invalid_event
+from contracts.topics import Topics
+from delivery_worker.decision import DeadLetter, Decision, RetryAt, Succeeded, record_too_large
+from delivery_worker.metrics import WorkerMetrics
+from delivery_worker.outbox import Publication
+from delivery_worker.plan import (
+    RecordTooLargeError,
+    body_sha256,
+    dead_letter_publication,
+    result_for,
+    result_publication,
+    retry_publication,
+    with_attempt,
+)
+from webhook_core.secrets_crypto import SecretBox
+from webhook_core.sending import SendResult
+
+logger = logging.getLogger(__name__)
+
+Record: TypeAlias = "ConsumerRecord[bytes, bytes]"
+RecordHeaders = Sequence[tuple[str, HeaderValue]]
+_ENCRYPTION_OVERHEAD = 1.4
+"""Encrypted + base64 size over plaintext size (with room): a body above the budget is not encrypted."""
+_RESULT_ROOM = 8192
+"""Room in a result for everything but the encrypted body (excerpt 1 KB, error, ids)."""
+
+
+class JobRecords:
+    """Builds the records of one worker (its topics, key, and record limit)."""
+
+    def __init__(self, topics: Topics, box: SecretBox, metrics: WorkerMetrics, max_record_bytes: int) -> None:
+        self.topics = topics
+        self.box = box
+        self.metrics = metrics
+        self.max_record_bytes = max_record_bytes
+
+    def end(
+        self,
+        job: DeliveryJobV1,
+        headers: RecordHeaders,
+        decision: Decision,
+        sent: SendResult | None,
+        attempted_at: datetime,
+        state: CircuitState,
+    ) -> list[Publication]:
+        """The records of a decision: the result, plus the retry hop or the dead letter."""
+        topics, max_bytes, now = self.topics, self.max_record_bytes, utcnow()
+
+        def result_record(
+            outcome: Outcome, next_at: datetime | None = None, end: DeadLetter | None = None
+        ) -> Publication:
+            category = _category(end, sent)
+            message = sent.error if sent is not None else None
+            if end is not None and category == end.reason:
+                message = end.text
+            return self.result(
+                job,
+                result_for(
+                    job,
+                    outcome,
+                    attempted_at,
+                    status_code=sent.status_code if sent is not None else None,
+                    error_category=category,
+                    error_message=message,
+                    response_ms=sent.response_ms if sent is not None else None,
+                    response_body=sent.response_body if sent is not None else None,
+                    next_attempt_at=next_at,
+                    circuit_state=state,
+                    gone=sent.classification.gone if sent is not None else False,
+                ),
+            )
+
+        if isinstance(decision, Succeeded):
+            return [result_record("succeeded")]
+        final = job
+        if sent is not None:
+            summary = AttemptSummary(
+                attempt=job.attempt,
+                attempted_at=attempted_at,
+                outcome="failed",
+                status_code=sent.status_code,
+                error_category=sent.error_category,
+                error=sent.error,
+                response_ms=sent.response_ms,
+            )
+            final = with_attempt(job, summary, decision.at if isinstance(decision, RetryAt) else None)
+        if isinstance(decision, RetryAt):
+            try:
+                hop, tier = retry_publication(topics, final, headers, now, max_bytes)
+            except RecordTooLargeError as exc:
+                decision = self._too_large(job, "retry hop", exc)
+            else:
+                self.metrics.child(self.metrics.retries, str(tier)).inc()
+                hop = replace(hop, fallback=partial(self._refused, job, "retry hop"))
+                return [hop, result_record("retrying", decision.at)]
+        try:
+            letter = dead_letter_publication(
+                topics, final, decision.text, _category(decision, sent),
+                sent.status_code if sent is not None else None, headers, now, max_bytes,
+            )  # fmt: skip
+        except RecordTooLargeError as exc:
+            return [result_record("dead_lettered", end=self._too_large(job, "dead letter", exc))]
+        letter = replace(letter, fallback=partial(self._refused, job, "dead letter"))
+        return [letter, result_record("dead_lettered", end=decision)]
+
+    def _too_large(self, job: DeliveryJobV1, what: str, exc: RecordTooLargeError) -> DeadLetter:
+        decision = record_too_large(what, str(exc))
+        self.metrics.child(self.metrics.dead_lettered, job.integration_id, decision.reason).inc()
+        logger.warning("record too large, job ended", extra={"delivery_id": job.delivery_id, "record": what})
+        return decision
+
+    def result(self, job: DeliveryJobV1, res: dict[str, Any]) -> Publication:
+        """The result record of ``res`` (from :func:`~delivery_worker.plan.result_for`), with the
+        encrypted body, or its SHA-256 when the body is too large to travel in a result."""
+        if len(job.body) * _ENCRYPTION_OVERHEAD < self.max_record_bytes - _RESULT_ROOM:
+            res["payload_encrypted"] = self._encrypt_payload(job)
+        else:
+            res["payload_sha256"] = body_sha256(job.body)
+        fallback = partial(self._lean_result, res, job.body)
+        return result_publication(self.topics, res, job.body, self.max_record_bytes, fallback)
+
+    def _lean_result(self, res: dict[str, Any], body: str) -> Publication:
+        """The result without the encrypted body (its hash instead), excerpt or long message."""
+        message = res["error_message"]
+        lean = {
+            **res,
+            "payload_encrypted": None,
+            "payload_sha256": body_sha256(body),
+            "response_body_excerpt": None,
+            "error_message": message[:200] if message else None,
+        }
+        return result_publication(self.topics, lean)
+
+    def _refused(self, job: DeliveryJobV1, what: str) -> Publication:
+        """The result of a job whose retry hop or dead letter the broker refused as too large."""
+        end = record_too_large(what, "refused by the broker")
+        res = result_for(
+            job, "dead_lettered", utcnow(), error_category="record_too_large", error_message=end.text
+        )
+        return self._lean_result(res, job.body)
+
+    def hop(self, job: DeliveryJobV1, headers: RecordHeaders, now: datetime) -> list[Publication]:
+        """The job on its retry tier unchanged (not due yet, parked or deferred)."""
+        try:
+            hop, tier = retry_publication(self.topics, job, headers, now, self.max_record_bytes)
+        except RecordTooLargeError as exc:
+            end = self._too_large(job, "retry hop", exc)
+            return [
+                self.result(
+                    job,
+                    result_for(
+                        job, "dead_lettered", now, error_category="record_too_large", error_message=end.text
+                    ),
+                )
+            ]
+        self.metrics.child(self.metrics.retries, str(tier)).inc()
+        return [replace(hop, fallback=partial(self._refused, job, "retry hop"))]
+
+    def invalid(self, record: Record, exc: ValidationError) -> Publication:
+        # The reason names fields and problems only: pydantic's default text would echo input values (PHI).
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'record'}: {err['msg']}"
+            for err in exc.errors(include_input=False)[:5]
+        )
+        self.metrics.invalid_jobs.inc()
+        logger.warning("not a delivery job", extra={"topic": record.topic, "offset": record.offset})
+        invalid = invalid_event(
+            source_topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            key=record.key,
+            value=record.value,
+            headers=record.headers,
+            reason=f"not a delivery_job.v1: {problems}",
+            received_at=utcnow(),
+            max_value_bytes=self.max_record_bytes // 2,
+        )
+        key = record.key.decode("utf-8", errors="replace") if record.key else ""
+        return Publication(self.topics.invalid_events, key, invalid.to_bytes())
+
+    def _encrypt_payload(self, job: DeliveryJobV1) -> str:
+        return self.box.encrypt(job.body, f"delivery:{job.delivery_id}")
+
+
+def _category(end: DeadLetter | None, sent: SendResult | None) -> ErrorCategory | None:
+    """The category a result or dead letter reports: the worker's own failure, else the attempt's."""
+    if end is not None and end.reason == "handler_error":
+        return "handler_error"
+    if end is not None and end.reason == "record_too_large":
+        return "record_too_large"
+    return sent.error_category if sent is not None else None

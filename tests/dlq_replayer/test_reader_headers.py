@@ -1,0 +1,34 @@
+"""The DLQ reader on the real broker: a header without a value (aiokafka hands None) is absent, not a crash."""
+
+from __future__ import annotations
+
+import pytest
+from aiokafka import AIOKafkaProducer
+from dlq_factories import letter
+
+from contracts.base import utcnow
+from contracts.topics import Topics
+from dlq_replayer.reader import DlqReader
+from service_kit.kafka import producer_options
+
+pytestmark = pytest.mark.integration
+
+
+async def test_null_and_binary_header_values_do_not_break_a_scan(
+    kafka_bootstrap: str, topics: Topics
+) -> None:
+    dead = letter(0, at=utcnow(), webhook="wh-a")
+    producer = AIOKafkaProducer(**producer_options(kafka_bootstrap))
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            topics.deliveries_dlq,
+            dead.to_bytes(),
+            key=b"wh-a",
+            headers=[("empty", None), ("bin", b"\xff\xfe"), ("integration-id", b"int_1")],  # type: ignore[list-item]
+        )
+    finally:
+        await producer.stop()
+    result = await DlqReader(kafka_bootstrap, topics.deliveries_dlq, timeout_s=20).scan()
+    assert result.invalid == 0 and len(result.entries) == 1
+    assert result.entries[0].headers == {"bin": "\ufffd\ufffd", "integration-id": "int_1"}
