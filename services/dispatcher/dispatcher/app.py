@@ -24,6 +24,8 @@ from service_kit.config_view import ConfigChange, ConfigFollower, WebhookView
 from service_kit.kafka import consumer_options, producer_options
 from service_kit.ops_http import OpsServer
 from service_kit.runtime import current_loop_name
+from webhook_core.payload_crypto import Payloads
+from webhook_core.secrets_crypto import SecretBox
 
 logger = logging.getLogger(__name__)
 
@@ -58,8 +60,9 @@ class DispatcherApp:
             bootstrap, settings, self.topics.patient_index, _PatientIndexSink(self.patients), wait_ms
         )
         self.processor = EventProcessor(
-            self.topics, self.view, self.index, self.patients, self.metrics, settings.phone_region
-        )
+            self.topics, self.view, self.index, self.patients, self.metrics, settings.phone_region,
+            Payloads(SecretBox(settings.secrets_key), encrypt=settings.kafka_payload_encryption),
+        )  # fmt: skip
         self.ops = OpsServer(settings.host, settings.port, lambda: self.ready, registry=self.metrics.registry)
         self._producer: AIOKafkaProducer | None = None
         self._consumer: AIOKafkaConsumer | None = None

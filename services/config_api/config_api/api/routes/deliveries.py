@@ -31,8 +31,9 @@ from config_api.deliveries.status import failing_counts, integration_summary, we
 from config_api.errors import ConflictError, InvalidInputError, NotFoundError
 from config_api.webhooks import access as webhooks
 from contracts.base import utcnow
-from contracts.deliveries import DeliveryJobV1, Outcome, ReplayInfo
+from contracts.deliveries import DeliveryJobV1, Outcome, ReplayInfo, payload_context
 from contracts.records import delivery_job_record
+from webhook_core.payload_crypto import Payloads
 from webhook_core.secrets_crypto import DecryptionError
 
 router = APIRouter(prefix="/admin/integration/{integration_id}", tags=["deliveries"])
@@ -169,7 +170,7 @@ async def retry_delivery(
             loc=["path", "webhook_id"],
         )
     try:
-        body = box.decrypt(stored["payload_encrypted"], f"delivery:{delivery_id}")
+        body = box.decrypt(stored["payload_encrypted"], payload_context(delivery_id))
     except DecryptionError:
         raise ConflictError(
             "the stored payload does not decrypt with the current WEBHOOK_SECRETS_KEY",
@@ -197,7 +198,8 @@ async def retry_delivery(
         replay=ReplayInfo(replay_id=replay_id, requested_by=principal.name, kind="manual_retry"),
     )
     topic = settings.topics.deliveries
-    record = delivery_job_record(job)
+    payloads = Payloads(box, encrypt=settings.kafka_payload_encryption)
+    record = delivery_job_record(job, sealer=payloads)
     try:
         await producer.send_and_wait(topic, record.value, key=record.key, headers=record.headers)
     except KafkaError:
