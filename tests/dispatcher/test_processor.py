@@ -12,6 +12,7 @@ from dispatcher_helpers import sample, sm_body, webhook
 from contracts.base import utcnow
 from contracts.deliveries import DeliveryJobV1
 from contracts.events import InvalidEventV1, PatientIndexEntryV1
+from contracts.records import MAX_INVALID_VALUE_BYTES
 from contracts.topics import Topics
 from contracts.webhooks import ContactRule, PriorityRulesV1, WebhookConfigV1, priority_rules_key
 from dispatcher.handlers import EventProcessor, InputRecord, Outgoing
@@ -20,8 +21,11 @@ from dispatcher.matching import WebhookIndex
 from dispatcher.metrics import DispatcherMetrics
 from dispatcher.patient_index import PatientIndex
 from service_kit.config_view import WebhookView
+from webhook_core.payload_crypto import Payloads
+from webhook_core.secrets_crypto import SecretBox
 
 TOPICS = Topics()
+PLAIN = Payloads(SecretBox(bytes(32)), encrypt=False)
 NOW = datetime(2024, 6, 1, 12, tzinfo=UTC)
 
 
@@ -33,7 +37,7 @@ class Harness:
         self.patients = PatientIndex()
         self.metrics = DispatcherMetrics()
         self.processor = EventProcessor(
-            TOPICS, self.view, self.index, self.patients, self.metrics, "US", lambda: NOW
+            TOPICS, self.view, self.index, self.patients, self.metrics, "US", PLAIN, lambda: NOW
         )
         self.offset = 0
 
@@ -333,5 +337,6 @@ def test_oversized_inputs_cannot_stall_the_partition() -> None:
         InvalidEventV1.model_validate_json(o.value or b"") for o in out if o.topic == TOPICS.invalid_events
     )
     assert "exceeds the 3500000-byte message limit" in invalid.reason
-    assert "value truncated to its first 1000000 of" in invalid.reason
+    # Copies into invalid records are capped by the contract (MAX_INVALID_VALUE_BYTES), below the dispatcher's cap.
+    assert f"value truncated to its first {MAX_INVALID_VALUE_BYTES} of" in invalid.reason
     assert all(len(o.value or b"") < 3_500_000 for o in out)

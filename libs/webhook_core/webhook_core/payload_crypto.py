@@ -40,16 +40,16 @@ class Payloads:
         """
         if self.encrypt:
             if job.body_encrypted is not None:
-                return job
-            return job.model_copy(
-                update={"body_encrypted": self.box.encrypt(job.body_text, payload_context(job.delivery_id))}
-            )
+                return job if job.body is None else job.model_copy(update={"body": None})
+            sealed = self.box.encrypt(job.body_text, payload_context(job.delivery_id))
+            return job.model_copy(update={"body": None, "body_encrypted": sealed})
         if job.body is None:
             job = self.open(job)
         return job if job.body_encrypted is None else job.model_copy(update={"body_encrypted": None})
 
     def open(self, job: DeliveryJobV1) -> DeliveryJobV1:
-        """The job with its plaintext body (it keeps its ciphertext for :meth:`seal` and results).
+        """The job with its plaintext body; in memory only, it keeps its ciphertext too (for
+        :meth:`seal` and the results: no encryption anew).
 
         Raises :class:`PayloadDecryptionError` when the body does not decrypt for this delivery id.
         """
