@@ -244,7 +244,12 @@ async def test_failed_sends_are_recorded_and_resumed(
 
     core = runtime.core
     faulty = DlqCore(
-        core.topics, core.reader, core.store, core._webhooks, get_flaky, max_consecutive_failures=3,
+        core.topics,
+        core.reader,
+        core.store,
+        core._webhooks,
+        get_flaky,
+        max_consecutive_failures=3,
         payloads=core.payloads,
     )
     draft = await faulty.prepare_replay(DlqFilters(), ReplayOptions(rate=1000), "cli:alice")
