@@ -13,7 +13,7 @@ VUE_DEMI_VERSION ?= 0.14.10
 DEVTOOLS_API_VERSION ?= 6.6.4
 
 
-.PHONY: help install run test test-fast lint typecheck fmt clean schemas bench chaos ui check screenshots
+.PHONY: help install run test test-fast lint typecheck fmt clean schemas bench chaos ui check screenshots metrics-doc observability
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -71,6 +71,13 @@ ui: ## re-vendor the browser ES-module builds of Vue and Pinia into the admin UI
 	    (cd "$$dest" && find "$$pkg" -type f | LC_ALL=C sort | while read -r f; do echo "$$pkg $$ver $$f $$(sha256sum "$$f" | cut -d' ' -f1)"; done); \
 	  done; } > "$$dest"/VERSIONS; \
 	echo "vendored into $$dest:"; cat "$$dest"/VERSIONS
+
+metrics-doc: install ## regenerate docs/metrics.md from the services' metric definitions
+	$(UV) run --no-sync python deploy/prometheus/metrics_catalogue.py
+
+observability: metrics-doc ## regenerate the metrics catalogue, Grafana dashboards and the k8s PrometheusRule
+	$(UV) run --no-sync python deploy/grafana/dashboards.py
+	$(UV) run --no-sync python deploy/prometheus/prometheus_rule.py
 
 bench: install ## benchmarks (figures as ratios against baselines measured in the same run)
 	$(UV) run --no-sync python bench/run_all.py

@@ -1,7 +1,7 @@
 """`make bench`: the system benchmark plus the per-service benchmarks, in one table and one JSON file.
 
-Runs ``bench/system_bench.py`` and, when present, ``bench/worker_bench.py``, ``bench/matching_bench.py``
-and ``bench/status_bench.py`` (each as its own process, one after the other: the machine is small and
+Runs ``bench/system_bench.py`` and, when present, ``bench/worker_bench.py``, ``bench/matching_bench.py``,
+``bench/status_bench.py`` and ``bench/idle_bench.py`` (each as its own process, one after the other: the machine is small and
 concurrent benchmarks would measure each other). Each script's JSON result (``bench/results/<name>.json``
 or ``bench/results/<name>_bench.json``, or any JSON it wrote there during its run) goes into
 ``bench/results/summary.json``; its output is kept in ``bench/results/<name>.log``.
@@ -22,7 +22,7 @@ from typing import Any
 
 BENCH = Path(__file__).resolve().parent
 RESULTS = BENCH / "results"
-OTHERS = ("worker_bench", "matching_bench", "status_bench", "payload_bench")
+OTHERS = ("worker_bench", "matching_bench", "status_bench", "idle_bench", "payload_bench")
 
 
 def run_script(name: str, args: list[str], timeout_s: float) -> dict[str, Any]:
@@ -116,7 +116,23 @@ def table(summary: dict[str, Any]) -> str:
             label = f"dispatcher events/s with {s['webhooks']} webhooks (via broker)"
             lines.append(f"{'':<12}{label:<58}{s['events_per_s']:>12}")
         lines.append(f"{'':<12}{'peak RSS MB':<58}{json.dumps(sys_res['peak_rss_mb']):>12}")
+    idle = summary["benchmarks"].get("idle_bench", {}).get("results", {})
+    idle_doc = next(iter(idle.values()), None)
+    if idle_doc and idle_doc.get("runs"):
+        lines += [
+            "",
+            "idle        cores per service over an idle window, then a trickle's publish->receipt ms",
+        ]
+        for r in idle_doc["runs"]:
+            cores = " ".join(f"{k}={v}" for k, v in r["cores"].items())
+            lat = r["trickle_latency_ms"]
+            lines.append(
+                f"{'':<12}{r['profile'] + '/' + str(r['webhooks']):<16}{cores} total={r['cores_services_total']} "
+                f"broker={r['broker_cores']} trickle p50/p99={lat.get('p50')}/{lat.get('p99')}"
+            )
     for name in OTHERS:
+        if name == "idle_bench":
+            continue
         entry = summary["benchmarks"].get(name, {})
         lines.append("")
         lines.append(

@@ -6,7 +6,16 @@ Phases (each repeated ``--repeats`` times; the machine is noisy, so medians and 
 2. raw broker: produce N messages, then consume them (aiokafka, the project's client options);
 3. pipeline: a burst of SurveyMonkey events through dispatcher + one delivery worker to the receiver
    (deliveries/s from first publish to last receipt); the ratio to (1) and (2) is the headline;
-4. latency: publish->receipt p50/p95/p99 at 25/50/75 % of the pipeline's measured maximum rate.
+4. latency: publish->receipt p50/p95/p99 at 25/50/75 % of the pipeline's measured maximum rate;
+   Each latency run is also split into stages with the Kafka record timestamps (CreateTime, set by
+   each producer) of the job and of its first result: publish -> job produced (dispatcher: one broker
+   hop, parsing, matching, produce), job produced -> receipt (worker: one broker hop, signing, the
+   POST), receipt -> result produced; beside one raw broker hop (produce -> consume) at the same rate
+   in the same run, the floor of each of the two hops;
+5. scale-out: the same bursts with 1 dispatcher + 1 worker, 1 + 2 and 2 + 2 processes (each group
+   shared), deliveries/s and CPU ms per delivery (dispatchers + workers); the scaling factor is the
+   throughput over the 1 + 1 figure. On 2 cores the receiver and the broker share the machine, so
+   CPU per delivery, which should stay flat as processes are added, is the figure to read.
 
 Then, once per scale: the dispatcher alone through the broker with 10 / 10,000 / 100,000 webhooks
 (written straight to ``webhooks.config``; each event matches 3), events/s into the delivery topics.
@@ -35,7 +44,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from chaos_lib.api import ConfigApi
 from chaos_lib.events import EventGenerator
 from chaos_lib.kafka_io import Publisher
-from chaos_lib.measure import latency_summary, spread
+from chaos_lib.measure import cpu_seconds, latency_summary, spread
 from chaos_lib.stack import (
     REPO,
     ReceiverClient,
@@ -48,6 +57,7 @@ from chaos_lib.stack import (
 
 from contracts.topics import Topics
 from contracts.webhooks import WebhookConfigV1
+from devstack.ports import free_port
 from service_kit.kafka import assign_from_beginning, consumer_options, ensure_topics, producer_options
 from service_kit.kafka_security import embedded_broker_client
 from webhook_core.secrets_crypto import generate_key
@@ -155,8 +165,13 @@ async def pipeline_burst(
 
 
 async def latency_at(
-    pub: Publisher, gen: EventGenerator, rx: ReceiverClient, rate: float, seconds: float
-) -> dict[str, float]:
+    pub: Publisher,
+    gen: EventGenerator,
+    rx: ReceiverClient,
+    rate: float,
+    seconds: float,
+    tail: StageTail | None = None,
+) -> dict[str, Any]:
     """Publish at ``rate``/s for ``seconds``; publish->receipt latency of every delivery."""
     await rx.pull()
     start_index = len(rx.records)
@@ -171,7 +186,163 @@ async def latency_at(
     await pub.run_steady(make, count, rate)
     got = await wait_receipts(rx, start_index, count, 30.0)
     lat = [(r["t"] - sent[r["key"]]) * 1000 for r in got if r.get("key") in sent]
-    return {"rate_per_s": rate, **latency_summary(lat)}
+    out: dict[str, Any] = {"rate_per_s": rate, **latency_summary(lat)}
+    if tail is not None:
+        await asyncio.sleep(1.0)  # the last results reach the results topic
+        receipts = {r["key"]: r["t"] for r in got if r.get("key") in sent}
+        out["stages"] = stage_summary(sent, receipts, tail)
+    return out
+
+
+class StageTail:
+    """Follows the job and result topics and keeps, per generator event key, when its job and its first
+    result were produced (Kafka CreateTime, ms)."""
+
+    def __init__(self, bootstrap: str, topics: Topics) -> None:
+        self.bootstrap = bootstrap
+        self.topics = topics
+        self.job_ms: dict[str, float] = {}
+        self.result_ms: dict[str, float] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._consumer: AIOKafkaConsumer | None = None
+
+    async def start(self) -> None:
+        self._consumer = AIOKafkaConsumer(
+            group_id=None, **consumer_options(self.bootstrap, embedded_broker_client(), 50)
+        )
+        await self._consumer.start()
+        tps = []
+        for topic in (self.topics.deliveries, self.topics.deliveries_priority, self.topics.delivery_results):
+            await self._consumer.topics()
+            tps += [TopicPartition(topic, p) for p in self._consumer.partitions_for_topic(topic) or set()]
+        self._consumer.assign(tps)
+        await self._consumer.seek_to_end(*tps)
+        for tp in tps:
+            await self._consumer.position(tp)
+        self._task = asyncio.create_task(self._follow())
+
+    async def _follow(self) -> None:
+        assert self._consumer is not None
+        while True:
+            batches = await self._consumer.getmany(timeout_ms=200, max_records=2000)
+            for tp, records in batches.items():
+                target = self.result_ms if tp.topic == self.topics.delivery_results else self.job_ms
+                for record in records:
+                    with contextlib.suppress(ValueError, TypeError, AttributeError):
+                        event_id = json.loads(record.value)["event_id"]
+                        target.setdefault(f"sm:{event_id}", float(record.timestamp))
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._consumer is not None:
+            await self._consumer.stop()
+
+
+async def raw_hop_latency(
+    bootstrap: str, topic: str, body: bytes, rate: float, seconds: float
+) -> dict[str, float]:
+    """One broker hop at ``rate``/s: send time -> the time a consumer following the topic got it."""
+    consumer = AIOKafkaConsumer(group_id=None, **consumer_options(bootstrap, embedded_broker_client(), 50))
+    producer = AIOKafkaProducer(**producer_options(bootstrap, embedded_broker_client()))
+    await consumer.start()
+    await producer.start()
+    sent: dict[bytes, float] = {}
+    got: list[float] = []
+    try:
+        await consumer.topics()
+        tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or set()]
+        consumer.assign(tps)
+        await consumer.seek_to_end(*tps)
+        for tp in tps:
+            await consumer.position(tp)
+
+        async def follow() -> None:
+            while True:
+                for records in (await consumer.getmany(timeout_ms=200, max_records=2000)).values():
+                    now = time.time()
+                    got.extend((now - sent[r.key]) * 1000 for r in records if r.key in sent)
+
+        follower = asyncio.create_task(follow())
+        count = max(1, int(rate * seconds))
+        began = time.monotonic()
+        for i in range(count):
+            delay = began + i / rate - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            key = f"hop{i}".encode()
+            sent[key] = time.time()
+            await producer.send(topic, body, key=key)
+        deadline = time.monotonic() + 10
+        while len(got) < count and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        follower.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await follower
+    finally:
+        await producer.stop()
+        await consumer.stop()
+    return latency_summary(got)
+
+
+def stage_summary(
+    sent: dict[str, float], receipts: dict[str, float], tail: StageTail
+) -> dict[str, dict[str, float]]:
+    """p50/p95/p99 of each stage over the events whose job, receipt and result were all seen."""
+    stages: dict[str, list[float]] = {"dispatcher": [], "worker": [], "result": [], "end_to_end": []}
+    for key, published in sent.items():
+        job, receipt, result = tail.job_ms.get(key), receipts.get(key), tail.result_ms.get(key)
+        if job is None or receipt is None or result is None:
+            continue
+        stages["dispatcher"].append(job - published * 1000)
+        stages["worker"].append(receipt * 1000 - job)
+        stages["result"].append(result - receipt * 1000)
+        stages["end_to_end"].append((receipt - published) * 1000)
+    return {name: latency_summary(values) for name, values in stages.items()}
+
+
+async def scale_out(
+    sup: Supervisor, stack: StackConfig, pub: Publisher, gen: EventGenerator, rx: ReceiverClient, args: Any
+) -> dict[str, Any]:
+    """Bursts through 1+1, 1+2 and 2+2 dispatcher+worker processes in their shared consumer groups."""
+    topologies: dict[str, Any] = {}
+    for dispatchers, workers in ((1, 1), (1, 2), (2, 2)):
+        for module, count in (("dispatcher", dispatchers), ("delivery_worker", workers)):
+            name = f"{module}_2"
+            if count == 2 and name not in sup.procs:
+                spec = next(s for s in service_specs(stack, (module,)))
+                spec.name = name
+                spec.port = free_port()
+                prefix = "DISPATCHER_" if module == "dispatcher" else "DELIVERY_WORKER_"
+                spec.env = {**spec.env, f"{prefix}PORT": str(spec.port)}
+                sup.add(spec)
+                await sup.start(name, timeout_s=120)
+        await asyncio.sleep(8.0)  # the groups rebalance onto the new members
+        await pipeline_burst(pub, gen, rx, 200, 60.0)
+        names = [n for n in sup.procs if n.startswith(("dispatcher", "delivery_worker"))]
+        pids = [sup.procs[n].process.pid for n in names if sup.procs[n].process is not None]
+        rates, cpu_ms = [], []
+        for _ in range(args.repeats):
+            cpu_before = sum(cpu_seconds(pid) for pid in pids)
+            burst = await pipeline_burst(pub, gen, rx, args.burst, 180.0)
+            used = sum(cpu_seconds(pid) for pid in pids) - cpu_before
+            rates.append(burst["deliveries_per_s"])
+            if burst["delivered"]:
+                cpu_ms.append(round(used * 1000 / burst["delivered"], 3))
+        key = f"{dispatchers}d{workers}w"
+        topologies[key] = {
+            "dispatchers": dispatchers,
+            "workers": workers,
+            "deliveries_per_s": spread(rates),
+            "cpu_ms_per_delivery": spread(cpu_ms),
+        }
+        print(f"scale-out {key}: {topologies[key]}", flush=True)
+    base = topologies["1d1w"]["deliveries_per_s"]["median"] or float("nan")
+    for entry in topologies.values():
+        entry["scaling_factor"] = round((entry["deliveries_per_s"]["median"] or 0.0) / base, 3)
+    return topologies
 
 
 async def scale_run(
@@ -337,12 +508,21 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 flush=True,
             )
         max_rate = spread(runs["pipeline"])["median"] or 1.0
-        for i in range(args.repeats):
-            for pct in ("25", "50", "75"):
-                await asyncio.sleep(3.0)  # let the config API ingest the previous phase's results first
-                res = await latency_at(pub, gen, rx, max_rate * int(pct) / 100, args.latency_seconds)
-                latency_runs[pct].append(res)
-                print(f"latency repeat {i + 1} at {pct}%: {res}", flush=True)
+        tail = StageTail(infra.bootstrap, topics)
+        await tail.start()
+        hop_runs: dict[str, list[dict[str, float]]] = {"25": [], "50": [], "75": []}
+        try:
+            for i in range(args.repeats):
+                for pct in ("25", "50", "75"):
+                    await asyncio.sleep(3.0)  # let the config API ingest the previous phase's results first
+                    rate = max_rate * int(pct) / 100
+                    res = await latency_at(pub, gen, rx, rate, args.latency_seconds, tail)
+                    latency_runs[pct].append(res)
+                    hop = await raw_hop_latency(infra.bootstrap, raw_topic, body, rate, args.latency_seconds)
+                    hop_runs[pct].append(hop)
+                    print(f"latency repeat {i + 1} at {pct}%: {res} raw hop {hop}", flush=True)
+        finally:
+            await tail.stop()
         out["throughput"] = {k: spread(v) for k, v in runs.items()}
         med = {k: out["throughput"][k]["median"] or float("nan") for k in runs}
         out["ratios"] = {
@@ -360,10 +540,36 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             }
             for pct, rs in latency_runs.items()
         }
+        out["latency_budget_ms"] = {
+            f"{pct}%": {
+                **{
+                    stage: {
+                        q: spread([r["stages"][stage].get(q, float("nan")) for r in rs if "stages" in r])[
+                            "median"
+                        ]
+                        for q in ("p50", "p95", "p99")
+                    }
+                    for stage in ("dispatcher", "worker", "result", "end_to_end")
+                },
+                "raw_hop": {
+                    q: spread([h.get(q, float("nan")) for h in hop_runs[pct]])["median"]
+                    for q in ("p50", "p95", "p99")
+                },
+            }
+            for pct, rs in latency_runs.items()
+        }
+        for budget in out["latency_budget_ms"].values():
+            hop99 = budget["raw_hop"]["p99"]
+            budget["end_to_end_p99_vs_raw_hop_p99"] = (
+                round(budget["end_to_end"]["p99"] / hop99, 2) if hop99 and hop99 == hop99 else None
+            )
+        if args.scale_out:
+            out["scale_out"] = await scale_out(sup, stack, pub, gen, rx, args)
         out["peak_rss_mb"] = sup.peak_rss_mb()
         # the pipeline's services would only add noise to the dispatcher-alone measurements
-        for name in ("delivery_worker", "dispatcher"):
-            await asyncio.to_thread(sup.procs[name].stop)
+        for name in ("delivery_worker", "dispatcher", "delivery_worker_2", "dispatcher_2"):
+            if name in sup.procs:
+                await asyncio.to_thread(sup.procs[name].stop)
         scales = []
         for n in args.scales:
             res = await scale_run(infra.bootstrap, sup, stack, n, args.scale_events, args.repeats)
@@ -424,10 +630,24 @@ def render(out: dict[str, Any]) -> str:
             f"latency at {pct} of max ({lat['rate_per_s']}/s): p50 {lat['p50']['median']} ms, "
             f"p95 {lat['p95']['median']} ms, p99 {lat['p99']['median']} ms (medians of runs)"
         )
+    for pct, b in out.get("latency_budget_ms", {}).items():
+        stages = ", ".join(
+            f"{name} {b[name]['p50']}/{b[name]['p95']}/{b[name]['p99']}"
+            for name in ("dispatcher", "worker", "result", "raw_hop")
+        )
+        lines.append(
+            f"budget at {pct} (p50/p95/p99 ms): {stages}; end-to-end p99 / raw hop p99 = "
+            f"{b['end_to_end_p99_vs_raw_hop_p99']}"
+        )
     for s in out.get("dispatcher_scale", []):
         lines.append(
             f"dispatcher with {s['webhooks']:>7} webhooks: {s['events_per_s']} events/s "
             f"(ready after {s['dispatcher_ready_s']} s, RSS {s['dispatcher_peak_rss_mb']} MB)"
+        )
+    for key, s in out.get("scale_out", {}).items():
+        lines.append(
+            f"scale-out {key}: {s['deliveries_per_s']['median']} deliveries/s, scaling factor "
+            f"{s['scaling_factor']}, CPU {s['cpu_ms_per_delivery']['median']} ms per delivery"
         )
     if "dispatcher_scale_ratio_vs_smallest" in out:
         lines.append(f"dispatcher throughput vs smallest: {out['dispatcher_scale_ratio_vs_smallest']}")
@@ -447,6 +667,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--scales", type=lambda s: [int(x) for x in s.split(",") if x], default=[10, 10_000, 100_000]
     )
     p.add_argument("--scale-events", type=int, default=5000)
+    p.add_argument(
+        "--no-scale-out", dest="scale_out", action="store_false", help="skip the 1+1 / 1+2 / 2+2 phase"
+    )
     p.add_argument(
         "--payload-encryption",
         choices=["on", "off"],

@@ -155,7 +155,7 @@ class Bench:
         """Requests in flight in the worker(s), every 50 ms until ``stop``."""
         while not stop.is_set():
             metrics = await self.worker_metrics()
-            samples.append(metrics.get("in_flight", 0.0))
+            samples.append(metrics.get("carehooks_delivery_requests_in_flight", 0.0))
             await asyncio.sleep(0.05)
 
     async def wait_receipts(self, rx: ReceiverClient, ids: set[str], timeout_s: float) -> dict[str, float]:
@@ -183,7 +183,7 @@ class Bench:
         ]
         payloads = [(j.webhook_id.encode(), self.payloads.seal(j).to_bytes()) for j in jobs]
         cpu_before = self.worker_cpu()
-        parked_before = (await self.worker_metrics()).get("backlog_parked_total", 0.0)
+        parked_before = (await self.worker_metrics()).get("carehooks_backlog_parked_total", 0.0)
         futures = [await producer.send(self.topics.deliveries, v, key=k) for k, v in payloads]
         await asyncio.gather(*futures)
         published_at, cpu_published = time.time(), self.worker_cpu()
@@ -196,7 +196,7 @@ class Bench:
             raise RuntimeError(f"only {len(seen)} of {len(jobs)} burst jobs arrived")
         cpu_end = self.worker_cpu()
         self.burst_parked.append(
-            (await self.worker_metrics()).get("backlog_parked_total", 0.0) - parked_before
+            (await self.worker_metrics()).get("carehooks_backlog_parked_total", 0.0) - parked_before
         )
         times = sorted(seen.values())
         whole = ((len(times) - 1) / (times[-1] - times[0]), (cpu_end - cpu_before) * 1000 / len(jobs))
@@ -481,7 +481,11 @@ class Bench:
             "backlog_share_warmup_then_measured": [round(x, 2) for x in self.backlog_share],
             "worker_counters": {
                 name: counters.get(name, 0.0)
-                for name in ("backlog_parked_total", "retries_scheduled_total", "invalid_jobs_total")
+                for name in (
+                    "carehooks_backlog_parked_total",
+                    "carehooks_retries_scheduled_total",
+                    "carehooks_invalid_jobs_total",
+                )
             },
             # Other processes compete for the CPUs on a shared machine: read the figures with this.
             "load_average_at_end": [round(x, 1) for x in os.getloadavg()],

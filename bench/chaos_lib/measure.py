@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import statistics
 from collections.abc import Sequence
 from typing import Any
+
+import psutil
 
 
 def percentile(sorted_values: Sequence[float], q: float) -> float:
@@ -42,3 +45,14 @@ def spread(values: Sequence[float]) -> dict[str, Any]:
         "spread_pct": round(100 * (max(vals) - min(vals)) / med, 1) if med else None,
         "runs": [round(v, 2) for v in vals],
     }
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process and its children so far (0.0 once it is gone)."""
+    total = 0.0
+    with contextlib.suppress(psutil.Error):
+        proc = psutil.Process(pid)
+        for p in [proc, *proc.children(recursive=True)]:
+            times = p.cpu_times()
+            total += times.user + times.system
+    return total

@@ -182,7 +182,7 @@ async def create_webhooks(run: Run) -> None:
 
 
 async def wait_for_view(run: Run, count: int, timeout_s: float = 60.0) -> None:
-    """Wait until the dispatcher indexed every webhook (its ``webhooks_indexed`` gauge), then a little more."""
+    """Wait until the dispatcher indexed every webhook (its ``carehooks_webhooks_indexed`` gauge), then a little more."""
     disp = run.sup.procs["dispatcher"]
     deadline = time.monotonic() + timeout_s
     seen = None
@@ -190,14 +190,14 @@ async def wait_for_view(run: Run, count: int, timeout_s: float = 60.0) -> None:
         while time.monotonic() < deadline:
             with contextlib.suppress(httpx.HTTPError):
                 text = (await client.get(disp.base_url + "/metrics")).text
-                m = re.search(r"^webhooks_indexed(?:\{[^}]*\})?\s+([0-9.e+]+)", text, re.M)
+                m = re.search(r"^carehooks_webhooks_indexed(?:\{[^}]*\})?\s+([0-9.e+]+)", text, re.M)
                 if m is None:
                     break  # no gauge: fall back to a fixed settle time
                 seen = float(m.group(1))
                 if seen >= count:
                     break
             await asyncio.sleep(0.3)
-    run.note("dispatcher view", webhooks_indexed=seen)
+    run.note("dispatcher view", carehooks_webhooks_indexed=seen)
     await asyncio.sleep(3.0 if seen is None else 1.5)
 
 

@@ -18,7 +18,7 @@ async def test_startup_seeds_integrations_and_serves_health(api: ApiHarness) -> 
     ready = await api.client.get("/readyz")
     assert ready.status_code == 200 and ready.json()["database"] is True
     metrics = await api.client.get("/metrics")
-    assert "config_outbox_published_total" in metrics.text
+    assert "carehooks_config_outbox_published_total" in metrics.text
     ui = await api.client.get("/admin/ui/")
     assert ui.status_code == 200
     spec = (await api.client.get("/openapi.json")).json()

@@ -102,11 +102,11 @@ async def test_signed_delivery_with_rotation_auth_results_and_cancel(
             async with http.get(f"{base}/metrics") as r:
                 text = await r.text()
         assert (
-            'delivery_attempts_total{error_category="none",integration="int_1",outcome="succeeded"} 3.0'
+            'carehooks_delivery_attempts_total{error_category="none",integration="int_1",outcome="succeeded"} 3.0'
             in text
         )
-        assert "event_to_delivery_seconds_count 3.0" in text
-        assert "circuit_open 0.0" in text
+        assert "carehooks_event_to_delivery_seconds_count 3.0" in text
+        assert "carehooks_circuits_open 0.0" in text
 
 
 async def test_priority_topic_served_first(bus: Bus, box: SecretBox, start_worker) -> None:

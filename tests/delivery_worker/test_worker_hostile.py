@@ -211,3 +211,29 @@ async def test_a_black_holed_host_does_not_hold_up_other_webhooks(
             assert dns.queries.count("blackhole.test") <= 6
         finally:
             await resolver.close()
+
+
+async def test_a_send_that_raises_after_posting_is_not_sent_again(
+    bus: Bus, box: SecretBox, start_worker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from delivery_worker import delivery
+
+    real_send = delivery.send_webhook
+
+    async def post_then_raise(*args: object, **kwargs: object) -> object:
+        await real_send(*args, **kwargs)  # type: ignore[arg-type]
+        raise UnicodeError("a bug after the request went out")
+
+    async with receiver() as rec:
+        config = make_config(box, rec.url("/hook"), retry=FAST_RETRY)
+        await bus.config(config)
+        app = await start_worker()
+        monkeypatch.setattr(delivery, "send_webhook", post_then_raise)
+        job = make_job(config)
+        await bus.job(job)
+        await wait_for(lambda: len(bus.dead) == 1, 20, "the handler_error dead letter")
+        await asyncio.sleep(1.5)
+        assert len(rec.hits) == 1  # not re-sent by a retry of the handling
+        (result,) = bus.for_delivery(job.delivery_id)
+        assert (result.outcome, result.error_category) == ("dead_lettered", "handler_error")
+        assert app.ready

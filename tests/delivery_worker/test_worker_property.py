@@ -32,6 +32,7 @@ from delivery_worker.app import WorkerApp, create_app
 from delivery_worker.plan import RETRY_DUE_HEADER
 from delivery_worker.settings import WorkerSettings
 from service_kit.kafka import assign_from_beginning, consumer_options, ensure_topics
+from service_kit.kafka_security import embedded_broker_client
 from service_kit.settings import decode_secrets_key
 from webhook_core.secrets_crypto import SecretBox
 
@@ -61,7 +62,9 @@ class Harness:
 
 
 @pytest.fixture
-def harness(kafka_bootstrap: str, topic_prefix: str, secrets_key: str) -> Iterator[Harness]:
+def harness(
+    kafka_bootstrap: str, topic_prefix: str, secrets_key: str, service_env: dict[str, str]
+) -> Iterator[Harness]:
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
@@ -69,7 +72,7 @@ def harness(kafka_bootstrap: str, topic_prefix: str, secrets_key: str) -> Iterat
 
     async def start() -> Harness:
         topics = Topics().with_prefix(topic_prefix)
-        await ensure_topics(kafka_bootstrap, topics, partitions=2)
+        await ensure_topics(kafka_bootstrap, topics, embedded_broker_client(), partitions=2)
         box = SecretBox(decode_secrets_key(secrets_key))
         rec = await stack.enter_async_context(
             receiver({"/bad": status(400), "/flaky": status(503, {"Retry-After": "\u00b2"})})
@@ -87,11 +90,7 @@ def harness(kafka_bootstrap: str, topic_prefix: str, secrets_key: str) -> Iterat
         await bus.config(None, deleted.id)
         configs["deleted"] = deleted
         settings = WorkerSettings(
-            kafka_bootstrap_servers=kafka_bootstrap,
-            topic_prefix=topic_prefix,
-            webhook_secrets_key=secrets_key,
-            webhook_allow_http=True,
-            webhook_allowed_networks="127.0.0.0/8",
+            **{k.lower(): v for k, v in service_env.items()},
             group_id=f"{topic_prefix}worker",
             port=0,
             poll_timeout_ms=20,
@@ -105,7 +104,9 @@ def harness(kafka_bootstrap: str, topic_prefix: str, secrets_key: str) -> Iterat
         await worker.start()
         stack.push_async_callback(worker.stop)
         harness = Harness(loop, topics, bus, worker, configs, rec.hits)
-        invalid_reader = AIOKafkaConsumer(group_id=None, **consumer_options(kafka_bootstrap))
+        invalid_reader = AIOKafkaConsumer(
+            group_id=None, **consumer_options(kafka_bootstrap, embedded_broker_client(), 10)
+        )
         await invalid_reader.start()
         stack.push_async_callback(invalid_reader.stop)
         await assign_from_beginning(invalid_reader, topics.invalid_events)

@@ -54,11 +54,11 @@ async def test_patient_from_one_instance_links_contact_on_the_other(
             assert bodies["contact_created"]["patient_reference"] == "Patient/example"
             assert bodies["response_completed"]["patient_reference"] == "Patient/example"
             consumed = other.metrics.registry.get_sample_value(
-                "events_consumed_total", {"integration": "surveymonkey", "outcome": "matched"}
+                "carehooks_events_consumed_total", {"integration": "surveymonkey", "outcome": "matched"}
             )
             assert consumed == 2  # the instance that never saw the Patient event did the linking
             assert fhir_owner.metrics.registry.get_sample_value(
-                "events_consumed_total", {"integration": "surveymonkey", "outcome": "matched"}
+                "carehooks_events_consumed_total", {"integration": "surveymonkey", "outcome": "matched"}
             ) in (None, 0.0)
 
         # A new instance rebuilds the index from the compacted topic before it is ready.

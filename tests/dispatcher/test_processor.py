@@ -97,7 +97,7 @@ def test_deleted_and_deactivated_webhooks_stop_matching() -> None:
     assert h.matched(sample("fhir/appointment.json")) == []
     h.add(webhook("b", active=True, version=3))
     assert h.matched(sample("fhir/appointment.json")) == ["b"]
-    assert h.metric("webhooks_indexed") == 0  # the gauge is the app's job; the index itself:
+    assert h.metric("carehooks_webhooks_indexed") == 0  # the gauge is the app's job; the index itself:
     assert len(h.index) == 2
 
 
@@ -156,7 +156,7 @@ def test_filter_criteria_and_filter_errors() -> None:
         webhook("broken", filter={"data.status": {"$gt": 3}}),
     )
     assert h.matched(sample("fhir/appointment.json")) == ["booked", "crit"]
-    assert h.metric("filter_errors_total") == 1
+    assert h.metric("carehooks_filter_errors_total") == 1
     assert h.matched(sample("fhir/notification_bundle_r5.json")) == ["crit-task"]
 
 
@@ -193,9 +193,9 @@ def test_job_contents_and_deterministic_ids() -> None:
     (again,) = h.jobs(h.send(sample("fhir/appointment.json")))
     assert again.delivery_id == job.delivery_id
     assert (
-        h.metric("delivery_jobs_emitted_total", integration="ehr", priority="normal") == 0
+        h.metric("carehooks_delivery_jobs_emitted_total", integration="ehr", priority="normal") == 0
     )  # counted after the ack
-    assert h.metric("events_consumed_total", integration="ehr", outcome="matched") == 2
+    assert h.metric("carehooks_events_consumed_total", integration="ehr", outcome="matched") == 2
 
 
 def test_invalid_inputs_go_to_the_invalid_topic() -> None:
@@ -220,8 +220,8 @@ def test_invalid_inputs_go_to_the_invalid_topic() -> None:
         InvalidEventV1.model_validate_json(o.value or b"") for o in out if o.topic == TOPICS.invalid_events
     )
     assert entry_error.entry_index == 1
-    assert h.metric("events_consumed_total", integration="ehr", outcome="invalid") == 2
-    assert h.metric("events_consumed_total", integration="surveymonkey", outcome="invalid") == 1
+    assert h.metric("carehooks_events_consumed_total", integration="ehr", outcome="invalid") == 2
+    assert h.metric("carehooks_events_consumed_total", integration="surveymonkey", outcome="invalid") == 1
 
 
 def test_priority_routing() -> None:

@@ -92,11 +92,11 @@ async def test_inputs_matching_config_changes_poison_and_restart(
             assert job.published_at is not None
 
             metrics = (await http_get(f"http://127.0.0.1:{settings.port}/metrics"))[1]
-            assert 'events_consumed_total{integration="ehr",outcome="invalid"} 2.0' in metrics
-            assert 'delivery_jobs_emitted_total{integration="ehr",priority="normal"} 8.0' in metrics
-            assert "webhooks_indexed 4.0" in metrics
-            assert "dispatch_duration_seconds_count" in metrics
-            assert "dispatcher_consumer_lag{" in metrics
+            assert 'carehooks_events_consumed_total{integration="ehr",outcome="invalid"} 2.0' in metrics
+            assert 'carehooks_delivery_jobs_emitted_total{integration="ehr",priority="normal"} 8.0' in metrics
+            assert "carehooks_webhooks_indexed 4.0" in metrics
+            assert "carehooks_dispatch_duration_seconds_count" in metrics
+            assert "carehooks_kafka_consumer_lag{" in metrics
             view_before = dict(app.view.webhooks)
 
         # A restarted dispatcher rebuilds the same view and resumes after the committed offsets.

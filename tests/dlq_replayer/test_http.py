@@ -153,4 +153,4 @@ async def test_http_api(
     assert (await client.post("/dlq/replays/nope/resume", headers=op)).status == 404
 
     metrics = await (await client.get("/metrics")).text()
-    assert 'dlq_replayer_items_total{outcome="sent"}' in metrics
+    assert 'carehooks_dlq_replay_items_total{outcome="sent"}' in metrics

@@ -10,6 +10,7 @@ from contracts.base import utcnow
 from contracts.topics import Topics
 from dlq_replayer.reader import DlqReader
 from service_kit.kafka import producer_options
+from service_kit.kafka_security import embedded_broker_client
 
 pytestmark = pytest.mark.integration
 
@@ -18,7 +19,7 @@ async def test_null_and_binary_header_values_do_not_break_a_scan(
     kafka_bootstrap: str, topics: Topics
 ) -> None:
     dead = letter(0, at=utcnow(), webhook="wh-a")
-    producer = AIOKafkaProducer(**producer_options(kafka_bootstrap))
+    producer = AIOKafkaProducer(**producer_options(kafka_bootstrap, embedded_broker_client()))
     await producer.start()
     try:
         await producer.send_and_wait(
@@ -29,6 +30,8 @@ async def test_null_and_binary_header_values_do_not_break_a_scan(
         )
     finally:
         await producer.stop()
-    result = await DlqReader(kafka_bootstrap, topics.deliveries_dlq, timeout_s=20).scan()
+    result = await DlqReader(
+        kafka_bootstrap, embedded_broker_client(), topics.deliveries_dlq, timeout_s=20
+    ).scan()
     assert result.invalid == 0 and len(result.entries) == 1
     assert result.entries[0].headers == {"bin": "\ufffd\ufffd", "integration-id": "int_1"}

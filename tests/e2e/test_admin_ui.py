@@ -174,7 +174,9 @@ async def _publish_survey_event(stack: Any, receiver: Receiver, already: int) ->
 
     async with httpx.AsyncClient(base_url=stack.url("dispatcher"), timeout=5) as ops:
         deadline = asyncio.get_running_loop().time() + 30
-        while not re.search(r"^webhooks_indexed(\{[^}]*\})? [1-9]", (await ops.get("/metrics")).text, re.M):
+        while not re.search(
+            r"^carehooks_webhooks_indexed(\{[^}]*\})? [1-9]", (await ops.get("/metrics")).text, re.M
+        ):
             assert asyncio.get_running_loop().time() < deadline, "the dispatcher never indexed the webhook"
             await asyncio.sleep(0.2)
     # The worker follows the same compacted topic; give it the same head start.

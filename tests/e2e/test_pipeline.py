@@ -163,7 +163,7 @@ async def test_events_flow_from_kafka_to_a_signed_delivery_and_back_into_logs_an
         async with httpx.AsyncClient(base_url=stack.url("dispatcher"), timeout=5) as ops:
 
             async def indexed() -> bool:
-                return metric_value((await ops.get("/metrics")).text, "webhooks_indexed") >= 2
+                return metric_value((await ops.get("/metrics")).text, "carehooks_webhooks_indexed") >= 2
 
             await eventually(indexed, "the dispatcher to index both webhooks")
         # The worker follows the same compacted topic; give it the same head start.

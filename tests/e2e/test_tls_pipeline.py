@@ -114,7 +114,7 @@ async def test_event_reaches_the_receiver_with_all_kafka_traffic_over_mutual_tls
         async with httpx.AsyncClient(base_url=stack.url("dispatcher"), timeout=5) as ops:
 
             async def indexed() -> bool:
-                return metric_value((await ops.get("/metrics")).text, "webhooks_indexed") >= 1
+                return metric_value((await ops.get("/metrics")).text, "carehooks_webhooks_indexed") >= 1
 
             await eventually(indexed, "the dispatcher to index the webhook over TLS", timeout_s=60)
         await asyncio.sleep(1.0)  # the worker follows the same topic

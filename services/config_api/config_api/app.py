@@ -28,8 +28,10 @@ from config_api.body_limit import BodyLimitMiddleware
 from config_api.db import create_pool
 from config_api.deliveries.tasks import start_delivery_tasks
 from config_api.errors import install_error_handlers
+from config_api.metrics import HTTP
 from config_api.settings import ConfigApiSettings
 from config_api.webhooks.outbox import OutboxRelay
+from service_kit.http_metrics import AsgiHttpMetrics
 from service_kit.kafka import ensure_topics, producer_options
 from webhook_core.dns import AsyncResolver
 from webhook_core.secrets_crypto import SecretBox
@@ -156,6 +158,7 @@ def create_app(settings: ConfigApiSettings, *, resolver: Resolver | None = None)
     app.state.producer = None
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(AsgiHttpMetrics, metrics=HTTP)  # outermost: it also sees the body limit's 413
     from config_api.api.routes import audit, config, integrations, me, priority_rules, tokens, webhooks
 
     for module in (

@@ -72,6 +72,7 @@ class WorkerApp:
         self.deliverer: Deliverer | None = None
         self._loop_tasks: list[asyncio.Task[None]] = []
         self._started = False
+        self.metrics.watch_ready(lambda: self.ready)
 
     @property
     def ready(self) -> bool:
@@ -201,6 +202,7 @@ class WorkerApp:
             due_tolerance_ms=s.due_tolerance_ms,
         )
         jobs.stopping = stopping
+        jobs.group_id = group_id
         consumer.subscribe(jobs.subscribed, listener=jobs.listener())
         return consumer, jobs
 

@@ -107,6 +107,8 @@ class JobConsumer:
         self.pending = 0
         """Jobs fetched and not finished (queued, running or waiting for their acknowledgement)."""
         self.stopping = asyncio.Event()
+        self.group_id = ""
+        """Consumer group, for the lag metric's ``group`` label (set by the app)."""
         self._room = asyncio.Event()
         self._progress = asyncio.Event()
         """Set whenever a job finishes (for waits on a condition about finished jobs)."""
@@ -341,7 +343,7 @@ class JobConsumer:
             high = self.consumer.highwater(tp)
             done = self.tracker.position(tp)
             if high is not None and done is not None:
-                self.metrics.lag.labels(tp.topic, str(tp.partition)).set(max(0, high - done))
+                self.metrics.set_lag(self.group_id, tp.topic, tp.partition, high - done)
 
     async def on_revoked(self, revoked: set[TopicPartition]) -> None:
         """Drop the queued jobs of partitions being taken away, finish (bounded) the running ones, commit."""

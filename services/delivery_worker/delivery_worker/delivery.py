@@ -62,6 +62,14 @@ _ENCRYPTION_OVERHEAD = 1.4
 """Encrypted + base64 size over plaintext size (with room): a body above the budget is not encrypted."""
 
 
+class _MaybeSentError(Exception):
+    """``send_webhook`` raised: the request may or may not have gone out."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
 @dataclass(frozen=True)
 class DeliveryOptions:
     """The settings one delivery needs."""
@@ -118,6 +126,7 @@ class Deliverer:
         self._global = asyncio.Semaphore(max_concurrency)
         self.in_flight = 0
         metrics.in_flight.set_function(lambda: self.in_flight)
+        metrics.watch_integrations(view)
 
     async def handle(self, record: Record) -> list[Publication]:
         """Process one record of a deliveries, priority or retry topic; returns the records to publish."""
@@ -187,6 +196,12 @@ class Deliverer:
         attempted_at = utcnow()
         try:
             result = await self._send(job, config)
+        except _MaybeSentError as exc:  # a request may have gone out: end the job, never send it again
+            breaker.release_probe()
+            logger.error("sending raised", extra={"delivery_id": job.delivery_id, "error": exc.name})
+            dead = handler_error(exc.__cause__ or exc, 1)
+            self._count(job, dead, "handler_error")
+            return self.records.end(job, headers, dead, None, attempted_at, "closed")
         except BaseException:
             breaker.release_probe()
             raise
@@ -243,6 +258,8 @@ class Deliverer:
                     self.options.allow_http,
                     self.resolver,
                 )
+            except Exception as exc:  # send_webhook classifies endpoint problems; anything else is a bug
+                raise _MaybeSentError(type(exc).__name__) from exc
             finally:
                 self.in_flight -= 1
         self.metrics.child(self.metrics.duration, job.integration_id).observe(time.perf_counter() - started)

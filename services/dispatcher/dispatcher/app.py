@@ -68,6 +68,7 @@ class DispatcherApp:
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
         self._consuming = False
+        self.metrics.watch_ready(lambda: self.ready)
 
     @property
     def ready(self) -> bool:
@@ -191,9 +192,7 @@ class DispatcherApp:
         for tp, next_offset in commits.items():
             highwater = consumer.highwater(tp)
             if highwater is not None:
-                self.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(
-                    max(highwater - next_offset, 0)
-                )
+                self.metrics.set_lag(self.settings.group_id, tp.topic, tp.partition, highwater - next_offset)
 
     async def _publish(self, outgoing: list[Outgoing]) -> bool:
         """Send everything and wait for the broker's acks; False when anything failed."""

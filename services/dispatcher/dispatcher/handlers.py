@@ -88,6 +88,7 @@ class EventProcessor:
         self.index = index
         self.patients = patients
         self.metrics = metrics
+        metrics.watch_integrations(view)
         self.region = phone_region
         self.clock = clock
 
@@ -114,14 +115,14 @@ class EventProcessor:
                 )
             out = [self._invalid(record, headers, error.reason, error.index) for error in result.errors]
             for _ in result.errors:
-                self.metrics.events_consumed.labels(integration_id[:64], "invalid").inc()
+                self.metrics.events_consumed.labels(self.metrics.integration(integration_id), "invalid").inc()
             for event in result.events:
                 try:
                     out.extend(self._dispatch(event, kafka_time))
                 except InvalidInputError as exc:  # this event only; the bundle's others still go
                     out.append(self._invalid(record, headers, str(exc), None))
         except InvalidInputError as exc:
-            self.metrics.events_consumed.labels(integration_id[:64], "invalid").inc()
+            self.metrics.events_consumed.labels(self.metrics.integration(integration_id), "invalid").inc()
             out = [self._invalid(record, headers, str(exc), None)]
         except _DATA_ERRORS as exc:
             logger.warning(
@@ -133,7 +134,7 @@ class EventProcessor:
                     "error": type(exc).__name__,
                 },
             )
-            self.metrics.events_consumed.labels(integration_id[:64], "invalid").inc()
+            self.metrics.events_consumed.labels(self.metrics.integration(integration_id), "invalid").inc()
             out = [self._invalid(record, headers, f"could not be processed ({type(exc).__name__})", None)]
         self.metrics.dispatch_duration.observe(time.perf_counter() - started)
         return out
@@ -150,7 +151,7 @@ class EventProcessor:
             link_patient(event, self.patients, self.region)
         matched = self.index.match(event, self._filter_error)
         self.metrics.events_consumed.labels(
-            event.integration_id[:64], "matched" if matched else "unmatched"
+            self.metrics.integration(event.integration_id), "matched" if matched else "unmatched"
         ).inc()
         if not matched:
             return out
@@ -170,7 +171,11 @@ class EventProcessor:
             record = delivery_job_record(job, sealer=self.sealer, value=value)
             out.append(
                 Outgoing(
-                    topic, record.key, record.value, record.headers, (event.integration_id[:64], priority)
+                    topic,
+                    record.key,
+                    record.value,
+                    record.headers,
+                    (self.metrics.integration(event.integration_id), priority),
                 )
             )
         return out

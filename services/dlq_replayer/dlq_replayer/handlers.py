@@ -14,13 +14,14 @@ from typing import Any
 
 import asyncpg
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ValidationError
 
 from admin_auth.tokens import Principal, authenticate
 from dlq_replayer.core import ReplayStarted
 from dlq_replayer.errors import ConflictError, DlqError, InvalidInputError, NotFoundError, UnavailableError
 from dlq_replayer.filters import DlqFilters, build_filters, describe_validation_error
+from dlq_replayer.metrics import REGISTRY
 from dlq_replayer.replay import ReplayOptions
 from dlq_replayer.runtime import Runtime
 from dlq_replayer.settings import DlqReplayerSettings

@@ -19,6 +19,7 @@ from aiokafka import AIOKafkaProducer
 
 from config_api.deliveries.health import Thresholds, failing_too_long
 from config_api.deliveries.store import health_from_row
+from config_api.metrics import WEBHOOKS_AUTO_DEACTIVATED
 from config_api.webhooks import access as webhooks
 from contracts.base import utcnow
 from contracts.events import WebhookDeactivatedV1
@@ -44,7 +45,7 @@ async def carry_out_deactivations(
     """
     done = 0
     rows = await pool.fetch(
-        "SELECT webhook_id, pending_deactivation FROM webhook_delivery_health "
+        "SELECT webhook_id, integration_id, pending_deactivation FROM webhook_delivery_health "
         "WHERE pending_deactivation IS NOT NULL ORDER BY webhook_id"
     )
     for row in rows:
@@ -56,6 +57,7 @@ async def carry_out_deactivations(
             await conn.execute(_SETTLE, webhook_id, reason, changed)
         if changed:
             done += 1
+            WEBHOOKS_AUTO_DEACTIVATED.labels(row["integration_id"]).inc()
             logger.info("webhook auto-deactivated", extra={"webhook_id": webhook_id, "reason": reason})
     await announce_deactivations(pool, producer, ops_topic)
     return done

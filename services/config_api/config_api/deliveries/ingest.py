@@ -16,22 +16,17 @@ from collections.abc import Awaitable, Callable
 import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
-from prometheus_client import Counter
 from pydantic import ValidationError
 
 from config_api.deliveries.health import Thresholds
 from config_api.deliveries.store import store_results
+from config_api.metrics import BASE, RESULTS_CONSUMED
 from contracts.deliveries import DeliveryResultV1
 from service_kit.kafka import consumer_options
 from service_kit.kafka_security import KafkaClientSettings
 
 logger = logging.getLogger(__name__)
 
-RESULTS_CONSUMED = Counter(
-    "config_api_delivery_results_total",
-    "Delivery results consumed by the config API",
-    ["outcome"],  # stored | duplicate | invalid | rejected
-)
 
 DB_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
@@ -149,6 +144,11 @@ class ResultsIngestor:
             # The group rebalanced while we worked: the new owner re-reads these results, which the
             # idempotent insert turns into no-ops.
             logger.warning("results offset commit failed", extra={"error": type(exc).__name__})
+            return
+        for tp, next_offset in offsets.items():
+            highwater = consumer.highwater(tp)
+            if highwater is not None:
+                BASE.set_lag(group_id_for(self.topic), tp.topic, tp.partition, highwater - next_offset)
 
     async def _store_until_done(self, consumer: AIOKafkaConsumer, results: list[DeliveryResultV1]) -> None:
         delay = self._retry_delay_s

@@ -19,7 +19,8 @@ from collections.abc import Awaitable, Callable
 import asyncpg
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
-from prometheus_client import Counter, Gauge
+
+from config_api.metrics import OUTBOX_PENDING, OUTBOX_PUBLISH_FAILURES, OUTBOX_PUBLISHED
 
 logger = logging.getLogger(__name__)
 
@@ -27,10 +28,6 @@ OUTBOX_LOCK = 0x6F7574626F78  # "outbox": serialises outbox writers so id order 
 RELAY_LOCK = 0x72656C6179  # "relay": one relay instance publishes at a time
 NOTIFY_CHANNEL = "config_outbox"
 BATCH = 500
-
-PUBLISHED = Counter("config_outbox_published_total", "Outbox records published to webhooks.config")
-PUBLISH_FAILURES = Counter("config_outbox_publish_failures_total", "Failed attempts to publish the outbox")
-PENDING = Gauge("config_outbox_pending", "Outbox records not yet published (last seen by the relay)")
 
 
 async def enqueue(conn: asyncpg.Connection, key: str, value: bytes | None) -> int:
@@ -103,7 +100,7 @@ class OutboxRelay:
                 try:
                     sent = await self.publish_pending(producer)
                 except (KafkaError, TimeoutError, OSError, TopicMissingError) as exc:
-                    PUBLISH_FAILURES.inc()
+                    OUTBOX_PUBLISH_FAILURES.inc()
                     self._topic_checked = False
                     if not self.failing:
                         logger.warning(
@@ -175,7 +172,7 @@ class OutboxRelay:
             rows = await conn.fetch(
                 "SELECT id, key, value FROM config_outbox WHERE sent_at IS NULL ORDER BY id LIMIT $1", BATCH
             )
-            PENDING.set(len(rows))
+            OUTBOX_PENDING.set(len(rows))
             if not rows:
                 return 0
             futures = []
@@ -197,7 +194,7 @@ class OutboxRelay:
                 await conn.execute(
                     "UPDATE config_outbox SET sent_at = now() WHERE id = ANY($1::bigint[])", done
                 )
-                PUBLISHED.inc(len(done))
+                OUTBOX_PUBLISHED.inc(len(done))
             if error is not None:
                 for fut in futures:
                     fut.cancel()
