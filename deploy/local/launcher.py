@@ -304,7 +304,12 @@ def print_banner(stack: Stack, env: dict[str, str], admin_token: str | None) -> 
         say(f"  {'admin token':<16} {admin_token}  (dev token kept in {stack.plan.run_dir / 'admin_token'})")
     else:
         say(f"  {'admin token':<16} from ADMIN_TOKEN")
-    say(f"  {'other terminals':<16} set -a; . {stack.plan.run_dir / 'env'}; set +a   (then e.g. dlq list)")
+    say(
+        f"  {'other terminals':<16} uv run --no-sync carehooks webhooks list surveymonkey; uv run --no-sync dlq list"
+    )
+    say(
+        f"  {'':<16} (no setup: both CLIs read the dev token; `dlq --direct` needs . {stack.plan.run_dir / 'env'})"
+    )
     if stack.broker:
         say("WARNING: the embedded broker keeps messages in memory only: they are gone after Ctrl-C")
 

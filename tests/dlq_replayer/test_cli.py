@@ -1,9 +1,13 @@
-"""The ``dlq`` CLI on the real stack: same answers as the HTTP API, confirmations, exit codes, usage errors."""
+"""The ``dlq`` CLI on the real stack: over the replayer's HTTP API (the default; the service listens on
+loopback, the CLI has no database URL or secrets key) and with ``--direct``: same answers as the
+HTTP API, confirmations, exit codes, usage errors, the default token file of ``make run``."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -22,22 +26,38 @@ pytestmark = pytest.mark.integration
 ADMIN = {"Authorization": "Bearer boot-admin-token"}
 
 
-async def dlq(env: dict[str, str], *args: str, stdin: str | None = None) -> Result:
+async def dlq(env: Mapping[str, str | None], *args: str, stdin: str | None = None) -> Result:
     """Run ``dlq ARGS`` in a thread (the CLI runs its own event loop)."""
     runner = CliRunner()
-    env = {"COLUMNS": "250", **env}  # wide enough that rich tables do not fold ids
+    full = {"COLUMNS": "250", **env}  # wide enough that rich tables do not fold ids
     return await asyncio.to_thread(
-        runner.invoke, app, list(args), input=stdin, env=env, catch_exceptions=False
+        runner.invoke, app, list(args), input=stdin, env=full, catch_exceptions=False
     )
+
+
+def http_env(
+    client: TestClient[Any, Any], run_dir: Path, token: str | None = "boot-admin-token"
+) -> dict[str, str | None]:
+    """An operator's terminal: the API's URL and a token, none of the service's settings."""
+    return {
+        "CAREHOOKS_DLQ_URL": str(client.make_url("")).rstrip("/"),
+        "CAREHOOKS_TOKEN": token,
+        "CAREHOOKS_RUN_DIR": str(run_dir),
+        "DATABASE_URL": None,
+        "WEBHOOK_SECRETS_KEY": None,
+        "ADMIN_TOKEN": None,
+        "KAFKA_BOOTSTRAP_SERVERS": None,
+    }
 
 
 async def test_cli_matches_http_and_replays(
     kafka_bootstrap: str,
     topics: Topics,
-    dlq_env: dict[str, str],
     database_url: str,
     client: TestClient[Any, Any],
+    tmp_path: Path,
 ) -> None:
+    dlq_env = http_env(client, tmp_path)
     now = utcnow()
     await publish_webhooks(kafka_bootstrap, topics, [webhook("wh-a"), webhook("wh-off", active=False)])
     letters = [letter(i, at=now, webhook="wh-a") for i in range(4)] + [letter(9, at=now, webhook="wh-off")]
@@ -80,11 +100,11 @@ async def test_cli_matches_http_and_replays(
         await conn.close()
 
     # replay with --yes, then the second replay replays nothing (exit 0)
-    done = await dlq(dlq_env, "replay", "--yes", "--rate", "500", "--actor", "sre:dana")
+    done = await dlq(dlq_env, "replay", "--yes", "--rate", "500")
     assert done.exit_code == 0, done.output
     assert "completed" in done.stdout
     jobs = await read_jobs(kafka_bootstrap, topics.deliveries, expected=4)
-    assert len(jobs) == 4 and all(j.replay and j.replay.requested_by == "sre:dana" for _, j, _ in jobs)
+    assert len(jobs) == 4 and all(j.replay and j.replay.requested_by == "bootstrap-admin" for _, j, _ in jobs)
     second = await dlq(dlq_env, "replay", "--yes")
     assert second.exit_code == 0 and "nothing to replay" in second.stdout
     none = await dlq(dlq_env, "replay", "--webhook", "wh-nope")
@@ -110,17 +130,59 @@ async def test_cli_matches_http_and_replays(
         (["show", "0-99999"], 1, "no dead letter"),
         (["replays", "nope"], 1, "no replay"),
         (["replay", "--resume", "nope", "--yes"], 1, "no replay"),
+        (["replay", "--actor", "sre:dana", "--yes"], 2, "--actor needs --direct"),
     ]:
         result = await dlq(dlq_env, *args)
         assert result.exit_code == code, (args, result.output)
         assert text in result.output, (args, result.output)
 
 
-async def test_cli_clear_errors_for_bad_settings_and_unreachable_broker(dlq_env: dict[str, str]) -> None:
-    unreachable = await dlq({**dlq_env, "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1"}, "list")
+async def test_cli_default_token_file_bad_token_and_unreachable_api(
+    client: TestClient[Any, Any], tmp_path: Path
+) -> None:
+    # A fresh terminal after `make run`: no token given, the dev token file of the run directory is used.
+    (tmp_path / "admin_token").write_text("boot-admin-token\n")
+    fresh = await dlq(http_env(client, tmp_path, token=None), "replays", "--json")
+    assert fresh.exit_code == 0, fresh.output
+    assert json.loads(fresh.stdout) == []
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    missing = await dlq(http_env(client, empty, token=None), "list")
+    assert (
+        missing.exit_code == 1
+        and "missing bearer token" in missing.output
+        and "CAREHOOKS_TOKEN" in missing.output
+    )
+    wrong = await dlq(http_env(client, tmp_path, token="not-a-token"), "list")
+    assert wrong.exit_code == 1 and "unknown or revoked token" in wrong.output
+    down = await dlq({**http_env(client, tmp_path), "CAREHOOKS_DLQ_URL": "http://127.0.0.1:1"}, "list")
+    assert down.exit_code == 1 and "cannot reach http://127.0.0.1:1" in down.output
+    flag = await dlq(http_env(client, tmp_path), "--url", "ftp://x", "list")
+    assert flag.exit_code == 1 and "must start with http://" in flag.output
+
+
+async def test_direct_mode_clear_errors_for_bad_settings_and_unreachable_broker(
+    dlq_env: dict[str, str],
+) -> None:
+    unreachable = await dlq({**dlq_env, "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1"}, "--direct", "list")
     assert unreachable.exit_code == 1 and "cannot reach Kafka at 127.0.0.1:1" in unreachable.output
-    bad = await dlq({**dlq_env, "DATABASE_URL": "mysql://x", "WEBHOOK_SECRETS_KEY": "short"}, "list")
+    bad = await dlq(
+        {**dlq_env, "DATABASE_URL": "mysql://x", "WEBHOOK_SECRETS_KEY": "short"}, "--direct", "list"
+    )
     assert bad.exit_code == 2
     assert (
         "invalid setting DATABASE_URL" in bad.output and "invalid setting WEBHOOK_SECRETS_KEY" in bad.output
     )
+
+
+async def test_direct_mode_lists_and_replays(
+    kafka_bootstrap: str, topics: Topics, dlq_env: dict[str, str]
+) -> None:
+    await publish_webhooks(kafka_bootstrap, topics, [webhook("wh-a")])
+    await produce_letters(kafka_bootstrap, topics, [letter(i, at=utcnow(), webhook="wh-a") for i in range(2)])
+    listed = await dlq(dlq_env, "--direct", "list", "--json")
+    assert listed.exit_code == 0 and json.loads(listed.stdout)["count"] == 2
+    done = await dlq(dlq_env, "--direct", "replay", "--yes", "--rate", "500", "--actor", "sre:dana")
+    assert done.exit_code == 0 and "completed" in done.stdout, done.output
+    jobs = await read_jobs(kafka_bootstrap, topics.deliveries, expected=2)
+    assert all(j.replay and j.replay.requested_by == "sre:dana" for _, j, _ in jobs)

@@ -284,7 +284,7 @@ async def test_cli_killed_mid_replay_resumes_without_duplicates(
     await produce_letters(kafka_bootstrap, topics, letters)
     await publish_webhooks(kafka_bootstrap, topics, [webhook("wh-a")])
     env = {**os.environ, **dlq_env}
-    args = [sys.executable, "-m", "dlq_replayer.cli", "replay", "--yes", "--rate", "4"]
+    args = [sys.executable, "-m", "dlq_replayer.cli", "--direct", "replay", "--yes", "--rate", "4"]
     proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     conn = await asyncpg.connect(database_url)
     try:

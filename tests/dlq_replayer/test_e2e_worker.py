@@ -99,7 +99,7 @@ async def wait_until(check: object, timeout_s: float, what: str) -> None:
 async def dlq(env: dict[str, str], *args: str) -> Result:
     runner = CliRunner()
     return await asyncio.to_thread(
-        runner.invoke, app, list(args), env={"COLUMNS": "250", **env}, catch_exceptions=False
+        runner.invoke, app, ["--direct", *args], env={"COLUMNS": "250", **env}, catch_exceptions=False
     )
 
 

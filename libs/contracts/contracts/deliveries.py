@@ -63,7 +63,7 @@ class ReplayInfo(BaseModel):
 
     replay_id: str
     requested_by: str
-    kind: Literal["dlq_replay", "manual_retry"] = "dlq_replay"
+    kind: Literal["dlq_replay", "manual_retry", "recovery"] = "dlq_replay"
 
 
 class DeliveryJobV1(ContractModel):
@@ -135,6 +135,10 @@ class DeliveryResultV1(ContractModel):
     integration_id: str
     event_id: str
     event_type: str
+    object_type: str | None = None
+    object_id: str | None = Field(
+        default=None, description="The job's object id (searchable in the config API)."
+    )
     attempt: int
     outcome: Outcome
     status_code: int | None = None

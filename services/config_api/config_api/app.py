@@ -23,7 +23,7 @@ from aiokafka.errors import KafkaError
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from config_api.api.routes import deliveries, health, send_test
+from config_api.api.routes import deliveries, delivery_search, health, recoveries, send_test
 from config_api.body_limit import BodyLimitMiddleware
 from config_api.db import create_pool
 from config_api.deliveries.tasks import start_delivery_tasks
@@ -172,6 +172,8 @@ def create_app(settings: ConfigApiSettings, *, resolver: Resolver | None = None)
         priority_rules,
         deliveries,
         send_test,
+        delivery_search,
+        recoveries,
     ):
         app.include_router(module.router)
     if not (UI_DIR / "index.html").exists():

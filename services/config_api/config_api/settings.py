@@ -50,6 +50,9 @@ class ConfigApiSettings(CommonSettings):
     delivery_maintenance_interval_s: float = Field(
         default=60.0, gt=0, le=3600, description="How often auto-deactivation checks run (part B)."
     )
+    recovery_rate_per_s: float = Field(
+        default=20.0, ge=0.1, le=1000, description="Default pace of a bulk recovery (deliveries per second)."
+    )
     delivery_retention_interval_s: float = Field(
         default=3600.0, gt=0, le=86400, description="How often old delivery logs are purged (part B)."
     )

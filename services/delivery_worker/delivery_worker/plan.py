@@ -93,6 +93,8 @@ def result_for(
         "integration_id": job.integration_id,
         "event_id": job.event_id,
         "event_type": job.event_type,
+        "object_type": job.object_type,
+        "object_id": job.object_id,
         "attempt": job.attempt,
         "outcome": outcome,
         "status_code": status_code,

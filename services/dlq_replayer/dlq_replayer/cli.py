@@ -1,4 +1,8 @@
-"""The ``dlq`` command line: the same core as the HTTP service, used directly (Kafka + PostgreSQL).
+"""The ``dlq`` command line. By default it talks to the DLQ replayer's HTTP API, so an operator's
+machine needs only a URL and a token: ``--url`` / ``CAREHOOKS_DLQ_URL`` (default
+``http://127.0.0.1:8083``), ``--token`` / ``CAREHOOKS_TOKEN`` (default: the dev token ``make run``
+keeps in ``.run/admin_token``, see ``service_kit.admin_client``). ``--direct`` uses the core on
+Kafka and PostgreSQL from this machine instead (the service's settings are then required).
 
 Exit codes: 0 done (also "nothing to replay"), 1 failed / not found / unreachable / some items
 failed / confirmation declined, 2 usage error (bad filter, time, id or setting). Typer vendors
@@ -7,40 +11,70 @@ its own click, so usage errors are raised as ``typer.BadParameter``.
 
 from __future__ import annotations
 
-import asyncio
 import getpass
-import logging
-from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
-from pydantic import BaseModel, ValidationError
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
+from pydantic import ValidationError
 
-from dlq_replayer.core import DlqCore, MessageDetail, MessageList, ReplayStarted
-from dlq_replayer.errors import DlqError, InvalidInputError
+from dlq_replayer import cli_direct, cli_http
+from dlq_replayer.cli_render import (
+    messages_table,
+    out,
+    print_json,
+    replay_detail,
+    replays_table,
+    stats_tables,
+)
+from dlq_replayer.errors import InvalidInputError
 from dlq_replayer.filters import DlqFilters, build_filters, describe_validation_error
-from dlq_replayer.replay import ReplayOptions, ReplayRun
-from dlq_replayer.runtime import open_core
-from dlq_replayer.selection import DlqStats, ReplayPlan
-from dlq_replayer.settings import DlqReplayerSettings
+from dlq_replayer.replay import ReplayOptions
 from dlq_replayer.store import ReplayRecord
-from service_kit.logging_setup import configure_logging
-from service_kit.settings import load_settings
+from service_kit.admin_client import AdminClient, resolve_token
+
+DEFAULT_URL = "http://127.0.0.1:8083"
 
 app = typer.Typer(
     name="dlq",
-    help="Inspect and replay the dead-letter topic (webhooks.deliveries.dlq).",
+    help="Inspect and replay the dead-letter topic (webhooks.deliveries.dlq) through the DLQ replayer's API.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console(soft_wrap=True)
-err = Console(stderr=True)
-T = TypeVar("T")
+
+
+@dataclass
+class Target:
+    """Where the commands go: the HTTP API (client) or, with --direct, the core in this process."""
+
+    client: AdminClient | None = None
+
+
+TARGET = Target()
+
+
+@app.callback()
+def connect(
+    url: Annotated[
+        str, typer.Option("--url", envvar="CAREHOOKS_DLQ_URL", help="The DLQ replayer's API.")
+    ] = DEFAULT_URL,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            "--token",
+            envvar="CAREHOOKS_TOKEN",
+            help="Operator or admin token (default: .run/admin_token of `make run`, else ADMIN_TOKEN).",
+            show_default=False,
+        ),
+    ] = None,
+    direct: Annotated[
+        bool, typer.Option("--direct", help="Use Kafka and PostgreSQL directly (needs DATABASE_URL etc.).")
+    ] = False,
+) -> None:
+    """Choose the target of the command."""
+    TARGET.client = None if direct else AdminClient(url, resolve_token(token))
 
 
 class YesNo(StrEnum):
@@ -63,45 +97,16 @@ Limit = Annotated[int | None, typer.Option("--limit", min=1, help="At most this 
 JsonOut = Annotated[bool, typer.Option("--json", help="Print JSON (the HTTP API's answer).")]
 
 
-def _filters(**raw: Any) -> DlqFilters:
+def _raw_filters(values: dict[str, Any]) -> dict[str, Any]:
+    """The filters given, checked here (a usage error exits 2 before anything is asked)."""
+    raw = {k: v for k, v in values.items() if k in DlqFilters.model_fields and v is not None}
     if isinstance(raw.get("replayed"), YesNo):
         raw["replayed"] = raw["replayed"].value
     try:
-        return build_filters(raw)
+        build_filters(raw)
     except InvalidInputError as exc:
         raise typer.BadParameter(str(exc)) from None
-
-
-def _settings() -> DlqReplayerSettings:
-    settings = load_settings(DlqReplayerSettings)
-    if not logging.getLogger().handlers:  # an embedding process (tests) keeps its own logging
-        level = "WARNING" if settings.log_level.upper() == "INFO" else settings.log_level
-        configure_logging("dlq-cli", level, False)  # a CLI prints results; only warnings go to stderr
-    return settings
-
-
-def _run(work: Callable[[DlqCore], Awaitable[T]]) -> T:
-    """Run ``work`` against a core; operator errors become one line on stderr and an exit code."""
-    settings = _settings()
-
-    async def main() -> T:
-        async with open_core(settings, follow=False) as runtime:
-            return await work(runtime.core)
-
-    try:
-        return asyncio.run(main())
-    except InvalidInputError as exc:
-        raise typer.BadParameter(str(exc)) from None
-    except DlqError as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
-        raise typer.Exit(1) from None
-
-
-def _print_json(model: BaseModel | list[Any]) -> None:
-    if isinstance(model, list):
-        out.print("[" + ",".join(m.model_dump_json() for m in model) + "]", markup=False, highlight=False)
-    else:
-        out.print(model.model_dump_json(), markup=False, highlight=False)
+    return raw
 
 
 @app.command("list")
@@ -117,44 +122,12 @@ def list_cmd(
     as_json: JsonOut = False,
 ) -> None:
     """List dead letters, newest first."""
-    filters = _filters(**_locals_filters(locals()))
-    result: MessageList = _run(lambda core: core.list_messages(filters))
-    if as_json:
-        _print_json(result)
-        return
-    table = Table(title=f"{result.count} dead letter(s)")
-    for column in (
-        "id",
-        "dead-lettered at",
-        "integration",
-        "webhook",
-        "event type",
-        "delivery id",
-        "attempts",
-    ):
-        table.add_column(column)
-    table.add_column("last error")
-    table.add_column("replayed")
-    for row in result.messages:
-        last = f"{row.last_error_category or '-'} {row.last_status_code or ''}".strip()
-        table.add_row(
-            row.id,
-            row.dead_lettered_at.isoformat(timespec="seconds"),
-            row.integration_id,
-            row.webhook_id,
-            row.event_type,
-            row.delivery_id,
-            str(row.attempts),
-            last,
-            f"yes ({row.last_replay_id})" if row.replayed else "no",
-        )
-    out.print(table)
-    if result.invalid_records:
-        err.print(f"{result.invalid_records} unparseable record(s) on the topic were left out")
-
-
-def _locals_filters(values: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in values.items() if k in DlqFilters.model_fields}
+    raw = _raw_filters(locals())
+    if TARGET.client is not None:
+        result = cli_http.list_messages(TARGET.client, raw)
+    else:
+        result = cli_direct.run(lambda core: core.list_messages(build_filters(raw)))
+    print_json(result) if as_json else messages_table(result)
 
 
 @app.command("show")
@@ -164,11 +137,11 @@ def show_cmd(
     as_json: JsonOut = False,
 ) -> None:
     """Show one dead letter in full (job, attempts, headers); the body only with --payload."""
-    detail: MessageDetail = _run(lambda core: core.get_message(message_id, payload))
-    if as_json:
-        _print_json(detail)
-        return
-    out.print_json(detail.model_dump_json())
+    if TARGET.client is not None:
+        detail = cli_http.get_message(TARGET.client, message_id, payload)
+    else:
+        detail = cli_direct.run(lambda core: core.get_message(message_id, payload))
+    print_json(detail) if as_json else out.print_json(detail.model_dump_json())
 
 
 @app.command("stats")
@@ -182,59 +155,12 @@ def stats_cmd(
     as_json: JsonOut = False,
 ) -> None:
     """Counts by integration, webhook and error category over a window."""
-    filters = _filters(**_locals_filters(locals()))
-    result: DlqStats = _run(lambda core: core.stats(filters))
-    if as_json:
-        _print_json(result)
-        return
-    out.print(f"{result.total} dead letter(s)")
-    for title, counts in (
-        ("integration", result.by_integration),
-        ("webhook", result.by_webhook),
-        ("error category", result.by_error_category),
-    ):
-        table = Table(title=f"by {title}")
-        table.add_column(title)
-        table.add_column("count", justify="right")
-        for key, value in counts.items():
-            table.add_row(key, str(value))
-        out.print(table)
-
-
-def _plan_table(plan: ReplayPlan) -> Table:
-    table = Table(title="replay plan")
-    table.add_column("webhook")
-    table.add_column("to replay", justify="right")
-    for webhook_id, count in plan.by_webhook.items():
-        table.add_row(webhook_id, str(count))
-    return table
-
-
-def _summary(record: ReplayRecord) -> None:
-    table = Table(title=f"replay {record.id}: {record.status}")
-    for column in ("selected", "replayed", "skipped", "failed", "pending"):
-        table.add_column(column, justify="right")
-    table.add_row(
-        str(record.selected),
-        str(record.replayed),
-        str(record.skipped),
-        str(record.failed),
-        str(record.pending),
-    )
-    out.print(table)
-    if record.error:
-        err.print(f"[yellow]{record.error}[/yellow]", highlight=False)
-
-
-def _progress_bar() -> Progress:
-    return Progress(
-        TextColumn("replaying"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=err,
-        transient=True,
-    )
+    raw = _raw_filters(locals())
+    if TARGET.client is not None:
+        result = cli_http.stats(TARGET.client, raw)
+    else:
+        result = cli_direct.run(lambda core: core.stats(build_filters(raw)))
+    print_json(result) if as_json else stats_tables(result)
 
 
 @app.command("replay")
@@ -257,98 +183,56 @@ def replay_cmd(
     resume: Annotated[
         str | None, typer.Option("--resume", help="Resume an interrupted replay by id.")
     ] = None,
-    actor: Annotated[str | None, typer.Option("--actor", help="Who is replaying (default: OS user).")] = None,
+    actor: Annotated[
+        str | None,
+        typer.Option(
+            "--actor",
+            help="With --direct: who is replaying (default: OS user); over the API: the token's name.",
+        ),
+    ] = None,
     as_json: JsonOut = False,
 ) -> None:
     """Republish dead letters to webhooks.deliveries (fresh attempts, same delivery id)."""
+    raw = _raw_filters(locals())
+    client = TARGET.client
+    if actor is not None and client is not None:
+        raise typer.BadParameter(
+            "--actor needs --direct: over the API the replay is recorded under the token's name"
+        )
     who = actor or f"cli:{getpass.getuser()}"
     record: ReplayRecord | None
     if resume is not None:
-        given = [k for k, v in _locals_filters(locals()).items() if v is not None]
-        if given or dry_run or force or include_inactive or rate is not None:
+        if raw or dry_run or force or include_inactive or rate is not None:
             raise typer.BadParameter("--resume takes no filters or options: a replay resumes with its own")
-        record = _run(lambda core: _resume(core, resume, who, yes, as_json))
+        if client is not None:
+            record = cli_http.resume(client, resume, yes, as_json)
+        else:
+            record = cli_direct.run(lambda core: cli_direct.resume(core, resume, who, yes, as_json))
     else:
-        filters = _filters(**_locals_filters(locals()))
         try:
             options = ReplayOptions(
                 dry_run=dry_run,
-                rate=rate if rate is not None else _settings().default_rate,
+                # over the API an omitted rate is the service's default (the 1.0 only passes validation)
+                rate=rate
+                if rate is not None
+                else 1.0
+                if client is not None
+                else cli_direct.settings().default_rate,
                 include_inactive=include_inactive,
                 force=force,
             )
         except ValidationError as exc:
             raise typer.BadParameter(describe_validation_error(exc)) from None
-        record = _run(lambda core: _replay(core, filters, options, who, yes, as_json))
+        if client is not None:
+            body = {**raw, **options.model_dump()}
+            if rate is None:
+                del body["rate"]  # the service's own default
+            record = cli_http.replay(client, body, yes, as_json)
+        else:
+            filters = build_filters(raw)
+            record = cli_direct.run(lambda core: cli_direct.replay(core, filters, options, who, yes, as_json))
     if record is not None and (record.failed or record.status != "completed"):
         raise typer.Exit(1)
-
-
-async def _replay(
-    core: DlqCore, filters: DlqFilters, options: ReplayOptions, who: str, yes: bool, as_json: bool
-) -> ReplayRecord | None:
-    prepared = await core.prepare_replay(filters, options, who)
-    if isinstance(prepared, ReplayStarted):
-        if as_json:
-            _print_json(prepared)
-        else:
-            if prepared.plan.to_replay:
-                out.print(_plan_table(prepared.plan))
-            out.print(prepared.message)
-        return None
-    plan = prepared.plan
-    if not as_json:
-        out.print(_plan_table(plan))
-        skipped = plan.selected - plan.to_replay
-        out.print(f"{plan.selected} selected, {plan.to_replay} to replay, {skipped} skipped")
-    if not yes and not _confirm(f"Replay {plan.to_replay} message(s) to {len(plan.by_webhook)} webhook(s)?"):
-        await prepared.abandon()
-        err.print("aborted: nothing was replayed or recorded")
-        raise typer.Exit(1)
-    run = await prepared.commit()
-    if not as_json:
-        out.print(f"replay {run.replay_id} started by {who} at {options.rate:g} msg/s")
-    return await _execute(run, as_json)
-
-
-async def _resume(core: DlqCore, replay_id: str, who: str, yes: bool, as_json: bool) -> ReplayRecord:
-    before = await core.get_replay(replay_id)
-    left = before.pending + before.failed
-    if (
-        left
-        and not yes
-        and not _confirm(f"Resume replay {replay_id}: send the {left} message(s) not sent yet?")
-    ):
-        err.print("aborted: nothing was sent")
-        raise typer.Exit(1)
-    record, run = await core.prepare_resume(replay_id, who)
-    if run is None:
-        if as_json:
-            _print_json(record)
-        else:
-            out.print(f"replay {replay_id} has nothing left to send")
-            _summary(record)
-        return record
-    return await _execute(run, as_json)
-
-
-async def _execute(run: ReplayRun, as_json: bool) -> ReplayRecord:
-    if as_json:
-        done = await run.execute()
-        _print_json(done)
-        return done
-    with _progress_bar() as bar:
-        task = bar.add_task("replay", total=len(run.entries))
-        record = await run.execute(lambda done, total: bar.update(task, completed=done, total=total))
-    _summary(record)
-    return record
-
-
-def _confirm(question: str) -> bool:
-    try:
-        return typer.confirm(question, default=False)
-    except typer.Abort:
-        return False
 
 
 @app.command("replays")
@@ -358,35 +242,19 @@ def replays_cmd(
     as_json: JsonOut = False,
 ) -> None:
     """Replays with their progress (selected, replayed, skipped, failed)."""
+    client = TARGET.client
     if replay_id is not None:
-        one: ReplayRecord = _run(lambda core: core.get_replay(replay_id))
-        if as_json:
-            _print_json(one)
+        if client is not None:
+            one = cli_http.get_replay(client, replay_id)
         else:
-            out.print(f"requested by {one.requested_by} at {one.created_at.isoformat(timespec='seconds')}")
-            out.print(f"filters {one.filters}  options {one.options}", markup=False)
-            _summary(one)
+            one = cli_direct.run(lambda core: core.get_replay(replay_id))
+        print_json(one) if as_json else replay_detail(one)
         return
-    records: list[ReplayRecord] = _run(lambda core: core.list_replays(limit))
-    if as_json:
-        _print_json(records)
-        return
-    table = Table(title=f"{len(records)} replay(s)")
-    for column in ("id", "created", "by", "status", "selected", "replayed", "skipped", "failed", "pending"):
-        table.add_column(column, overflow="fold")
-    for r in records:
-        table.add_row(
-            r.id,
-            r.created_at.isoformat(timespec="seconds"),
-            r.requested_by,
-            r.status,
-            str(r.selected),
-            str(r.replayed),
-            str(r.skipped),
-            str(r.failed),
-            str(r.pending),
-        )
-    out.print(table)
+    if client is not None:
+        records = cli_http.list_replays(client, limit)
+    else:
+        records = cli_direct.run(lambda core: core.list_replays(limit))
+    print_json(records) if as_json else replays_table(records)
 
 
 def main() -> None:

@@ -12,9 +12,11 @@ import binascii
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
+
+K = TypeVar("K", int, str)
 
 OUTCOMES = ("succeeded", "failed", "retrying", "dead_lettered", "cancelled")
 
@@ -35,23 +37,23 @@ class LogFilters:
     delivery_id: str | None = None
 
 
-def encode_cursor(attempted_at: datetime, row_id: int) -> str:
-    """An opaque cursor for the item after this one."""
-    raw = json.dumps([attempted_at.isoformat(), row_id]).encode()
+def encode_cursor(moment: datetime, key: int | str) -> str:
+    """An opaque cursor for the item after this one (its time and its unique key)."""
+    raw = json.dumps([moment.isoformat(), key]).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> tuple[datetime, int]:
-    """(attempted_at, id) from a cursor; raises CursorError when it is malformed."""
+def decode_cursor(cursor: str, key_type: type[K]) -> tuple[datetime, K]:
+    """(time, key) from a cursor; raises CursorError when it is malformed."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        when, row_id = json.loads(raw)
+        when, key = json.loads(raw)
         moment = datetime.fromisoformat(when)
     except (binascii.Error, ValueError, TypeError, UnicodeDecodeError) as exc:
         raise CursorError("cursor is not valid; use the next_cursor of a previous page") from exc
-    if not isinstance(row_id, int) or moment.tzinfo is None:
+    if type(key) is not key_type or moment.tzinfo is None:
         raise CursorError("cursor is not valid; use the next_cursor of a previous page")
-    return moment.astimezone(UTC), row_id
+    return moment.astimezone(UTC), key
 
 
 def build_query(
@@ -98,7 +100,7 @@ async def fetch_logs(
     cursor: str | None,
 ) -> dict[str, Any]:
     """One page: ``{"items": [...], "next_cursor": str | None}``; raises CursorError."""
-    position = decode_cursor(cursor) if cursor else None
+    position = decode_cursor(cursor, int) if cursor else None
     sql, args = build_query(webhook_id, filters, limit, position)
     rows = await conn.fetch(sql, *args)
     more = len(rows) > limit

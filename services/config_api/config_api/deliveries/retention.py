@@ -50,6 +50,7 @@ async def purge_expired(pool: asyncpg.Pool, retention_days: int, now: datetime |
     cutoff = moment - timedelta(days=retention_days)
     attempts = await _delete_chunked(pool, "delivery_attempts", "id", "attempted_at", cutoff)
     payloads = await _delete_chunked(pool, "delivery_payloads", "delivery_id", "last_attempt_at", cutoff)
+    await _delete_chunked(pool, "deliveries", "delivery_id", "last_attempt_at", cutoff)
     pending = await _delete_chunked(
         pool, "delivery_pending_retries", "delivery_id", "next_attempt_at", cutoff
     )
@@ -62,6 +63,11 @@ async def purge_expired(pool: asyncpg.Pool, retention_days: int, now: datetime |
             "DELETE FROM delivery_stats WHERE bucket_s = $1 AND bucket_start < $2", bucket_s, moment - keep
         )
         stats += int(status.split()[-1])
+        await pool.execute(
+            "DELETE FROM delivery_error_stats WHERE bucket_s = $1 AND bucket_start < $2",
+            bucket_s,
+            moment - keep,
+        )
     if pending:
         await pool.execute(
             """UPDATE webhook_delivery_health h SET pending_retries =

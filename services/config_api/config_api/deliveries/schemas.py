@@ -50,6 +50,20 @@ class SeriesPoint(BaseModel):
     dead_lettered: int
 
 
+class StatusCodeCount(BaseModel):
+    """Attempts answered with one HTTP status code in the window."""
+
+    status_code: int
+    count: int
+
+
+class ErrorCategoryCount(BaseModel):
+    """Failed attempts of one error category in the window."""
+
+    error_category: str
+    count: int
+
+
 class WebhookStatus(BaseModel):
     """Health of a webhook and its delivery figures over a window."""
 
@@ -96,6 +110,13 @@ class WebhookStatus(BaseModel):
     cancelled: int
     pending_retries: int = Field(description="Deliveries now waiting for their next attempt.")
     series: list[SeriesPoint] = Field(description="1h: 12 steps of 5 min, 24h: 24 of 1 h, 7d: 28 of 6 h.")
+    status_codes: list[StatusCodeCount] = Field(
+        default_factory=list, description="Attempts per HTTP status code in the window, most frequent first."
+    )
+    error_categories: list[ErrorCategoryCount] = Field(
+        default_factory=list,
+        description="Failed attempts per error category in the window (e.g. timeout, http_5xx), most frequent first.",
+    )
 
 
 class WebhookDeliverySummary(BaseModel):
@@ -122,6 +143,49 @@ class IntegrationDeliverySummary(BaseModel):
     failing: int
     inactive: int
     webhooks: list[WebhookDeliverySummary]
+    status_codes_24h: list[StatusCodeCount] = Field(
+        default_factory=list, description="Attempts per status code over the last 24 h, all webhooks."
+    )
+    error_categories_24h: list[ErrorCategoryCount] = Field(
+        default_factory=list,
+        description="Failed attempts per error category over the last 24 h, all webhooks.",
+    )
+
+
+class DeliverySearchItem(BaseModel):
+    """One delivery with its latest attempt."""
+
+    delivery_id: str = Field(description="The `webhook-id` header the receiver saw.")
+    webhook_id: str
+    webhook_name: str | None = Field(description="Null when the webhook has been deleted since.")
+    event_id: str
+    event_type: str
+    object_type: str | None
+    object_id: str | None = Field(description="Null for deliveries logged before object ids were recorded.")
+    first_attempt_at: datetime = Field(description="When the delivery was first attempted (the sort key).")
+    last_attempt_at: datetime
+    attempt: int = Field(description="Number of the latest attempt (a retry or replay starts again at 1).")
+    outcome: Outcome = Field(description="Outcome of the latest attempt.")
+    status_code: int | None
+    error_category: ErrorCategory | None
+    error: str | None
+    response_ms: int | None
+    replay_id: str | None = Field(
+        description="Set when the latest attempt belongs to a retry, replay or recovery."
+    )
+    recovered_from: str | None = Field(
+        description="For a delivery sent by a bulk recovery: the delivery id it re-sends."
+    )
+    logs_url: str = Field(description="Every attempt of this delivery in the webhook's log.")
+
+
+class DeliverySearchPage(BaseModel):
+    """A page of deliveries, newest first (by first attempt)."""
+
+    items: list[DeliverySearchItem]
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next (older) page; null at the end."
+    )
 
 
 class RetryAccepted(BaseModel):
@@ -181,3 +245,66 @@ class TestDeliveryResult(BaseModel):
     error: str | None
     error_category: ErrorCategory | None
     request: TestDeliveryRequestEcho
+
+
+class RecoveryRequestBody(BaseModel):
+    """Which failed deliveries of the webhook to send again."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"since": "2026-12-02T09:00:00Z"},
+                {
+                    "since": "2026-12-02T09:00:00Z",
+                    "until": "2026-12-02T10:00:00Z",
+                    "outcome": "dead_lettered",
+                    "rate_per_s": 5,
+                },
+            ]
+        },
+    )
+
+    since: datetime = Field(description="Deliveries first attempted at or after (UTC when no offset).")
+    until: datetime | None = Field(default=None, description="... and before (exclusive).")
+    outcome: Literal["failed", "dead_lettered"] | None = Field(
+        default=None, description="Latest outcome to recover; null: both."
+    )
+    force: bool = Field(default=False, description="Send again deliveries an earlier recovery already sent.")
+    rate_per_s: float | None = Field(
+        default=None,
+        ge=0.1,  # at most 10 s between sends, well inside the runner's 30 s lease
+        le=1000,
+        description="Deliveries per second (default CONFIG_API_RECOVERY_RATE_PER_S).",
+    )
+
+
+class Recovery(BaseModel):
+    """A bulk recovery and its progress."""
+
+    id: str
+    integration_id: str
+    webhook_id: str
+    requested_by: str
+    since: datetime
+    until: datetime | None
+    outcomes: list[str]
+    force: bool
+    rate_per_s: float
+    state: Literal["running", "done", "failed"]
+    total: int = Field(description="Deliveries selected to send.")
+    sent: int
+    skipped: int = Field(description="Selected but not sendable: payload past retention or not decryptable.")
+    already_recovered: int = Field(description="Matching deliveries left out: an earlier recovery sent them.")
+    pending: int
+    error: str | None
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+    progress_url: str
+
+
+class RecoveryList(BaseModel):
+    """A webhook's latest recoveries, newest first."""
+
+    items: list[Recovery]

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 import asyncpg
 
+from config_api.deliveries.breakdown import breakdown
 from config_api.deliveries.latency import merge, percentile
 from config_api.deliveries.rollup import HOUR_S, MINUTE_S, bucket_start
 from config_api.deliveries.store import health_from_row
@@ -86,7 +87,7 @@ def summarise(
 
 
 _STATUS_SQL = """
-SELECT h.*, s.*
+SELECT h.*, s.*, e.*
 FROM (SELECT 1) AS one
 LEFT JOIN webhook_delivery_health h ON h.webhook_id = $1
 CROSS JOIN LATERAL (
@@ -95,6 +96,10 @@ CROSS JOIN LATERAL (
            array_agg(dead_lettered) AS b_dead_lettered, array_agg(cancelled) AS b_cancelled,
            array_agg(latency_hist) AS b_latency_hist
     FROM delivery_stats WHERE webhook_id = $1 AND bucket_s = $2 AND bucket_start >= $3) AS s
+CROSS JOIN LATERAL (
+    SELECT array_agg(kind) AS e_kind, array_agg(key) AS e_key, array_agg(n) AS e_count
+    FROM (SELECT kind, key, sum(count)::int AS n FROM delivery_error_stats
+          WHERE webhook_id = $1 AND bucket_s = $2 AND bucket_start >= $3 GROUP BY kind, key) AS g) AS e
 """
 _BUCKET_FIELDS = ("bucket_start", *_COUNTERS, "latency_hist")
 
@@ -128,6 +133,7 @@ async def webhook_status(
         "window": window,
         **summarise(buckets, spec, now),
         "pending_retries": row["pending_retries"] or 0,
+        **breakdown(zip(row["e_kind"] or [], row["e_key"] or [], row["e_count"] or [], strict=True)),
     }
 
 

@@ -13,7 +13,9 @@ from dataclasses import asdict
 
 import asyncpg
 
+from config_api.deliveries.breakdown import store_error_stats
 from config_api.deliveries.health import Health, Thresholds, apply_result
+from config_api.deliveries.latest import upsert_deliveries
 from config_api.deliveries.rollup import rollup
 from contracts.deliveries import DeliveryResultV1
 
@@ -34,6 +36,10 @@ def clean_text(value: str | None, max_bytes: int | None = None, max_chars: int |
     if max_bytes is not None:
         text = text.encode()[:max_bytes].decode(errors="ignore")
     return text
+
+
+def _clean_error(message: str | None) -> str | None:
+    return clean_text(message, max_chars=_MAX_ERROR_CHARS)
 
 
 def attempt_key(result: DeliveryResultV1) -> AttemptKey:
@@ -118,7 +124,7 @@ async def insert_attempts(conn: asyncpg.Connection, results: Sequence[DeliveryRe
             r.outcome,
             r.status_code,
             r.error_category,
-            clean_text(r.error_message, max_chars=_MAX_ERROR_CHARS),
+            _clean_error(r.error_message),
             r.response_ms,
             clean_text(r.response_body_excerpt, max_bytes=RESPONSE_EXCERPT_BYTES),
             r.attempted_at,
@@ -140,10 +146,15 @@ async def store_results(
         unique.setdefault(attempt_key(result), result)
     async with conn.transaction():
         inserted = await insert_attempts(conn, list(unique.values()))
+        # Every result, not only the new ones: a job published twice under one delivery id logs its
+        # attempts once (same key), but its copy's later result is still the delivery's latest.
+        # Re-applying a result changes nothing (a row only moves forward in time).
+        await upsert_deliveries(conn, list(unique.values()), _clean_error)
         new = [r for k, r in unique.items() if k in inserted]
         if not new:
             return []
         await _update_stats(conn, new)
+        await store_error_stats(conn, new)
         pending_delta = await _update_pending(conn, new)
         await _update_health(conn, new, thresholds, pending_delta)
         await _store_payloads(conn, new)

@@ -1,4 +1,4 @@
-"""Background tasks of the delivery side: the results consumer, auto-deactivation and retention.
+"""Background tasks of the delivery side: the results consumer, auto-deactivation, retention, recoveries.
 
 ``app.py`` calls :func:`start_delivery_tasks` once in the lifespan, after the pool, producer,
 SecretBox and settings are on ``app.state``; the returned tasks are cancelled on shutdown.
@@ -19,6 +19,7 @@ from fastapi import FastAPI
 from config_api.deliveries.deactivation import carry_out_deactivations, mark_failing_too_long
 from config_api.deliveries.health import Thresholds
 from config_api.deliveries.ingest import DB_ERRORS, ResultsIngestor
+from config_api.deliveries.recovery_runner import RecoveryRunner
 from config_api.deliveries.retention import purge_expired
 from config_api.settings import ConfigApiSettings
 
@@ -109,9 +110,18 @@ def start_delivery_tasks(app: FastAPI) -> list[asyncio.Task[None]]:
         after_store=maintenance.deactivate_pending,
         fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
     )
+    recoveries = RecoveryRunner(
+        app.state.pool,
+        app.state.box,
+        lambda: app.state.producer,
+        settings.topics.deliveries,
+        payload_encryption=settings.kafka_payload_encryption,
+    )
     app.state.results_ingestor = ingestor
     app.state.delivery_maintenance = maintenance
+    app.state.recovery_runner = recoveries
     return [
         asyncio.create_task(supervise("results-ingest", ingestor.run), name="delivery-results-ingest"),
         asyncio.create_task(supervise("maintenance", maintenance.run), name="delivery-maintenance"),
+        asyncio.create_task(supervise("recoveries", recoveries.run), name="delivery-recoveries"),
     ]

@@ -20,19 +20,26 @@ from config_api.api.deps import (
     ViewerDep,
     integration_for,
 )
+from config_api.deliveries.breakdown import integration_breakdown
 from config_api.deliveries.logs import CursorError, LogFilters, fetch_logs
+from config_api.deliveries.resend import publish_job, resend_job
 from config_api.deliveries.schemas import (
     DeliveryLogPage,
     IntegrationDeliverySummary,
     RetryAccepted,
     WebhookStatus,
 )
-from config_api.deliveries.status import failing_counts, integration_summary, webhook_status
+from config_api.deliveries.status import (
+    WINDOWS,
+    failing_counts,
+    integration_summary,
+    webhook_status,
+    window_start,
+)
 from config_api.errors import ConflictError, InvalidInputError, NotFoundError
 from config_api.webhooks import access as webhooks
 from contracts.base import utcnow
-from contracts.deliveries import DeliveryJobV1, Outcome, ReplayInfo, payload_context
-from contracts.records import delivery_job_record
+from contracts.deliveries import Outcome, ReplayInfo, payload_context
 from webhook_core.payload_crypto import Payloads
 from webhook_core.secrets_crypto import DecryptionError
 
@@ -57,11 +64,18 @@ async def webhook_of(
     )
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    # A time without an offset is read as UTC, the zone every time in this API is given in.
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+def utc_window(
+    since: datetime | None, until: datetime | None, where: str = "query"
+) -> tuple[datetime | None, datetime | None]:
+    """``since``/``until`` in UTC (a time without an offset is read as UTC, the zone of every time in
+    this API); 422 on ``since`` when the window is empty."""
+    start, end = (
+        None if v is None else v.replace(tzinfo=UTC) if v.tzinfo is None else v.astimezone(UTC)
+        for v in (since, until)
+    )
+    if start is not None and end is not None and start >= end:
+        raise InvalidInputError("since must be earlier than until", loc=[where, "since"])
+    return start, end
 
 
 @router.get("/webhooks/{webhook_id}/logs", response_model=DeliveryLogPage)
@@ -85,9 +99,7 @@ async def get_delivery_logs(
 ) -> dict[str, Any]:
     """Delivery attempts of a webhook, newest first, with cursor pagination."""
     await webhook_of(pool, principal, integration_id, webhook_id)
-    start, end = _utc(since), _utc(until)
-    if start is not None and end is not None and start >= end:
-        raise InvalidInputError("since must be earlier than until", loc=["query", "since"])
+    start, end = utc_window(since, until)
     filters = LogFilters(outcome, event_type, start, end, status_code, delivery_id)
     try:
         return await fetch_logs(pool, webhook_id, filters, limit, cursor)
@@ -121,10 +133,14 @@ async def get_delivery_summary(
     """Delivery health of every webhook of the integration (failing ones flagged) over the last 24 h."""
     await integration_for(pool, principal, integration_id)
     counts = (await failing_counts(pool, [integration_id]))[integration_id]
+    spec = WINDOWS["24h"]
+    errors = await integration_breakdown(pool, integration_id, spec.bucket_s, window_start(spec, utcnow()))
     return {
         "integration_id": integration_id,
         **counts,
         "webhooks": await integration_summary(pool, integration_id),
+        "status_codes_24h": errors["status_codes"],
+        "error_categories_24h": errors["error_categories"],
     }
 
 
@@ -181,27 +197,12 @@ async def retry_delivery(
             status_code=503, detail="Kafka is unreachable; the retry was not queued, try again"
         )
     replay_id = f"rt_{uuid.uuid4().hex}"
-    now = utcnow()
-    job = DeliveryJobV1(
-        delivery_id=delivery_id,
-        webhook_id=webhook_id,
-        integration_id=integration_id,
-        event_id=stored["event_id"],
-        event_type=stored["event_type"],
-        event_time=stored[
-            "first_attempt_at"
-        ],  # the job's own event time is not in the results; closest known
-        dispatched_at=now,
-        priority=config.priority,
-        body=body,
-        attempt=1,
-        replay=ReplayInfo(replay_id=replay_id, requested_by=principal.name, kind="manual_retry"),
-    )
+    replay = ReplayInfo(replay_id=replay_id, requested_by=principal.name, kind="manual_retry")
+    job = resend_job(stored, config, body, replay)
     topic = settings.topics.deliveries
     payloads = Payloads(box, encrypt=settings.kafka_payload_encryption)
-    record = delivery_job_record(job, sealer=payloads)
     try:
-        await producer.send_and_wait(topic, record.value, key=record.key, headers=record.headers)
+        await publish_job(producer, topic, job, payloads)
     except KafkaError:
         raise HTTPException(
             status_code=503, detail="Kafka did not accept the retry; nothing was queued, try again"
