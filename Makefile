@@ -13,7 +13,7 @@ VUE_DEMI_VERSION ?= 0.14.10
 DEVTOOLS_API_VERSION ?= 6.6.4
 
 
-.PHONY: help install run test test-fast lint typecheck fmt clean schemas bench chaos ui check screenshots metrics-doc observability
+.PHONY: help install run test test-fast lint typecheck fmt clean schemas asyncapi bench chaos ui check screenshots metrics-doc observability fuzz system-deps
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -22,19 +22,26 @@ $(CURDIR)/.tools/bin/uv:
 	python3 -m venv .tools
 	.tools/bin/pip install --quiet uv
 
-.venv/.installed: $(UV) uv.lock pyproject.toml $(wildcard libs/*/pyproject.toml services/*/pyproject.toml)
+.venv/.installed: $(UV) uv.lock pyproject.toml $(wildcard libs/*/pyproject.toml services/*/pyproject.toml) tests/deploy/checkov/uv.lock
 	$(UV) sync --all-packages --frozen
+	@# checkov's pins clash with the services' (tests/deploy/checkov/pyproject.toml): its own environment.
+	UV_PROJECT_ENVIRONMENT=$(CURDIR)/.tools/checkov $(UV) sync --frozen --directory tests/deploy/checkov
 	@touch $@
 
 install: .venv/.installed ## install everything into .venv (installs uv itself if missing)
 
+# Silent and under a second when everything is there; see deploy/local/system_deps.py.
+.PHONY: system-deps
+system-deps: ## install the system packages the tests need (Chromium, promtool, PostgreSQL) when missing (apt-get, as root)
+	@python3 deploy/local/system_deps.py
+
 run: install ## start the whole system (embedded broker and PostgreSQL unless configured)
 	$(UV) run --no-sync python deploy/local/launcher.py
 
-test: install ## run the whole suite (unit + integration + e2e + browser)
+test: system-deps install ## run the whole suite (unit + integration + e2e + browser)
 	$(UV) run --no-sync python -m pytest $(PYTEST_ARGS)
 
-test-fast: install ## unit tests only (no broker, no database)
+test-fast: system-deps install ## unit tests only (no broker, no database)
 	$(UV) run --no-sync python -m pytest -m "not integration and not e2e and not browser" $(PYTEST_ARGS)
 
 lint: install ## ruff check + format check
@@ -50,6 +57,9 @@ fmt: install ## format and autofix
 
 schemas: install ## regenerate the committed JSON Schemas of the contracts
 	$(UV) run --no-sync python -c "from contracts.schema import write_schemas; write_schemas()"
+
+asyncapi: install ## regenerate docs/asyncapi.yaml (AsyncAPI 3 of every topic) from libs/contracts
+	$(UV) run --no-sync python -c "from pathlib import Path; from contracts.asyncapi import asyncapi_yaml; Path('docs/asyncapi.yaml').write_text(asyncapi_yaml())"
 
 # The vue-demi shim is copied as .js: some Python versions serve .mjs as application/octet-stream,
 # which browsers refuse to run as a module.
@@ -81,6 +91,10 @@ observability: metrics-doc ## regenerate the metrics catalogue, Grafana dashboar
 
 bench: install ## benchmarks (figures as ratios against baselines measured in the same run)
 	$(UV) run --no-sync python bench/run_all.py
+
+fuzz: install ## schemathesis over the config API: random seeds, 200 examples per operation and mode, no 5xx
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-200} FUZZ_RANDOM=1 FUZZ_BUDGET_S=0 $(UV) run --no-sync python -m pytest \
+		tests/config_api/test_core_fuzz.py -s -q --timeout=0 -W ignore::DeprecationWarning $(PYTEST_ARGS)
 
 chaos: install ## the bounded fault-injection run (report in bench/results/chaos.json)
 	$(UV) run --no-sync python bench/chaos.py

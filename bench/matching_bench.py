@@ -17,6 +17,8 @@ wall-clock rates swing with other load (they are recorded too, with their own ra
 Pass: the largest scale keeps >= 80 % of the baseline's median events/s.
 ``--broker`` adds the baseline vs the largest scale through the embedded broker and a running
 dispatcher (wall clock: the broker is another process).
+It also measures the worst filters the config API accepts (``bench/filter_worst.py``: CPU time of one
+match per event with the dispatcher's evaluation budget; target under 1 ms).
 Output: JSON in bench/results/matching.json (median, min, max, IQR per configuration, the ratio).
 """
 
@@ -37,6 +39,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import filter_worst  # bench/ is on sys.path when this file runs as a script
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from contracts.base import utcnow
@@ -355,6 +358,14 @@ def main() -> int:
             "cpus": os.cpu_count(),
         },
     }
+    worst = filter_worst.run()
+    result["worst_filter"] = worst
+    result["passed"] = result["passed"] and worst["passed"]
+    print(
+        f"worst filter within the limits: {worst['worst_ms_per_event']:.3f} ms per event "
+        f"(target < {worst['target_ms']} ms, budget {worst['budget_steps']} steps)",
+        flush=True,
+    )
     del processors  # free the in-process indexes before the broker run builds its own
     gc.collect()
     if args.broker:

@@ -51,7 +51,7 @@ from service_kit.kafka_security import embedded_broker_client
 from webhook_core.secrets_crypto import generate_key
 
 RESULTS = Path(__file__).resolve().parent / "results"
-ADMIN = "bench-admin-token-0123456789"
+ADMIN = "bench-admin-token-0123456789-abcdefghij"
 BATCH = 5000
 LIMITS = Thresholds(max_consecutive_failures=10**9, max_failing_s=10**9)  # never deactivate the bench webhook
 

@@ -337,7 +337,9 @@ def run(env: dict[str, str], console: Console) -> int:
         stack.start_infra(env)
         admin_token = apply_dev_profile(env, plan.run_dir, console)
         ensure_all_topics(env, plan, console)
-        write_env_file(plan.run_dir / "env", env, tuple(spec.port_env for spec in plan.services))
+        # The embedded broker's client settings too: `publish` in another terminal reads them.
+        extra = (*(spec.port_env for spec in plan.services), *EMBEDDED_BROKER_ENV)
+        write_env_file(plan.run_dir / "env", env, extra)
         stack.start_services(env)
         print_banner(stack, env, admin_token)
         code = stack.supervise()

@@ -19,7 +19,7 @@ from config_api.app import create_app
 from config_api.settings import ConfigApiSettings
 from webhook_core.ssrf import DnsError
 
-ADMIN_TOKEN = "test-admin-token-0123456789"
+ADMIN_TOKEN = "test-admin-token-0123456789-abcdefghij"
 
 
 @dataclass

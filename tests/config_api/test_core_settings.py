@@ -17,12 +17,12 @@ from webhook_core.secrets_crypto import generate_key
 def test_defaults_and_aliases(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DATABASE_URL", "postgresql://u:p@db:5432/carehooks")
     monkeypatch.setenv("WEBHOOK_SECRETS_KEY", generate_key())
-    monkeypatch.setenv("ADMIN_TOKEN", "bootstrap")
+    monkeypatch.setenv("ADMIN_TOKEN", "bootstrap-" + "x" * 30)
     monkeypatch.setenv("DELIVERY_LOG_RETENTION_DAYS", "7")
     monkeypatch.setenv("CONFIG_API_PORT", "9999")
     settings = ConfigApiSettings()  # type: ignore[call-arg]
     assert (settings.host, settings.port) == ("127.0.0.1", 9999)
-    assert settings.admin_token_value == "bootstrap"
+    assert settings.admin_token_value == "bootstrap-" + "x" * 30
     assert settings.delivery_log_retention_days == 7
     assert settings.auto_disable_after_failures == 10 and settings.auto_disable_after_s == 5 * 86400
     assert settings.max_body_bytes == 256 * 1024
@@ -37,6 +37,14 @@ def test_defaults_and_aliases(monkeypatch: pytest.MonkeyPatch) -> None:
         ),
         ({}, "invalid setting DATABASE_URL: is required but not set"),
         ({"DATABASE_URL": "postgresql://h/db", "CONFIG_API_PORT": "http"}, "invalid setting CONFIG_API_PORT"),
+        (
+            {"DATABASE_URL": "postgresql://h/db", "ADMIN_TOKEN": "admin"},
+            "invalid setting ADMIN_TOKEN: Value error, must be at least 32 characters (got 5)",
+        ),
+        (
+            {"DATABASE_URL": "postgresql://h/db", "WEBHOOK_ALLOWED_PORTS": "443,99999"},
+            "invalid setting WEBHOOK_ALLOWED_PORTS: Value error, '99999' is outside 1-65535",
+        ),
     ],
 )
 def test_bad_settings_name_the_variable(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -12,10 +13,9 @@ from dispatcher_helpers import sample, sm_body, webhook
 from contracts.base import utcnow
 from contracts.deliveries import DeliveryJobV1
 from contracts.events import InvalidEventV1, PatientIndexEntryV1
-from contracts.records import MAX_INVALID_VALUE_BYTES
 from contracts.topics import Topics
 from contracts.webhooks import ContactRule, PriorityRulesV1, WebhookConfigV1, priority_rules_key
-from dispatcher.handlers import EventProcessor, InputRecord, Outgoing
+from dispatcher.handlers import EventProcessor, InputRecord, Outgoing, ProcessingLimits
 from dispatcher.jobs import delivery_id
 from dispatcher.matching import WebhookIndex
 from dispatcher.metrics import DispatcherMetrics
@@ -30,14 +30,14 @@ NOW = datetime(2024, 6, 1, 12, tzinfo=UTC)
 
 
 class Harness:
-    def __init__(self) -> None:
+    def __init__(self, limits: ProcessingLimits | None = None) -> None:
         self.view = WebhookView()
         self.index = WebhookIndex()
         self.view.subscribe(self.index.on_change)
         self.patients = PatientIndex()
         self.metrics = DispatcherMetrics()
         self.processor = EventProcessor(
-            TOPICS, self.view, self.index, self.patients, self.metrics, "US", PLAIN, lambda: NOW
+            TOPICS, self.view, self.index, self.patients, self.metrics, "US", PLAIN, lambda: NOW, limits
         )
         self.offset = 0
 
@@ -317,7 +317,8 @@ def test_never_raises_on_junk(value: bytes) -> None:
 
 
 def test_oversized_inputs_cannot_stall_the_partition() -> None:
-    h = Harness()
+    # Inputs this big are refused whole by default (next test); raise the input bound to reach the job bound.
+    h = Harness(ProcessingLimits(max_input_bytes=8_000_000))
     h.add(webhook("w1"))
     huge = {"resourceType": "Task", "id": "big", "note": [{"text": "x" * 3_600_000}]}
     bundle = {
@@ -336,7 +337,52 @@ def test_oversized_inputs_cannot_stall_the_partition() -> None:
     invalid = next(
         InvalidEventV1.model_validate_json(o.value or b"") for o in out if o.topic == TOPICS.invalid_events
     )
+    assert invalid.reason.startswith("too_large: ")
     assert "exceeds the 3500000-byte message limit" in invalid.reason
-    # Copies into invalid records are capped by the contract (MAX_INVALID_VALUE_BYTES), below the dispatcher's cap.
-    assert f"value truncated to its first {MAX_INVALID_VALUE_BYTES} of" in invalid.reason
+    assert "value truncated to its first 1000000 of" in invalid.reason
     assert all(len(o.value or b"") < 3_500_000 for o in out)
+
+
+def test_input_over_the_input_bound_is_too_large_and_its_copy_is_bounded() -> None:
+    h = Harness(ProcessingLimits(max_input_bytes=2_000, max_job_bytes=3_500_000))
+    h.add(webhook("w1"))
+    doc = {"resourceType": "Task", "id": "t", "note": [{"text": "x" * 5_000}]}
+    out = h.send(doc)
+    assert [o.topic for o in out] == [TOPICS.invalid_events]
+    invalid = InvalidEventV1.model_validate_json(out[0].value or b"")
+    assert invalid.reason.startswith("too_large: record of ")
+    assert "2000-byte input limit" in invalid.reason
+    assert h.send({"resourceType": "Task", "id": "small"})[0].topic == TOPICS.deliveries
+
+
+def test_invalid_copy_bounds_key_headers_and_value() -> None:
+    h = Harness()
+    headers: list[tuple[str, bytes | None]] = [(f"h{i}", b"v" * 100_000) for i in range(100)]
+    headers.append(("null-header", None))
+    record = InputRecord(TOPICS.fhir_events, 0, 1, b"k" * 50_000, b"\xff" * 1_500_000, headers, 0)
+    (out,) = h.processor.process(record)
+    invalid = InvalidEventV1.model_validate_json(out.value or b"")
+    assert len(out.value or b"") < 1_450_000
+    assert len(out.key or b"") == 1024
+    assert len(invalid.headers) == 32
+    assert all(len(v) <= 1024 for v in invalid.headers.values())
+    assert len(base64.b64decode(invalid.value_b64)) == 1_000_000
+
+
+def test_a_filter_over_its_budget_skips_that_webhook_only(caplog: pytest.LogCaptureFixture) -> None:
+    h = Harness(ProcessingLimits(filter_budget_steps=2_000))
+    expensive = {"$and": [{"data.note.text": {"$nin": [f"-{i}"]}} for i in range(1, 100)]}
+    h.add(
+        webhook("cheap", event_types=["Task.*"]), webhook("costly", event_types=["Task.*"], filter=expensive)
+    )
+    secret = "PHI-do-not-log"
+    doc = {"resourceType": "Task", "id": "wide", "note": [{"text": f"{secret} {i}"} for i in range(500)]}
+    with caplog.at_level("DEBUG"):
+        out = h.send(doc)
+    assert [json.loads(o.value or b"")["webhook_id"] for o in out] == ["cheap"]
+    assert h.metrics.filter_budget_exceeded._value.get() == 1
+    assert h.metrics.filter_errors._value.get() == 0
+    assert any(r.getMessage() == "filter evaluation budget exceeded" for r in caplog.records)
+    assert secret not in caplog.text
+    narrow = {"resourceType": "Task", "id": "narrow", "note": [{"text": "x"}]}
+    assert sorted(json.loads(o.value or b"")["webhook_id"] for o in h.send(narrow)) == ["cheap", "costly"]

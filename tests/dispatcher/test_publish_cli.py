@@ -43,3 +43,22 @@ def test_usage_errors(raw: bytes, args: list[str], message: str) -> None:
 def test_raw_bytes_with_explicit_source() -> None:
     msg = build_message(b"not json", build_parser().parse_args(["-", "--source", "fhir"]))
     assert (msg.topic, msg.key, msg.value) == ("integrations.fhir.events", None, b"not json")
+
+
+def test_make_runs_kafka_settings_are_defaults_in_a_fresh_terminal(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from dispatcher.publish_cli import dev_kafka_defaults
+
+    (tmp_path / "env").write_text(
+        "# Written by make run\n"
+        "KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:19092\n"
+        "KAFKA_ENABLE_IDEMPOTENCE=false\n"
+        "TOPIC_PREFIX='dev. x'\n"
+        "ADMIN_TOKEN=not-for-publish\n"
+        "WEBHOOK_SECRETS_KEY=not-for-publish\n"
+    )
+    environ = {"CAREHOOKS_RUN_DIR": str(tmp_path), "KAFKA_BOOTSTRAP_SERVERS": "explicit:9092"}
+    dev_kafka_defaults(environ)
+    assert environ["KAFKA_ENABLE_IDEMPOTENCE"] == "false"  # the embedded broker's need, read from the file
+    assert environ["KAFKA_BOOTSTRAP_SERVERS"] == "explicit:9092"  # what is set wins
+    assert environ["TOPIC_PREFIX"] == "dev. x"
+    assert "ADMIN_TOKEN" not in environ and "WEBHOOK_SECRETS_KEY" not in environ

@@ -14,7 +14,7 @@ from dlq_replayer.app import create_app
 from dlq_replayer.runtime import Runtime, open_core
 from dlq_replayer.settings import DlqReplayerSettings
 
-ADMIN_TOKEN = "boot-admin-token"
+ADMIN_TOKEN = "boot-admin-token-0123456789abcdefghij"
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from dlq_replayer.cli import app
 
 pytestmark = pytest.mark.integration
 
-ADMIN = {"Authorization": "Bearer boot-admin-token"}
+ADMIN = {"Authorization": "Bearer boot-admin-token-0123456789abcdefghij"}
 
 
 async def dlq(env: Mapping[str, str | None], *args: str, stdin: str | None = None) -> Result:

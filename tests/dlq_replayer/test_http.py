@@ -18,7 +18,7 @@ from dlq_replayer.handlers import RUNTIME
 
 pytestmark = pytest.mark.integration
 
-ADMIN = {"Authorization": "Bearer boot-admin-token"}
+ADMIN = {"Authorization": "Bearer boot-admin-token-0123456789abcdefghij"}
 
 
 async def poll_replay(

@@ -11,7 +11,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
+import json
 import re
 from collections.abc import Callable
 from typing import Any
@@ -19,6 +21,7 @@ from typing import Any
 import httpx
 import pytest
 from playwright.async_api import Locator, Page, async_playwright, expect
+from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 from ui_conftest import (
     PHONE,
     REPO,
@@ -165,7 +168,9 @@ UNLABELLED_CONTROLS = """() => [...document.querySelectorAll('input, select, tex
 SURVEY_EVENT = REPO / "samples" / "surveymonkey" / "response_completed.json"
 
 
-async def _publish_survey_event(stack: Any, receiver: Receiver, already: int) -> None:
+async def _publish_survey_event(
+    stack: Any, receiver: Receiver, already: int, event_id: str | None = None
+) -> None:
     """Publish a real SurveyMonkey callback once the dispatcher knows the webhook; wait for its delivery."""
     from aiokafka import AIOKafkaProducer
 
@@ -186,7 +191,10 @@ async def _publish_survey_event(stack: Any, receiver: Receiver, already: int) ->
     )
     await producer.start()
     try:
-        await producer.send_and_wait(stack.topics.surveymonkey_events, SURVEY_EVENT.read_bytes())
+        body = json.loads(SURVEY_EVENT.read_bytes())
+        if event_id is not None:
+            body["event_id"] = event_id
+        await producer.send_and_wait(stack.topics.surveymonkey_events, json.dumps(body).encode())
     finally:
         await producer.stop()
     await receiver.wait_for(already + 1, timeout_s=30)
@@ -375,7 +383,69 @@ async def test_admin_flow(stack_factory: Callable[..., Any]) -> None:
             assert [
                 await r.get_attribute("height") != "0" for r in await chart.locator("rect.bar-failures").all()
             ].count(True) == 1
+            # The failures broken down by status code and error category.
+            breakdown = page.get_by_test_id("breakdown-chart")
+            await expect(breakdown.locator("li[data-code='503']")).to_contain_text("1")
+            await expect(breakdown.locator("li[data-code='200']")).to_contain_text("1")
+            await expect(breakdown.locator("li[data-category='http_5xx']")).to_contain_text("1")
             await screenshot(page, "status")
+
+            # Search across the integration by the event id the receiver saw.
+            first_event_id = receiver.bodies()[-1]["event_id"]
+            await page.get_by_role("link", name="Manage Webhooks").click()
+            await page.get_by_role("link", name="Search deliveries").click()
+            await page.get_by_label("Id to search for").fill(first_event_id)
+            await page.get_by_role("button", name="Search", exact=True).click()
+            found = page.get_by_test_id("search-table").locator("tr[data-delivery]")
+            await expect(found).to_have_count(1)
+            await expect(found.first).to_contain_text("Completed responses")
+            await expect(found.first.get_by_test_id("search-outcome")).to_have_text("succeeded")
+            assert await page.evaluate(UNLABELLED_CONTROLS) == []
+            await screenshot(page, "delivery-search")
+
+            # Another event fails for good (one attempt); recovery re-sends it once, with its own id.
+            receiver.fail_next = 1
+            await _publish_survey_event(stack, receiver, already=len(receiver.requests), event_id="20000002")
+            failed_delivery = receiver.requests[-1]["headers"].get("webhook-id") or receiver.requests[-1][
+                "headers"
+            ].get("Webhook-Id")
+            deadline = asyncio.get_running_loop().time() + 30
+            while True:
+                dead = (
+                    await api.get(
+                        "/admin/integration/surveymonkey/deliveries",
+                        params={"delivery_id": failed_delivery, "outcome": "dead_lettered"},
+                    )
+                ).json()["items"]
+                if dead:
+                    break
+                assert asyncio.get_running_loop().time() < deadline, "the dead letter never reached the logs"
+                await asyncio.sleep(0.5)
+            await page.get_by_role("link", name="Back to the webhooks").click()
+            await (
+                page.locator(f"tr[data-webhook='{webhook_id}']")
+                .get_by_role("link", name="Status of Completed responses")
+                .click()
+            )
+            before_recovery = len(receiver.requests)
+            await page.get_by_role("button", name="Recover failed deliveries").click()
+            await expect(page.get_by_test_id("recover-state")).to_have_text("done", timeout=30000)
+            await expect(page.get_by_test_id("recover-counts")).to_have_text("1 of 1 sent")
+            await receiver.wait_for(before_recovery + 1, timeout_s=30)
+            resent = receiver.requests[-1]
+            assert (
+                json.loads(resent["body"])["event_id"]
+                == json.loads(receiver.requests[-2]["body"])["event_id"]
+            )
+            resent_id = resent["headers"].get("webhook-id") or resent["headers"].get("Webhook-Id")
+            assert resent_id and resent_id != failed_delivery, "a recovered delivery has its own delivery id"
+            await screenshot(page, "recovery")
+            # Once unless forced: a second recovery sends nothing.
+            await page.get_by_role("button", name="Recover failed deliveries").click()
+            await expect(page.get_by_test_id("recover-state")).to_have_text("done", timeout=30000)
+            await expect(page.get_by_test_id("recover-counts")).to_have_text("0 of 0 sent")
+            await asyncio.sleep(1)
+            assert len(receiver.requests) == before_recovery + 1
 
             # Edit: rename, high priority; write-only auth replaced with a bearer token.
             await page.get_by_role("link", name="Manage Webhooks").click()
@@ -487,7 +557,10 @@ async def test_admin_flow(stack_factory: Callable[..., Any]) -> None:
             await viewer.go_back()
             # Revoking the token ends the session at the next call.
             assert (await api.delete(f"/admin/tokens/{viewer_token_id}")).status_code in (200, 204)
-            await viewer.get_by_role("button", name="Refresh").click()
+            # The page's own refresh may notice first (the table refreshes on its own): either way
+            # the viewer lands on the login page with the reason.
+            with contextlib.suppress(PlaywrightTimeoutError):
+                await viewer.get_by_role("button", name="Refresh").click(timeout=3000)
             await expect(viewer.get_by_text("Your token is no longer valid")).to_be_visible()
             await expect(viewer.get_by_label("API token")).to_be_visible()
             assert await viewer.evaluate("() => sessionStorage.length") == 0

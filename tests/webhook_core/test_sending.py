@@ -208,7 +208,7 @@ async def test_ssrf_checked_at_send_time_and_only_checked_address_used(
             session, f"http://hook.example:{receiver.port}/", b"{}", {}, 5, LOOPBACK, True, rebinding
         )
         assert blocked.error_category == "ssrf_blocked" and not blocked.classification.retryable
-        assert "10.0.0.7" in (blocked.error or "")
+        assert "10.0.0.7" not in (blocked.error or "") and "hook.example" in (blocked.error or "")
         assert receiver.requests == []
         # A name that only our resolver knows reaches the receiver: the checked address is used directly.
         ok = await send_webhook(
@@ -242,7 +242,7 @@ async def test_cached_answers_are_checked_too_and_skip_the_lookup(session: aioht
         blocked = await send_webhook(
             session, f"http://hook.example:{receiver.port}/", b"{}", {}, 5, LOOPBACK, True, private
         )
-        assert blocked.error_category == "ssrf_blocked" and "10.0.0.9" in (blocked.error or "")
+        assert blocked.error_category == "ssrf_blocked" and "10.0.0.9" not in (blocked.error or "")
         assert receiver.requests == [] and private.lookups == 0
         loopback = Peeking(["127.0.0.1"])
         ok = await send_webhook(
@@ -306,5 +306,5 @@ def test_a_policy_built_from_a_list_is_hashable_and_memoised_verdicts_match() ->
     assert hash(policy) == hash(SsrfPolicy(allowed_networks=(ipaddress.ip_network("10.1.0.0/16"),)))
     for _ in range(2):  # the second answer comes from the memo
         assert check_addresses_cached("h", ["10.1.2.3"], policy) == check_addresses("h", ["10.1.2.3"], policy)
-        with pytest.raises(SsrfError, match=r"10\.2\.0\.1"):
+        with pytest.raises(SsrfError, match="resolves to an address webhooks may not target"):
             check_addresses_cached("h", ["10.2.0.1"], policy)

@@ -18,6 +18,8 @@ from typing import Any, Literal
 import asyncpg
 
 Role = Literal["viewer", "operator", "admin"]
+ADMIN_TOKEN_MIN_LENGTH = 32
+"""A bootstrap token shorter than this is refused at start-up (``secrets.token_urlsafe(24)`` is 32)."""
 ROLE_RANK: dict[str, int] = {"viewer": 0, "operator": 1, "admin": 2}
 
 
@@ -37,6 +39,16 @@ class Principal:
     def can_access(self, integration_id: str) -> bool:
         """Whether the token's integration scope includes this integration."""
         return self.integration_ids is None or integration_id in self.integration_ids
+
+
+def check_admin_token(value: str) -> str:
+    """``ADMIN_TOKEN`` as given, or ValueError when it is too short to resist guessing."""
+    if len(value) < ADMIN_TOKEN_MIN_LENGTH:
+        raise ValueError(
+            f"must be at least {ADMIN_TOKEN_MIN_LENGTH} characters (got {len(value)}); "
+            'generate one with: python -c "import secrets; print(secrets.token_urlsafe(32))"'
+        )
+    return value
 
 
 def hash_token(token: str) -> str:

@@ -22,7 +22,7 @@ from contracts.topics import Headers
 
 _JOB_HEADERS = frozenset({Headers.MESSAGE_TYPE, Headers.DELIVERY_ID, Headers.WEBHOOK_ID})
 MAX_INVALID_REASON_CHARS = 2000
-MAX_INVALID_VALUE_BYTES = 256 * 1024
+MAX_INVALID_VALUE_BYTES = 1_000_000
 """Most bytes of a record copied into an invalid record (enough to see what is wrong; the rest may
 be PHI and would only make the invalid topic a second store of it)."""
 

@@ -42,13 +42,18 @@ def _run_dirs(env: Mapping[str, str], cwd: Path) -> list[Path]:
     return found
 
 
-def dev_token_file(env: Mapping[str, str] | None = None, cwd: Path | None = None) -> Path | None:
-    """The dev admin token file ``make run`` wrote, when there is one."""
+def dev_run_file(name: str, env: Mapping[str, str] | None = None, cwd: Path | None = None) -> Path | None:
+    """A file ``make run`` wrote in its run directory (``admin_token``, ``env``), when there is one."""
     for folder in _run_dirs(os.environ if env is None else env, cwd or Path.cwd()):
-        candidate = folder / TOKEN_FILE
+        candidate = folder / name
         if candidate.is_file():
             return candidate
     return None
+
+
+def dev_token_file(env: Mapping[str, str] | None = None, cwd: Path | None = None) -> Path | None:
+    """The dev admin token file ``make run`` wrote, when there is one."""
+    return dev_run_file(TOKEN_FILE, env, cwd)
 
 
 def resolve_token(

@@ -45,6 +45,35 @@ def parse_networks(value: object) -> list[IPNetwork]:
     return out
 
 
+DEFAULT_WEBHOOK_PORTS = frozenset({443, 8443})
+"""HTTPS and its usual alternative: a webhook receiver is a web server, and refusing other ports
+keeps the sender from being aimed at SMTP, databases, caches or admin consoles."""
+
+
+def parse_ports(value: object) -> frozenset[int] | None:
+    """``WEBHOOK_ALLOWED_PORTS``: comma-separated ports or ``low-high`` ranges, or ``*`` (every port)."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    if text == "*":
+        return None
+    ports: set[int] = set()
+    for raw in text.split(","):
+        item = raw.strip()
+        if not item:
+            continue
+        low, sep, high = item.partition("-")
+        if not low.strip().isdecimal() or (sep and not high.strip().isdecimal()):
+            raise ValueError(f"{item!r} is not a port or a low-high range (or use * for every port)")
+        first, last = int(low), int(high) if sep else int(low)
+        if not 1 <= first <= last <= 65535:
+            raise ValueError(f"{item!r} is outside 1-65535")
+        ports.update(range(first, last + 1))
+    if not ports:
+        raise ValueError("lists no port (use * for every port)")
+    return frozenset(ports)
+
+
 def decode_secrets_key(value: str) -> bytes:
     """Decode ``WEBHOOK_SECRETS_KEY`` (base64 or base64url of exactly 32 bytes)."""
     text = value.strip()
@@ -86,6 +115,12 @@ class CommonSettings(KafkaClientSettings):
         default_factory=list,
         validation_alias=AliasChoices("WEBHOOK_ALLOWED_NETWORKS", "webhook_allowed_networks"),
     )
+    webhook_allowed_ports: Annotated[str | None, NoDecode] = Field(
+        default=None,
+        validation_alias=AliasChoices("WEBHOOK_ALLOWED_PORTS", "webhook_allowed_ports"),
+        description="Ports subscription URLs may use: comma list or ranges, * for any. Default 443,8443;"
+        " with WEBHOOK_ALLOW_HTTP=true (the dev profile) and no value, every port.",
+    )
     topic_prefix: str = Field(default="", validation_alias=AliasChoices("TOPIC_PREFIX", "topic_prefix"))
     topics_override: Topics = Field(
         default_factory=Topics, validation_alias=AliasChoices("TOPICS", "topics_override")
@@ -117,6 +152,14 @@ class CommonSettings(KafkaClientSettings):
     def _networks(cls, value: object) -> list[IPNetwork]:
         return parse_networks(value)
 
+    @field_validator("webhook_allowed_ports", mode="before")
+    @classmethod
+    def _ports(cls, value: object) -> str | None:
+        if isinstance(value, list | tuple | set | frozenset):
+            value = ",".join(str(v) for v in value)
+        parse_ports(value)  # a bad value fails at start-up, naming WEBHOOK_ALLOWED_PORTS
+        return None if value is None else str(value)
+
     @field_validator("webhook_secrets_key")
     @classmethod
     def _key(cls, value: SecretStr) -> SecretStr:
@@ -136,6 +179,14 @@ class CommonSettings(KafkaClientSettings):
     def topics(self) -> Topics:
         """Topic names after overrides and the prefix."""
         return self.topics_override.with_prefix(self.topic_prefix)
+
+    @property
+    def webhook_ports(self) -> frozenset[int] | None:
+        """The ports webhooks may use (None: every port). Unset means 443 and 8443, except in the
+        dev profile (http allowed), whose receivers listen on arbitrary loopback ports."""
+        if self.webhook_allowed_ports is None:
+            return None if self.webhook_allow_http else DEFAULT_WEBHOOK_PORTS
+        return parse_ports(self.webhook_allowed_ports)
 
     @property
     def secrets_key(self) -> bytes:

@@ -20,14 +20,56 @@ Errors: :class:`FilterError` (invalid document, raised at compile time; the mess
 e.g. ``filter.data.status.$in: expected a list``) and :class:`FilterEvaluationError` (an ordering
 operator met a value of another type, e.g. ``$gt: 5`` against ``"booked"``; callers count it and treat
 the filter as false).
+
+Cost: ``$in`` / ``$nin`` are hash-set lookups keyed by (JSON type, value), so ``1``, ``true`` and ``"1"``
+stay apart while ``1`` and ``1.0`` are the same number. A filter holds at most :data:`MAX_OPERANDS`
+operand values in total. One evaluation spends steps from an :class:`EvaluationBudget` (each value
+visited on a path, each value tested, long strings scanned by ``$contains``); running out raises
+:class:`FilterBudgetExceededError`, so an event with huge arrays cannot make one filter expensive.
 """
 
 from __future__ import annotations
 
-import operator
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from webhook_core.filter_eval import (
+    DEFAULT_BUDGET_STEPS,
+    SCAN_CHARS_PER_STEP,
+    EvaluationBudget,
+    FilterBudgetExceededError,
+    FilterEvaluationError,
+    Predicate,
+    Scalar,
+    Test,
+    all_of,
+    any_member,
+    any_of,
+    kind,
+    member_set,
+    ordered,
+    resolve,
+    scan_cost,
+    spent,
+)
+
+__all__ = [
+    "DEFAULT_BUDGET_STEPS",
+    "MAX_DEPTH",
+    "MAX_LIST",
+    "MAX_NODES",
+    "MAX_OPERANDS",
+    "MAX_PATH_SEGMENTS",
+    "MAX_STRING",
+    "SCAN_CHARS_PER_STEP",
+    "CompiledFilter",
+    "EvaluationBudget",
+    "FilterBudgetExceededError",
+    "FilterError",
+    "FilterEvaluationError",
+    "compile_filter",
+]
 
 MAX_DEPTH = 8
 """Nesting of documents ($and/$or/$not) including the top level."""
@@ -39,23 +81,17 @@ MAX_STRING = 1024
 """Characters in one string operand."""
 MAX_PATH_SEGMENTS = 16
 MAX_PATH_LENGTH = 256
-
+MAX_OPERANDS = 2000
+"""Operand values in one filter, all operators together (each $in / $nin item counts)."""
 ROOT_FIELDS = frozenset({"type", "object_type", "object_id", "integration_id"})
 COMPARISON_OPERATORS = frozenset(
     {"$eq", "$ne", "$in", "$nin", "$gt", "$gte", "$lt", "$lte", "$exists", "$prefix", "$contains"}
 )
 LOGICAL_OPERATORS = frozenset({"$and", "$or", "$not"})
 
-Scalar = str | int | float | bool | None
-Predicate = Callable[[Mapping[str, Any]], bool]
-
 
 class FilterError(ValueError):
     """A filter document is invalid; the message names the path and what is wrong."""
-
-
-class FilterEvaluationError(Exception):
-    """A filter cannot be evaluated on one event (the caller counts it and treats it as false)."""
 
 
 @dataclass(frozen=True)
@@ -65,89 +101,20 @@ class CompiledFilter:
     document: Mapping[str, Any]
     _predicate: Predicate
     nodes: int
+    operands: int = 0
 
-    def matches(self, event: Mapping[str, Any]) -> bool:
+    def matches(self, event: Mapping[str, Any], budget_steps: int = DEFAULT_BUDGET_STEPS) -> bool:
         """Whether the event satisfies the filter (raises :class:`FilterEvaluationError`)."""
-        return self._predicate(event)
+        return self._predicate(event, EvaluationBudget(budget_steps))
 
 
 def compile_filter(doc: Mapping[str, Any]) -> CompiledFilter:
     """Validate a filter document and compile it (raises :class:`FilterError`)."""
     compiler = _Compiler()
     predicate = compiler.document(doc, "filter", 1)
-    return CompiledFilter(document=doc, _predicate=predicate, nodes=compiler.nodes)
-
-
-# ---------------------------------------------------------------- evaluation helpers
-
-
-def _kind(value: object) -> str:
-    # bool is an int subclass; keep true/1 apart, as JSON does.
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if value is None:
-        return "null"
-    return "other"
-
-
-def _equal(a: object, b: object) -> bool:
-    return _kind(a) == _kind(b) and a == b
-
-
-def _flatten(value: object) -> Iterator[object]:
-    if isinstance(value, list):
-        for item in value:
-            yield from _flatten(item)
-    else:
-        yield value
-
-
-def _resolve(event: Mapping[str, Any], segments: tuple[str, ...]) -> list[object]:
-    """Every value at the path, arrays searched (flattened) on the way and at the end."""
-    current: list[object] = [event]
-    for segment in segments:
-        found: list[object] = []
-        for value in current:
-            if isinstance(value, Mapping):
-                if segment in value:
-                    found.append(value[segment])
-            elif isinstance(value, list):
-                if segment.isdigit():
-                    index = int(segment)
-                    if index < len(value):
-                        found.append(value[index])
-                    continue
-                for item in _flatten(value):
-                    if isinstance(item, Mapping) and segment in item:
-                        found.append(item[segment])
-        if not found:
-            return []
-        current = found
-    return [leaf for value in current for leaf in _flatten(value)]
-
-
-_ORDER: dict[str, Callable[[Any, Any], bool]] = {
-    "$gt": operator.gt,
-    "$gte": operator.ge,
-    "$lt": operator.lt,
-    "$lte": operator.le,
-}
-
-
-def _ordered(op: str, operand: Scalar) -> Callable[[object], bool]:
-    kind = _kind(operand)
-    compare = _ORDER[op]
-
-    def test(value: object) -> bool:
-        if _kind(value) != kind:
-            raise FilterEvaluationError(f"{op} compares a {kind} with a {_kind(value)}")
-        return compare(value, operand)
-
-    return test
+    return CompiledFilter(
+        document=doc, _predicate=predicate, nodes=compiler.nodes, operands=compiler.operands
+    )
 
 
 # ---------------------------------------------------------------- compiler
@@ -156,11 +123,20 @@ def _ordered(op: str, operand: Scalar) -> Callable[[object], bool]:
 class _Compiler:
     def __init__(self) -> None:
         self.nodes = 0
+        self.operands = 0
 
     def _count(self, where: str) -> None:
         self.nodes += 1
         if self.nodes > MAX_NODES:
             raise FilterError(f"{where}: filter too large (more than {MAX_NODES} predicates)")
+
+    def _operands(self, count: int, where: str) -> None:
+        self.operands += count
+        if self.operands > MAX_OPERANDS:
+            raise FilterError(
+                f"{where}: filter too large (more than {MAX_OPERANDS} operand values in total, "
+                "counting every $in / $nin item)"
+            )
 
     def document(self, doc: object, where: str, depth: int) -> Predicate:
         if not isinstance(doc, Mapping):
@@ -178,13 +154,13 @@ class _Compiler:
                 parts.append(self.logical(key, value, sub, depth))
             else:
                 parts.append(self.field(key, value, sub))
-        return _all(parts)
+        return all_of(parts)
 
     def logical(self, op: str, value: object, where: str, depth: int) -> Predicate:
         self._count(where)
         if op == "$not":
             inner = self.document(value, where, depth + 1)
-            return lambda event: not inner(event)
+            return lambda event, budget: not inner(event, budget)
         if op not in ("$and", "$or"):
             hint = (
                 ' (use it inside a path, e.g. {"data.status": {"' + op + '": ...}})'
@@ -201,7 +177,7 @@ class _Compiler:
         if len(value) > MAX_LIST:
             raise FilterError(f"{where}: more than {MAX_LIST} items")
         parts = [self.document(item, f"{where}[{i}]", depth + 1) for i, item in enumerate(value)]
-        return _all(parts) if op == "$and" else _any(parts)
+        return all_of(parts) if op == "$and" else any_of(parts)
 
     def field(self, path: str, spec: object, where: str) -> Predicate:
         segments = _parse_path(path, where)
@@ -212,56 +188,63 @@ class _Compiler:
         else:
             tests = [self.predicate("$eq", spec, where)]
 
-        def check(event: Mapping[str, Any]) -> bool:
-            values = _resolve(event, segments)
-            return all(test(values) for test in tests)
+        if len(tests) == 1:
+            only = tests[0]
+
+            def check_one(event: Mapping[str, Any], budget: EvaluationBudget) -> bool:
+                return only(resolve(event, segments, budget), budget)
+
+            return check_one
+
+        def check(event: Mapping[str, Any], budget: EvaluationBudget) -> bool:
+            values = resolve(event, segments, budget)
+            for test in tests:  # noqa: SIM110 (a plain loop: no generator per evaluation)
+                if not test(values, budget):
+                    return False
+            return True
 
         return check
 
-    def predicate(self, op: str, operand: object, where: str) -> Callable[[list[object]], bool]:
+    def predicate(self, op: str, operand: object, where: str) -> Test:
         self._count(where)
         if op not in COMPARISON_OPERATORS:
             known = ", ".join(sorted(COMPARISON_OPERATORS))
             raise FilterError(f"{where}: unknown operator {op!r}; expected one of {known}")
         if op in ("$in", "$nin"):
             items = _scalar_list(operand, where)
+            self._operands(len(items), where)
+            members = member_set(items)
             if op == "$in":
-                return lambda values: any(_equal(v, item) for v in values for item in items)
-            return lambda values: not any(_equal(v, item) for v in values for item in items)
+                return lambda values, budget: any_member(values, members, budget)
+            return lambda values, budget: not any_member(values, members, budget)
+        self._operands(1, where)
         if op == "$exists":
             if not isinstance(operand, bool):
                 raise FilterError(f"{where}: expected true or false, got {_describe(operand)}")
             wanted = operand
-            return lambda values: any(v is not None for v in values) is wanted
+            return lambda values, budget: any(v is not None for v in values) is wanted
         scalar = _scalar(operand, where)
-        if op == "$eq":
-            return lambda values: any(_equal(v, scalar) for v in values)
-        if op == "$ne":
-            return lambda values: not any(_equal(v, scalar) for v in values)
+        if op in ("$eq", "$ne"):
+            member = member_set((scalar,))
+            if op == "$eq":
+                return lambda values, budget: any_member(values, member, budget)
+            return lambda values, budget: not any_member(values, member, budget)
         if op in ("$prefix", "$contains"):
             if not isinstance(scalar, str):
                 raise FilterError(f"{where}: expected a string, got {_describe(operand)}")
             text = scalar
             if op == "$prefix":
-                return lambda values: any(isinstance(v, str) and v.startswith(text) for v in values)
-            return lambda values: any(isinstance(v, str) and text in v for v in values)
-        if _kind(scalar) not in ("number", "string"):
+                return lambda values, budget: (
+                    spent(budget, scan_cost(values))
+                    and any(isinstance(v, str) and v.startswith(text) for v in values)
+                )
+            return lambda values, budget: (
+                spent(budget, scan_cost(values)) and any(isinstance(v, str) and text in v for v in values)
+            )
+        if kind(scalar) not in ("number", "string"):
             raise FilterError(f"{where}: expected a number or a string, got {_describe(operand)}")
-        test = _ordered(op, scalar)
         # Missing paths are false; a value of another type cannot be ordered and is an evaluation error.
-        return lambda values: any(test(v) for v in values if v is not None)
-
-
-def _all(parts: list[Predicate]) -> Predicate:
-    if len(parts) == 1:
-        return parts[0]
-    return lambda event: all(p(event) for p in parts)
-
-
-def _any(parts: list[Predicate]) -> Predicate:
-    if len(parts) == 1:
-        return parts[0]
-    return lambda event: any(p(event) for p in parts)
+        return ordered(op, scalar)
 
 
 def _parse_path(path: str, where: str) -> tuple[str, ...]:
@@ -304,9 +287,9 @@ def _scalar_list(value: object, where: str) -> tuple[Scalar, ...]:
 
 def _describe(value: object) -> str:
     names = {"bool": "a boolean", "number": "a number", "string": "a string", "null": "null"}
-    kind = _kind(value)
-    if kind in names:
-        return names[kind]
+    found = kind(value)
+    if found in names:
+        return names[found]
     if isinstance(value, Mapping):
         return "an object"
     if isinstance(value, list):

@@ -35,6 +35,8 @@ from webhook_core.ssrf import (
     SsrfPolicy,
     check_addresses_cached,
     literal_address,
+    port_blocked_reason,
+    redact_addresses,
     resolve_checked,
     system_resolver,
 )
@@ -208,6 +210,9 @@ async def send_webhook(
     checked = _checked_url(url, allow_http)
     if isinstance(checked, str):
         return _error("invalid_config", checked, elapsed_ms())
+    port_reason = port_blocked_reason(checked.port, policy)
+    if port_reason:
+        return _error("ssrf_blocked", port_reason, elapsed_ms())
     try:
         addresses = _known_addresses(checked.host, checked.port, policy, resolver)
         if addresses is None:
@@ -242,18 +247,28 @@ async def send_webhook(
         except TimeoutError:
             return _error("timeout", f"no complete answer within {timeout_s:g} s", elapsed_ms())
         except (aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError, ssl.SSLError) as exc:
-            return _error("tls_error", _describe(exc), elapsed_ms())
+            return _error(
+                "tls_error", redact_addresses(_describe(exc), addresses, checked.host), elapsed_ms()
+            )
         except aiohttp.ClientConnectorError as exc:
-            last = _error("connection_error", _describe(exc), elapsed_ms())
+            last = _error(
+                "connection_error", redact_addresses(_describe(exc), addresses, checked.host), elapsed_ms()
+            )
             if index + 1 < len(addresses):
                 continue  # only connecting failed, nothing was sent: the next checked address is safe to try
             return last
         except aiohttp.InvalidURL as exc:
-            return _error("invalid_config", _describe(exc), elapsed_ms())
+            return _error(
+                "invalid_config", redact_addresses(_describe(exc), addresses, checked.host), elapsed_ms()
+            )
         except (aiohttp.ClientError, OSError) as exc:
-            return _error("connection_error", _describe(exc), elapsed_ms())
+            return _error(
+                "connection_error", redact_addresses(_describe(exc), addresses, checked.host), elapsed_ms()
+            )
         except ValueError as exc:  # aiohttp rejects header values with control characters
-            return _error("invalid_config", _describe(exc), elapsed_ms())
+            return _error(
+                "invalid_config", redact_addresses(_describe(exc), addresses, checked.host), elapsed_ms()
+            )
         classification = classify(status, None)
         return SendResult(
             status_code=status,

@@ -8,6 +8,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 MAX_URL_LENGTH = 2048
 _WHITESPACE = re.compile(r"\s+", re.UNICODE)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class UrlError(ValueError):
@@ -59,12 +60,34 @@ def _is_ip_literal(netloc: str) -> bool:
     return "[" in netloc
 
 
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _valid_hostname(host: str) -> bool:
+    """Whether the resolver can take ``host``: Python's IDNA codec (which getaddrinfo applies)
+    accepts it and the result fits DNS limits; otherwise the lookup itself raises UnicodeError."""
+    try:
+        encoded = host.rstrip(".").encode("idna")
+    except UnicodeError:
+        return False
+    return 0 < len(encoded) <= 253 and all(0 < len(label) <= 63 for label in encoded.split(b"."))
+
+
 def validate_url(url: str, allow_http: bool = False) -> CheckedUrl:
     """Validate a sanitised URL: absolute, https (http only when allowed), host, no userinfo, length."""
     if not url:
         raise UrlError("subscription_url is empty")
     if len(url) > MAX_URL_LENGTH:
         raise UrlError(f"subscription_url is longer than {MAX_URL_LENGTH} characters")
+    if _CONTROL.search(url):
+        raise UrlError("subscription_url contains a control character")
+    if not _encodable(url):
+        raise UrlError("subscription_url contains a character that is not valid Unicode (a lone surrogate)")
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -84,5 +107,10 @@ def validate_url(url: str, allow_http: bool = False) -> CheckedUrl:
         raise UrlError("subscription_url has no host")
     if parts.fragment:
         raise UrlError("subscription_url must not contain a #fragment")
+    if not _is_ip_literal(parts.netloc) and not _valid_hostname(host):
+        raise UrlError(
+            f"subscription_url host {host[:80]!r} is not a valid domain name "
+            "(each label 1-63 characters once IDNA-encoded, 253 in all)"
+        )
     default_port = 443 if parts.scheme == "https" else 80
     return CheckedUrl(url=url, scheme=parts.scheme, host=host, port=port or default_port)

@@ -20,10 +20,13 @@ from pathlib import Path
 import aiohttp
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from config_api.api.routes import deliveries, delivery_search, health, recoveries, send_test
+from admin_auth.throttle import AuthThrottle
+from config_api.api.browser_headers import BrowserHeadersMiddleware
+from config_api.api.routes import asyncapi, deliveries, delivery_search, health, recoveries, send_test
+from config_api.api.text_guard import reject_unstorable_text
 from config_api.body_limit import BodyLimitMiddleware
 from config_api.db import create_pool
 from config_api.deliveries.tasks import start_delivery_tasks
@@ -152,10 +155,14 @@ def create_app(settings: ConfigApiSettings, *, resolver: Resolver | None = None)
         version="1.0.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        dependencies=[Depends(reject_unstorable_text)],
     )
     app.state.settings = settings
     app.state.resolver = resolver or AsyncResolver()  # c-ares: no thread pool for a slow name to fill
     app.state.producer = None
+    app.state.auth_throttle = AuthThrottle(
+        settings.auth_max_failures, settings.auth_failure_window_s, settings.auth_block_s
+    )
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(AsgiHttpMetrics, metrics=HTTP)  # outermost: it also sees the body limit's 413
@@ -174,12 +181,16 @@ def create_app(settings: ConfigApiSettings, *, resolver: Resolver | None = None)
         send_test,
         delivery_search,
         recoveries,
+        asyncapi,
     ):
         app.include_router(module.router)
-    if not (UI_DIR / "index.html").exists():
-        UI_DIR.mkdir(parents=True, exist_ok=True)
-        (UI_DIR / "index.html").write_text(
-            "<!doctype html><title>carehooks admin</title><p>UI not built.</p>\n"
-        )
-    app.mount("/admin/ui", StaticFiles(directory=UI_DIR, html=True), name="admin-ui")
+    index = UI_DIR / "index.html"
+    index_html = ""
+    if index.is_file():
+        app.mount("/admin/ui", StaticFiles(directory=UI_DIR, html=True), name="admin-ui")
+        index_html = index.read_text()
+    else:
+        # An install without the UI files still serves the API; nothing is written into the package.
+        logger.warning("admin UI files missing: /admin/ui is not served", extra={"path": str(UI_DIR)})
+    app.add_middleware(BrowserHeadersMiddleware, ui_prefix="/admin/ui", index_html=index_html)
     return app

@@ -1,7 +1,7 @@
 """API errors and the one error body every 4xx uses: ``{"detail": [{"loc", "msg", "type"}]}``.
 
 Error tree: :class:`ApiError` (root) -> :class:`InvalidInputError` (422, names the field),
-:class:`NotFoundError` (404), :class:`ConflictError` (409). Pydantic's own 422s are reshaped to the
+:class:`ForbiddenError` (403), :class:`NotFoundError` (404), :class:`ConflictError` (409). Pydantic's own 422s are reshaped to the
 same body without the ``input`` echo, because the input can hold credentials.
 """
 
@@ -49,6 +49,13 @@ class NotFoundError(ApiError):
 
     status_code = 404
     error_type = "not_found"
+
+
+class ForbiddenError(ApiError):
+    """The caller's role does not allow this (403)."""
+
+    status_code = 403
+    error_type = "forbidden"
 
 
 class ConflictError(ApiError):

@@ -7,6 +7,8 @@ from urllib.parse import urlsplit
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from admin_auth.throttle import DEFAULT_BLOCK_S, DEFAULT_MAX_FAILURES, DEFAULT_WINDOW_S
+from admin_auth.tokens import check_admin_token
 from service_kit.settings import CommonSettings
 
 
@@ -30,7 +32,7 @@ class ConfigApiSettings(CommonSettings):
     admin_token: SecretStr | None = Field(
         default=None,
         validation_alias=AliasChoices("ADMIN_TOKEN", "admin_token"),
-        description="Bootstrap admin bearer token (never stored).",
+        description="Bootstrap admin bearer token (never stored; at least 32 characters).",
     )
     auto_disable_after_failures: int = Field(default=10, ge=1, description="Consecutive dead letters.")
     auto_disable_after_s: float = Field(default=5 * 24 * 3600, gt=0, description="Failing without success.")
@@ -56,6 +58,21 @@ class ConfigApiSettings(CommonSettings):
     delivery_retention_interval_s: float = Field(
         default=3600.0, gt=0, le=86400, description="How often old delivery logs are purged (part B)."
     )
+
+    auth_max_failures: int = Field(
+        default=DEFAULT_MAX_FAILURES, ge=1, description="Failed authentications per client before 429."
+    )
+    auth_failure_window_s: float = Field(
+        default=DEFAULT_WINDOW_S, gt=0, description="Window of those failures."
+    )
+    auth_block_s: float = Field(default=DEFAULT_BLOCK_S, gt=0, description="How long a client then gets 429.")
+
+    @field_validator("admin_token")
+    @classmethod
+    def _admin_token_length(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            check_admin_token(value.get_secret_value())
+        return value
 
     @field_validator("database_url")
     @classmethod

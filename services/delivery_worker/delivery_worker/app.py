@@ -117,7 +117,9 @@ class WorkerApp:
         self.deliverer = Deliverer(
             DeliveryOptions(
                 topics=s.topics,
-                policy=SsrfPolicy(allowed_networks=tuple(s.webhook_allowed_networks)),
+                policy=SsrfPolicy(
+                    allowed_networks=tuple(s.webhook_allowed_networks), allowed_ports=s.webhook_ports
+                ),
                 allow_http=s.webhook_allow_http,
                 circuit_threshold=s.circuit_failure_threshold,
                 circuit_cooldown_s=s.circuit_cooldown_ms / 1000,

@@ -1,8 +1,9 @@
-"""Composition root: ``create_app(settings)`` wires the config view, patient index, consumer and producer.
+"""Composition root: ``create_app(settings)`` wires the config view, patient index, intake and producer.
 
-Raw aiokafka rather than FastStream: offsets are committed per polled batch, only after every job of
-the batch was acknowledged by the broker (at-least-once), and consumption must not begin before the
-config view caught up; both need the control FastStream's per-message subscribers hide.
+The intake runs on FastStream (:mod:`dispatcher.intake`): a batch subscriber with manual
+acknowledgement. A batch is acknowledged (its offsets committed) only after the broker acknowledged
+every record produced from it (at-least-once), and the FastStream broker is started only once the
+config view and the patient index caught up.
 """
 
 from __future__ import annotations
@@ -13,15 +14,17 @@ import logging
 import signal
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
-from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+from aiokafka.errors import IllegalStateError, KafkaError
+from faststream.kafka.message import KafkaMessage
 
-from dispatcher.handlers import EventProcessor, InputRecord, Outgoing
+from dispatcher.handlers import EventProcessor, InputRecord, Outgoing, ProcessingLimits
+from dispatcher.intake import add_intake, build_broker
 from dispatcher.matching import WebhookIndex
 from dispatcher.metrics import DispatcherMetrics
 from dispatcher.patient_index import PatientIndex
 from dispatcher.settings import DispatcherSettings
 from service_kit.config_view import ConfigChange, ConfigFollower, WebhookView
-from service_kit.kafka import consumer_options, producer_options
+from service_kit.kafka import producer_options
 from service_kit.ops_http import OpsServer
 from service_kit.runtime import current_loop_name
 from webhook_core.payload_crypto import Payloads
@@ -59,14 +62,25 @@ class DispatcherApp:
         self.patient_follower = ConfigFollower(
             bootstrap, settings, self.topics.patient_index, _PatientIndexSink(self.patients), wait_ms
         )
+        limits = ProcessingLimits(
+            max_input_bytes=settings.max_input_bytes,
+            max_job_bytes=settings.max_job_bytes,
+            filter_budget_steps=settings.filter_budget_steps,
+        )
         self.processor = EventProcessor(
-            self.topics, self.view, self.index, self.patients, self.metrics, settings.phone_region,
+            self.topics,
+            self.view,
+            self.index,
+            self.patients,
+            self.metrics,
+            settings.phone_region,
             Payloads(SecretBox(settings.secrets_key), encrypt=settings.kafka_payload_encryption),
-        )  # fmt: skip
+            limits=limits,
+        )
         self.ops = OpsServer(settings.host, settings.port, lambda: self.ready, registry=self.metrics.registry)
         self._producer: AIOKafkaProducer | None = None
-        self._consumer: AIOKafkaConsumer | None = None
-        self._task: asyncio.Task[None] | None = None
+        self.broker = build_broker(settings)
+        self.intake = add_intake(self.broker, settings, self.topics, self._handle_batch)
         self._consuming = False
         self.metrics.watch_ready(lambda: self.ready)
 
@@ -75,9 +89,14 @@ class DispatcherApp:
         """Config view and patient index caught up, and the event consumer running."""
         return self._consuming and self.config.ready and self.patient_follower.ready
 
+    @property
+    def _consumer(self) -> AIOKafkaConsumer | None:
+        return self.intake.consumer
+
     def assignment(self) -> set[TopicPartition]:
         """Input partitions this instance owns right now (empty before the group assigned any)."""
-        return set(self._consumer.assignment()) if self._consumer is not None else set()
+        consumer = self._consumer
+        return set(consumer.assignment()) if consumer is not None else set()
 
     def _on_config_change(self, change: ConfigChange) -> None:
         self.index.on_change(change)
@@ -94,19 +113,10 @@ class DispatcherApp:
         # Matching against a half-built view would silently drop deliveries: wait for both views first.
         await self.config.wait_ready(settings.ready_timeout_s)
         await self.patient_follower.wait_ready(settings.ready_timeout_s)
-        consumer = AIOKafkaConsumer(
-            self.topics.surveymonkey_events,
-            self.topics.fhir_events,
-            group_id=settings.group_id,
-            session_timeout_ms=settings.session_timeout_ms,
-            heartbeat_interval_ms=settings.heartbeat_interval_ms,
-            **consumer_options(settings.kafka_bootstrap_servers, settings, settings.kafka_fetch_max_wait_ms),
-        )
-        await consumer.start()
-        self._consumer = consumer
+        await self.broker.start()
         self._consuming = True
-        self._task = asyncio.create_task(self._consume(), name="dispatcher-consume")
-        self._task.add_done_callback(self._consume_ended)
+        for task in self.intake.tasks:
+            task.add_done_callback(self._consume_ended)
         logger.info(
             "dispatcher ready",
             extra={
@@ -119,13 +129,9 @@ class DispatcherApp:
     async def stop(self) -> None:
         """Stop consuming (uncommitted records are re-read by the next owner), then close everything."""
         self._consuming = False
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
         if self._consumer is not None:
             _leave_group_even_in_generation_zero(self._consumer)
-            await self._consumer.stop()
+        await self.broker.stop()
         await self.patient_follower.stop()
         await self.config.stop()
         if self._producer is not None:
@@ -145,51 +151,59 @@ class DispatcherApp:
             await self.stop()
 
     def _consume_ended(self, task: asyncio.Task[None]) -> None:
-        if task.cancelled():
+        if task.cancelled() or not self._consuming:
             return
         # Not expected (the loop handles Kafka errors and bad records); /readyz turns 503 so that the
         # orchestrator restarts the instance instead of leaving its partitions stalled.
         self._consuming = False
         logger.error("event consumer stopped", exc_info=task.exception())
 
-    async def _consume(self) -> None:
-        assert self._consumer is not None
-        consumer = self._consumer
-        while True:
-            try:
-                batches = await consumer.getmany(timeout_ms=200, max_records=self.settings.max_batch)
-            except KafkaError as exc:
-                logger.warning("event fetch failed, retrying", extra={"error": type(exc).__name__})
-                await asyncio.sleep(0.5)
-                continue
-            if batches:
-                await self._handle_batch(consumer, batches)
+    async def _handle_batch(self, message: KafkaMessage) -> None:
+        """One polled batch: process, publish, wait for every ack, then commit (never raises).
 
-    async def _handle_batch(
-        self, consumer: AIOKafkaConsumer, batches: dict[TopicPartition, list[ConsumerRecord]]
-    ) -> None:
+        With manual acknowledgement an exception escaping here would leave the batch neither committed
+        nor rewound, and the next batch's commit would skip it: anything unexpected rewinds it instead.
+        """
+        try:
+            await self._process_batch(message)
+        except Exception as exc:  # noqa: BLE001 - the net under the batch, by design
+            logger.error("batch handling failed; it will be read again", extra={"error": type(exc).__name__})
+            with contextlib.suppress(IllegalStateError, KafkaError):
+                await message.nack()
+            await asyncio.sleep(0.5)
+
+    async def _process_batch(self, message: KafkaMessage) -> None:
+        raw = message.raw_message
+        records = raw if isinstance(raw, tuple) else (raw,)
+        if not records:
+            return
         outgoing: list[Outgoing] = []
-        firsts: dict[TopicPartition, int] = {}
-        commits: dict[TopicPartition, int] = {}
-        for tp, records in batches.items():
-            for record in records:
-                outgoing.extend(self.processor.process(_input(record)))
-            firsts[tp] = records[0].offset
-            commits[tp] = records[-1].offset + 1
+        for record in records:
+            outgoing.extend(self.processor.process_safely(_input(record), self.settings.handler_attempts))
         if not await self._publish(outgoing):
-            for tp, offset in firsts.items():
-                # Re-process the batch: same delivery ids, receivers de-duplicate. A partition revoked
-                # meanwhile is re-read by its new owner from the last commit instead.
-                with contextlib.suppress(IllegalStateError):
-                    consumer.seek(tp, offset)
+            # Re-process the batch: same delivery ids, receivers de-duplicate. A partition revoked
+            # meanwhile is re-read by its new owner from the last commit instead.
+            with contextlib.suppress(IllegalStateError, KafkaError):
+                await message.nack()
             await asyncio.sleep(0.5)
             return
         try:
-            await consumer.commit(commits)
-        except (CommitFailedError, KafkaError) as exc:
+            # Commits the consumer's position, i.e. the end of this batch (the loop fetches again only
+            # after this handler returned).
+            await message.ack()
+        except KafkaError as exc:
             # A rebalance took the partitions; their new owner re-reads from the last commit.
             logger.warning("offset commit failed", extra={"error": type(exc).__name__})
-        for tp, next_offset in commits.items():
+        self._record_lag(records)
+
+    def _record_lag(self, records: tuple[ConsumerRecord, ...]) -> None:
+        consumer = self._consumer
+        if consumer is None:
+            return
+        ends: dict[TopicPartition, int] = {}
+        for record in records:
+            ends[TopicPartition(record.topic, record.partition)] = record.offset + 1
+        for tp, next_offset in ends.items():
             highwater = consumer.highwater(tp)
             if highwater is not None:
                 self.metrics.set_lag(self.settings.group_id, tp.topic, tp.partition, highwater - next_offset)

@@ -25,15 +25,20 @@ from dispatcher.metrics import DispatcherMetrics
 from dispatcher.patient_index import PatientIndex
 from dispatcher.priority import job_priority, rules_priority
 from service_kit.config_view import WebhookView
-from webhook_core.filters import FilterEvaluationError
+from webhook_core.filters import FilterBudgetExceededError, FilterEvaluationError
 
 logger = logging.getLogger(__name__)
 
 MAX_INTEGRATION_ID = 128
-MAX_MESSAGE_BYTES = 3_500_000
-"""Largest record the dispatcher publishes (the producer's max_request_size is 4 MiB per batch)."""
 MAX_INVALID_VALUE_BYTES = 1_000_000
 """Original bytes kept on an invalid event (base64 grows them by a third)."""
+MAX_INVALID_KEY_BYTES = 1024
+"""Original key bytes kept on an invalid event (and used as its Kafka key)."""
+MAX_COPIED_HEADERS = 32
+MAX_HEADER_NAME_CHARS = 256
+MAX_HEADER_VALUE_CHARS = 1024
+"""With the reason cut to 2,000 characters by contracts.records.invalid_event, an invalid event stays
+bounded: about 1.4 MB at most, whatever the input."""
 # Data-shape errors a malformed input can still raise past validation; one bad record must not stop
 # the partition, so these become an invalid event instead of a crash.
 _DATA_ERRORS = (ValueError, TypeError, KeyError, AttributeError, RecursionError)
@@ -48,8 +53,17 @@ class InputRecord:
     offset: int
     key: bytes | None
     value: bytes | None
-    headers: Sequence[tuple[str, bytes]]
+    headers: Sequence[tuple[str, bytes | None]]
     timestamp_ms: int
+
+
+@dataclass(frozen=True)
+class ProcessingLimits:
+    """Size and cost bounds (``DISPATCHER_MAX_INPUT_BYTES``, ``_MAX_JOB_BYTES``, ``_FILTER_BUDGET_STEPS``)."""
+
+    max_input_bytes: int = 1_000_000
+    max_job_bytes: int = 3_500_000
+    filter_budget_steps: int = 4_000
 
 
 @dataclass(frozen=True)
@@ -63,9 +77,17 @@ class Outgoing:
     job_labels: tuple[str, str] | None = None
 
 
-def decode_headers(headers: Sequence[tuple[str, bytes]]) -> dict[str, str]:
-    """Header values as text (undecodable bytes replaced; headers are metadata, not payload)."""
-    return {name: header_text(value) or "" for name, value in headers}
+def decode_headers(headers: Sequence[tuple[str, bytes | None]]) -> dict[str, str]:
+    """Header values as text, bounded (the first 32 headers, names and values cut to 256 / 1024 chars).
+
+    A header without a value (aiokafka hands None) reads as ""; undecodable bytes are replaced:
+    headers are metadata, and these copies end up on invalid events, which must stay small.
+    """
+    decoded: dict[str, str] = {}
+    for name, value in headers[:MAX_COPIED_HEADERS]:
+        text = header_text(value[: MAX_HEADER_VALUE_CHARS * 4] if value is not None else None) or ""
+        decoded[str(name)[:MAX_HEADER_NAME_CHARS]] = text[:MAX_HEADER_VALUE_CHARS]
+    return decoded
 
 
 class EventProcessor:
@@ -81,8 +103,10 @@ class EventProcessor:
         phone_region: str,
         sealer: PayloadSealer,
         clock: Callable[[], datetime] = utcnow,
+        limits: ProcessingLimits | None = None,
     ) -> None:
         self.sealer = sealer  # encrypts job bodies and invalid copies (KAFKA_PAYLOAD_ENCRYPTION)
+        self.limits = limits or ProcessingLimits()
         self.topics = topics
         self.view = view
         self.index = index
@@ -91,6 +115,35 @@ class EventProcessor:
         metrics.watch_integrations(view)
         self.region = phone_region
         self.clock = clock
+
+    def process_safely(self, record: InputRecord, attempts: int = 3) -> list[Outgoing]:
+        """:meth:`process`, tried ``attempts`` times when it raises; then an invalid event (handler_error).
+
+        ``process`` already turns bad input into invalid events; this is the net under it, so that no
+        record can stop the consumer whatever goes wrong.
+        """
+        failure = "no attempt"
+        for attempt in range(1, attempts + 1):
+            try:
+                return self.process(record)
+            except Exception as exc:  # noqa: BLE001 - the net under every record, by design
+                failure = type(exc).__name__
+                logger.error(
+                    "record handling raised",
+                    extra={
+                        "topic": record.topic,
+                        "partition": record.partition,
+                        "offset": record.offset,
+                        "attempt": attempt,
+                        "error": failure,
+                    },
+                )
+        self.metrics.events_consumed.labels("other", "invalid").inc()
+        reason = f"handler_error: handling raised {failure} {attempts} times"
+        try:
+            return [self.invalid_event(record, decode_headers(record.headers), reason, None)]
+        except Exception:  # noqa: BLE001 - last resort: the copy without headers cannot fail on them
+            return [self.invalid_event(record, {}, reason, None)]
 
     def process(self, record: InputRecord) -> list[Outgoing]:
         """Everything to publish for one input record (never raises on bad input)."""
@@ -103,6 +156,12 @@ class EventProcessor:
         try:
             if len(integration_id) > MAX_INTEGRATION_ID:
                 raise InvalidInputError(f"integration-id header: longer than {MAX_INTEGRATION_ID} characters")
+            size = len(record.value or b"")
+            if size > self.limits.max_input_bytes:
+                raise InvalidInputError(
+                    f"too_large: record of {size} bytes exceeds the {self.limits.max_input_bytes}-byte "
+                    "input limit (DISPATCHER_MAX_INPUT_BYTES)"
+                )
             doc = load_json(record.value)
             if is_fhir:
                 interaction = headers.get(Headers.FHIR_INTERACTION)
@@ -113,17 +172,17 @@ class EventProcessor:
                 result = ParseResult(
                     events=[surveymonkey.parse_surveymonkey(doc, integration_id, kafka_time)]
                 )
-            out = [self._invalid(record, headers, error.reason, error.index) for error in result.errors]
+            out = [self.invalid_event(record, headers, error.reason, error.index) for error in result.errors]
             for _ in result.errors:
                 self.metrics.events_consumed.labels(self.metrics.integration(integration_id), "invalid").inc()
             for event in result.events:
                 try:
                     out.extend(self._dispatch(event, kafka_time))
                 except InvalidInputError as exc:  # this event only; the bundle's others still go
-                    out.append(self._invalid(record, headers, str(exc), None))
+                    out.append(self.invalid_event(record, headers, str(exc), None))
         except InvalidInputError as exc:
             self.metrics.events_consumed.labels(self.metrics.integration(integration_id), "invalid").inc()
-            out = [self._invalid(record, headers, str(exc), None)]
+            out = [self.invalid_event(record, headers, str(exc), None)]
         except _DATA_ERRORS as exc:
             logger.warning(
                 "record could not be processed",
@@ -135,7 +194,9 @@ class EventProcessor:
                 },
             )
             self.metrics.events_consumed.labels(self.metrics.integration(integration_id), "invalid").inc()
-            out = [self._invalid(record, headers, f"could not be processed ({type(exc).__name__})", None)]
+            out = [
+                self.invalid_event(record, headers, f"could not be processed ({type(exc).__name__})", None)
+            ]
         self.metrics.dispatch_duration.observe(time.perf_counter() - started)
         return out
 
@@ -149,7 +210,7 @@ class EventProcessor:
             self.metrics.patient_index_entries.set(len(self.patients))
         elif event.source == "surveymonkey":
             link_patient(event, self.patients, self.region)
-        matched = self.index.match(event, self._filter_error)
+        matched = self.index.match(event, self._filter_error, self.limits.filter_budget_steps)
         self.metrics.events_consumed.labels(
             self.metrics.integration(event.integration_id), "matched" if matched else "unmatched"
         ).inc()
@@ -161,11 +222,11 @@ class EventProcessor:
             priority = job_priority(by_rules, webhook)
             job = self.sealer.seal(build_job(event, webhook, body, priority, now, kafka_time))
             value = job.to_bytes()
-            if len(value) > MAX_MESSAGE_BYTES:
+            if len(value) > self.limits.max_job_bytes:
                 # The broker would refuse it on every retry and stall the partition: report it instead.
                 raise InvalidInputError(
-                    f"{event.event_type} {event.object_id}: delivery job of {len(value)} bytes exceeds the "
-                    f"{MAX_MESSAGE_BYTES}-byte message limit"
+                    f"too_large: {event.event_type} {event.object_id}: delivery job of {len(value)} bytes "
+                    f"exceeds the {self.limits.max_job_bytes}-byte message limit (DISPATCHER_MAX_JOB_BYTES)"
                 )
             topic = self.topics.deliveries_priority if priority == "high" else self.topics.deliveries
             record = delivery_job_record(job, sealer=self.sealer, value=value)
@@ -181,17 +242,24 @@ class EventProcessor:
         return out
 
     def _filter_error(self, webhook_id: str, exc: FilterEvaluationError) -> None:
+        if isinstance(exc, FilterBudgetExceededError):
+            # This webhook is skipped for this event only; the others and the batch go on.
+            self.metrics.filter_budget_exceeded.inc()
+            logger.warning("filter evaluation budget exceeded", extra={"webhook_id": webhook_id})
+            return
         self.metrics.filter_errors.inc()
         logger.info("filter could not be evaluated", extra={"webhook_id": webhook_id, "error": str(exc)})
 
-    def _invalid(
+    def invalid_event(
         self, record: InputRecord, headers: dict[str, str], reason: str, index: int | None
     ) -> Outgoing:
+        """The bounded ``invalid_event.v1`` copy of a record (value, key, headers and reason capped)."""
+        key = record.key[:MAX_INVALID_KEY_BYTES] if record.key is not None else None
         message = invalid_event(
             source_topic=record.topic,
             partition=record.partition,
             offset=record.offset,
-            key=record.key,
+            key=key,
             value=record.value,
             headers=headers,
             reason=reason,
@@ -211,7 +279,7 @@ class EventProcessor:
         )
         return Outgoing(
             self.topics.invalid_events,
-            record.key,
+            key,
             message.to_bytes(),
             [("message-type", b"invalid_event.v1")],
         )

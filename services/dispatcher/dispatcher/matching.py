@@ -16,7 +16,13 @@ from contracts.webhooks import WebhookConfigV1
 from dispatcher.events import NormalisedEvent
 from service_kit.config_view import ConfigChange
 from webhook_core.criteria import compile_criteria
-from webhook_core.filters import CompiledFilter, FilterError, FilterEvaluationError, compile_filter
+from webhook_core.filters import (
+    DEFAULT_BUDGET_STEPS,
+    CompiledFilter,
+    FilterError,
+    FilterEvaluationError,
+    compile_filter,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -30,15 +36,18 @@ class Subscription:
     object_ids: frozenset[str] | None
     predicates: tuple[CompiledFilter, ...]
 
-    def accepts(self, event: NormalisedEvent) -> bool:
-        """Object types, object ids and filters (the bucket already checked integration and type)."""
+    def accepts(self, event: NormalisedEvent, budget_steps: int = DEFAULT_BUDGET_STEPS) -> bool:
+        """Object types, object ids and filters (the bucket already checked integration and type).
+
+        Each filter gets ``budget_steps`` (raises FilterBudgetExceededError when it runs out).
+        """
         if self.object_types is not None and self.object_types.isdisjoint(event.object_types):
             return False
         if self.object_ids is not None and self.object_ids.isdisjoint(event.object_ids):
             return False
         if self.predicates:
             view = event.filter_view()
-            return all(p.matches(view) for p in self.predicates)
+            return all(p.matches(view, budget_steps) for p in self.predicates)
         return True
 
 
@@ -158,12 +167,17 @@ class WebhookIndex:
         self,
         event: NormalisedEvent,
         on_filter_error: Callable[[str, FilterEvaluationError], None] | None = None,
+        budget_steps: int = DEFAULT_BUDGET_STEPS,
     ) -> list[WebhookConfigV1]:
-        """The webhooks the event goes to, by webhook id; a filter that cannot be evaluated counts as false."""
+        """The webhooks the event goes to, by webhook id.
+
+        A filter that cannot be evaluated, or runs out of its ``budget_steps`` on this event, counts as
+        false for this webhook only (``on_filter_error`` is told which).
+        """
         matched: list[WebhookConfigV1] = []
         for webhook_id, sub in sorted(self.candidates(event).items()):
             try:
-                ok = sub.accepts(event)
+                ok = sub.accepts(event, budget_steps)
             except FilterEvaluationError as exc:
                 if on_filter_error is not None:
                     on_filter_error(webhook_id, exc)

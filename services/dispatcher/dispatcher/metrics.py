@@ -39,6 +39,11 @@ class DispatcherMetrics(ServiceMetrics):
         self.filter_errors = Counter(
             "carehooks_filter_errors_total", "Webhook filters that could not be evaluated.", registry=r
         )
+        self.filter_budget_exceeded = Counter(
+            "carehooks_filter_budget_exceeded_total",
+            "Webhooks skipped for one event because their filter ran out of its evaluation budget.",
+            registry=r,
+        )
         self.patient_index_entries = Gauge(
             "carehooks_patient_index_entries", "Keys in the dispatcher's patient index.", registry=r
         )

@@ -14,7 +14,9 @@ import argparse
 import asyncio
 import json
 import os
+import shlex
 import sys
+from collections.abc import MutableMapping
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaProducer
@@ -22,6 +24,7 @@ from aiokafka.errors import KafkaError
 
 from contracts.catalogs import FHIR_INTERACTIONS
 from contracts.topics import Headers, Topics
+from service_kit.admin_client import dev_run_file
 from service_kit.kafka import producer_options
 from service_kit.kafka_security import KafkaClientSettings
 from service_kit.settings import load_settings
@@ -125,8 +128,24 @@ async def send(message: Message, bootstrap_servers: str, client: KafkaClientSett
     return meta.partition, meta.offset
 
 
+def dev_kafka_defaults(environ: MutableMapping[str, str] | None = None) -> None:
+    """``make run``'s Kafka settings (``<run dir>/env``) as defaults, so ``publish`` works in a fresh
+    terminal: the embedded broker needs a non-idempotent producer, which a real cluster's defaults
+    would not give. Variables already set win; nothing else from that file (token, keys) is read."""
+    target = os.environ if environ is None else environ
+    path = dev_run_file("env", target)
+    if path is None:
+        return
+    for line in path.read_text().splitlines():
+        name, sep, value = line.partition("=")
+        if sep and (name.startswith("KAFKA_") or name in ("TOPIC_PREFIX", "TOPICS")):
+            words = shlex.split(value)
+            target.setdefault(name, words[0] if words else "")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console entry point; returns the exit status."""
+    dev_kafka_defaults()
     args = build_parser().parse_args(argv)
     try:
         message = build_message(_read(args.file), args)

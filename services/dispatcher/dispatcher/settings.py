@@ -43,11 +43,46 @@ class DispatcherSettings(CommonSettings):
     ready_timeout_s: float = Field(
         default=120.0, gt=0, description="How long to wait for the config view at start."
     )
+    max_job_bytes: int = Field(
+        default=3_500_000,
+        ge=10_000,
+        le=4 * 1024 * 1024 - 65_536,
+        description=(
+            "Largest delivery job published; keep it below max.message.bytes of the deliveries topics "
+            "(and the producer's 4 MiB request limit). A bigger job is not produced: the event goes to "
+            "the invalid topic with reason too_large."
+        ),
+    )
+    max_input_bytes: int = Field(
+        default=1_000_000,
+        ge=1_000,
+        description=(
+            "Largest input record (value) processed; a bigger one goes to the invalid topic with reason "
+            "too_large. Must be below max_job_bytes (a job carries the event plus its envelope)."
+        ),
+    )
+    filter_budget_steps: int = Field(
+        default=4_000,
+        ge=100,
+        le=1_000_000,
+        description=(
+            "Steps one webhook filter may spend on one event (values visited and tested); a filter that "
+            "runs out does not match that event and filter_budget_exceeded_total grows."
+        ),
+    )
+    handler_attempts: int = Field(
+        default=3,
+        ge=1,
+        le=10,
+        description="Times a record whose handling raises unexpectedly is tried before it goes to the invalid topic.",
+    )
 
     @model_validator(mode="after")
     def _heartbeat(self) -> DispatcherSettings:
         if self.heartbeat_interval_ms * 3 > self.session_timeout_ms:
             raise ValueError("heartbeat_interval_ms must be at most a third of session_timeout_ms")
+        if self.max_input_bytes >= self.max_job_bytes:
+            raise ValueError("max_input_bytes must be below max_job_bytes")
         return self
 
     @field_validator("phone_region")

@@ -7,7 +7,17 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from dlq_replayer.handlers import ROUTES, RUNTIME, SETTINGS, TASKS, auth_middleware, error_middleware
+from admin_auth.throttle import AuthThrottle
+from dlq_replayer.handlers import (
+    ROUTES,
+    RUNTIME,
+    SETTINGS,
+    TASKS,
+    THROTTLE,
+    auth_middleware,
+    error_middleware,
+    headers_middleware,
+)
 from dlq_replayer.metrics import BASE, HTTP
 from dlq_replayer.runtime import open_core
 from dlq_replayer.settings import DlqReplayerSettings
@@ -15,9 +25,12 @@ from dlq_replayer.settings import DlqReplayerSettings
 
 def create_app(settings: DlqReplayerSettings) -> web.Application:
     """The HTTP service: /healthz /readyz /metrics and the bearer-protected /dlq API."""
-    app = web.Application(middlewares=[HTTP.aiohttp_middleware(), error_middleware, auth_middleware])
+    app = web.Application(
+        middlewares=[HTTP.aiohttp_middleware(), headers_middleware, error_middleware, auth_middleware]
+    )
     BASE.watch_ready(lambda: RUNTIME in app and app[RUNTIME].ready)
     app[SETTINGS] = settings
+    app[THROTTLE] = AuthThrottle()
     app[TASKS] = set()
 
     async def lifespan(app: web.Application) -> AsyncIterator[None]:

@@ -34,6 +34,7 @@ from dlq_replayer.selection import (
     compute_stats,
     decide,
     plan_replay,
+    replay_in_scope,
     select,
 )
 from dlq_replayer.store import ReplayRecord, ReplayStore
@@ -176,12 +177,14 @@ class DlqCore:
                 raise
         return ReplayDraft(self, filters, options, requested_by, decided, plan, lock)
 
-    async def prepare_resume(self, replay_id: str, actor: str) -> tuple[ReplayRecord, ReplayRun | None]:
+    async def prepare_resume(
+        self, replay_id: str, actor: str, scope: frozenset[str] | None = None
+    ) -> tuple[ReplayRecord, ReplayRun | None]:
         """The run sending what a replay has not sent yet (None when nothing is left)."""
         lock = await self.store.lock(self.topic)
         try:
             record = await self.store.get(replay_id)
-            if record is None or record.dlq_topic != self.topic:
+            if record is None or not _visible(record, self.topic, scope):
                 raise NotFoundError(f"no replay {replay_id!r}")
             unsent = await self.store.unsent_items(replay_id)
             if not unsent:
@@ -222,25 +225,29 @@ class DlqCore:
         publisher = await self._publisher()
         return await publisher.send(self.topics.deliveries, record.key, record.value, record.headers)
 
-    async def get_replay(self, replay_id: str) -> ReplayRecord:
-        """One replay's record and progress."""
+    async def get_replay(self, replay_id: str, scope: frozenset[str] | None = None) -> ReplayRecord:
+        """One replay's record and progress (404 outside the caller's scope: existence is not leaked)."""
         record = await self.store.get(replay_id)
-        if record is None or record.dlq_topic != self.topic:
+        if record is None or not _visible(record, self.topic, scope):
             raise NotFoundError(f"no replay {replay_id!r}")
         if record.status == "running" and await self.store.mark_orphans_interrupted(self.topic):
             record = await self.store.get(replay_id) or record
         return record
 
-    async def list_replays(self, limit: int = 50) -> list[ReplayRecord]:
-        """The latest replays of this DLQ, newest first."""
+    async def list_replays(self, limit: int = 50, scope: frozenset[str] | None = None) -> list[ReplayRecord]:
+        """The latest replays of this DLQ that the caller's scope covers, newest first."""
         if not 1 <= limit <= 1000:
             raise InvalidInputError("limit: must be between 1 and 1000")
-        records = [r for r in await self.store.list(limit) if r.dlq_topic == self.topic]
+        records = [r for r in await self.store.list(limit, scope) if r.dlq_topic == self.topic]
         if any(r.status == "running" for r in records) and await self.store.mark_orphans_interrupted(
             self.topic
         ):
-            records = [r for r in await self.store.list(limit) if r.dlq_topic == self.topic]
+            records = [r for r in await self.store.list(limit, scope) if r.dlq_topic == self.topic]
         return records
+
+
+def _visible(record: ReplayRecord | None, topic: str, scope: frozenset[str] | None) -> bool:
+    return record is not None and record.dlq_topic == topic and replay_in_scope(record.integration_ids, scope)
 
 
 def describe_plan(plan: ReplayPlan, options: ReplayOptions) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -17,6 +18,8 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ValidationError
 
+from admin_auth.security_headers import API_CSP, COMMON_HEADERS
+from admin_auth.throttle import AuthThrottle
 from admin_auth.tokens import Principal, authenticate
 from dlq_replayer.core import ReplayStarted
 from dlq_replayer.errors import ConflictError, DlqError, InvalidInputError, NotFoundError, UnavailableError
@@ -31,6 +34,7 @@ logger = logging.getLogger(__name__)
 RUNTIME = web.AppKey("runtime", Runtime)
 SETTINGS = web.AppKey("settings", DlqReplayerSettings)
 TASKS: web.AppKey[set[asyncio.Task[object]]] = web.AppKey("replay_tasks")
+THROTTLE = web.AppKey("auth_throttle", AuthThrottle)
 PRINCIPAL = "principal"
 
 _STATUS: dict[type[DlqError], int] = {
@@ -62,6 +66,28 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return _error(503, f"the database is unavailable ({type(exc).__name__}); retry later")
 
 
+def _throttled(wait: int) -> web.Response:
+    return web.json_response(
+        {"error": f"too many failed authentications from this client; retry in {wait} s"},
+        status=429,
+        headers={"Retry-After": str(wait)},
+    )
+
+
+@web.middleware
+async def headers_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Browser-facing defences on every answer (the API is JSON only: nothing may load or frame it)."""
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        response = exc
+    for name, value in {**COMMON_HEADERS, "Content-Security-Policy": API_CSP}.items():
+        response.headers.setdefault(name, value)
+    if isinstance(response, web.HTTPException):
+        raise response
+    return response
+
+
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """``/dlq`` needs a bearer token of an operator or admin (same tokens as the config API)."""
@@ -74,12 +100,21 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
             {"error": "missing bearer token"}, status=401, headers={"WWW-Authenticate": "Bearer"}
         )
     settings = request.app[SETTINGS]
+    throttle = request.app[THROTTLE]
+    client, now = request.remote or "unknown", time.monotonic()
+    wait = throttle.retry_after(client, now)
+    if wait is not None:
+        return _throttled(wait)
     admin = settings.admin_token.get_secret_value() if settings.admin_token else None
     principal = await authenticate(request.app[RUNTIME].pool, token.strip(), admin)
     if principal is None:
+        wait = throttle.failed(client, now)
+        if wait is not None:
+            return _throttled(wait)
         return web.json_response(
             {"error": "unknown or revoked token"}, status=401, headers={"WWW-Authenticate": "Bearer"}
         )
+    throttle.succeeded(client)
     if not principal.has_role("operator"):
         return _error(403, "the DLQ replayer needs an operator or admin token")
     request[PRINCIPAL] = principal
@@ -164,6 +199,8 @@ async def show_message(request: web.Request) -> web.Response:
     scope = _principal(request).integration_ids
     detail = await core.get_message(request.match_info["message_id"], _flag(request, "payload"), scope)
     if detail.payload_included:
+        # Audited (not only logged): the payload may hold PHI, and the audit log is what reviewers read.
+        await core.store.audit_payload_view(_principal(request).name, detail.message)
         logger.info(
             "dead-letter payload viewed",
             extra={"actor": _principal(request).name, "message_id": detail.message.id},
@@ -229,20 +266,25 @@ async def list_replays(request: web.Request) -> web.Response:
     raw = request.query.get("limit", "50")
     if not raw.isdigit():
         raise InvalidInputError(f"limit: {raw!r} is not a number")
-    return _json(await request.app[RUNTIME].core.list_replays(int(raw)))
+    scope = _principal(request).integration_ids
+    return _json(await request.app[RUNTIME].core.list_replays(int(raw), scope))
 
 
 @ROUTES.get("/dlq/replays/{replay_id}")
 async def show_replay(request: web.Request) -> web.Response:
     """One replay: who, when, filters, selected / replayed / skipped / failed."""
-    return _json(await request.app[RUNTIME].core.get_replay(request.match_info["replay_id"]))
+    scope = _principal(request).integration_ids
+    return _json(await request.app[RUNTIME].core.get_replay(request.match_info["replay_id"], scope))
 
 
 @ROUTES.post("/dlq/replays/{replay_id}/resume")
 async def resume_replay(request: web.Request) -> web.Response:
     """Send what an interrupted replay has not sent yet (202), or 200 when nothing is left."""
     core = request.app[RUNTIME].core
-    record, run = await core.prepare_resume(request.match_info["replay_id"], _principal(request).name)
+    principal = _principal(request)
+    record, run = await core.prepare_resume(
+        request.match_info["replay_id"], principal.name, principal.integration_ids
+    )
     if run is None:
         return _json(record)
     _track(request.app, asyncio.create_task(run.execute(), name=f"replay:{run.replay_id}"))

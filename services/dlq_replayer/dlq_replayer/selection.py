@@ -18,6 +18,16 @@ Decision = Literal["replay", "skipped_deleted", "skipped_inactive", "skipped_alr
 SKIP_DECISIONS: tuple[Decision, ...] = ("skipped_deleted", "skipped_inactive", "skipped_already_replayed")
 
 
+def replay_in_scope(integration_ids: Iterable[str], scope: frozenset[str] | None) -> bool:
+    """Whether a token limited to ``scope`` (None: every integration) may see and resume a replay
+    touching ``integration_ids``: every one of them must be in scope; a replay that names no
+    integration at all (empty, unfiltered) belongs to unscoped tokens only."""
+    if scope is None:
+        return True
+    touched = set(integration_ids)
+    return bool(touched) and touched <= scope
+
+
 @dataclass(frozen=True)
 class DlqEntry:
     """One parsed record of the DLQ topic."""

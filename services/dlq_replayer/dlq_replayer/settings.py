@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from admin_auth.tokens import check_admin_token
 from service_kit.settings import CommonSettings
 
 
@@ -26,7 +27,7 @@ class DlqReplayerSettings(CommonSettings):
     admin_token: SecretStr | None = Field(
         default=None,
         validation_alias=AliasChoices("ADMIN_TOKEN", "admin_token"),
-        description="Bootstrap admin bearer token (never stored).",
+        description="Bootstrap admin bearer token (never stored; at least 32 characters).",
     )
     host: str = "127.0.0.1"
     port: int = Field(default=8083, ge=0, le=65535)
@@ -38,6 +39,13 @@ class DlqReplayerSettings(CommonSettings):
     max_consecutive_send_failures: int = Field(
         default=3, ge=1, description="A replay stops (resumable) after this many sends failing in a row."
     )
+
+    @field_validator("admin_token")
+    @classmethod
+    def _admin_token_length(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            check_admin_token(value.get_secret_value())
+        return value
 
     @field_validator("database_url")
     @classmethod

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict
 from admin_auth.tokens import ensure_schema as ensure_auth_schema
 from admin_auth.tokens import record_audit
 from dlq_replayer.errors import ConflictError
-from dlq_replayer.selection import Decision, DlqEntry, ReplayMark
+from dlq_replayer.selection import Decision, DlqEntry, MessageRow, ReplayMark, replay_in_scope
 
 _SCHEMA_LOCK = 0x646C7172  # any constant shared by every replayer process: serialises CREATE IF NOT EXISTS
 
@@ -42,6 +42,8 @@ class ReplayRecord(BaseModel):
     skipped_deleted: int
     skipped_inactive: int
     skipped_already_replayed: int
+    integration_ids: list[str] = []
+    """The integrations the replay touches (its items', plus the one its filters name): its scope."""
 
     @property
     def skipped(self) -> int:
@@ -57,7 +59,9 @@ SELECT r.*,
        count(*) FILTER (WHERE i.state = 'failed') AS failed,
        count(*) FILTER (WHERE i.state = 'skipped_deleted') AS skipped_deleted,
        count(*) FILTER (WHERE i.state = 'skipped_inactive') AS skipped_inactive,
-       count(*) FILTER (WHERE i.state = 'skipped_already_replayed') AS skipped_already_replayed
+       count(*) FILTER (WHERE i.state = 'skipped_already_replayed') AS skipped_already_replayed,
+       array_remove(array_agg(DISTINCT i.integration_id) || ARRAY[r.filters->>'integration'], NULL)
+           AS integration_ids
 FROM dlq_replays r LEFT JOIN dlq_replay_items i ON i.replay_id = r.id
 """
 
@@ -66,6 +70,7 @@ def _record(row: asyncpg.Record) -> ReplayRecord:
     data = dict(row)
     data["filters"] = json.loads(data["filters"])
     data["options"] = json.loads(data["options"])
+    data["integration_ids"] = sorted(set(data["integration_ids"] or ()))
     return ReplayRecord.model_validate(data)
 
 
@@ -199,6 +204,17 @@ class ReplayStore:
             )
             await record_audit(conn, requested_by, "dlq.replay", details=audit)
 
+    async def audit_payload_view(self, actor: str, message: MessageRow) -> None:
+        """Record that ``actor`` read a dead letter's payload (which may hold PHI)."""
+        await record_audit(
+            self.pool,
+            actor,
+            "dlq.payload.view",
+            integration_id=message.integration_id,
+            webhook_id=message.webhook_id,
+            details={"message_id": message.id, "delivery_id": message.delivery_id},
+        )
+
     async def unsent_items(self, replay_id: str) -> list[tuple[int, int]]:
         """(partition, offset) of items still to send (pending, or failed in an earlier run)."""
         rows = await self.pool.fetch(
@@ -262,9 +278,14 @@ class ReplayStore:
         row = await self.pool.fetchrow(_SELECT_REPLAY + " WHERE r.id = $1 GROUP BY r.id", replay_id)
         return None if row is None else _record(row)
 
-    async def list(self, limit: int = 50) -> list[ReplayRecord]:
-        """The latest replays, newest first."""
+    async def list(self, limit: int = 50, scope: frozenset[str] | None = None) -> list[ReplayRecord]:
+        """The latest replays, newest first; with a scope, only replays wholly inside it
+        (filtered before the limit, so a scoped caller still gets up to ``limit`` of its own)."""
         rows = await self.pool.fetch(
-            _SELECT_REPLAY + " GROUP BY r.id ORDER BY r.created_at DESC LIMIT $1", limit
+            "SELECT * FROM (" + _SELECT_REPLAY + " GROUP BY r.id) s"
+            " WHERE $2::text[] IS NULL OR (cardinality(s.integration_ids) > 0 AND s.integration_ids <@ $2)"
+            " ORDER BY s.created_at DESC LIMIT $1",
+            limit,
+            None if scope is None else sorted(scope),
         )
-        return [_record(r) for r in rows]
+        return [r for r in map(_record, rows) if replay_in_scope(r.integration_ids, scope)]

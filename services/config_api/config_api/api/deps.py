@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
@@ -11,6 +12,7 @@ from aiokafka import AIOKafkaProducer
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from admin_auth.throttle import AuthThrottle
 from admin_auth.tokens import Principal, Role, authenticate
 from config_api.errors import NotFoundError
 from config_api.settings import ConfigApiSettings
@@ -72,20 +74,44 @@ def _unauthorized(msg: str) -> HTTPException:
     )
 
 
+def _throttled(seconds: int) -> HTTPException:
+    return HTTPException(
+        status_code=429,
+        detail=[
+            {
+                "loc": ["header", "Authorization"],
+                "msg": f"too many failed authentications from this client; retry in {seconds} s",
+                "type": "too_many_failures",
+            }
+        ],
+        headers={"Retry-After": str(seconds)},
+    )
+
+
 async def get_principal(
+    request: Request,
     pool: PoolDep,
     settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    """The caller, from the bearer token (401 when missing, malformed or unknown)."""
+    """The caller, from the bearer token (401 when missing, malformed or unknown; 429 with
+    Retry-After once this client has failed too often)."""
+    throttle: AuthThrottle = request.app.state.auth_throttle
+    client = request.client.host if request.client else "unknown"
+    now = time.monotonic()
+    wait = throttle.retry_after(client, now)
+    if wait is not None:
+        raise _throttled(wait)
     if credentials is None or not credentials.credentials:
-        raise _unauthorized("missing bearer token")
+        raise _unauthorized("missing bearer token")  # not counted: the UI's first call has no token
     token = credentials.credentials
-    if len(token) > 512:
-        raise _unauthorized("unknown or revoked token")
-    principal = await authenticate(pool, token, settings.admin_token_value)
+    principal = None if len(token) > 512 else await authenticate(pool, token, settings.admin_token_value)
     if principal is None:
+        wait = throttle.failed(client, now)
+        if wait is not None:
+            raise _throttled(wait)
         raise _unauthorized("unknown or revoked token")
+    throttle.succeeded(client)
     return principal
 
 

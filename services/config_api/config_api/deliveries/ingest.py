@@ -24,6 +24,7 @@ from config_api.metrics import BASE, RESULTS_CONSUMED
 from contracts.deliveries import DeliveryResultV1
 from service_kit.kafka import consumer_options
 from service_kit.kafka_security import KafkaClientSettings
+from webhook_core.secrets_crypto import SecretBox
 
 logger = logging.getLogger(__name__)
 
@@ -67,8 +68,10 @@ class ResultsIngestor:
         max_records: int = 5000,
         retry_delay_s: float = 0.2,
         max_retry_delay_s: float = 5.0,
+        box: SecretBox | None = None,
     ) -> None:
         self.pool = pool
+        self.box = box  # seals response excerpts; without it they are not stored
         self.topic = topic
         self.thresholds = thresholds
         self._after_store = after_store
@@ -192,14 +195,14 @@ class ResultsIngestor:
     async def _store(self, results: list[DeliveryResultV1]) -> list[DeliveryResultV1]:
         async with self.pool.acquire() as conn:
             try:
-                return await store_results(conn, results, self.thresholds)
+                return await store_results(conn, results, self.thresholds, self.box)
             except asyncpg.DataError:
                 logger.warning("PostgreSQL rejected a result of the batch, storing one by one")
             # One malformed result must not block the stream: store one by one, drop what PostgreSQL rejects.
             new: list[DeliveryResultV1] = []
             for result in results:
                 try:
-                    new += await store_results(conn, [result], self.thresholds)
+                    new += await store_results(conn, [result], self.thresholds, self.box)
                 except asyncpg.DataError as exc:
                     self.invalid += 1
                     RESULTS_CONSUMED.labels("rejected").inc()

@@ -16,6 +16,9 @@ from typing import Any, TypeVar
 
 import asyncpg
 
+from config_api.deliveries.excerpts import open_excerpt
+from webhook_core.secrets_crypto import SecretBox
+
 K = TypeVar("K", int, str)
 
 OUTCOMES = ("succeeded", "failed", "retrying", "dead_lettered", "cancelled")
@@ -98,8 +101,12 @@ async def fetch_logs(
     filters: LogFilters,
     limit: int,
     cursor: str | None,
+    box: SecretBox | None = None,
 ) -> dict[str, Any]:
-    """One page: ``{"items": [...], "next_cursor": str | None}``; raises CursorError."""
+    """One page: ``{"items": [...], "next_cursor": str | None}``; raises CursorError.
+
+    Response excerpts are decrypted with ``box``; without one (a viewer's page) they are left out:
+    a receiver's answer can echo patient data, so viewers see the status and the category only."""
     position = decode_cursor(cursor, int) if cursor else None
     sql, args = build_query(webhook_id, filters, limit, position)
     rows = await conn.fetch(sql, *args)
@@ -110,6 +117,10 @@ async def fetch_logs(
         item = dict(row)
         del item["id"]
         item["replay_id"] = item["replay_id"] or None
+        stored = item["response_body_excerpt"]
+        item["response_body_excerpt"] = (
+            None if box is None else open_excerpt(box, item["delivery_id"], stored)
+        )
         items.append(item)
     next_cursor = encode_cursor(rows[-1]["attempted_at"], rows[-1]["id"]) if more else None
     return {"items": items, "next_cursor": next_cursor}

@@ -25,7 +25,9 @@ class DeliveryLogItem(BaseModel):
     error_category: ErrorCategory | None
     error: str | None
     response_ms: int | None
-    response_body_excerpt: str | None = Field(description="First 1 KB of the response body.")
+    response_body_excerpt: str | None = Field(
+        description="First 1 KB of the response body (stored encrypted; null for viewers)."
+    )
     attempted_at: datetime
     next_attempt_at: datetime | None
     circuit_state: str | None

@@ -14,13 +14,17 @@ from dataclasses import asdict
 import asyncpg
 
 from config_api.deliveries.breakdown import store_error_stats
+from config_api.deliveries.excerpts import seal_excerpt
 from config_api.deliveries.health import Health, Thresholds, apply_result
 from config_api.deliveries.latest import upsert_deliveries
 from config_api.deliveries.rollup import rollup
 from contracts.deliveries import DeliveryResultV1
+from webhook_core.secrets_crypto import SecretBox
 
 RESPONSE_EXCERPT_BYTES = 1024
 _MAX_ERROR_CHARS = 2000
+_MAX_EVENT_ID_CHARS = 500
+"""The event id comes from the producer's event: a hostile one must not make every row large."""
 
 AttemptKey = tuple[str, str, int, str]
 """(delivery_id, replay_id or '', attempt, outcome)"""
@@ -31,6 +35,10 @@ def clean_text(value: str | None, max_bytes: int | None = None, max_chars: int |
     if value is None:
         return None
     text = value.replace("\x00", "\ufffd")
+    try:
+        text.encode()
+    except UnicodeEncodeError:  # lone surrogates (a JSON escape can carry one): not storable as UTF-8
+        text = text.encode(errors="replace").decode()
     if max_chars is not None:
         text = text[:max_chars]
     if max_bytes is not None:
@@ -109,16 +117,20 @@ def health_from_row(row: asyncpg.Record | None) -> Health:
     return Health(**{c: row[c] for c in _HEALTH_COLUMNS})
 
 
-async def insert_attempts(conn: asyncpg.Connection, results: Sequence[DeliveryResultV1]) -> set[AttemptKey]:
-    """Insert the attempt rows; returns the keys that were new."""
+async def insert_attempts(
+    conn: asyncpg.Connection, results: Sequence[DeliveryResultV1], box: SecretBox | None = None
+) -> set[AttemptKey]:
+    """Insert the attempt rows (excerpts sealed with ``box``; without one they are not stored at
+    all, never in plain text); returns the keys that were new."""
     columns: list[list[object]] = [[] for _ in range(16)]
     for r in results:
+        excerpt = clean_text(r.response_body_excerpt, max_bytes=RESPONSE_EXCERPT_BYTES)
         row = (
             r.webhook_id,
             r.integration_id,
             r.delivery_id,
             r.replay_id or "",
-            r.event_id,
+            clean_text(r.event_id, max_chars=_MAX_EVENT_ID_CHARS),
             r.event_type,
             r.attempt,
             r.outcome,
@@ -126,7 +138,7 @@ async def insert_attempts(conn: asyncpg.Connection, results: Sequence[DeliveryRe
             r.error_category,
             _clean_error(r.error_message),
             r.response_ms,
-            clean_text(r.response_body_excerpt, max_bytes=RESPONSE_EXCERPT_BYTES),
+            seal_excerpt(box, r.delivery_id, excerpt) if box is not None else None,
             r.attempted_at,
             r.next_attempt_at,
             r.circuit_state,
@@ -138,14 +150,18 @@ async def insert_attempts(conn: asyncpg.Connection, results: Sequence[DeliveryRe
 
 
 async def store_results(
-    conn: asyncpg.Connection, results: Sequence[DeliveryResultV1], thresholds: Thresholds
+    conn: asyncpg.Connection,
+    results: Sequence[DeliveryResultV1],
+    thresholds: Thresholds,
+    box: SecretBox | None = None,
 ) -> list[DeliveryResultV1]:
-    """Store a batch in one transaction; returns the results that were new (not seen before)."""
+    """Store a batch in one transaction; returns the results that were new (not seen before).
+    Response excerpts are stored sealed with ``box``, or not at all without one."""
     unique: dict[AttemptKey, DeliveryResultV1] = {}
     for result in results:
         unique.setdefault(attempt_key(result), result)
     async with conn.transaction():
-        inserted = await insert_attempts(conn, list(unique.values()))
+        inserted = await insert_attempts(conn, list(unique.values()), box)
         # Every result, not only the new ones: a job published twice under one delivery id logs its
         # attempts once (same key), but its copy's later result is still the delivery's latest.
         # Re-applying a result changes nothing (a row only moves forward in time).

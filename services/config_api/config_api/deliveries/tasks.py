@@ -17,6 +17,7 @@ from aiokafka.errors import KafkaError
 from fastapi import FastAPI
 
 from config_api.deliveries.deactivation import carry_out_deactivations, mark_failing_too_long
+from config_api.deliveries.excerpts import seal_legacy_excerpts
 from config_api.deliveries.health import Thresholds
 from config_api.deliveries.ingest import DB_ERRORS, ResultsIngestor
 from config_api.deliveries.recovery_runner import RecoveryRunner
@@ -109,6 +110,7 @@ def start_delivery_tasks(app: FastAPI) -> list[asyncio.Task[None]]:
         maintenance.thresholds,
         after_store=maintenance.deactivate_pending,
         fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
+        box=app.state.box,
     )
     recoveries = RecoveryRunner(
         app.state.pool,
@@ -124,4 +126,12 @@ def start_delivery_tasks(app: FastAPI) -> list[asyncio.Task[None]]:
         asyncio.create_task(supervise("results-ingest", ingestor.run), name="delivery-results-ingest"),
         asyncio.create_task(supervise("maintenance", maintenance.run), name="delivery-maintenance"),
         asyncio.create_task(supervise("recoveries", recoveries.run), name="delivery-recoveries"),
+        asyncio.create_task(_seal_legacy(app), name="seal-legacy-excerpts"),
     ]
+
+
+async def _seal_legacy(app: FastAPI) -> None:
+    try:
+        await seal_legacy_excerpts(app.state.pool, app.state.box)
+    except (OSError, asyncpg.PostgresError) as exc:  # retried at the next start; reads handle both forms
+        logger.warning("could not encrypt stored response excerpts", extra={"error": type(exc).__name__})

@@ -19,6 +19,7 @@ from admin_auth.tokens import record_audit
 from config_api.webhooks import outbox
 from contracts.base import utcnow
 from contracts.webhooks import RetryPolicy, SigningSecret, WebhookConfigV1
+from webhook_core.secrets_crypto import mask
 
 WEBHOOK_COLUMNS = (
     "name, description, subscription_url, event_types, object_types, object_ids, filter, criteria, priority, auth_type, "
@@ -210,8 +211,16 @@ async def publish_webhook(conn: asyncpg.Connection, webhook_id: str) -> WebhookC
     return config
 
 
-def public_view(row: dict[str, Any]) -> dict[str, Any]:
-    """The API's view of a webhook row: no ciphertexts, credentials as masked hints."""
+def hint_for_viewer(hint: Any) -> Any:
+    """An auth hint as a viewer sees it: the basic-auth username masked too (half a credential)."""
+    if isinstance(hint, dict) and isinstance(hint.get("username"), str):
+        return {**hint, "username": mask(hint["username"])}
+    return hint
+
+
+def public_view(row: dict[str, Any], *, viewer: bool = False) -> dict[str, Any]:
+    """The API's view of a webhook row: no ciphertexts, credentials as masked hints (for a
+    ``viewer``, the basic-auth username masked as well)."""
     return {
         "id": row["id"],
         "integration_id": row["integration_id"],
@@ -224,7 +233,7 @@ def public_view(row: dict[str, Any]) -> dict[str, Any]:
         "filter": row["filter"],
         "criteria": row["criteria"],
         "priority": row["priority"],
-        "auth": row["auth_hint"],
+        "auth": hint_for_viewer(row["auth_hint"]) if viewer else row["auth_hint"],
         "retry_policy": row["retry_policy"],
         "timeout_ms": row["timeout_ms"],
         "max_in_flight": row["max_in_flight"],

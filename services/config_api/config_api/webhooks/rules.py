@@ -11,6 +11,7 @@ from typing import Any
 from config_api.errors import InvalidInputError
 from config_api.webhooks.catalogs import event_types_of, object_types_of
 from contracts.catalogs import event_type_pattern_valid
+from service_kit.settings import CommonSettings
 from webhook_core.criteria import compile_criteria
 from webhook_core.filters import FilterError, compile_filter
 from webhook_core.sending import RESERVED_HEADERS
@@ -18,6 +19,13 @@ from webhook_core.ssrf import DnsError, Resolver, SsrfError, SsrfPolicy, resolve
 from webhook_core.urls import UrlError, sanitize_url, validate_url
 
 URL_LOC = ("body", "subscription_url")
+
+
+def ssrf_policy(settings: CommonSettings) -> SsrfPolicy:
+    """The SSRF policy of ``WEBHOOK_ALLOWED_NETWORKS`` and ``WEBHOOK_ALLOWED_PORTS``."""
+    return SsrfPolicy(
+        allowed_networks=tuple(settings.webhook_allowed_networks), allowed_ports=settings.webhook_ports
+    )
 
 
 async def check_subscription_url(
@@ -40,6 +48,21 @@ async def check_subscription_url(
     except ValueError as exc:  # the resolver returned something that is not an address
         raise InvalidInputError(f"subscription_url: {exc}", loc=URL_LOC, error_type="dns_error") from None
     return url, checked.host
+
+
+def url_origin(url: str) -> tuple[str, str, int] | None:
+    """(scheme, host, port) of a stored URL, the default port filled in; None when it does not parse."""
+    try:
+        checked = validate_url(sanitize_url(url), allow_http=True)
+    except UrlError:
+        return None
+    return checked.scheme, checked.host.lower(), checked.port
+
+
+def credentials_must_drop(old_url: str, new_url: str) -> bool:
+    """Whether stored credentials must be dropped because the URL moves to another origin."""
+    old = url_origin(old_url)
+    return old is None or old != url_origin(new_url)
 
 
 def check_event_types(event_types: Sequence[str], integration: dict[str, Any]) -> list[str]:

@@ -48,11 +48,14 @@ class CatalogItem(BaseModel):
     description: str
 
 
+CatalogName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")]
+
+
 class CatalogItemIn(BaseModel):
     """An event type or object type of a custom integration."""
 
     model_config = _STRICT
-    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")]
+    name: CatalogName
     description: Annotated[str, Field(max_length=500)] = ""
 
 
@@ -76,8 +79,9 @@ class IntegrationCreate(BaseModel):
     id: Slug
     type: IntegrationType
     name: Name
-    event_types: Annotated[list[CatalogItemIn | str], Field(max_length=500)] | None = None
-    object_types: Annotated[list[CatalogItemIn | str], Field(max_length=500)] | None = None
+    # A bare name is validated by the same pattern here, so a bad one is a 422 naming its index.
+    event_types: Annotated[list[CatalogItemIn | CatalogName], Field(max_length=500)] | None = None
+    object_types: Annotated[list[CatalogItemIn | CatalogName], Field(max_length=500)] | None = None
 
 
 class IntegrationPublic(BaseModel):

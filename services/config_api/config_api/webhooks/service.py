@@ -27,11 +27,14 @@ from config_api.webhooks.rules import (
     check_filter,
     check_object_types,
     check_subscription_url,
+    credentials_must_drop,
+    ssrf_policy,
 )
 from config_api.webhooks.schemas import WebhookCreate, WebhookPatch
 from contracts.webhooks import BasicAuth, BearerAuth, HeaderAuth, NoAuth, RetryPolicy
 from webhook_core.secrets_crypto import SecretBox, generate_signing_secret
 from webhook_core.sending import build_headers, send_webhook
+from webhook_core.signing import secret_bytes
 from webhook_core.ssrf import Resolver, SsrfPolicy
 from webhook_core.urls import sanitize_url
 from webhook_core.webhook_secrets import auth_hint, decrypt_auth, encrypt_auth, secret_context
@@ -53,8 +56,8 @@ class WebhookDeps:
 
     @property
     def policy(self) -> SsrfPolicy:
-        """The SSRF policy from ``WEBHOOK_ALLOWED_NETWORKS``."""
-        return SsrfPolicy(allowed_networks=tuple(self.settings.webhook_allowed_networks))
+        """The SSRF policy from ``WEBHOOK_ALLOWED_NETWORKS`` and ``WEBHOOK_ALLOWED_PORTS``."""
+        return ssrf_policy(self.settings)
 
 
 def _spec_from_row(row: dict[str, Any]) -> dict[str, Any]:
@@ -249,6 +252,16 @@ async def _save(
 ) -> dict[str, Any]:
     webhook_id = current["id"]
     values = await _validated(deps, integration, spec, current)
+    details: dict[str, Any] | None = None
+    if (
+        auth is None
+        and current["auth_type"] != "none"
+        and credentials_must_drop(current["subscription_url"], values["subscription_url"])
+    ):
+        # Stored credentials were given for one origin; retries and replays must not carry them to
+        # another one. New credentials in the same request are kept (the caller chose them).
+        auth = NoAuth()
+        details = {"auth_dropped": True, "reason": "subscription_url changed origin (scheme, host or port)"}
     if auth is not None:
         check_auth_header_name(auth)
         values.update(_auth_columns(deps.box, webhook_id, auth))
@@ -267,7 +280,7 @@ async def _save(
             raise NotFoundError(f"webhook {webhook_id!r} was deleted meanwhile", loc=["path", "webhook_id"])
         row = await repo.update_webhook(conn, webhook_id, values)
         await repo.publish_webhook(conn, webhook_id)
-        await _audit(conn, principal, action, integration["id"], webhook_id, before, row)
+        await _audit(conn, principal, action, integration["id"], webhook_id, before, row, details)
     return row
 
 
@@ -325,6 +338,9 @@ async def delete_webhook(
             )
         await repo.delete_webhook(conn, webhook_id)
         await _audit(conn, principal, "webhook.delete", integration_id, webhook_id, before, None)
+    # Test and verification deliveries memoise decoded signing keys; none may outlive its webhook.
+    # The memo is keyed by secret, not webhook, so it is emptied (cheap: this process signs rarely).
+    secret_bytes.cache_clear()
 
 
 async def rotate_secret(

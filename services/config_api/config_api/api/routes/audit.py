@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 
 from config_api.api.deps import PoolDep, ViewerDep
 from config_api.errors import NotFoundError
+from config_api.webhooks.repository import hint_for_viewer
 from config_api.webhooks.schemas import AuditPublic, AuditRecord
 
 router = APIRouter(prefix="/admin", tags=["audit"])
@@ -41,4 +42,17 @@ async def get_audit(
         sql += " WHERE " + " AND ".join(where)
     sql += f" ORDER BY id DESC LIMIT ${len(args)}"
     rows = await pool.fetch(sql, *args)
-    return AuditPublic(items=[AuditRecord.model_validate(dict(r)) for r in rows])
+    records = [AuditRecord.model_validate(dict(r)) for r in rows]
+    if not principal.has_role("operator"):
+        records = [_for_viewer(r) for r in records]
+    return AuditPublic(items=records)
+
+
+def _for_viewer(record: AuditRecord) -> AuditRecord:
+    """The record with basic-auth usernames in its before/after views masked."""
+    changes: dict[str, Any] = {}
+    for side in ("before", "after"):
+        view = getattr(record, side)
+        if isinstance(view, dict) and "auth" in view:
+            changes[side] = {**view, "auth": hint_for_viewer(view["auth"])}
+    return record.model_copy(update=changes) if changes else record

@@ -84,6 +84,7 @@ async def get_delivery_logs(
     webhook_id: WebhookId,
     pool: PoolDep,
     principal: ViewerDep,
+    box: BoxDep,
     outcome: Annotated[Outcome | None, Query(description="Only attempts with this outcome.")] = None,
     event_type: Annotated[str | None, Query(max_length=200, pattern=NO_NUL)] = None,
     since: Annotated[datetime | None, Query(description="ISO time, inclusive (UTC when no offset).")] = None,
@@ -97,12 +98,14 @@ async def get_delivery_logs(
         str | None, Query(max_length=500, description="next_cursor of the previous page.")
     ] = None,
 ) -> dict[str, Any]:
-    """Delivery attempts of a webhook, newest first, with cursor pagination."""
+    """Delivery attempts of a webhook, newest first, with cursor pagination. Response excerpts are
+    shown to operators and admins only (viewers get `null`)."""
     await webhook_of(pool, principal, integration_id, webhook_id)
     start, end = utc_window(since, until)
     filters = LogFilters(outcome, event_type, start, end, status_code, delivery_id)
     try:
-        return await fetch_logs(pool, webhook_id, filters, limit, cursor)
+        reveal = box if principal.has_role("operator") else None  # viewers: no response excerpts
+        return await fetch_logs(pool, webhook_id, filters, limit, cursor, reveal)
     except CursorError as exc:
         raise InvalidInputError(str(exc), loc=["query", "cursor"]) from None
 

@@ -19,16 +19,16 @@ from config_api.api.deps import (
 )
 from config_api.api.routes.deliveries import IntegrationId
 from config_api.deliveries.schemas import TestDeliveryRequest, TestDeliveryResult
-from config_api.errors import InvalidInputError, NotFoundError
+from config_api.errors import ForbiddenError, InvalidInputError, NotFoundError
 from config_api.webhooks import repository
 from config_api.webhooks.catalogs import event_types_of
+from config_api.webhooks.rules import ssrf_policy
 from config_api.webhooks.sample_payloads import render, sample_payload
 from contracts.base import utcnow
 from contracts.catalogs import event_type_matches
 from contracts.webhooks import NoAuth
 from webhook_core.secrets_crypto import DecryptionError, generate_signing_secret
 from webhook_core.sending import SendResult, build_headers, mask_headers, send_webhook
-from webhook_core.ssrf import SsrfPolicy
 from webhook_core.urls import UrlError, sanitize_url, validate_url
 from webhook_core.webhook_secrets import active_signing_secrets, decrypt_auth
 
@@ -51,6 +51,7 @@ def pick_event_type(patterns: list[str], catalog: dict[str, str]) -> str | None:
     "/webhooks/test",
     response_model=TestDeliveryResult,
     responses={
+        403: {"description": "A free subscription_url needs the admin role."},
         404: {"description": "Unknown integration or webhook."},
         422: {"description": "Bad request body."},
     },
@@ -67,8 +68,9 @@ async def send_test_delivery(
 ) -> dict[str, Any]:
     """Send one signed delivery of a realistic sample payload now and report what the endpoint answered.
 
-    Give `webhook_id` (its URL, secret, auth and timeout are used) or `subscription_url` and
-    `event_type` (signed with a throwaway secret, returned in `request.signing_secret`). A failing
+    Give `webhook_id` (its URL, secret, auth and timeout are used; operator role) or
+    `subscription_url` and `event_type` (admin role, like setting a URL; signed with a throwaway
+    secret, returned in `request.signing_secret`). A failing
     endpoint is a 200 answer with `success: false`; SSRF-blocked and unresolvable hosts are
     reported the same way, with their `error_category`.
     """
@@ -102,6 +104,13 @@ async def send_test_delivery(
         timeout_s = min(config.timeout_ms / 1000, settings.test_delivery_timeout_s)
     else:
         assert request.subscription_url is not None
+        if not principal.has_role("admin"):
+            # A free URL makes the API POST anywhere and echo the answer: the same power as setting a URL.
+            raise ForbiddenError(
+                "a test delivery to a free subscription_url needs the admin role (the role that may set URLs);"
+                " operators test a stored webhook with webhook_id",
+                loc=["body", "subscription_url"],
+            )
         if request.event_type is None:
             raise InvalidInputError(
                 "event_type is required with subscription_url", loc=["body", "event_type"]
@@ -129,7 +138,7 @@ async def send_test_delivery(
         body.encode(),
         headers,
         timeout_s,
-        SsrfPolicy(tuple(settings.webhook_allowed_networks)),
+        ssrf_policy(settings),
         settings.webhook_allow_http,
         resolver=resolver,
     )

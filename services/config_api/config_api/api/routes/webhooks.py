@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
-from admin_auth.tokens import record_audit
+from admin_auth.tokens import Principal, record_audit
 from config_api.api.deps import (
     AdminDep,
     BoxDep,
@@ -45,6 +45,10 @@ VerifyQuery = Annotated[
 WebhookIdPath = Annotated[str, "webhook id"]
 
 
+def _is_viewer(principal: Principal) -> bool:
+    return not principal.has_role("operator")
+
+
 def _deps(box: BoxDep, settings: SettingsDep, resolver: ResolverDep, http: HttpDep) -> svc.WebhookDeps:
     return svc.WebhookDeps(box=box, settings=settings, resolver=resolver, http=http)
 
@@ -77,7 +81,7 @@ async def list_webhooks(
     page = rows[:limit]
     next_cursor = page[-1]["id"] if len(rows) > limit else None
     return WebhooksPublic(
-        items=[WebhookPublic.model_validate(repo.public_view(r)) for r in page],
+        items=[WebhookPublic.model_validate(repo.public_view(r, viewer=_is_viewer(principal))) for r in page],
         total=total,
         next_cursor=next_cursor,
     )
@@ -135,7 +139,7 @@ async def get_webhook(
     """One webhook (credentials as masked hints)."""
     await integration_for(pool, principal, integration_id)
     row = await svc.get_webhook_row(pool, integration_id, webhook_id)
-    return WebhookPublic.model_validate(repo.public_view(row))
+    return WebhookPublic.model_validate(repo.public_view(row, viewer=_is_viewer(principal)))
 
 
 @router.put("/{webhook_id}", summary="Replace a webhook", responses=_WRITE)

@@ -9,6 +9,7 @@ const ROUTES = [
   ["logs", /^\/integrations\/([^/]+)\/webhooks\/([^/]+)\/logs$/u],
   ["status", /^\/integrations\/([^/]+)\/webhooks\/([^/]+)\/status$/u],
   ["priority", /^\/integrations\/([^/]+)\/priority-rules$/u],
+  ["deliveries", /^\/integrations\/([^/]+)\/deliveries$/u],
 ];
 
 export function parseHash(hash) {
@@ -35,6 +36,7 @@ export function href(name, integrationId, webhookId) {
     logs: `#/integrations/${i}/webhooks/${w}/logs`,
     status: `#/integrations/${i}/webhooks/${w}/status`,
     priority: `#/integrations/${i}/priority-rules`,
+    deliveries: `#/integrations/${i}/deliveries`,
   }[name];
 }
 

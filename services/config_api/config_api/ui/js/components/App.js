@@ -8,12 +8,13 @@ import { IntegrationsView } from "./IntegrationsView.js";
 import { LoginView } from "./LoginView.js";
 import { LogsView } from "./LogsView.js";
 import { PriorityRulesView } from "./PriorityRulesView.js";
+import { DeliverySearchView } from "./DeliverySearchView.js";
 import { StatusView } from "./StatusView.js";
 import { WebhookForm } from "./WebhookForm.js";
 import { WebhooksView } from "./WebhooksView.js";
 
 export const App = {
-  components: { LoginView, IntegrationsView, WebhooksView, WebhookForm, LogsView, StatusView, PriorityRulesView },
+  components: { LoginView, IntegrationsView, WebhooksView, WebhookForm, LogsView, StatusView, PriorityRulesView, DeliverySearchView },
   setup() {
     const session = useSessionStore();
     const integrations = useIntegrationsStore();
@@ -34,7 +35,7 @@ export const App = {
     );
     const integration = computed(() => integrations.byId(route.integrationId));
     const webhook = computed(() => webhooks.byId(route.webhookId));
-    const pageTitle = computed(() => ({ integrations: "Integrations", webhooks: "Manage Webhooks", new: "New webhook", edit: "Edit webhook", logs: "Delivery logs", status: "Status", priority: "Priority rules" })[route.name] ?? "Not found");
+    const pageTitle = computed(() => ({ integrations: "Integrations", webhooks: "Manage Webhooks", new: "New webhook", edit: "Edit webhook", logs: "Delivery logs", status: "Status", priority: "Priority rules", deliveries: "Search deliveries" })[route.name] ?? "Not found");
     watch(pageTitle, (t) => { document.title = `${t} · carehooks admin`; }, { immediate: true });
     return { session, route, href, integration, webhook, pageTitle };
   },
@@ -58,7 +59,7 @@ export const App = {
           <li v-if="route.integrationId">{{ integration ? integration.name : route.integrationId }}</li>
           <li v-if="route.integrationId"><a :href="href('webhooks', route.integrationId)" :aria-current="route.name === 'webhooks' ? 'page' : null">Manage Webhooks</a></li>
           <li v-if="route.webhookId">{{ webhook ? webhook.name : route.webhookId }}</li>
-          <li v-if="['new','edit','logs','status','priority'].includes(route.name)" aria-current="page">{{ pageTitle }}</li>
+          <li v-if="['new','edit','logs','status','priority','deliveries'].includes(route.name)" aria-current="page">{{ pageTitle }}</li>
         </ol>
       </nav>
       <IntegrationsView v-if="route.name === 'integrations'" />
@@ -66,6 +67,7 @@ export const App = {
       <WebhookForm v-else-if="route.name === 'new' || route.name === 'edit'" :key="route.name + (route.webhookId || '')" :webhook-id="route.webhookId" />
       <LogsView v-else-if="route.name === 'logs'" :key="'logs' + route.webhookId" :webhook-id="route.webhookId" />
       <StatusView v-else-if="route.name === 'status'" :key="'status' + route.webhookId" :webhook-id="route.webhookId" />
+      <DeliverySearchView v-else-if="route.name === 'deliveries'" :key="'deliveries' + route.integrationId" />
       <PriorityRulesView v-else-if="route.name === 'priority'" :key="'priority' + route.integrationId" />
       <p v-else role="alert">This page does not exist. <a :href="href('integrations')">Back to the integrations</a>.</p>
     </template>

@@ -3,13 +3,18 @@ import { onMounted, onUnmounted, ref } from "vue";
 import { startPolling } from "../polling.js";
 import { fmtMs, fmtPercent, fmtTime } from "../format.js";
 import { useWebhooksStore } from "../stores/webhooks.js";
+import { route } from "../router.js";
+import { useSessionStore } from "../stores/session.js";
 import { AttemptsChart } from "./AttemptsChart.js";
+import { BreakdownChart } from "./BreakdownChart.js";
+import { RecoverPanel } from "./RecoverPanel.js";
 
 export const StatusView = {
-  components: { AttemptsChart },
+  components: { AttemptsChart, BreakdownChart, RecoverPanel },
   props: { webhookId: String },
   setup(props) {
     const store = useWebhooksStore();
+    const session = useSessionStore();
     const windowSize = ref("24h");
     const status = ref(null);
     const loading = ref(false);
@@ -33,7 +38,7 @@ export const StatusView = {
     });
     onUnmounted(stopPolling);
     const webhook = () => store.byId(props.webhookId);
-    return { windowSize, status, loading, error, load, webhook, fmtMs, fmtPercent, fmtTime };
+    return { session, route, windowSize, status, loading, error, load, webhook, fmtMs, fmtPercent, fmtTime };
   },
   template: `
   <section aria-labelledby="status-title">
@@ -63,6 +68,8 @@ export const StatusView = {
         <div v-if="status.last_error"><dt>Last error</dt><dd>{{ status.last_error }}</dd></div>
       </dl>
       <AttemptsChart :series="status.series || []" />
+      <BreakdownChart :status-codes="status.status_codes || []" :error-categories="status.error_categories || []" />
     </div>
+    <RecoverPanel v-if="session.canOperate" :integration-id="route.integrationId" :webhook-id="webhookId" />
   </section>`,
 };

@@ -77,7 +77,7 @@ export const WebhooksView = {
     // Health refreshes on its own (the table's figures and states), backing off while nothing changes.
     const stopPolling = startPolling(async () => {
       if (store.currentIntegrationId !== route.integrationId || store.loading) return null;
-      await store.fetchWebhooks();
+      await store.fetchWebhooks({ quiet: true });
       await loadStats();
       return [store.webhooks.map((w) => [w.id, w.active, w.version]), Object.values(stats)];
     });
@@ -96,6 +96,7 @@ export const WebhooksView = {
     <div class="titlebar">
       <h1 id="wh-title">Webhooks</h1>
       <button type="button" @click="refresh" :disabled="store.loading">{{ store.loading ? "Loading…" : "Refresh" }}</button>
+      <a class="button" :href="href('deliveries', route.integrationId)">Search deliveries</a>
       <a class="button" :href="href('priority', route.integrationId)">Priority rules</a>
       <a v-if="session.canEdit" class="button primary" :href="href('new', route.integrationId)">New webhook</a>
     </div>

@@ -55,8 +55,9 @@ export const useWebhooksStore = defineStore("webhooks", {
         this.objectTypes = asPage(objects).items;
       });
     },
-    async fetchWebhooks() {
-      return this._run("loading", async () => {
+    /** All webhooks of the integration; `quiet` (background refresh) leaves `loading` alone so nothing flickers. */
+    async fetchWebhooks({ quiet = false } = {}) {
+      return this._run(quiet ? null : "loading", async () => {
         // Follow the cursor so the table shows every webhook of the integration.
         const all = [];
         let cursor = null;

@@ -1,0 +1,140 @@
+"""The event intake on FastStream: one batch subscriber over both input topics, acknowledged by hand.
+
+FastStream runs the consumer (group membership, fetch loop, one handler call per polled batch); the
+dispatcher decides when a batch is done. The subscriber uses ``AckPolicy.MANUAL`` (auto-commit off),
+so nothing is committed until the handler calls :meth:`KafkaMessage.ack` after the broker acknowledged
+every record produced from the batch; :meth:`KafkaMessage.nack` rewinds each partition of the batch to
+its first record so that the batch is fetched again. The handler must not raise: with a manual policy
+FastStream would log the error and move on, and the next ack would commit past the batch.
+
+FastStream's own batch parser decodes every header value as UTF-8 (``j.decode()``): a header without a
+value (aiokafka hands ``None``) or with binary bytes makes it raise before the handler runs, the batch is
+never acknowledged nor rewound, and the next acknowledgement commits past it: silent loss. The intake
+therefore installs its own parser and decoder, which hand the raw records through untouched (the
+dispatcher reads headers with its bounded, None-safe ``decode_headers``).
+
+The broker is ``consumer_only``: jobs are published with the dispatcher's own producer (exact headers,
+no ``content-type`` / ``correlation_id`` added per record, nothing between the job and the send).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiokafka import ConsumerRecord
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage as CurrentMessage
+from faststream.kafka.message import KafkaAckableMessage, KafkaMessage
+from faststream.kafka.subscriber.usecase import BatchSubscriber
+from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
+
+from contracts.topics import Topics
+from dispatcher.settings import DispatcherSettings
+from service_kit.kafka import consumer_options
+
+BatchHandler = Callable[[KafkaMessage], Awaitable[None]]
+_SUBSCRIBER_OPTIONS = frozenset(
+    {"auto_offset_reset", "fetch_max_wait_ms", "fetch_min_bytes", "max_partition_fetch_bytes"}
+)
+BATCH_TIMEOUT_MS = 50
+"""How long one poll waits for records (FastStream's batch_timeout_ms).
+
+FastStream sleeps as long again after an empty poll without fetching, so this bounds the extra wait of
+the first record after an idle spell (50 ms; 10 idle wake-ups a second).
+"""
+
+
+def build_broker(settings: DispatcherSettings) -> KafkaBroker:
+    """A consumer-only FastStream broker (no producer of its own; its access log at DEBUG).
+
+    The shared Kafka connection settings (TLS, SASL, client id) reach FastStream as its security object.
+    """
+    options = settings.client_options()
+    return KafkaBroker(
+        settings.kafka_bootstrap_servers,
+        consumer_only=True,
+        # FastStream's own errors (fetch failures) go to this logger; its per-batch access lines only at
+        # DEBUG. It logs topics and offsets, never payloads.
+        logger=logging.getLogger("dispatcher.intake"),
+        log_level=logging.DEBUG,
+        security=faststream_security(options),
+        client_id=options.get("client_id") or "dispatcher",
+        description="carehooks dispatcher: integration events in, delivery jobs out",
+    )
+
+
+def faststream_security(options: dict[str, Any]) -> BaseSecurity | None:
+    """Our aiokafka security options (``KafkaClientSettings.client_options``) as FastStream's object."""
+    protocol = options.get("security_protocol", "PLAINTEXT")
+    context = options.get("ssl_context")
+    if protocol == "PLAINTEXT":
+        return None
+    if protocol == "SSL":
+        return BaseSecurity(ssl_context=context, use_ssl=True)
+    use_ssl = protocol == "SASL_SSL"
+    kinds: dict[str, type[SASLPlaintext | SASLScram256 | SASLScram512]] = {
+        "PLAIN": SASLPlaintext,
+        "SCRAM-SHA-256": SASLScram256,
+        "SCRAM-SHA-512": SASLScram512,
+    }
+    kind = kinds[options["sasl_mechanism"]]
+    return kind(
+        options["sasl_plain_username"],
+        options["sasl_plain_password"],
+        ssl_context=context if use_ssl else None,
+        use_ssl=use_ssl,
+    )
+
+
+def add_intake(
+    broker: KafkaBroker, settings: DispatcherSettings, topics: Topics, handler: BatchHandler
+) -> BatchSubscriber:
+    """Subscribe ``handler`` to both input topics as one batch subscriber with manual acknowledgement."""
+    options = consumer_options(settings.kafka_bootstrap_servers, settings, settings.kafka_fetch_max_wait_ms)
+    # Connection and security options reach the consumer through the broker (build_broker); FastStream
+    # sets auto-commit from the ack policy (off for MANUAL).
+    options = {k: v for k, v in options.items() if k in _SUBSCRIBER_OPTIONS}
+    subscriber = broker.subscriber(
+        topics.surveymonkey_events,
+        topics.fhir_events,
+        batch=True,
+        group_id=settings.group_id,
+        max_records=settings.max_batch,
+        batch_timeout_ms=BATCH_TIMEOUT_MS,
+        ack_policy=AckPolicy.MANUAL,
+        session_timeout_ms=settings.session_timeout_ms,
+        heartbeat_interval_ms=settings.heartbeat_interval_ms,
+        title="dispatcher-intake",
+        description=(
+            "SurveyMonkey callbacks and FHIR resources / Bundles; one delivery job per matching webhook. "
+            "Offsets are committed per batch after every produced record was acknowledged."
+        ),
+        **options,
+    )
+
+    async def on_batch(message: CurrentMessage) -> None:  # the message from FastStream's context
+        await handler(message)
+
+    async def parse_batch(records: tuple[ConsumerRecord, ...]) -> KafkaMessage:
+        """The batch as one ackable message; headers are not decoded here (see the module docstring)."""
+        first, last = records[0], records[-1]
+        return KafkaAckableMessage(
+            body=b"",
+            headers={},
+            batch_headers=[],
+            message_id=f"{first.offset}-{last.offset}-{first.timestamp}",
+            raw_message=records,
+            consumer=subscriber.consumer,
+        )
+
+    async def no_body(message: KafkaMessage) -> None:
+        """The handler reads the raw records; nothing to decode."""
+        return None
+
+    subscriber(on_batch, parser=parse_batch, decoder=no_body)
+    if not isinstance(subscriber, BatchSubscriber):  # batch=True; the check narrows FastStream's overloads
+        raise TypeError(f"expected a batch subscriber, got {type(subscriber).__name__}")
+    return subscriber
