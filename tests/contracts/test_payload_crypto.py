@@ -103,7 +103,7 @@ def test_body_moved_to_another_delivery_or_tampered_does_not_open() -> None:
 
 
 def test_invalid_record_value_is_capped_encrypted_and_bound_to_its_source() -> None:
-    value = (MARKER * 20_000).encode()
+    value = (MARKER * 40_000).encode()
     event = invalid_event(
         source_topic="t", partition=1, offset=7, key=b"k", value=value, headers=[],
         reason="bad", received_at=NOW, sealer=SEALING, max_value_bytes=10_000_000,

@@ -12,6 +12,7 @@ import aiohttp
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 
 from contracts.deliveries import DeliveryJobV1
+from contracts.events import InvalidEventV1
 from contracts.topics import Topics
 from contracts.webhooks import PriorityRulesV1, WebhookConfigV1, priority_rules_key
 from devstack.ports import free_port
@@ -44,6 +45,11 @@ def read_job(value: bytes | None, secrets_key: str) -> DeliveryJobV1:
     """A job the dispatcher wrote, opened (its body is encrypted on Kafka by default)."""
     job = DeliveryJobV1.model_validate_json(value or b"")
     return Payloads(SecretBox(decode_secrets_key(secrets_key))).open(job)
+
+
+def invalid_copy(invalid: InvalidEventV1, secrets_key: str) -> bytes:
+    """The bytes an invalid record the dispatcher wrote copied (encrypted on Kafka by default)."""
+    return Payloads(SecretBox(decode_secrets_key(secrets_key))).invalid_value(invalid)
 
 
 @asynccontextmanager
