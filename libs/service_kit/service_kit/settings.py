@@ -116,6 +116,12 @@ class CommonSettings(KafkaClientSettings):
         validation_alias=AliasChoices("WEBHOOK_SECRETS_KEY", "webhook_secrets_key"),
         description="The single key of earlier releases; used after the keys of WEBHOOK_SECRETS_KEYS.",
     )
+    kafka_payload_encryption: bool = Field(
+        default=True,
+        validation_alias=AliasChoices("KAFKA_PAYLOAD_ENCRYPTION", "kafka_payload_encryption"),
+        description="Encrypt delivery-job bodies and invalid-record copies on Kafka with the secrets key "
+        "(off only where the cluster encrypts at rest and in transit); records are read either way.",
+    )
     webhook_allow_http: bool = Field(
         default=False, validation_alias=AliasChoices("WEBHOOK_ALLOW_HTTP", "webhook_allow_http")
     )

@@ -125,6 +125,7 @@ class WorkerApp:
                 max_queued_per_webhook=s.max_queued_per_webhook,
                 unknown_webhook_grace_s=s.unknown_webhook_grace_ms / 1000,
                 max_record_bytes=s.max_record_bytes,
+                payload_encryption=s.kafka_payload_encryption,
             ),
             self.view,
             self.session,

@@ -27,6 +27,8 @@ from service_kit.kafka import producer_options
 from service_kit.ops_http import OpsServer
 from service_kit.runtime import current_loop_name
 from service_kit.supervisor import LoopSupervisor
+from webhook_core.payload_crypto import Payloads
+from webhook_core.secrets_crypto import SecretBox
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +74,7 @@ class DispatcherApp:
             self.patients,
             self.metrics,
             settings.phone_region,
+            Payloads(SecretBox(settings.secrets_keys), encrypt=settings.kafka_payload_encryption),
             limits=limits,
         )
         self.supervisor = LoopSupervisor()

@@ -15,6 +15,8 @@ from dlq_replayer.reader import DlqReader
 from dlq_replayer.replay import PublisherProtocol
 from dlq_replayer.settings import DlqReplayerSettings
 from dlq_replayer.store import ReplayStore
+from webhook_core.payload_crypto import Payloads
+from webhook_core.secrets_crypto import SecretBox
 
 
 @dataclass
@@ -85,7 +87,16 @@ async def open_core(
             settings.scan_timeout_s,
             settings.kafka_fetch_max_wait_ms,
         )
-        core = DlqCore(topics, reader, store, webhooks, get_publisher, settings.max_consecutive_send_failures)
+        payloads = Payloads(SecretBox(settings.secrets_keys), encrypt=settings.kafka_payload_encryption)
+        core = DlqCore(
+            topics,
+            reader,
+            store,
+            webhooks,
+            get_publisher,
+            settings.max_consecutive_send_failures,
+            payloads=payloads,
+        )
         yield Runtime(core=core, pool=pool, publisher=publisher, followed=followed)
     finally:
         if followed is not None:

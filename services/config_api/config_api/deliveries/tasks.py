@@ -113,7 +113,11 @@ def start_delivery_tasks(app: FastAPI) -> list[asyncio.Task[None]]:
         box=app.state.box,
     )
     recoveries = RecoveryRunner(
-        app.state.pool, app.state.box, lambda: app.state.producer, settings.topics.deliveries
+        app.state.pool,
+        app.state.box,
+        lambda: app.state.producer,
+        settings.topics.deliveries,
+        payload_encryption=settings.kafka_payload_encryption,
     )
     app.state.results_ingestor = ingestor
     app.state.delivery_maintenance = maintenance

@@ -39,7 +39,8 @@ from config_api.deliveries.status import (
 from config_api.errors import ConflictError, InvalidInputError, NotFoundError, UnavailableError
 from config_api.webhooks import access as webhooks
 from contracts.base import utcnow
-from contracts.deliveries import Outcome, ReplayInfo
+from contracts.deliveries import Outcome, ReplayInfo, payload_context
+from webhook_core.payload_crypto import Payloads
 from webhook_core.secrets_crypto import DecryptionError
 
 router = APIRouter(prefix="/admin/integration/{integration_id}", tags=["deliveries"])
@@ -188,7 +189,7 @@ async def retry_delivery(
             loc=["path", "webhook_id"],
         )
     try:
-        body = box.decrypt(stored["payload_encrypted"], f"delivery:{delivery_id}")
+        body = box.decrypt(stored["payload_encrypted"], payload_context(delivery_id))
     except DecryptionError:
         raise ConflictError(
             "the stored payload does not decrypt with any configured key (WEBHOOK_SECRETS_KEYS)",
@@ -200,8 +201,9 @@ async def retry_delivery(
     replay = ReplayInfo(replay_id=replay_id, requested_by=principal.name, kind="manual_retry")
     job = resend_job(stored, config, body, replay)
     topic = settings.topics.deliveries
+    payloads = Payloads(box, encrypt=settings.kafka_payload_encryption)
     try:
-        await publish_job(producer, topic, job)
+        await publish_job(producer, topic, job, payloads)
     except KafkaError:
         raise UnavailableError("Kafka did not accept the retry; nothing was queued, try again") from None
     await record_audit(
