@@ -42,8 +42,8 @@ async def test_free_test_url_needs_the_admin_role(api: ApiHarness, receiver: str
     body = {"subscription_url": receiver, "event_type": "response_completed"}
     refused = await operator.post(TEST, json=body)
     assert refused.status_code == 403, refused.text
-    assert refused.json()["detail"][0]["loc"] == ["body", "subscription_url"]
-    assert "admin" in refused.json()["detail"][0]["msg"]
+    assert refused.json()["errors"][0]["loc"] == ["body", "subscription_url"]
+    assert "admin" in refused.json()["errors"][0]["msg"]
     # the operator may still test the stored webhook
     stored = await operator.post(TEST, json={"webhook_id": wh["id"]})
     assert stored.status_code == 200 and stored.json()["success"] is True
@@ -61,7 +61,7 @@ async def test_no_answer_names_a_resolved_address(api: ApiHarness) -> None:
         created = await api.client.post(
             HOOKS, json={"subscription_url": f"https://{host}/h", "event_types": ["*"]}
         )
-        assert created.status_code == 422 and created.json()["detail"][0]["type"] == "ssrf_blocked"
+        assert created.status_code == 422 and created.json()["errors"][0]["type"] == "ssrf_blocked"
         assert "10.0.0.5" not in created.text and "169.254" not in created.text
         tested = await api.client.post(
             TEST, json={"subscription_url": f"https://{host}/h", "event_type": "response_completed"}
@@ -81,13 +81,13 @@ async def test_allowed_ports_at_create_update_and_test(
         for url in ("https://hooks.example.com:6379/h", "https://hooks.example.com:22/h"):
             resp = await api.client.post(HOOKS, json={"subscription_url": url, "event_types": ["*"]})
             assert resp.status_code == 422, resp.text
-            detail = resp.json()["detail"][0]
+            detail = resp.json()["errors"][0]
             assert detail["type"] == "ssrf_blocked" and "WEBHOOK_ALLOWED_PORTS" in detail["msg"]
         ok = await api.create_webhook(subscription_url="https://hooks.example.com:8443/h")
         moved = await api.client.patch(
             f"{HOOKS}/{ok['id']}", json={"subscription_url": "https://hooks.example.com:25/h"}
         )
-        assert moved.status_code == 422 and moved.json()["detail"][0]["type"] == "ssrf_blocked"
+        assert moved.status_code == 422 and moved.json()["errors"][0]["type"] == "ssrf_blocked"
         tested = await api.client.post(
             TEST, json={"subscription_url": "http://127.0.0.1:9/h", "event_type": "response_completed"}
         )
@@ -96,7 +96,7 @@ async def test_allowed_ports_at_create_update_and_test(
 
 def _field_error(resp: Any) -> dict[str, Any]:
     assert resp.status_code == 422, (resp.status_code, resp.text)
-    detail: dict[str, Any] = resp.json()["detail"][0]
+    detail: dict[str, Any] = resp.json()["errors"][0]
     return detail
 
 
@@ -130,7 +130,7 @@ async def test_unstorable_text_is_a_422_naming_the_field(api: ApiHarness) -> Non
     for path in ("/admin/integration/a%00b/webhooks", "/admin/integration/surveymonkey/webhooks/wh%00x"):
         resp = await api.client.get(path)
         assert resp.status_code in (404, 422), (path, resp.text)
-        assert resp.json()["detail"][0]["loc"][0] == "path"
+        assert resp.json()["errors"][0]["loc"][0] == "path"
     query = await api.client.get(HOOKS, params={"cursor": "a\x00"})
     assert query.status_code in (404, 422), query.text
     # nothing was stored

@@ -47,7 +47,7 @@ async def test_failed_authentication_is_throttled_per_client(
         assert statuses == [401, 401, 429, 429]
         blocked = await guesser.get("/admin/integrations")
         assert 1 <= int(blocked.headers["retry-after"]) <= 30
-        assert blocked.json()["detail"][0]["type"] == "too_many_failures"
+        assert blocked.json()["errors"][0]["type"] == "too_many_failures"
         # while blocked, even the right token from that client waits (the guesser could have found it)
         assert (await api.client.get("/admin/integrations")).status_code == 429
         # another client is not affected
