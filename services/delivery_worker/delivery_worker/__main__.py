@@ -10,6 +10,7 @@ from service_kit.kafka import MissingTopicsError, prepare_topics
 from service_kit.logging_setup import configure_logging
 from service_kit.runtime import run
 from service_kit.settings import load_settings
+from service_kit.tracing import setup_tracing
 
 
 async def _serve(settings: WorkerSettings) -> None:
@@ -21,6 +22,7 @@ def main() -> None:
     """Entry point (exit 2 with one line per bad setting)."""
     settings = load_settings(WorkerSettings)
     configure_logging("delivery-worker", settings.log_level, settings.log_json)
+    setup_tracing("delivery-worker")
     try:
         run(_serve(settings), settings.event_loop, settings.gc_gen0_threshold)
     except MissingTopicsError as exc:

@@ -12,6 +12,7 @@ from service_kit.kafka import prepare_topics
 from service_kit.logging_setup import configure_logging
 from service_kit.runtime import run
 from service_kit.settings import load_settings
+from service_kit.tracing import setup_tracing
 
 
 async def _run(settings: DispatcherSettings) -> None:
@@ -23,6 +24,7 @@ def main() -> None:
     """Console entry point (``dispatcher``)."""
     settings = load_settings(DispatcherSettings)
     configure_logging("dispatcher", settings.log_level, settings.log_json)
+    setup_tracing("dispatcher")
     try:
         run(_run(settings), settings.event_loop, settings.gc_gen0_threshold)
     except (OSError, TimeoutError, RuntimeError, KafkaError) as exc:  # incl. MissingTopicsError
