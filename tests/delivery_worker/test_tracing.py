@@ -1,0 +1,160 @@
+"""Traces across Kafka: one event → one trace from the dispatcher through the worker to the receiver.
+
+The dispatcher and the worker run in-process on the embedded broker with an SDK tracer provider that
+exports into memory; a real loopback receiver gets the POST.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from dw_helpers import Bus, make_config, receiver, wait_for
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from contracts.topics import Topics
+from devstack.ports import free_port
+from dispatcher.app import create_app as create_dispatcher
+from dispatcher.settings import DispatcherSettings
+from webhook_core.secrets_crypto import SecretBox
+
+from conftest import StartWorker
+
+pytestmark = pytest.mark.integration
+
+TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+INCOMING = f"00-{TRACE_ID}-00f067aa0ba902b7-01"
+MARKER = "PAYLOAD-MARKER-7d1c"
+
+
+@pytest.fixture
+def spans(monkeypatch: pytest.MonkeyPatch) -> Iterator[InMemorySpanExporter]:
+    """An SDK provider exporting into memory, installed as the global one for this test only."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    monkeypatch.setattr(trace, "_TRACER_PROVIDER", provider)
+    yield exporter
+    provider.shutdown()
+
+
+def _sm_callback() -> dict[str, Any]:
+    return {
+        "name": "hook",
+        "filter_type": "survey",
+        "filter_id": "s1",
+        "event_type": "response_completed",
+        "event_id": "e-trace-1",
+        "object_type": "response",
+        "object_id": "r1",
+        "event_datetime": "2024-05-01T10:00:00.000001+00:00",
+        "resources": {"survey_id": MARKER, "collector_id": "c1", "user_id": "u1"},
+    }
+
+
+async def test_one_event_is_one_trace_to_the_receiver(
+    spans: InMemorySpanExporter,
+    kafka_bootstrap: str,
+    topics: Topics,
+    topic_prefix: str,
+    secrets_key: str,
+    box: SecretBox,
+    bus: Bus,
+    start_worker: StartWorker,
+) -> None:
+    async with receiver() as rec:
+        config = make_config(box, rec.url("/hook"), integration_id="int_trace")
+        await bus.config(config)
+        dispatcher = create_dispatcher(
+            DispatcherSettings(
+                kafka_bootstrap_servers=kafka_bootstrap,
+                topic_prefix=topic_prefix,
+                webhook_secrets_key=secrets_key,  # type: ignore[arg-type]
+                port=free_port(),
+                group_id=f"{topic_prefix}dispatcher",
+                ready_timeout_s=30,
+                session_timeout_ms=2000,
+                heartbeat_interval_ms=500,
+            )
+        )
+        await dispatcher.start()
+        try:
+            await start_worker()
+            await bus.producer.send_and_wait(
+                topics.surveymonkey_events,
+                json.dumps(_sm_callback()).encode(),
+                key=b"k",
+                headers=[("integration-id", b"int_trace"), ("traceparent", INCOMING.encode())],
+            )
+            await wait_for(lambda: bool(rec.on("/hook")), 30, "the delivery")
+            await wait_for(lambda: len(bus.results) >= 1, 15, "the result")
+        finally:
+            await dispatcher.stop()
+
+    hit = rec.on("/hook")[0]
+    assert MARKER.encode() in hit.body  # the marker is in the payload the receiver got
+    finished = spans.get_finished_spans()
+    by_name = {s.name: s for s in finished}
+    dispatch, attempt = by_name["dispatch"], by_name["delivery attempt"]
+    assert {s.context.trace_id for s in (dispatch, attempt)} == {int(TRACE_ID, 16)}
+    assert dispatch.parent is not None and dispatch.parent.span_id == 0x00F067AA0BA902B7
+    assert attempt.parent is not None and attempt.parent.span_id == dispatch.context.span_id
+    assert dispatch.attributes is not None and dispatch.attributes["carehooks.matched_webhooks"] == 1
+    assert attempt.attributes is not None
+    assert attempt.attributes["http.response.status_code"] == 200
+    assert attempt.attributes["carehooks.attempt"] == 1
+    assert attempt.attributes["carehooks.error_category"] == "none"
+    # The receiver can join the trace: the POST carries the attempt span's traceparent.
+    assert hit.headers["traceparent"] == f"00-{TRACE_ID}-{attempt.context.span_id:016x}-01"
+    for span in finished:
+        for value in (span.attributes or {}).values():
+            assert MARKER not in str(value), f"payload data in span {span.name}"
+
+
+async def test_an_event_without_traceparent_starts_a_trace_at_the_dispatcher(
+    spans: InMemorySpanExporter,
+    kafka_bootstrap: str,
+    topics: Topics,
+    topic_prefix: str,
+    secrets_key: str,
+    box: SecretBox,
+    bus: Bus,
+    start_worker: StartWorker,
+) -> None:
+    async with receiver() as rec:
+        config = make_config(box, rec.url("/hook"), integration_id="int_trace")
+        await bus.config(config)
+        dispatcher = create_dispatcher(
+            DispatcherSettings(
+                kafka_bootstrap_servers=kafka_bootstrap,
+                topic_prefix=topic_prefix,
+                webhook_secrets_key=secrets_key,  # type: ignore[arg-type]
+                port=free_port(),
+                group_id=f"{topic_prefix}dispatcher",
+                ready_timeout_s=30,
+                session_timeout_ms=2000,
+                heartbeat_interval_ms=500,
+            )
+        )
+        await dispatcher.start()
+        try:
+            await start_worker()
+            await bus.producer.send_and_wait(
+                topics.surveymonkey_events,
+                json.dumps(_sm_callback()).encode(),
+                key=b"k",
+                headers=[("integration-id", b"int_trace"), ("traceparent", None)],  # type: ignore[list-item]
+            )
+            await wait_for(lambda: bool(rec.on("/hook")), 30, "the delivery")
+        finally:
+            await dispatcher.stop()
+    by_name = {s.name: s for s in spans.get_finished_spans()}
+    dispatch, attempt = by_name["dispatch"], by_name["delivery attempt"]
+    assert dispatch.parent is None  # a header without a value is no context: a new trace
+    assert attempt.context.trace_id == dispatch.context.trace_id
+    assert rec.on("/hook")[0].headers["traceparent"].split("-")[1] == f"{dispatch.context.trace_id:032x}"
