@@ -27,6 +27,7 @@ __all__ = [
     "Span",
     "SpanKind",
     "Tracer",
+    "enabled",
     "extract",
     "inject_headers",
     "inject_http",
@@ -87,17 +88,22 @@ def setup_tracing(service: str, environ: Mapping[str, str] | None = None) -> boo
     return True
 
 
+def enabled() -> bool:
+    """Whether a tracer provider is installed (by :func:`setup_tracing`, or a test's in-memory one)."""
+    return not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
+
+
 def tracer(name: str) -> Tracer:
     """The tracer of a component: the installed provider's, else the no-op tracer (nothing recorded)."""
-    provider = trace.get_tracer_provider()
-    if isinstance(provider, trace.ProxyTracerProvider):  # nothing installed: tracing is off
+    if not enabled():
         return NoOpTracer()
-    return provider.get_tracer(name)
+    return trace.get_tracer_provider().get_tracer(name)
 
 
 def extract(headers: KafkaHeaders | None) -> Context | None:
-    """The trace context of a record's ``traceparent`` header; None when it has none (a new trace)."""
-    if not headers or not any(name == "traceparent" for name, _ in headers):
+    """The trace context of a record's ``traceparent`` header; None when it has none (a new trace)
+    or tracing is off (then the header is neither parsed nor passed on)."""
+    if not headers or not enabled() or not any(name == "traceparent" for name, _ in headers):
         return None
     return _PROPAGATOR.extract(headers, getter=_GETTER)
 

@@ -11,19 +11,22 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from dw_helpers import Bus, make_config, receiver, wait_for
+from conftest import StartWorker
+from dw_helpers import Bus, make_config, make_job, receiver, wait_for
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from contracts.base import utcnow
+from contracts.deliveries import DeadLetterV1
+from contracts.records import delivery_job_record
 from contracts.topics import Topics
+from delivery_worker.plan import dead_letter_publication, retry_publication
 from devstack.ports import free_port
 from dispatcher.app import create_app as create_dispatcher
 from dispatcher.settings import DispatcherSettings
 from webhook_core.secrets_crypto import SecretBox
-
-from conftest import StartWorker
 
 pytestmark = pytest.mark.integration
 
@@ -158,3 +161,17 @@ async def test_an_event_without_traceparent_starts_a_trace_at_the_dispatcher(
     assert dispatch.parent is None  # a header without a value is no context: a new trace
     assert attempt.context.trace_id == dispatch.context.trace_id
     assert rec.on("/hook")[0].headers["traceparent"].split("-")[1] == f"{dispatch.context.trace_id:032x}"
+
+
+def test_retry_hops_dead_letters_and_replays_keep_the_traceparent(topics: Topics, box: SecretBox) -> None:
+    job = make_job(make_config(box, "http://127.0.0.1:9/hook"))
+    headers = [*delivery_job_record(job).headers, ("traceparent", INCOMING.encode())]
+    now = utcnow()
+    hop, _ = retry_publication(topics, job, headers, now)
+    assert ("traceparent", INCOMING.encode()) in hop.headers
+    letter = dead_letter_publication(topics, job, "gave up", "http_5xx", 503, hop.headers, now)
+    dead = DeadLetterV1.model_validate_json(letter.value)
+    assert dead.original_headers["traceparent"] == INCOMING
+    # What the DLQ replayer republishes: the letter's original headers on a fresh job record.
+    replayed = delivery_job_record(dead.job, dead.original_headers)
+    assert ("traceparent", INCOMING.encode()) in replayed.headers
