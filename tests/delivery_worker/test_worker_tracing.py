@@ -7,15 +7,13 @@ exports into memory; a real loopback receiver gets the POST.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
 from conftest import StartWorker
-from dw_helpers import Bus, make_config, make_job, receiver, wait_for
-from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from dw_helpers import Bus, Receiver, make_config, make_job, receiver, wait_for
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from contracts.base import utcnow
@@ -35,17 +33,6 @@ INCOMING = f"00-{TRACE_ID}-00f067aa0ba902b7-01"
 MARKER = "PAYLOAD-MARKER-7d1c"
 
 
-@pytest.fixture
-def spans(monkeypatch: pytest.MonkeyPatch) -> Iterator[InMemorySpanExporter]:
-    """An SDK provider exporting into memory, installed as the global one for this test only."""
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    monkeypatch.setattr(trace, "_TRACER_PROVIDER", provider)
-    yield exporter
-    provider.shutdown()
-
-
 def _sm_callback() -> dict[str, Any]:
     return {
         "name": "hook",
@@ -60,19 +47,18 @@ def _sm_callback() -> dict[str, Any]:
     }
 
 
-async def test_one_event_is_one_trace_to_the_receiver(
-    spans: InMemorySpanExporter,
+@asynccontextmanager
+async def pipeline(
     kafka_bootstrap: str,
-    topics: Topics,
     topic_prefix: str,
     secrets_key: str,
     box: SecretBox,
     bus: Bus,
     start_worker: StartWorker,
-) -> None:
+) -> AsyncIterator[Receiver]:
+    """A loopback receiver subscribed to ``int_trace``, a dispatcher and a worker, all in-process."""
     async with receiver() as rec:
-        config = make_config(box, rec.url("/hook"), integration_id="int_trace")
-        await bus.config(config)
+        await bus.config(make_config(box, rec.url("/hook"), integration_id="int_trace"))
         dispatcher = create_dispatcher(
             DispatcherSettings(
                 kafka_bootstrap_servers=kafka_bootstrap,
@@ -88,20 +74,34 @@ async def test_one_event_is_one_trace_to_the_receiver(
         await dispatcher.start()
         try:
             await start_worker()
-            await bus.producer.send_and_wait(
-                topics.surveymonkey_events,
-                json.dumps(_sm_callback()).encode(),
-                key=b"k",
-                headers=[("integration-id", b"int_trace"), ("traceparent", INCOMING.encode())],
-            )
-            await wait_for(lambda: bool(rec.on("/hook")), 30, "the delivery")
-            await wait_for(lambda: len(bus.results) >= 1, 15, "the result")
+            yield rec
         finally:
             await dispatcher.stop()
 
+
+async def test_one_event_is_one_trace_to_the_receiver(
+    span_exporter: InMemorySpanExporter,
+    kafka_bootstrap: str,
+    topics: Topics,
+    topic_prefix: str,
+    secrets_key: str,
+    box: SecretBox,
+    bus: Bus,
+    start_worker: StartWorker,
+) -> None:
+    async with pipeline(kafka_bootstrap, topic_prefix, secrets_key, box, bus, start_worker) as rec:
+        await bus.producer.send_and_wait(
+            topics.surveymonkey_events,
+            json.dumps(_sm_callback()).encode(),
+            key=b"k",
+            headers=[("integration-id", b"int_trace"), ("traceparent", INCOMING.encode())],
+        )
+        await wait_for(lambda: bool(rec.on("/hook")), 30, "the delivery")
+        await wait_for(lambda: len(bus.results) >= 1, 15, "the result")
+
     hit = rec.on("/hook")[0]
     assert MARKER.encode() in hit.body  # the marker is in the payload the receiver got
-    finished = spans.get_finished_spans()
+    finished = span_exporter.get_finished_spans()
     by_name = {s.name: s for s in finished}
     dispatch, attempt = by_name["dispatch"], by_name["delivery attempt"]
     assert {s.context.trace_id for s in (dispatch, attempt)} == {int(TRACE_ID, 16)}
@@ -120,7 +120,7 @@ async def test_one_event_is_one_trace_to_the_receiver(
 
 
 async def test_an_event_without_traceparent_starts_a_trace_at_the_dispatcher(
-    spans: InMemorySpanExporter,
+    span_exporter: InMemorySpanExporter,
     kafka_bootstrap: str,
     topics: Topics,
     topic_prefix: str,
@@ -129,34 +129,15 @@ async def test_an_event_without_traceparent_starts_a_trace_at_the_dispatcher(
     bus: Bus,
     start_worker: StartWorker,
 ) -> None:
-    async with receiver() as rec:
-        config = make_config(box, rec.url("/hook"), integration_id="int_trace")
-        await bus.config(config)
-        dispatcher = create_dispatcher(
-            DispatcherSettings(
-                kafka_bootstrap_servers=kafka_bootstrap,
-                topic_prefix=topic_prefix,
-                webhook_secrets_key=secrets_key,  # type: ignore[arg-type]
-                port=free_port(),
-                group_id=f"{topic_prefix}dispatcher",
-                ready_timeout_s=30,
-                session_timeout_ms=2000,
-                heartbeat_interval_ms=500,
-            )
+    async with pipeline(kafka_bootstrap, topic_prefix, secrets_key, box, bus, start_worker) as rec:
+        await bus.producer.send_and_wait(
+            topics.surveymonkey_events,
+            json.dumps(_sm_callback()).encode(),
+            key=b"k",
+            headers=[("integration-id", b"int_trace"), ("traceparent", None)],  # type: ignore[list-item]
         )
-        await dispatcher.start()
-        try:
-            await start_worker()
-            await bus.producer.send_and_wait(
-                topics.surveymonkey_events,
-                json.dumps(_sm_callback()).encode(),
-                key=b"k",
-                headers=[("integration-id", b"int_trace"), ("traceparent", None)],  # type: ignore[list-item]
-            )
-            await wait_for(lambda: bool(rec.on("/hook")), 30, "the delivery")
-        finally:
-            await dispatcher.stop()
-    by_name = {s.name: s for s in spans.get_finished_spans()}
+        await wait_for(lambda: bool(rec.on("/hook")), 30, "the delivery")
+    by_name = {s.name: s for s in span_exporter.get_finished_spans()}
     dispatch, attempt = by_name["dispatch"], by_name["delivery attempt"]
     assert dispatch.parent is None  # a header without a value is no context: a new trace
     assert attempt.context.trace_id == dispatch.context.trace_id

@@ -3,28 +3,16 @@ Kafka header lists (bytes values, None for a header without a value)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from service_kit import tracing
 
 PARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
-
-
-@pytest.fixture
-def sdk(monkeypatch: pytest.MonkeyPatch) -> Iterator[InMemorySpanExporter]:
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    monkeypatch.setattr(trace, "_TRACER_PROVIDER", provider)
-    yield exporter
-    provider.shutdown()
 
 
 def test_off_without_endpoint_is_a_no_op(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -58,7 +46,7 @@ def test_endpoint_installs_an_otlp_provider_with_the_service_name(monkeypatch: p
         provider.shutdown()
 
 
-def test_extract_reads_bytes_and_treats_a_null_header_as_absent(sdk: InMemorySpanExporter) -> None:
+def test_extract_reads_bytes_and_treats_a_null_header_as_absent(span_exporter: InMemorySpanExporter) -> None:
     assert tracing.extract(None) is None
     assert tracing.extract([("other", b"x")]) is None
     nulled = tracing.extract([("traceparent", None)])
@@ -71,7 +59,7 @@ def test_extract_reads_bytes_and_treats_a_null_header_as_absent(sdk: InMemorySpa
     assert (parent.trace_id, parent.span_id) == (0x4BF92F3577B34DA6A3CE929D0E0E4736, 0x00F067AA0BA902B7)
 
 
-def test_inject_replaces_a_stale_traceparent_and_links_a_batch(sdk: InMemorySpanExporter) -> None:
+def test_inject_replaces_a_stale_traceparent_and_links_a_batch(span_exporter: InMemorySpanExporter) -> None:
     tracer = tracing.tracer("carehooks.test")
     with tracer.start_as_current_span(
         "x", context=tracing.extract([("traceparent", PARENT.encode())])
