@@ -15,6 +15,7 @@ from service_kit.kafka import MissingTopicsError, prepare_topics
 from service_kit.logging_setup import configure_logging
 from service_kit.runtime import run
 from service_kit.settings import load_settings
+from service_kit.tracing import setup_tracing
 
 logger = logging.getLogger("config_api")
 
@@ -46,6 +47,7 @@ def main() -> None:
     """Entry point."""
     settings = load_settings(ConfigApiSettings)
     configure_logging("config_api", settings.log_level, settings.log_json)
+    setup_tracing("config-api")
     try:
         sock = _bind(settings.host, settings.port)
     except OSError as exc:
