@@ -83,7 +83,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     sup = Supervisor(run_dir)
     prefix = f"benchtr{int(time.time())}."
     stack = StackConfig(
-        infra.bootstrap, infra.dsn, prefix, generate_key(), "bench-" + secrets.token_urlsafe(16)
+        infra.bootstrap, infra.dsn, prefix, generate_key(), "bench-" + secrets.token_urlsafe(32)
     )
     for spec in service_specs(stack):
         sup.add(spec)
