@@ -7,12 +7,11 @@ exports into memory; a real loopback receiver gets the POST.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
-from conftest import StartWorker
 from dw_helpers import Bus, Receiver, make_config, make_job, receiver, wait_for
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
@@ -31,6 +30,7 @@ pytestmark = pytest.mark.integration
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 INCOMING = f"00-{TRACE_ID}-00f067aa0ba902b7-01"
 MARKER = "PAYLOAD-MARKER-7d1c"
+StartWorker = Callable[..., Awaitable[Any]]  # the start_worker fixture of this folder's conftest
 
 
 def _sm_callback() -> dict[str, Any]:

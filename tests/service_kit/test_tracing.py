@@ -22,9 +22,8 @@ def test_off_without_endpoint_is_a_no_op(monkeypatch: pytest.MonkeyPatch) -> Non
     assert installed == []  # no provider, no exporter, no export thread
     tracer = tracing.tracer("carehooks.test")
     assert isinstance(tracer, trace.NoOpTracer)
-    with tracer.start_as_current_span(
-        "dispatch", context=tracing.extract([("traceparent", PARENT.encode())])
-    ) as span:
+    incoming = [("traceparent", PARENT.encode())]
+    with tracing.span_from(tracer, "dispatch", incoming, tracing.SpanKind.CONSUMER) as span:
         assert not span.is_recording()
         assert tracing.inject_headers([("a", b"1")]) == [("a", b"1")]  # nothing propagated when off
         http: dict[str, str] = {}
@@ -46,7 +45,7 @@ def test_endpoint_installs_an_otlp_provider_with_the_service_name(monkeypatch: p
         provider.shutdown()
 
 
-def test_extract_reads_bytes_and_treats_a_null_header_as_absent(span_exporter: InMemorySpanExporter) -> None:
+def test_extract_reads_bytes_and_treats_a_null_header_as_absent() -> None:
     assert tracing.extract(None) is None
     assert tracing.extract([("other", b"x")]) is None
     nulled = tracing.extract([("traceparent", None)])

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping, MutableMapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.propagators.textmap import Getter, Setter
-from opentelemetry.trace import Link, NoOpTracer, Span, SpanKind, Tracer
+from opentelemetry.trace import INVALID_SPAN, Link, NoOpTracer, Span, SpanKind, Tracer
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from contracts.headers import HeaderValue, header_text
@@ -32,6 +33,7 @@ __all__ = [
     "inject_headers",
     "inject_http",
     "setup_tracing",
+    "span_from",
     "tracer",
 ]
 
@@ -61,6 +63,7 @@ class _KafkaSetter(Setter[list[tuple[str, bytes]]]):
 
 
 _GETTER = _KafkaGetter()
+_OFF = nullcontext(INVALID_SPAN)
 _SETTER = _KafkaSetter()
 
 
@@ -100,10 +103,26 @@ def tracer(name: str) -> Tracer:
     return trace.get_tracer_provider().get_tracer(name)
 
 
+def span_from(
+    tracer_: Tracer,
+    name: str,
+    headers: KafkaHeaders | None = None,
+    kind: SpanKind = SpanKind.INTERNAL,
+    links: Sequence[Link] = (),
+) -> AbstractContextManager[Span]:
+    """A current span continuing the ``traceparent`` of ``headers`` (a new trace without one).
+
+    With tracing off this is one shared null context around the invalid span: no header is parsed,
+    nothing is attached to the context, so nothing is propagated either (~0.1 µs).
+    """
+    if isinstance(tracer_, NoOpTracer):
+        return _OFF
+    return tracer_.start_as_current_span(name, context=extract(headers), kind=kind, links=links)
+
+
 def extract(headers: KafkaHeaders | None) -> Context | None:
-    """The trace context of a record's ``traceparent`` header; None when it has none (a new trace)
-    or tracing is off (then the header is neither parsed nor passed on)."""
-    if not headers or not enabled() or not any(name == "traceparent" for name, _ in headers):
+    """The trace context of a record's ``traceparent`` header; None when it has none (a new trace)."""
+    if not headers or not any(name == "traceparent" for name, _ in headers):
         return None
     return _PROPAGATOR.extract(headers, getter=_GETTER)
 

@@ -49,7 +49,7 @@ from delivery_worker.plan import (
     result_for,
 )
 from service_kit.config_view import WebhookView
-from service_kit.tracing import Span, SpanKind, extract, inject_http, tracer
+from service_kit.tracing import Span, SpanKind, inject_http, span_from, tracer
 from webhook_core.outcome import classify
 from webhook_core.secrets_crypto import SecretBox
 from webhook_core.sending import SendResult, build_headers, send_webhook
@@ -197,9 +197,7 @@ class Deliverer:
             self.endpoints.circuit_changed(job.webhook_id, state)
             return self._deferral(job, headers, breaker.retry_at(now) - now, state)
         # One span per attempt, in the trace of the job's traceparent (the dispatch span's).
-        with self.tracer.start_as_current_span(
-            "delivery attempt", context=extract(headers), kind=SpanKind.CLIENT
-        ) as span:
+        with span_from(self.tracer, "delivery attempt", headers, SpanKind.CLIENT) as span:
             return await self._attempt(job, config, headers, breaker, span)
 
     async def _attempt(

@@ -25,7 +25,7 @@ from dispatcher.metrics import DispatcherMetrics
 from dispatcher.patient_index import PatientIndex
 from dispatcher.priority import job_priority, rules_priority
 from service_kit.config_view import WebhookView
-from service_kit.tracing import SpanKind, extract, inject_headers, tracer
+from service_kit.tracing import SpanKind, inject_headers, span_from, tracer
 from webhook_core.filters import FilterBudgetExceededError, FilterEvaluationError
 
 logger = logging.getLogger(__name__)
@@ -148,9 +148,7 @@ class EventProcessor:
     def process(self, record: InputRecord) -> list[Outgoing]:
         """Everything to publish for one input record (never raises on bad input), in a ``dispatch``
         span that continues the record's ``traceparent`` (jobs carry the span's own)."""
-        with self.tracer.start_as_current_span(
-            "dispatch", context=extract(record.headers), kind=SpanKind.CONSUMER
-        ) as span:
+        with span_from(self.tracer, "dispatch", record.headers, SpanKind.CONSUMER) as span:
             out = self._process(record)
             if span.is_recording():  # ids and counts only, never payload data
                 span.set_attributes(

@@ -24,7 +24,7 @@ from config_api.metrics import BASE, RESULTS_CONSUMED
 from contracts.deliveries import DeliveryResultV1
 from service_kit.kafka import consumer_options
 from service_kit.kafka_security import KafkaClientSettings
-from service_kit.tracing import SpanKind, links, tracer
+from service_kit.tracing import SpanKind, links, span_from, tracer
 from webhook_core.secrets_crypto import SecretBox
 
 logger = logging.getLogger(__name__)
@@ -128,9 +128,7 @@ class ResultsIngestor:
     ) -> None:
         # One span per stored batch, linked to the attempt spans whose results it holds.
         batch_links = links(self._tracer, (r.headers for records in batches.values() for r in records))
-        with self._tracer.start_as_current_span(
-            "results ingest", kind=SpanKind.CONSUMER, links=batch_links
-        ) as span:
+        with span_from(self._tracer, "results ingest", kind=SpanKind.CONSUMER, links=batch_links) as span:
             if span.is_recording():
                 span.set_attribute("messaging.batch.message_count", sum(map(len, batches.values())))
             await self._ingest(consumer, batches)
