@@ -72,3 +72,10 @@ def test_inject_replaces_a_stale_traceparent_and_links_a_batch(span_exporter: In
     batch = [[("traceparent", PARENT.encode())], [("traceparent", None)], None, [("x", b"y")]]
     (link,) = tracing.links(tracer, batch)
     assert link.context.span_id == 0x00F067AA0BA902B7
+
+
+def test_an_exception_in_a_span_leaves_no_message(span_exporter: InMemorySpanExporter) -> None:
+    with pytest.raises(ValueError), tracing.span_from(tracing.tracer("carehooks.test"), "dispatch"):
+        raise ValueError("PAYLOAD-MARKER in an exception message")
+    (span,) = span_exporter.get_finished_spans()
+    assert "PAYLOAD-MARKER" not in repr([*span.events, span.status.description, span.attributes])

@@ -117,7 +117,15 @@ def span_from(
     """
     if isinstance(tracer_, NoOpTracer):
         return _OFF
-    return tracer_.start_as_current_span(name, context=extract(headers), kind=kind, links=links)
+    # An exception's message may echo input (payload data): it is not recorded, nor made the status.
+    return tracer_.start_as_current_span(
+        name,
+        context=extract(headers),
+        kind=kind,
+        links=links,
+        record_exception=False,
+        set_status_on_exception=False,
+    )
 
 
 def extract(headers: KafkaHeaders | None) -> Context | None:
