@@ -12,7 +12,8 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
-from dw_helpers import Bus, Receiver, make_config, make_job, receiver, wait_for
+from aiohttp import web
+from dw_helpers import Bus, Handler, Receiver, make_config, make_job, receiver, wait_for
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from contracts.base import utcnow
@@ -55,9 +56,10 @@ async def pipeline(
     box: SecretBox,
     bus: Bus,
     start_worker: StartWorker,
+    routes: dict[str, Handler] | None = None,
 ) -> AsyncIterator[Receiver]:
     """A loopback receiver subscribed to ``int_trace``, a dispatcher and a worker, all in-process."""
-    async with receiver() as rec:
+    async with receiver(routes) as rec:
         await bus.config(make_config(box, rec.url("/hook"), integration_id="int_trace"))
         dispatcher = create_dispatcher(
             DispatcherSettings(
@@ -142,6 +144,57 @@ async def test_an_event_without_traceparent_starts_a_trace_at_the_dispatcher(
     assert dispatch.parent is None  # a header without a value is no context: a new trace
     assert attempt.context.trace_id == dispatch.context.trace_id
     assert rec.on("/hook")[0].headers["traceparent"].split("-")[1] == f"{dispatch.context.trace_id:032x}"
+
+
+async def test_a_retried_delivery_stays_in_the_event_trace(
+    span_exporter: InMemorySpanExporter,
+    kafka_bootstrap: str,
+    topics: Topics,
+    topic_prefix: str,
+    secrets_key: str,
+    box: SecretBox,
+    bus: Bus,
+    start_worker: StartWorker,
+) -> None:
+    calls: list[int] = []
+
+    async def fail_once(_: web.Request) -> web.StreamResponse:
+        calls.append(1)
+        return web.Response(status=503 if len(calls) == 1 else 200)
+
+    routes = {"/hook": fail_once}
+    async with pipeline(kafka_bootstrap, topic_prefix, secrets_key, box, bus, start_worker, routes) as rec:
+        await bus.producer.send_and_wait(
+            topics.surveymonkey_events,
+            json.dumps(_sm_callback()).encode(),
+            key=b"k",
+            headers=[("integration-id", b"int_trace"), ("traceparent", INCOMING.encode())],
+        )
+        await wait_for(lambda: len(rec.on("/hook")) >= 2, 30, "the retried delivery")
+        await wait_for(
+            lambda: len([s for s in span_exporter.get_finished_spans() if s.name == "delivery attempt"]) >= 2,
+            10,
+            "both attempt spans",
+        )
+    spans = span_exporter.get_finished_spans()
+    (dispatch,) = [s for s in spans if s.name == "dispatch"]
+    attempts = sorted(
+        (s for s in spans if s.name == "delivery attempt"),
+        key=lambda s: (s.attributes or {})["carehooks.attempt"],
+    )
+    # The retry hop kept the job's traceparent: both attempts are children of the one dispatch span.
+    assert [(s.context.trace_id, s.parent.span_id if s.parent else None) for s in attempts] == [
+        (int(TRACE_ID, 16), dispatch.context.span_id)
+    ] * 2
+    assert [
+        ((s.attributes or {})["carehooks.attempt"], (s.attributes or {})["http.response.status_code"])
+        for s in attempts
+    ] == [
+        (1, 503),
+        (2, 200),
+    ]
+    assert (attempts[0].attributes or {})["carehooks.error_category"] == "http_5xx"
+    assert [h.headers["traceparent"].split("-")[1] for h in rec.on("/hook")] == [TRACE_ID, TRACE_ID]
 
 
 def test_retry_hops_dead_letters_and_replays_keep_the_traceparent(topics: Topics, box: SecretBox) -> None:
