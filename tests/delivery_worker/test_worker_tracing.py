@@ -48,6 +48,17 @@ def _sm_callback() -> dict[str, Any]:
     }
 
 
+async def send_event(bus: Bus, topics: Topics, traceparent: bytes | None) -> None:
+    """One SurveyMonkey callback for ``int_trace`` (its payload holds MARKER) with a ``traceparent`` header."""
+    headers: list[tuple[str, bytes | None]] = [("integration-id", b"int_trace"), ("traceparent", traceparent)]
+    await bus.producer.send_and_wait(
+        topics.surveymonkey_events,
+        json.dumps(_sm_callback()).encode(),
+        key=b"k",
+        headers=headers,  # type: ignore[arg-type]
+    )
+
+
 @asynccontextmanager
 async def pipeline(
     kafka_bootstrap: str,
@@ -92,12 +103,7 @@ async def test_one_event_is_one_trace_to_the_receiver(
     start_worker: StartWorker,
 ) -> None:
     async with pipeline(kafka_bootstrap, topic_prefix, secrets_key, box, bus, start_worker) as rec:
-        await bus.producer.send_and_wait(
-            topics.surveymonkey_events,
-            json.dumps(_sm_callback()).encode(),
-            key=b"k",
-            headers=[("integration-id", b"int_trace"), ("traceparent", INCOMING.encode())],
-        )
+        await send_event(bus, topics, INCOMING.encode())
         await wait_for(lambda: bool(rec.on("/hook")), 30, "the delivery")
         await wait_for(lambda: len(bus.results) >= 1, 15, "the result")
 
@@ -132,12 +138,7 @@ async def test_an_event_without_traceparent_starts_a_trace_at_the_dispatcher(
     start_worker: StartWorker,
 ) -> None:
     async with pipeline(kafka_bootstrap, topic_prefix, secrets_key, box, bus, start_worker) as rec:
-        await bus.producer.send_and_wait(
-            topics.surveymonkey_events,
-            json.dumps(_sm_callback()).encode(),
-            key=b"k",
-            headers=[("integration-id", b"int_trace"), ("traceparent", None)],  # type: ignore[list-item]
-        )
+        await send_event(bus, topics, None)
         await wait_for(lambda: bool(rec.on("/hook")), 30, "the delivery")
     by_name = {s.name: s for s in span_exporter.get_finished_spans()}
     dispatch, attempt = by_name["dispatch"], by_name["delivery attempt"]
@@ -164,12 +165,7 @@ async def test_a_retried_delivery_stays_in_the_event_trace(
 
     routes = {"/hook": fail_once}
     async with pipeline(kafka_bootstrap, topic_prefix, secrets_key, box, bus, start_worker, routes) as rec:
-        await bus.producer.send_and_wait(
-            topics.surveymonkey_events,
-            json.dumps(_sm_callback()).encode(),
-            key=b"k",
-            headers=[("integration-id", b"int_trace"), ("traceparent", INCOMING.encode())],
-        )
+        await send_event(bus, topics, INCOMING.encode())
         await wait_for(lambda: len(rec.on("/hook")) >= 2, 30, "the retried delivery")
         await wait_for(
             lambda: len([s for s in span_exporter.get_finished_spans() if s.name == "delivery attempt"]) >= 2,
