@@ -42,6 +42,7 @@ from delivery_worker.plan import (
     retry_publication,
     with_attempt,
 )
+from service_kit.tracing import inject_headers
 from webhook_core.payload_crypto import PayloadDecryptionError, Payloads
 from webhook_core.sending import SendResult
 
@@ -150,7 +151,10 @@ class JobRecords:
         else:
             res["payload_sha256"] = body_sha256(body)
         fallback = partial(self._lean_result, res, body)
-        return result_publication(self.topics, res, body, self.max_record_bytes, fallback)
+        publication = result_publication(self.topics, res, body, self.max_record_bytes, fallback)
+        # Within an attempt span the result carries its traceparent, so the results ingest can link to it.
+        trace_headers = inject_headers()
+        return replace(publication, headers=trace_headers) if trace_headers else publication
 
     def _lean_result(self, res: dict[str, Any], body: str) -> Publication:
         """The result without the encrypted body (its hash instead), excerpt or long message."""

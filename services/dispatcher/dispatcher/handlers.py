@@ -25,6 +25,7 @@ from dispatcher.metrics import DispatcherMetrics
 from dispatcher.patient_index import PatientIndex
 from dispatcher.priority import job_priority, rules_priority
 from service_kit.config_view import WebhookView
+from service_kit.tracing import SpanKind, inject_headers, span_from, tracer
 from webhook_core.filters import FilterBudgetExceededError, FilterEvaluationError
 
 logger = logging.getLogger(__name__)
@@ -115,6 +116,7 @@ class EventProcessor:
         metrics.watch_integrations(view)
         self.region = phone_region
         self.clock = clock
+        self.tracer = tracer("carehooks.dispatcher")
 
     def process_safely(self, record: InputRecord, attempts: int = 3) -> list[Outgoing]:
         """:meth:`process`, tried ``attempts`` times when it raises; then an invalid event (handler_error).
@@ -146,7 +148,22 @@ class EventProcessor:
             return [self.invalid_event(record, {}, reason, None)]
 
     def process(self, record: InputRecord) -> list[Outgoing]:
-        """Everything to publish for one input record (never raises on bad input)."""
+        """Everything to publish for one input record (never raises on bad input), in a ``dispatch``
+        span that continues the record's ``traceparent`` (jobs carry the span's own)."""
+        with span_from(self.tracer, "dispatch", record.headers, SpanKind.CONSUMER) as span:
+            out = self._process(record)
+            if span.is_recording():  # ids and counts only, never payload data
+                span.set_attributes(
+                    {
+                        "messaging.destination.name": record.topic,
+                        "messaging.kafka.partition": record.partition,
+                        "messaging.kafka.offset": record.offset,
+                        "carehooks.matched_webhooks": sum(1 for o in out if o.job_labels is not None),
+                    }
+                )
+            return out
+
+    def _process(self, record: InputRecord) -> list[Outgoing]:
         started = time.perf_counter()
         headers = decode_headers(record.headers)
         is_fhir = record.topic == self.topics.fhir_events
@@ -218,6 +235,7 @@ class EventProcessor:
             return out
         body = render_body(event)
         by_rules = rules_priority(event, self.view.priority_rules.get(event.integration_id))
+        trace_headers = inject_headers()  # the dispatch span's traceparent (none when tracing is off)
         for webhook in matched:
             priority = job_priority(by_rules, webhook)
             job = self.sealer.seal(build_job(event, webhook, body, priority, now, kafka_time))
@@ -229,7 +247,7 @@ class EventProcessor:
                     f"exceeds the {self.limits.max_job_bytes}-byte message limit (DISPATCHER_MAX_JOB_BYTES)"
                 )
             topic = self.topics.deliveries_priority if priority == "high" else self.topics.deliveries
-            record = delivery_job_record(job, sealer=self.sealer, value=value)
+            record = delivery_job_record(job, trace_headers, sealer=self.sealer, value=value)
             out.append(
                 Outgoing(
                     topic,
