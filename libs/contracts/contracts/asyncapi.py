@@ -271,7 +271,12 @@ def asyncapi_document(topics: Topics | None = None) -> dict[str, Any]:
         ["webhookConfig", "priorityRules"],
         compacted=True,
     )
-    channel("ops", t.ops, "Operational events for operators and alerting.", ["webhookDeactivated"])
+    channel(
+        "ops",
+        t.ops,
+        "Operational events for operators, alerting and operational webhooks (integration carehooks).",
+        ["webhookDeactivated"],
+    )
     channel(
         "patientIndex",
         t.patient_index,
@@ -293,6 +298,14 @@ def asyncapi_document(topics: Topics | None = None) -> dict[str, Any]:
         "DISPATCHER_GROUP_ID",
     )
     operation("receiveFhirEvents", "fhirEvents", "dispatcher", intake, "DISPATCHER_GROUP_ID")
+    operation(
+        "receiveOps",
+        "ops",
+        "dispatcher",
+        "Turned into events of the built-in carehooks integration (operational webhooks); records about "
+        "the carehooks integration's own webhooks are skipped (no loops). " + intake,
+        "DISPATCHER_GROUP_ID",
+    )
     out = "Written by the dispatcher (key = webhook id), dlq_replayer (replays) and the config API (manual retry). "
     operation("sendDeliveries", "deliveries", "dispatcher, dlq_replayer, config_api", out + AT_LEAST_ONCE)
     operation("sendPriorityDeliveries", "deliveriesPriority", "dispatcher", out + AT_LEAST_ONCE)

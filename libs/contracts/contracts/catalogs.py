@@ -3,6 +3,8 @@
 SurveyMonkey: its 12 v3 webhook events plus the contact events our SurveyMonkey connector
 produces (SurveyMonkey has no contact webhooks; the connector polls contacts).
 FHIR: ``<ResourceType>.<create|update|delete>`` for the resource types below.
+carehooks: the platform's own operational events (``webhooks.ops``), delivered like any other event to
+the webhooks of the built-in ``carehooks`` integration (docs/observability.md#operational-webhooks).
 """
 
 from __future__ import annotations
@@ -77,6 +79,23 @@ FHIR_RESOURCE_TYPES: dict[str, str] = {
     "Procedure": "An action performed on or for a patient.",
     "Immunization": "An immunisation event.",
     "Coverage": "Insurance or payment coverage of a patient.",
+}
+
+CAREHOOKS_INTEGRATION = "carehooks"
+"""Id of the built-in integration of operational events (a ``custom`` integration seeded by migration 007)."""
+
+CAREHOOKS_EVENT_TYPES: dict[str, str] = {
+    "webhook.deactivated": "A webhook was deactivated automatically (410 Gone, or it kept failing).",
+    "webhook.failing": "A webhook started failing (consecutive failed attempts reached the threshold).",
+    "webhook.recovered": "A failing webhook delivered successfully again.",
+    "delivery.dead_lettered": "A delivery exhausted its attempts or failed permanently (dead letter).",
+    "dlq.replay.completed": "A DLQ replay finished (how many dead letters were replayed, skipped, failed).",
+}
+
+CAREHOOKS_OBJECT_TYPES: dict[str, str] = {
+    "webhook": "A webhook (object id = webhook id).",
+    "delivery": "A delivery (object id = delivery id).",
+    "dlq_replay": "A DLQ replay request (object id = replay id).",
 }
 
 FHIR_INTERACTIONS: tuple[str, ...] = ("create", "update", "delete")

@@ -16,11 +16,13 @@ from contracts.base import utcnow
 from contracts.headers import header_text
 from contracts.records import delivery_job_record, invalid_event
 from contracts.topics import Headers, Topics
+from contracts.catalogs import CAREHOOKS_INTEGRATION
 from dispatcher import fhir, surveymonkey
 from dispatcher.enrichment import link_patient
 from dispatcher.events import InvalidInputError, NormalisedEvent, ParseResult, load_json
 from dispatcher.jobs import build_job, render_body
 from dispatcher.matching import WebhookIndex
+from dispatcher.operational import parse_ops_record
 from dispatcher.metrics import DispatcherMetrics
 from dispatcher.patient_index import PatientIndex
 from dispatcher.priority import job_priority, rules_priority
@@ -148,12 +150,20 @@ class EventProcessor:
         started = time.perf_counter()
         headers = decode_headers(record.headers)
         is_fhir = record.topic == self.topics.fhir_events
+        is_ops = record.topic == self.topics.ops
         default = fhir.DEFAULT_INTEGRATION if is_fhir else surveymonkey.DEFAULT_INTEGRATION
         integration_id = headers.get(Headers.INTEGRATION_ID, "").strip() or default
+        if is_ops:  # the topic decides, not a header: only webhooks.ops feeds the carehooks integration
+            integration_id = CAREHOOKS_INTEGRATION
         kafka_time = datetime.fromtimestamp(max(record.timestamp_ms, 0) / 1000, UTC)
         try:
             if len(integration_id) > MAX_INTEGRATION_ID:
                 raise InvalidInputError(f"integration-id header: longer than {MAX_INTEGRATION_ID} characters")
+            if integration_id == CAREHOOKS_INTEGRATION and not is_ops:
+                # A producer of integration events must not forge carehooks' operational events.
+                raise InvalidInputError(
+                    f"integration-id header: {CAREHOOKS_INTEGRATION!r} is reserved for operational events"
+                )
             size = len(record.value or b"")
             if size > self.limits.max_input_bytes:
                 raise InvalidInputError(
@@ -161,7 +171,10 @@ class EventProcessor:
                     "input limit (DISPATCHER_MAX_INPUT_BYTES)"
                 )
             doc = load_json(record.value)
-            if is_fhir:
+            if is_ops:
+                ops_event = parse_ops_record(doc)
+                result = ParseResult(events=[ops_event] if ops_event is not None else [])
+            elif is_fhir:
                 interaction = headers.get(Headers.FHIR_INTERACTION)
                 result = fhir.parse_fhir(
                     doc, integration_id, interaction.strip() if interaction else None, kafka_time
