@@ -13,17 +13,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from contracts.base import utcnow
+from contracts.catalogs import CAREHOOKS_INTEGRATION
 from contracts.headers import header_text
 from contracts.records import delivery_job_record, invalid_event
 from contracts.topics import Headers, Topics
-from contracts.catalogs import CAREHOOKS_INTEGRATION
 from dispatcher import fhir, surveymonkey
 from dispatcher.enrichment import link_patient
 from dispatcher.events import InvalidInputError, NormalisedEvent, ParseResult, load_json
 from dispatcher.jobs import build_job, render_body
 from dispatcher.matching import WebhookIndex
-from dispatcher.operational import parse_ops_record
 from dispatcher.metrics import DispatcherMetrics
+from dispatcher.operational import parse_ops_record
 from dispatcher.patient_index import PatientIndex
 from dispatcher.priority import job_priority, rules_priority
 from service_kit.config_view import WebhookView
