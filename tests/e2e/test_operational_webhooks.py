@@ -1,0 +1,149 @@
+"""Operational webhooks end to end: carehooks' own events delivered to ordinary, signed webhooks.
+
+Services as processes on the embedded broker and PostgreSQL, receivers on loopback:
+
+- a SurveyMonkey webhook whose receiver answers 410 Gone is deactivated by the config API, which writes
+  ``webhook_deactivated.v1`` on ``webhooks.ops``; the dispatcher turns it into a ``webhook.deactivated``
+  event of the built-in ``carehooks`` integration, and an operational webhook subscribed to it receives
+  it signed (verified with its secret), naming the deactivated webhook and the reason, without the
+  payload of the event that failed;
+- no loops: an operational webhook that itself answers 410 is deactivated too (its record is on
+  ``webhooks.ops``), but no operational event about it reaches anyone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import pytest
+from aiohttp import web
+from aiokafka import AIOKafkaConsumer
+from standardwebhooks import Webhook
+from test_pipeline import FAST_RETRIES, Receiver, create_webhook, eventually, metric_value, publish
+
+from contracts.catalogs import CAREHOOKS_EVENT_TYPES
+
+if TYPE_CHECKING:
+    from tests.e2e.conftest import StackFactory
+
+pytestmark = [pytest.mark.integration, pytest.mark.e2e]
+
+SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "surveymonkey" / "response_completed.json"
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    """Records every POST; paths ending in ``gone`` answer 410 Gone, the others 200."""
+    recorded = Receiver(url="")
+
+    async def record(request: web.Request) -> web.Response:
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        recorded.requests.append((request.path, headers, await request.read()))
+        return web.Response(status=410) if request.path.endswith("gone") else web.json_response({"ok": 1})
+
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", record)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    recorded.url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    yield recorded
+    await runner.cleanup()
+
+
+async def ops_records(bootstrap: str, topic: str) -> list[dict[str, Any]]:
+    """Every record on the ops topic so far."""
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        batches = await consumer.getmany(timeout_ms=2000)
+        return [json.loads(r.value) for records in batches.values() for r in records if r.value]
+    finally:
+        await consumer.stop()
+
+
+async def test_a_deactivation_reaches_an_operational_webhook_signed_and_without_loops(
+    stack_factory: StackFactory, receiver: Receiver
+) -> None:
+    stack = stack_factory(services=["config-api", "dispatcher", "delivery-worker"])
+    async with httpx.AsyncClient(
+        base_url=stack.config_api_url, headers=stack.admin_headers, timeout=10
+    ) as api:
+        catalog = await api.get("/admin/integration/carehooks/event-types")
+        assert catalog.status_code == 200, catalog.text
+        # The built-in integration (migration 007) lists exactly the contracts' catalog.
+        assert {i["name"]: i["description"] for i in catalog.json()["items"]} == CAREHOOKS_EVENT_TYPES
+
+        def hook(path: str, event_types: list[str]) -> dict[str, Any]:
+            return {
+                "subscription_url": f"{receiver.url}/{path}",
+                "event_types": event_types,
+                "retry_policy": FAST_RETRIES,
+                "timeout_ms": 5000,
+            }
+
+        ops = await create_webhook(api, "carehooks", hook("ops", ["webhook.deactivated"]))
+        ops_gone = await create_webhook(api, "carehooks", hook("ops-gone", ["*"]))
+        failing = await create_webhook(api, "surveymonkey", hook("survey-gone", ["response_completed"]))
+
+        async with httpx.AsyncClient(base_url=stack.url("dispatcher"), timeout=5) as dispatcher:
+
+            async def indexed() -> bool:
+                text = (await dispatcher.get("/metrics")).text
+                return metric_value(text, "carehooks_webhooks_indexed") >= 3
+
+            await eventually(indexed, "the dispatcher to index the three webhooks")
+        await asyncio.sleep(1.0)  # the worker follows the same compacted topic
+        await publish(stack, SAMPLE)
+
+        # The 410 deactivates the SurveyMonkey webhook; the operational webhook hears of it, signed.
+        headers, raw = await receiver.wait_for("/ops", timeout_s=60)
+        payload = Webhook(ops["signing_secret"]).verify(raw, headers)
+        assert payload["type"] == "webhook.deactivated"
+        assert payload["integration_id"] == "carehooks"
+        assert (payload["object_type"], payload["object_id"]) == ("webhook", failing["id"])
+        assert payload["data"]["webhook_id"] == failing["id"]
+        assert payload["data"]["integration_id"] == "surveymonkey"
+        assert "410 Gone" in payload["data"]["reason"]
+        # No payload of the event that failed: no survey, respondent or recipient data.
+        text = raw.decode()
+        for secret_bit in ("Jane.Doe", "123456789", "10000001", "recipient"):
+            assert secret_bit not in text, secret_bit
+        state = (await api.get(f"/admin/integration/surveymonkey/webhooks/{failing['id']}")).json()
+        assert state["active"] is False
+
+        # ops-gone got the same event, answered 410, and was deactivated in turn ...
+        await receiver.wait_for("/ops-gone", timeout_s=30)
+
+        async def ops_gone_deactivated() -> bool:
+            got = (await api.get(f"/admin/integration/carehooks/webhooks/{ops_gone['id']}")).json()
+            return got["active"] is False
+
+        await eventually(ops_gone_deactivated, "the failing operational webhook to be deactivated", 60)
+
+        # ... which is recorded on webhooks.ops for operators ...
+        async def recorded_on_ops() -> bool:
+            records = await ops_records(stack.env["KAFKA_BOOTSTRAP_SERVERS"], stack.topics.ops)
+            return any(r.get("webhook_id") == ops_gone["id"] for r in records)
+
+        await eventually(recorded_on_ops, "the ops record about the operational webhook", 30)
+
+        # ... but never becomes an operational event: a later deactivation is delivered, that one not.
+        later = await create_webhook(api, "surveymonkey", hook("later-gone", ["response_completed"]))
+        await asyncio.sleep(2.0)  # the worker's view
+        await publish(stack, SAMPLE)  # the failing webhook is inactive now: only `later` gets it
+
+        async def later_announced() -> list[dict[str, Any]]:
+            bodies = [json.loads(b) for p, _, b in receiver.requests if p == "/ops"]
+            return [b for b in bodies if b["object_id"] == later["id"]]
+
+        await eventually(later_announced, "the later deactivation at the operational webhook", 60)
+        await asyncio.sleep(2.0)
+        about = [json.loads(b)["object_id"] for p, _, b in receiver.requests if p in ("/ops", "/ops-gone")]
+        assert ops_gone["id"] not in about, "an operational webhook's failure became an operational event"
+        assert sorted(set(about)) == sorted({failing["id"], later["id"]})
