@@ -10,7 +10,7 @@ from dispatcher_helpers import sm_body, webhook
 from test_processor import TOPICS, Harness
 
 from contracts.catalogs import CAREHOOKS_EVENT_TYPES, CAREHOOKS_INTEGRATION
-from contracts.events import InvalidEventV1, WebhookDeactivatedV1
+from contracts.events import DeliveryDeadLetteredV1, InvalidEventV1, WebhookDeactivatedV1
 from contracts.webhooks import WebhookConfigV1
 from dispatcher.operational import OPS_KINDS
 
@@ -97,3 +97,35 @@ def test_unknown_ops_types_are_skipped_and_broken_known_ones_are_invalid() -> No
 
 def test_every_ops_kind_produces_a_catalogued_event_type() -> None:
     assert {kind.event_type for kind in OPS_KINDS.values()} <= set(CAREHOOKS_EVENT_TYPES)
+
+
+def dead_lettered(integration_id: str = "surveymonkey") -> dict[str, object]:
+    return json.loads(
+        DeliveryDeadLetteredV1(
+            delivery_id="msg_1",
+            webhook_id="wh_1",
+            integration_id=integration_id,
+            event_id="e1",
+            event_type="response_completed",
+            attempts=3,
+            reason="gave up after 3 attempts",
+            final_error_category="http_5xx",
+            final_status_code=503,
+            dead_lettered_at=DEACTIVATED_AT,
+        ).to_bytes()
+    )
+
+
+def test_a_dead_letter_record_becomes_a_delivery_event_except_for_operational_webhooks() -> None:
+    h = Harness()
+    h.add(ops_webhook("ops-dlq", event_types=["delivery.dead_lettered"]))
+    jobs = h.jobs(h.send(dead_lettered(), TOPICS.ops))
+    assert [j.webhook_id for j in jobs] == ["ops-dlq"]
+    body = json.loads(jobs[0].body)
+    assert (body["type"], body["object_type"], body["object_id"]) == (
+        "delivery.dead_lettered",
+        "delivery",
+        "msg_1",
+    )
+    assert body["data"]["webhook_id"] == "wh_1" and body["data"]["final_status_code"] == 503
+    assert h.send(dead_lettered(CAREHOOKS_INTEGRATION), TOPICS.ops) == []

@@ -7,8 +7,9 @@ Services as processes on the embedded broker and PostgreSQL, receivers on loopba
   event of the built-in ``carehooks`` integration, and an operational webhook subscribed to it receives
   it signed (verified with its secret), naming the deactivated webhook and the reason, without the
   payload of the event that failed;
-- no loops: an operational webhook that itself answers 410 is deactivated too (its record is on
-  ``webhooks.ops``), but no operational event about it reaches anyone.
+- the worker announces the dead letter of that delivery: ``delivery.dead_lettered`` (ids, no body);
+- no loops: an operational webhook that itself answers 410 is dead-lettered and deactivated too (the
+  deactivation is recorded on ``webhooks.ops``), but no operational event about it reaches anyone.
 """
 
 from __future__ import annotations
@@ -89,15 +90,16 @@ async def test_a_deactivation_reaches_an_operational_webhook_signed_and_without_
 
         ops = await create_webhook(api, "carehooks", hook("ops", ["webhook.deactivated"]))
         ops_gone = await create_webhook(api, "carehooks", hook("ops-gone", ["*"]))
+        ops_dlq = await create_webhook(api, "carehooks", hook("ops-dlq", ["delivery.dead_lettered"]))
         failing = await create_webhook(api, "surveymonkey", hook("survey-gone", ["response_completed"]))
 
         async with httpx.AsyncClient(base_url=stack.url("dispatcher"), timeout=5) as dispatcher:
 
             async def indexed() -> bool:
                 text = (await dispatcher.get("/metrics")).text
-                return metric_value(text, "carehooks_webhooks_indexed") >= 3
+                return metric_value(text, "carehooks_webhooks_indexed") >= 4
 
-            await eventually(indexed, "the dispatcher to index the three webhooks")
+            await eventually(indexed, "the dispatcher to index the four webhooks")
         await asyncio.sleep(1.0)  # the worker follows the same compacted topic
         await publish(stack, SAMPLE)
 
@@ -116,6 +118,14 @@ async def test_a_deactivation_reaches_an_operational_webhook_signed_and_without_
             assert secret_bit not in text, secret_bit
         state = (await api.get(f"/admin/integration/surveymonkey/webhooks/{failing['id']}")).json()
         assert state["active"] is False
+
+        # The worker announced the dead letter of the 410 delivery, too (ids and reason, no body).
+        headers, raw = await receiver.wait_for("/ops-dlq", timeout_s=30)
+        letter = Webhook(ops_dlq["signing_secret"]).verify(raw, headers)
+        assert letter["type"] == "delivery.dead_lettered"
+        assert letter["data"]["webhook_id"] == failing["id"]
+        assert letter["data"]["final_status_code"] == 410
+        assert "Jane.Doe" not in raw.decode()
 
         # ops-gone got the same event, answered 410, and was deactivated in turn ...
         await receiver.wait_for("/ops-gone", timeout_s=30)
@@ -144,6 +154,10 @@ async def test_a_deactivation_reaches_an_operational_webhook_signed_and_without_
 
         await eventually(later_announced, "the later deactivation at the operational webhook", 60)
         await asyncio.sleep(2.0)
-        about = [json.loads(b)["object_id"] for p, _, b in receiver.requests if p in ("/ops", "/ops-gone")]
+        about = [
+            json.loads(b)["data"]["webhook_id"]
+            for p, _, b in receiver.requests
+            if p in ("/ops", "/ops-gone", "/ops-dlq")
+        ]
         assert ops_gone["id"] not in about, "an operational webhook's failure became an operational event"
         assert sorted(set(about)) == sorted({failing["id"], later["id"]})

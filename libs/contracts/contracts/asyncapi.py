@@ -17,7 +17,12 @@ from pydantic import BaseModel
 from contracts.asyncapi_inputs import fhir_payload, surveymonkey_payload
 from contracts.catalogs import FHIR_INTERACTIONS
 from contracts.deliveries import DeadLetterV1, DeliveryJobV1, DeliveryResultV1
-from contracts.events import InvalidEventV1, PatientIndexEntryV1, WebhookDeactivatedV1
+from contracts.events import (
+    DeliveryDeadLetteredV1,
+    InvalidEventV1,
+    PatientIndexEntryV1,
+    WebhookDeactivatedV1,
+)
 from contracts.topics import Headers, Topics
 from contracts.webhooks import PriorityRulesV1, WebhookConfigV1
 
@@ -198,6 +203,14 @@ def asyncapi_document(topics: Topics | None = None) -> dict[str, Any]:
             _schema(WebhookDeactivatedV1, schemas),
             "Webhook id.",
         ),
+        "deliveryDeadLettered": _message(
+            "deliveryDeadLettered",
+            "Delivery dead-lettered",
+            "A delivery was dead-lettered (ids, reason and final status; never the body). Not written for "
+            "the webhooks of the carehooks integration (no loops).",
+            _schema(DeliveryDeadLetteredV1, schemas),
+            "Webhook id.",
+        ),
         "patientIndexEntry": _message(
             "patientIndexEntry",
             "Patient index entry",
@@ -275,7 +288,7 @@ def asyncapi_document(topics: Topics | None = None) -> dict[str, Any]:
         "ops",
         t.ops,
         "Operational events for operators, alerting and operational webhooks (integration carehooks).",
-        ["webhookDeactivated"],
+        ["webhookDeactivated", "deliveryDeadLettered"],
     )
     channel(
         "patientIndex",
@@ -359,7 +372,12 @@ def asyncapi_document(topics: Topics | None = None) -> dict[str, Any]:
         "dispatcher, delivery_worker, dlq_replayer",
         "Read from the beginning at start-up, then followed (no group).",
     )
-    operation("sendOps", "ops", "config_api", "Automatic deactivations.")
+    operation(
+        "sendOps",
+        "ops",
+        "config_api, delivery_worker",
+        "Automatic deactivations (config API) and dead letters (delivery worker, with the dead letter).",
+    )
     operation("sendPatientIndex", "patientIndex", "dispatcher", "Updated from FHIR Patient events.")
     operation(
         "receivePatientIndex",

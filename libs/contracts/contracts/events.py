@@ -1,4 +1,4 @@
-"""Messages about integration events: invalid inputs, ops events, the patient index."""
+"""Messages about integration events: invalid inputs, ops events (``webhooks.ops``), the patient index."""
 
 from __future__ import annotations
 
@@ -32,6 +32,22 @@ class WebhookDeactivatedV1(ContractModel):
     integration_id: str
     reason: str
     deactivated_at: AwareDatetime
+
+
+class DeliveryDeadLetteredV1(ContractModel):
+    """A delivery was dead-lettered (``webhooks.ops``, key = webhook id); ids and reason, never the body."""
+
+    type: Literal["delivery_dead_lettered.v1"] = "delivery_dead_lettered.v1"
+    delivery_id: str
+    webhook_id: str
+    integration_id: str
+    event_id: str
+    event_type: str
+    attempts: int = Field(description="Attempts made (0 when the job ended without one).")
+    reason: str
+    final_error_category: str | None = None
+    final_status_code: int | None = None
+    dead_lettered_at: AwareDatetime
 
 
 class PatientIndexEntryV1(ContractModel):

@@ -23,7 +23,7 @@ from pydantic import ValidationError
 
 from contracts.base import ContractModel
 from contracts.catalogs import CAREHOOKS_INTEGRATION
-from contracts.events import WebhookDeactivatedV1
+from contracts.events import DeliveryDeadLetteredV1, WebhookDeactivatedV1
 from dispatcher.events import InvalidInputError, NormalisedEvent
 
 
@@ -48,6 +48,14 @@ OPS_KINDS: dict[str, OpsKind] = {
         lambda r: r.webhook_id,
         lambda r: r.integration_id,
         lambda r: r.deactivated_at,
+    ),
+    "delivery_dead_lettered.v1": OpsKind(
+        DeliveryDeadLetteredV1,
+        "delivery.dead_lettered",
+        "delivery",
+        lambda r: r.delivery_id,
+        lambda r: r.integration_id,
+        lambda r: r.dead_lettered_at,
     ),
 }
 
