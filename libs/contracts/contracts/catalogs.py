@@ -84,18 +84,17 @@ FHIR_RESOURCE_TYPES: dict[str, str] = {
 CAREHOOKS_INTEGRATION = "carehooks"
 """Id of the built-in integration of operational events (a ``custom`` integration seeded by migration 007)."""
 
+# Only types something produces are listed (docs/observability.md#operational-webhooks names the ones
+# planned); adding one means a producer, an OpsKind in dispatcher.operational and a migration that
+# updates the seeded row.
 CAREHOOKS_EVENT_TYPES: dict[str, str] = {
     "webhook.deactivated": "A webhook was deactivated automatically (410 Gone, or it kept failing).",
-    "webhook.failing": "A webhook started failing (consecutive failed attempts reached the threshold).",
-    "webhook.recovered": "A failing webhook delivered successfully again.",
     "delivery.dead_lettered": "A delivery exhausted its attempts or failed permanently (dead letter).",
-    "dlq.replay.completed": "A DLQ replay finished (how many dead letters were replayed, skipped, failed).",
 }
 
 CAREHOOKS_OBJECT_TYPES: dict[str, str] = {
     "webhook": "A webhook (object id = webhook id).",
     "delivery": "A delivery (object id = delivery id).",
-    "dlq_replay": "A DLQ replay request (object id = replay id).",
 }
 
 FHIR_INTERACTIONS: tuple[str, ...] = ("create", "update", "delete")

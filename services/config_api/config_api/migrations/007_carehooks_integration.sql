@@ -1,12 +1,13 @@
 -- The built-in integration of carehooks' own operational events (docs/observability.md#operational-webhooks).
 -- A custom-typed integration with a fixed catalog: admins subscribe to it with ordinary webhooks; the
 -- dispatcher turns webhooks.ops records into its events. The catalog equals contracts.catalogs'
--- CAREHOOKS_EVENT_TYPES / CAREHOOKS_OBJECT_TYPES (tests/config_api/test_operational_integration.py).
+-- CAREHOOKS_EVENT_TYPES / CAREHOOKS_OBJECT_TYPES (tests/config_api/test_operational_integration.py,
+-- tests/e2e/test_operational_webhooks.py).
 -- An existing row of that id is taken over: the id is reserved for these events.
 INSERT INTO integrations (id, type, name, event_types, object_types) VALUES (
     'carehooks', 'custom', 'carehooks (operational events)',
-    '{"webhook.deactivated": "A webhook was deactivated automatically (410 Gone, or it kept failing).", "webhook.failing": "A webhook started failing (consecutive failed attempts reached the threshold).", "webhook.recovered": "A failing webhook delivered successfully again.", "delivery.dead_lettered": "A delivery exhausted its attempts or failed permanently (dead letter).", "dlq.replay.completed": "A DLQ replay finished (how many dead letters were replayed, skipped, failed)."}'::jsonb,
-    '{"webhook": "A webhook (object id = webhook id).", "delivery": "A delivery (object id = delivery id).", "dlq_replay": "A DLQ replay request (object id = replay id)."}'::jsonb
+    '{"webhook.deactivated": "A webhook was deactivated automatically (410 Gone, or it kept failing).", "delivery.dead_lettered": "A delivery exhausted its attempts or failed permanently (dead letter)."}'::jsonb,
+    '{"webhook": "A webhook (object id = webhook id).", "delivery": "A delivery (object id = delivery id)."}'::jsonb
 )
 ON CONFLICT (id) DO UPDATE
 SET type = EXCLUDED.type, name = EXCLUDED.name, event_types = EXCLUDED.event_types,
