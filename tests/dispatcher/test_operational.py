@@ -10,7 +10,12 @@ from dispatcher_helpers import sm_body, webhook
 from test_processor import TOPICS, Harness
 
 from contracts.catalogs import CAREHOOKS_EVENT_TYPES, CAREHOOKS_INTEGRATION
-from contracts.events import DeliveryDeadLetteredV1, InvalidEventV1, WebhookDeactivatedV1
+from contracts.events import (
+    DeliveryDeadLetteredV1,
+    InvalidEventV1,
+    WebhookDeactivatedV1,
+    WebhookHealthChangedV1,
+)
 from contracts.webhooks import WebhookConfigV1
 from dispatcher.operational import OPS_KINDS
 
@@ -96,7 +101,39 @@ def test_unknown_ops_types_are_skipped_and_broken_known_ones_are_invalid() -> No
 
 
 def test_the_ops_kinds_produce_exactly_the_catalogued_event_types() -> None:
-    assert {kind.event_type for kind in OPS_KINDS.values()} == set(CAREHOOKS_EVENT_TYPES)
+    produced = {
+        kind.event_type(WebhookHealthChangedV1(**{**health_changed(), "state": state}))
+        if kind.model is WebhookHealthChangedV1
+        else kind.event_type(None)
+        for kind in OPS_KINDS.values()
+        for state in ("failing", "recovered")
+    }
+    assert produced == set(CAREHOOKS_EVENT_TYPES)
+
+
+def health_changed(state: str = "failing", integration_id: str = "ehr") -> dict[str, Any]:
+    return {
+        "type": "webhook_health_changed.v1",
+        "webhook_id": "wh_flaky",
+        "integration_id": integration_id,
+        "state": state,
+        "consecutive_failures": 3 if state == "failing" else 0,
+        "last_error": "HTTP 503" if state == "failing" else None,
+        "last_status_code": 503 if state == "failing" else None,
+        "changed_at": "2024-06-01T11:59:00Z",
+    }
+
+
+def test_health_changes_become_failing_and_recovered_events() -> None:
+    h = Harness()
+    h.add(ops_webhook("ops-health", event_types=["webhook.failing", "webhook.recovered"]))
+    for state in ("failing", "recovered"):
+        jobs = h.jobs(h.send(health_changed(state), TOPICS.ops))
+        assert [j.webhook_id for j in jobs] == ["ops-health"]
+        body = json.loads(jobs[0].body)
+        assert (body["type"], body["object_id"]) == (f"webhook.{state}", "wh_flaky")
+        assert body["data"]["state"] == state
+    assert h.send(health_changed("failing", CAREHOOKS_INTEGRATION), TOPICS.ops) == []
 
 
 def dead_lettered(integration_id: str = "surveymonkey") -> dict[str, object]:

@@ -22,6 +22,7 @@ from contracts.events import (
     InvalidEventV1,
     PatientIndexEntryV1,
     WebhookDeactivatedV1,
+    WebhookHealthChangedV1,
 )
 from contracts.topics import Headers, Topics
 from contracts.webhooks import PriorityRulesV1, WebhookConfigV1
@@ -203,6 +204,14 @@ def asyncapi_document(topics: Topics | None = None) -> dict[str, Any]:
             _schema(WebhookDeactivatedV1, schemas),
             "Webhook id.",
         ),
+        "webhookHealthChanged": _message(
+            "webhookHealthChanged",
+            "Webhook failing / recovered",
+            "A webhook started failing (CONFIG_API_FAILING_AFTER_FAILURES deliveries in a row failed) or "
+            "delivered again after failing. Not written for the webhooks of the carehooks integration.",
+            _schema(WebhookHealthChangedV1, schemas),
+            "Webhook id.",
+        ),
         "deliveryDeadLettered": _message(
             "deliveryDeadLettered",
             "Delivery dead-lettered",
@@ -288,7 +297,7 @@ def asyncapi_document(topics: Topics | None = None) -> dict[str, Any]:
         "ops",
         t.ops,
         "Operational events for operators, alerting and operational webhooks (integration carehooks).",
-        ["webhookDeactivated", "deliveryDeadLettered"],
+        ["webhookDeactivated", "webhookHealthChanged", "deliveryDeadLettered"],
     )
     channel(
         "patientIndex",
@@ -376,7 +385,8 @@ def asyncapi_document(topics: Topics | None = None) -> dict[str, Any]:
         "sendOps",
         "ops",
         "config_api, delivery_worker",
-        "Automatic deactivations (config API) and dead letters (delivery worker, with the dead letter).",
+        "Automatic deactivations and failing / recovered webhooks (config API) and dead letters "
+        "(delivery worker, with the dead letter).",
     )
     operation("sendPatientIndex", "patientIndex", "dispatcher", "Updated from FHIR Patient events.")
     operation(

@@ -89,6 +89,8 @@ CAREHOOKS_INTEGRATION = "carehooks"
 # updates the seeded row.
 CAREHOOKS_EVENT_TYPES: dict[str, str] = {
     "webhook.deactivated": "A webhook was deactivated automatically (410 Gone, or it kept failing).",
+    "webhook.failing": "A webhook started failing (N deliveries in a row failed; CONFIG_API_FAILING_AFTER_FAILURES).",
+    "webhook.recovered": "A webhook that was failing delivered successfully again.",
     "delivery.dead_lettered": "A delivery exhausted its attempts or failed permanently (dead letter).",
 }
 

@@ -34,6 +34,19 @@ class WebhookDeactivatedV1(ContractModel):
     deactivated_at: AwareDatetime
 
 
+class WebhookHealthChangedV1(ContractModel):
+    """A webhook started failing or recovered (``webhooks.ops``, key = webhook id)."""
+
+    type: Literal["webhook_health_changed.v1"] = "webhook_health_changed.v1"
+    webhook_id: str
+    integration_id: str
+    state: Literal["failing", "recovered"]
+    consecutive_failures: int = Field(description="Deliveries in a row that failed for good (0 on recovery).")
+    last_error: str | None = Field(default=None, description="The last error (no payload data).")
+    last_status_code: int | None = None
+    changed_at: AwareDatetime
+
+
 class DeliveryDeadLetteredV1(ContractModel):
     """A delivery was dead-lettered (``webhooks.ops``, key = webhook id); ids and reason, never the body."""
 

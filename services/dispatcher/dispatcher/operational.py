@@ -23,7 +23,7 @@ from pydantic import ValidationError
 
 from contracts.base import ContractModel
 from contracts.catalogs import CAREHOOKS_INTEGRATION
-from contracts.events import DeliveryDeadLetteredV1, WebhookDeactivatedV1
+from contracts.events import DeliveryDeadLetteredV1, WebhookDeactivatedV1, WebhookHealthChangedV1
 from dispatcher.events import InvalidInputError, NormalisedEvent
 
 
@@ -32,7 +32,7 @@ class OpsKind:
     """How one ``webhooks.ops`` record type becomes an event."""
 
     model: type[ContractModel]
-    event_type: str
+    event_type: Callable[[Any], str]
     object_type: str
     object_id: Callable[[Any], str]
     subject_integration: Callable[[Any], str | None]
@@ -43,15 +43,23 @@ class OpsKind:
 OPS_KINDS: dict[str, OpsKind] = {
     "webhook_deactivated.v1": OpsKind(
         WebhookDeactivatedV1,
-        "webhook.deactivated",
+        lambda r: "webhook.deactivated",
         "webhook",
         lambda r: r.webhook_id,
         lambda r: r.integration_id,
         lambda r: r.deactivated_at,
     ),
+    "webhook_health_changed.v1": OpsKind(
+        WebhookHealthChangedV1,
+        lambda r: f"webhook.{r.state}",
+        "webhook",
+        lambda r: r.webhook_id,
+        lambda r: r.integration_id,
+        lambda r: r.changed_at,
+    ),
     "delivery_dead_lettered.v1": OpsKind(
         DeliveryDeadLetteredV1,
-        "delivery.dead_lettered",
+        lambda r: "delivery.dead_lettered",
         "delivery",
         lambda r: r.delivery_id,
         lambda r: r.integration_id,
@@ -85,7 +93,7 @@ def parse_ops_record(doc: object) -> NormalisedEvent | None:
         source="carehooks",
         integration_id=CAREHOOKS_INTEGRATION,
         event_id=ops_event_id(record_type, object_id, moment),
-        event_type=kind.event_type,
+        event_type=kind.event_type(record),
         object_type=kind.object_type,
         object_id=object_id,
         event_time=moment,

@@ -6,7 +6,7 @@
 -- An existing row of that id is taken over: the id is reserved for these events.
 INSERT INTO integrations (id, type, name, event_types, object_types) VALUES (
     'carehooks', 'custom', 'carehooks (operational events)',
-    '{"webhook.deactivated": "A webhook was deactivated automatically (410 Gone, or it kept failing).", "delivery.dead_lettered": "A delivery exhausted its attempts or failed permanently (dead letter)."}'::jsonb,
+    '{"webhook.deactivated": "A webhook was deactivated automatically (410 Gone, or it kept failing).", "webhook.failing": "A webhook started failing (N deliveries in a row failed; CONFIG_API_FAILING_AFTER_FAILURES).", "webhook.recovered": "A webhook that was failing delivered successfully again.", "delivery.dead_lettered": "A delivery exhausted its attempts or failed permanently (dead letter)."}'::jsonb,
     '{"webhook": "A webhook (object id = webhook id).", "delivery": "A delivery (object id = delivery id)."}'::jsonb
 )
 ON CONFLICT (id) DO UPDATE
