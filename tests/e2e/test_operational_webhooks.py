@@ -8,6 +8,8 @@ Services as processes on the embedded broker and PostgreSQL, receivers on loopba
   it signed (verified with its secret), naming the deactivated webhook and the reason, without the
   payload of the event that failed;
 - the worker announces the dead letter of that delivery: ``delivery.dead_lettered`` (ids, no body);
+- a webhook whose delivery fails (CONFIG_API_FAILING_AFTER_FAILURES=1) is announced as
+  ``webhook.failing``, and ``webhook.recovered`` once a delivery succeeds again;
 - no loops: an operational webhook that itself answers 410 is dead-lettered and deactivated too (the
   deactivation is recorded on ``webhooks.ops``), but no operational event about it reaches anyone.
 """
@@ -17,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,17 +37,29 @@ if TYPE_CHECKING:
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
-SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "surveymonkey" / "response_completed.json"
+SAMPLES = Path(__file__).resolve().parents[2] / "samples" / "surveymonkey"
+SAMPLE = SAMPLES / "response_completed.json"
+
+
+@dataclass
+class ScriptedReceiver(Receiver):
+    """A :class:`Receiver` whose answers per path can be scripted (status codes, used up in order)."""
+
+    answers: dict[str, list[int]] = field(default_factory=dict)
 
 
 @pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    """Records every POST; paths ending in ``gone`` answer 410 Gone, the others 200."""
-    recorded = Receiver(url="")
+async def receiver() -> AsyncIterator[ScriptedReceiver]:
+    """Records every POST; paths ending in ``gone`` answer 410 Gone, scripted paths their next status,
+    the others 200."""
+    recorded = ScriptedReceiver(url="")
 
     async def record(request: web.Request) -> web.Response:
         headers = {k.lower(): v for k, v in request.headers.items()}
         recorded.requests.append((request.path, headers, await request.read()))
+        scripted = recorded.answers.get(request.path)
+        if scripted:
+            return web.Response(status=scripted.pop(0))
         return web.Response(status=410) if request.path.endswith("gone") else web.json_response({"ok": 1})
 
     app = web.Application()
@@ -69,7 +84,7 @@ async def ops_records(bootstrap: str, topic: str) -> list[dict[str, Any]]:
 
 
 async def test_a_deactivation_reaches_an_operational_webhook_signed_and_without_loops(
-    stack_factory: StackFactory, receiver: Receiver
+    stack_factory: StackFactory, receiver: ScriptedReceiver
 ) -> None:
     stack = stack_factory(services=["config-api", "dispatcher", "delivery-worker"])
     async with httpx.AsyncClient(
@@ -161,3 +176,59 @@ async def test_a_deactivation_reaches_an_operational_webhook_signed_and_without_
         ]
         assert ops_gone["id"] not in about, "an operational webhook's failure became an operational event"
         assert sorted(set(about)) == sorted({failing["id"], later["id"]})
+
+
+async def test_a_failing_webhook_and_its_recovery_reach_an_operational_webhook(
+    stack_factory: StackFactory, receiver: ScriptedReceiver
+) -> None:
+    stack = stack_factory(
+        services=["config-api", "dispatcher", "delivery-worker"],
+        extra_env={"CONFIG_API_FAILING_AFTER_FAILURES": "1"},
+    )
+    flaky_answers = [503]  # the first request fails, the later ones succeed
+
+    async with httpx.AsyncClient(
+        base_url=stack.config_api_url, headers=stack.admin_headers, timeout=10
+    ) as api:
+        ops = await create_webhook(
+            api,
+            "carehooks",
+            {
+                "subscription_url": f"{receiver.url}/ops-health",
+                "event_types": ["webhook.failing", "webhook.recovered"],
+                "retry_policy": FAST_RETRIES,
+            },
+        )
+        one_attempt = {**FAST_RETRIES, "max_attempts": 1}
+        flaky = await create_webhook(
+            api,
+            "surveymonkey",
+            {"subscription_url": f"{receiver.url}/flaky", "event_types": ["*"], "retry_policy": one_attempt},
+        )
+        receiver.answers["/flaky"] = flaky_answers
+        async with httpx.AsyncClient(base_url=stack.url("dispatcher"), timeout=5) as dispatcher:
+
+            async def indexed() -> bool:
+                text = (await dispatcher.get("/metrics")).text
+                return metric_value(text, "carehooks_webhooks_indexed") >= 2
+
+            await eventually(indexed, "the dispatcher to index both webhooks")
+        await asyncio.sleep(1.0)  # the worker's view
+        await publish(stack, SAMPLES / "response_completed.json")
+
+        headers, raw = await receiver.wait_for("/ops-health", timeout_s=60)
+        failing = Webhook(ops["signing_secret"]).verify(raw, headers)
+        assert (failing["type"], failing["object_id"]) == ("webhook.failing", flaky["id"])
+        assert failing["data"]["consecutive_failures"] == 1
+        assert failing["data"]["last_status_code"] == 503
+
+        await publish(stack, SAMPLES / "contact_created.json")  # answered 200: the webhook recovers
+
+        async def recovered() -> list[dict[str, Any]]:
+            bodies = [json.loads(b) for p, _, b in receiver.requests if p == "/ops-health"]
+            return [b for b in bodies if b["type"] == "webhook.recovered"]
+
+        got = await eventually(recovered, "webhook.recovered at the operational webhook", 60)
+        assert got[0]["object_id"] == flaky["id"]
+        state = (await api.get(f"/admin/integration/surveymonkey/webhooks/{flaky['id']}")).json()
+        assert state["active"] is True
