@@ -70,8 +70,9 @@ async def main() -> int:
     )
     try:
         report = await run_chaos(
-            cfg, sup, infra, Topics().with_prefix(prefix), stack.admin_token, stack.bootstrap
-        )
+            cfg, sup, infra, Topics().with_prefix(prefix), stack.admin_token, stack.bootstrap,
+            secrets_key=stack.secrets_key,
+        )  # fmt: skip
     finally:
         sup.shutdown()
         infra.close()

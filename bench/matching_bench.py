@@ -58,6 +58,8 @@ from dispatcher.settings import DispatcherSettings
 from service_kit.config_view import WebhookView
 from service_kit.kafka import consumer_options, ensure_topics, producer_options
 from service_kit.kafka_security import embedded_broker_client
+from webhook_core.payload_crypto import Payloads
+from webhook_core.secrets_crypto import SecretBox
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TOPICS = Topics()
@@ -140,7 +142,8 @@ def build_processor(total: int) -> tuple[EventProcessor, float]:
         view.apply(hook.id, hook.to_bytes())
     built = time.perf_counter() - started
     assert len(index) == total, (len(index), total)
-    processor = EventProcessor(TOPICS, view, index, PatientIndex(), DispatcherMetrics(), "US")
+    sealer = Payloads(SecretBox(bytes(32)), encrypt=False)  # matching only: encryption is measured elsewhere
+    processor = EventProcessor(TOPICS, view, index, PatientIndex(), DispatcherMetrics(), "US", sealer)
     return processor, built
 
 

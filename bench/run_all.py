@@ -22,7 +22,7 @@ from typing import Any
 
 BENCH = Path(__file__).resolve().parent
 RESULTS = BENCH / "results"
-OTHERS = ("worker_bench", "matching_bench", "status_bench", "idle_bench")
+OTHERS = ("worker_bench", "matching_bench", "status_bench", "idle_bench", "payload_bench")
 
 
 def run_script(name: str, args: list[str], timeout_s: float) -> dict[str, Any]:

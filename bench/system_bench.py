@@ -28,6 +28,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import secrets
 import sys
 import time
@@ -454,7 +455,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     sup = Supervisor(run_dir)
     prefix = f"bench{int(time.time())}."
     stack = StackConfig(
-        infra.bootstrap, infra.dsn, prefix, generate_key(), "bench-" + secrets.token_urlsafe(16)
+        infra.bootstrap, infra.dsn, prefix, generate_key(), "bench-" + secrets.token_urlsafe(32)
     )
     for spec in service_specs(stack):
         sup.add(spec)
@@ -592,7 +593,6 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def machine() -> dict[str, Any]:
-    import os
     import platform
 
     import psutil
@@ -670,13 +670,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--no-scale-out", dest="scale_out", action="store_false", help="skip the 1+1 / 1+2 / 2+2 phase"
     )
-    p.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "system.json")
-    return p.parse_args(argv)
+    p.add_argument(
+        "--payload-encryption",
+        choices=["on", "off"],
+        default="on",
+        help="KAFKA_PAYLOAD_ENCRYPTION of every service (off writes system_plaintext.json unless --out)",
+    )
+    p.add_argument("--out", type=Path, default=None)
+    args = p.parse_args(argv)
+    if args.out is None:
+        name = "system.json" if args.payload_encryption == "on" else "system_plaintext.json"
+        args.out = REPO / "bench" / "results" / name
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    # The services get this process's environment (chaos_lib.stack): every one reads the setting.
+    os.environ["KAFKA_PAYLOAD_ENCRYPTION"] = "true" if args.payload_encryption == "on" else "false"
     out = asyncio.run(run(args))
+    out["payload_encryption"] = args.payload_encryption
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=2, default=str) + "\n")
     print(render(out))

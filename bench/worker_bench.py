@@ -51,7 +51,7 @@ from chaos_lib.measure import latency_summary, spread
 from chaos_lib.stack import ReceiverClient, ReceiverProc
 from system_bench import machine, raw_http
 
-from contracts.deliveries import DeliveryJobV1
+from contracts.deliveries import DeliveryJobV1, payload_context
 from contracts.topics import Topics
 from contracts.webhooks import NoAuth, RetryPolicy, SigningSecret, WebhookConfigV1
 from delivery_worker.outbox import Outbox, Publication
@@ -62,6 +62,7 @@ from service_kit.kafka import assign_from_beginning, consumer_options, ensure_to
 from service_kit.kafka_security import embedded_broker_client
 from service_kit.runtime import DEFAULT_GC_GEN0_THRESHOLD, run
 from service_kit.settings import decode_secrets_key
+from webhook_core.payload_crypto import Payloads
 from webhook_core.secrets_crypto import SecretBox, generate_key, generate_signing_secret
 from webhook_core.sending import build_headers, read_excerpt
 from webhook_core.webhook_secrets import secret_context
@@ -116,6 +117,8 @@ class Bench:
         self.run_dir = run_dir
         self.key = generate_key()
         self.box = SecretBox(decode_secrets_key(self.key))
+        # Jobs as the dispatcher writes them with KAFKA_PAYLOAD_ENCRYPTION on or off.
+        self.payloads = Payloads(self.box, encrypt=args.payload_encryption == "on")
         self.base_prefix = f"wb{int(time.time())}."
         self.prefix = self.base_prefix
         self.topics = Topics().with_prefix(self.prefix)
@@ -178,7 +181,7 @@ class Bench:
         jobs = [
             make_job(self.webhooks[i % len(self.webhooks)], i, body_for(i)) for i in range(self.args.burst)
         ]
-        payloads = [(j.webhook_id.encode(), j.to_bytes()) for j in jobs]
+        payloads = [(j.webhook_id.encode(), self.payloads.seal(j).to_bytes()) for j in jobs]
         cpu_before = self.worker_cpu()
         parked_before = (await self.worker_metrics()).get("carehooks_backlog_parked_total", 0.0)
         futures = [await producer.send(self.topics.deliveries, v, key=k) for k, v in payloads]
@@ -226,7 +229,7 @@ class Bench:
     ) -> tuple[float, float]:
         """The bare relay (see :func:`bare_relay`) over a copy of one burst's bodies."""
         source, sink, count = await self.copy_burst(
-            producer, bootstrap, f"bare{run}", lambda j: j.body.encode()
+            producer, bootstrap, f"bare{run}", lambda j: j.body_text.encode()
         )
         return await bare_relay(bootstrap, source, sink, url, count, self.args.concurrency)
 
@@ -234,7 +237,9 @@ class Bench:
         self, producer: AIOKafkaProducer, bootstrap: str, url: str, run: int
     ) -> tuple[float, float]:
         """The lean relay (see :func:`lean_relay`) over a copy of one burst's jobs."""
-        source, sink, count = await self.copy_burst(producer, bootstrap, f"lean{run}", DeliveryJobV1.to_bytes)
+        source, sink, count = await self.copy_burst(
+            producer, bootstrap, f"lean{run}", lambda j: self.payloads.seal(j).to_bytes()
+        )
         return await lean_relay(
             bootstrap, source, sink, url, count, self.args.concurrency, generate_signing_secret(), self.box
         )
@@ -284,7 +289,9 @@ class Bench:
             job = make_job(self.webhooks[i % len(self.webhooks)], i, body_for(i))
             sent[job.delivery_id] = time.time()
             futures.append(
-                await producer.send(self.topics.deliveries, job.to_bytes(), key=job.webhook_id.encode())
+                await producer.send(
+                    self.topics.deliveries, self.payloads.seal(job).to_bytes(), key=job.webhook_id.encode()
+                )
             )
         await asyncio.gather(*futures)
         seen = await self.wait_receipts(rx, set(sent), 60)
@@ -337,6 +344,7 @@ class Bench:
             # previous members just left waited 18 s for them, and once hung in SyncGroup for minutes.
             "DELIVERY_WORKER_GROUP_ID": f"{self.prefix}delivery-worker",
             "WEBHOOK_SECRETS_KEY": self.key,
+            "KAFKA_PAYLOAD_ENCRYPTION": "true" if self.payloads.encrypt else "false",
             "WEBHOOK_ALLOW_HTTP": "true",
             "WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8",
             "LOG_JSON": "true",
@@ -598,8 +606,8 @@ async def lean_relay(
                 all_acked.set()
 
         async def relay(key: bytes | None, value: bytes) -> None:
-            job = DeliveryJobV1.model_validate_json(value)
-            body = job.body.encode()
+            job = Payloads(box).open(DeliveryJobV1.model_validate_json(value))
+            body = job.body_text.encode()
             headers = build_headers(job.delivery_id, int(time.time()), body, [secret], NoAuth())
             attempted_at = datetime.now(UTC)
             async with session.post(url, data=body, headers=headers, allow_redirects=False) as resp:
@@ -612,7 +620,8 @@ async def lean_relay(
                 status_code=status,
                 response_ms=int((datetime.now(UTC) - attempted_at).total_seconds() * 1000),
                 response_body=excerpt,
-                payload_encrypted=box.encrypt(job.body, f"delivery:{job.delivery_id}"),
+                payload_encrypted=job.body_encrypted
+                or box.encrypt(job.body_text, payload_context(job.delivery_id)),
             )
             outbox.enqueue([Publication(sink, job.webhook_id, to_json(result))], on_ack)
 
@@ -695,6 +704,12 @@ def main() -> None:
         help="garbage collector setting of the worker and this process (0 = CPython's default)",
     )
     parser.add_argument("--latency-seconds", type=float, default=5.0)
+    parser.add_argument(
+        "--payload-encryption",
+        choices=["on", "off"],
+        default="on",
+        help="KAFKA_PAYLOAD_ENCRYPTION of the worker, and jobs published encrypted or not (as the dispatcher would)",
+    )
     args = parser.parse_args()
     run_dir = REPO / ".run" / "bench" / f"worker-{time.strftime('%Y%m%d-%H%M%S')}"
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -702,8 +717,11 @@ def main() -> None:
     # ...and the same garbage collector settings.
     out = run(Bench(args, run_dir).run(), args.event_loop, args.gc_gen0_threshold)
     out["event_loop"] = args.event_loop
+    out["payload_encryption"] = args.payload_encryption
     RESULTS.mkdir(parents=True, exist_ok=True)
     name = "worker.json" if args.workers == 1 else f"worker_{args.workers}procs.json"
+    if args.payload_encryption == "off":
+        name = name.replace(".json", "_plaintext.json")
     (RESULTS / name).write_text(json.dumps(out, indent=2) + "\n")
     w, r, ratio = out["worker_deliveries_per_s"], out["raw_http_per_s"], out["worker_vs_raw"]
     lat = out["latency_ms_at_half_max"]

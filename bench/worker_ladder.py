@@ -142,7 +142,7 @@ class Ladder:
 
             async def relay(key: bytes | None, value: bytes) -> None:
                 job = DeliveryJobV1.model_validate_json(value)
-                body = job.body.encode()
+                body = job.body_text.encode()
                 headers = build_headers(job.delivery_id, int(time.time()), body, [self.secret], NoAuth())
                 attempted_at = datetime.now(UTC)
                 url = urls[job.webhook_id]
@@ -158,7 +158,7 @@ class Ladder:
                     attempted_at,
                     status_code=status,
                     response_body=excerpt,
-                    payload_encrypted=self.box.encrypt(job.body, f"delivery:{job.delivery_id}"),
+                    payload_encrypted=self.box.encrypt(job.body_text, f"delivery:{job.delivery_id}"),
                 )
                 outbox.enqueue([Publication(sink, job.webhook_id, to_json(result))], on_ack)
 

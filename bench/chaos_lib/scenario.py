@@ -7,7 +7,6 @@ Fault times are fractions of the publishing phase, so a shorter run keeps the sa
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import json
 import re
@@ -40,6 +39,9 @@ from chaos_lib.webhooks import WebhookSpec, chaos_webhooks
 from contracts.deliveries import DeadLetterV1, DeliveryResultV1
 from contracts.events import InvalidEventV1
 from contracts.topics import Topics
+from service_kit.settings import decode_secrets_key
+from webhook_core.payload_crypto import Payloads
+from webhook_core.secrets_crypto import SecretBox
 
 ALL_FAULTS = frozenset(
     {
@@ -360,13 +362,15 @@ def _parse_result(_: bytes | None, value: bytes | None) -> ResultFacts | None:
     return ResultFacts(r.webhook_id, r.delivery_id, r.event_id, r.outcome, r.gone, final)
 
 
-def _parse_dlq(_: bytes | None, value: bytes | None) -> DeadLetterFacts | None:
-    if value is None:
-        return None
-    d = DeadLetterV1.model_validate_json(value)
-    return DeadLetterFacts(
-        d.job.webhook_id, d.job.delivery_id, event_key(('{"data":' + _data_of(d.job.body) + "}").encode())
-    )
+def _dlq_parser(payloads: Payloads) -> Callable[[bytes | None, bytes | None], DeadLetterFacts | None]:
+    def parse(_: bytes | None, value: bytes | None) -> DeadLetterFacts | None:
+        if value is None:
+            return None
+        job = payloads.open(DeadLetterV1.model_validate_json(value).job)  # encrypted on Kafka by default
+        body = '{"data":' + _data_of(job.body_text) + "}"
+        return DeadLetterFacts(job.webhook_id, job.delivery_id, event_key(body.encode()))
+
+    return parse
 
 
 def _data_of(body: str) -> str:
@@ -379,21 +383,34 @@ def _data_of(body: str) -> str:
 _MARKER = re.compile(rb"chaos-poison-[A-Za-z0-9]+-\d+")
 
 
-def _parse_invalid(_: bytes | None, value: bytes | None) -> str | None:
-    if value is None:
-        return None
-    inv = InvalidEventV1.model_validate_json(value)
-    m = _MARKER.search(base64.b64decode(inv.value_b64))
-    return m.group(0).decode() if m else f"<non-poison:{inv.reason[:80]}>"
+def _invalid_parser(payloads: Payloads) -> Callable[[bytes | None, bytes | None], str | None]:
+    def parse(_: bytes | None, value: bytes | None) -> str | None:
+        if value is None:
+            return None
+        inv = InvalidEventV1.model_validate_json(value)
+        m = _MARKER.search(payloads.invalid_value(inv))
+        return m.group(0).decode() if m else f"<non-poison:{inv.reason[:80]}>"
+
+    return parse
 
 
 # --- the run ------------------------------------------------------------------------------------
 
 
 async def run_chaos(
-    cfg: ChaosConfig, sup: Supervisor, infra: Infra | None, topics: Topics, admin_token: str, bootstrap: str
+    cfg: ChaosConfig,
+    sup: Supervisor,
+    infra: Infra | None,
+    topics: Topics,
+    admin_token: str,
+    bootstrap: str,
+    *,
+    secrets_key: str,
 ) -> dict[str, Any]:
-    """Run the scenario against a started stack (services added to ``sup`` but not started)."""
+    """Run the scenario against a started stack (services added to ``sup`` but not started).
+
+    ``secrets_key`` (the stack's) opens the job bodies and invalid copies, encrypted on Kafka."""
+    payloads = Payloads(SecretBox(decode_secrets_key(secrets_key)))
     receiver = ReceiverProc(sup.run_dir, verify=True)
     receiver.start()
     run = Run(
@@ -412,9 +429,9 @@ async def run_chaos(
         await create_webhooks(run)
         run.note("webhooks created", count=len(run.hooks))
         await wait_for_view(run, len(run.hooks))
-        dlq: TopicTail[DeadLetterFacts] = TopicTail(bootstrap, topics.deliveries_dlq, _parse_dlq)
+        dlq: TopicTail[DeadLetterFacts] = TopicTail(bootstrap, topics.deliveries_dlq, _dlq_parser(payloads))
         results: TopicTail[ResultFacts] = TopicTail(bootstrap, topics.delivery_results, _parse_result)
-        invalid: TopicTail[str] = TopicTail(bootstrap, topics.invalid_events, _parse_invalid)
+        invalid: TopicTail[str] = TopicTail(bootstrap, topics.invalid_events, _invalid_parser(payloads))
         tails = [dlq, results, invalid]
         for tail in tails:
             await tail.start()

@@ -43,7 +43,7 @@ async def test_tokens_roles_and_scoping(api: ApiHarness) -> None:
         ]:
             resp = await viewer.request(method, path, json=body)
             assert resp.status_code == 403, (method, path, resp.text)
-            assert "admin role" in resp.json()["detail"][0]["msg"]
+            assert "admin role" in resp.json()["errors"][0]["msg"]
     async with api.as_token(operator_token) as operator:
         assert (await operator.patch(f"{BASE}/{wid}", json={"active": False})).status_code == 403
         assert (await operator.get(BASE)).status_code == 200
@@ -78,13 +78,13 @@ async def test_tokens_roles_and_scoping(api: ApiHarness) -> None:
     bad_scope = await api.client.post(
         "/admin/tokens", json={"name": "x", "role": "viewer", "integration_ids": ["nope"]}
     )
-    assert bad_scope.status_code == 422 and bad_scope.json()["detail"][0]["loc"] == [
+    assert bad_scope.status_code == 422 and bad_scope.json()["errors"][0]["loc"] == [
         "body",
         "integration_ids",
         0,
     ]
     bad_role = await api.client.post("/admin/tokens", json={"name": "x", "role": "root"})
-    assert bad_role.status_code == 422 and bad_role.json()["detail"][0]["loc"] == ["body", "role"]
+    assert bad_role.status_code == 422 and bad_role.json()["errors"][0]["loc"] == ["body", "role"]
 
     # revoking takes effect at once
     token_id = next(

@@ -70,7 +70,7 @@ async def test_catalogs_custom_integrations_and_priority_rules(api: ApiHarness) 
     ]:
         resp = await api.client.post("/admin/integrations", json=body)
         assert resp.status_code == 422, (body, resp.text)
-        assert resp.json()["detail"][0]["loc"] == loc, (body, resp.text)
+        assert resp.json()["errors"][0]["loc"] == loc, (body, resp.text)
 
     events = (await api.client.get("/admin/integration/billing/event-types")).json()["items"]
     assert events == [
@@ -82,7 +82,7 @@ async def test_catalogs_custom_integrations_and_priority_rules(api: ApiHarness) 
         "/admin/integration/billing/webhooks",
         json={"subscription_url": "https://hooks.example.com/a", "event_types": ["response_completed"]},
     )
-    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["body", "event_types", 0]
+    assert bad.status_code == 422 and bad.json()["errors"][0]["loc"] == ["body", "event_types", 0]
     listed = {i["id"]: i for i in (await api.client.get("/admin/integrations")).json()["items"]}
     assert listed["billing"]["webhook_count"] == 1 and listed["billing"]["active_webhook_count"] == 1
     one = (await api.client.get("/admin/integration/billing")).json()
@@ -107,4 +107,4 @@ async def test_catalogs_custom_integrations_and_priority_rules(api: ApiHarness) 
         ({"colour": 1}, ["body", "colour"]),
     ]:
         resp = await api.client.put("/admin/integration/surveymonkey/priority-rules", json=body)
-        assert resp.status_code == 422 and resp.json()["detail"][0]["loc"] == loc, resp.text
+        assert resp.status_code == 422 and resp.json()["errors"][0]["loc"] == loc, resp.text

@@ -48,7 +48,7 @@ async def test_ssrf_targets_are_rejected_with_the_reason(api: ApiHarness) -> Non
     for url in BLOCKED_LITERALS + [f"https://{name}/h" for name in BLOCKED_NAMES]:
         resp = await api.client.post(BASE, json={"subscription_url": url, "event_types": ["*"]})
         assert resp.status_code == 422, (url, resp.text)
-        detail = resp.json()["detail"][0]
+        detail = resp.json()["errors"][0]
         assert detail["loc"] == ["body", "subscription_url"], url
         assert detail["type"] == "ssrf_blocked", (url, detail)
         assert "address" in detail["msg"] or "Teredo" in detail["msg"], detail
@@ -56,7 +56,7 @@ async def test_ssrf_targets_are_rejected_with_the_reason(api: ApiHarness) -> Non
     unresolvable = await api.client.post(
         BASE, json={"subscription_url": "https://gone.example.com/", "event_types": ["*"]}
     )
-    assert unresolvable.status_code == 422 and unresolvable.json()["detail"][0]["type"] == "dns_error"
+    assert unresolvable.status_code == 422 and unresolvable.json()["errors"][0]["type"] == "dns_error"
     assert "does not resolve" in unresolvable.text
 
     for url in (
@@ -72,5 +72,5 @@ async def test_ssrf_targets_are_rejected_with_the_reason(api: ApiHarness) -> Non
     patch = await api.client.patch(
         f"{BASE}/{wid}", json={"subscription_url": "https://internal.example.com/"}
     )
-    assert patch.status_code == 422 and patch.json()["detail"][0]["type"] == "ssrf_blocked"
+    assert patch.status_code == 422 and patch.json()["errors"][0]["type"] == "ssrf_blocked"
     assert (await api.client.get(BASE)).json()["total"] == 4

@@ -17,7 +17,7 @@ BASE = "/admin/integration/surveymonkey/webhooks"
 
 
 def _loc(resp: Any) -> list[Any]:
-    detail = resp.json()["detail"]
+    detail = resp.json()["errors"]
     assert isinstance(detail, list) and detail, resp.text
     return [tuple(d["loc"]) for d in detail]
 
@@ -232,7 +232,7 @@ async def test_bad_webhook_input_is_422_naming_the_field(api: ApiHarness) -> Non
         assert resp.status_code == 422, (body, resp.text)
         assert loc in _loc(resp), (body, resp.text)
         assert needle in resp.text, (body, resp.text)
-        assert "input" not in resp.json()["detail"][0]
+        assert "input" not in resp.json()["errors"][0]
     assert (await api.client.get(BASE)).json()["total"] == 0  # nothing was created
 
 
@@ -267,7 +267,7 @@ async def test_fhir_wildcards_criteria_and_malformed_bodies(api: ApiHarness) -> 
     huge = await api.client.post(
         BASE, content=b"x" * (300 * 1024), headers={"content-type": "application/json"}
     )
-    assert huge.status_code == 413 and "256 KB" in huge.json()["detail"][0]["msg"]
+    assert huge.status_code == 413 and "256 KB" in huge.json()["errors"][0]["msg"]
     not_object = await api.client.post(BASE, json=[1, 2])
     assert not_object.status_code == 422
 

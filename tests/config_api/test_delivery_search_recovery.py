@@ -28,6 +28,7 @@ from delivery_worker.app import create_app as create_worker
 from delivery_worker.settings import WorkerSettings
 from service_kit.kafka import producer_options
 from service_kit.kafka_security import embedded_broker_client
+from webhook_core.payload_crypto import Payloads
 from webhook_core.secrets_crypto import SecretBox
 
 pytestmark = pytest.mark.integration
@@ -272,3 +273,6 @@ async def test_a_recovery_resumes_after_a_restart(
     await read_topic(settings.kafka_bootstrap_servers, topics.deliveries, all_seen)
     assert set(jobs) == want  # the six, each under its own recovered id (a crash may repeat one, same id)
     assert all(j.replay is not None and j.replay.kind == "recovery" for j in jobs.values())
+    for n in range(6):  # encrypted on Kafka (the default), bound to the recovered id
+        job = jobs[recovered_delivery_id(f"msg_r{n}", recovery["id"])]
+        assert job.body is None and Payloads(box).open(job).body_text == f'{{"n":{n}}}'

@@ -10,8 +10,11 @@ import pytest
 from contracts.deliveries import DeliveryJobV1
 from contracts.headers import header_int, header_text, headers_as_text, non_null_headers
 from contracts.records import delivery_job_record, invalid_event
+from webhook_core.payload_crypto import Payloads
+from webhook_core.secrets_crypto import SecretBox
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
+PLAIN = Payloads(SecretBox(bytes(32)), encrypt=False)
 JOB = DeliveryJobV1(
     delivery_id="d1",
     webhook_id="w1",
@@ -59,7 +62,7 @@ def test_header_int(value: bytes | None, expected: int | None) -> None:
 
 
 def test_job_record_key_value_and_identifying_headers_first() -> None:
-    record = delivery_job_record(JOB, [("integration-id", b"i1"), ("delivery-id", b"spoofed")])
+    record = delivery_job_record(JOB, [("integration-id", b"i1"), ("delivery-id", b"spoofed")], sealer=PLAIN)
     assert record.key == b"w1" and record.value == JOB.to_bytes()
     assert record.headers == [
         ("message-type", b"delivery_job.v1"),
@@ -67,7 +70,7 @@ def test_job_record_key_value_and_identifying_headers_first() -> None:
         ("webhook-id", b"w1"),
         ("integration-id", b"i1"),
     ]  # an extra header cannot override the job's own identity
-    assert delivery_job_record(JOB, {"x": "y"}).headers[-1] == ("x", b"y")
+    assert delivery_job_record(JOB, {"x": "y"}, sealer=PLAIN).headers[-1] == ("x", b"y")
 
 
 def test_invalid_event_truncates_and_tolerates_null_headers() -> None:
@@ -80,6 +83,7 @@ def test_invalid_event_truncates_and_tolerates_null_headers() -> None:
         headers=[("h", None), ("g", b"v")],
         reason="r" * 5000,
         received_at=NOW,
+        sealer=PLAIN,
         max_value_bytes=10,
     )
     assert base64.b64decode(event.value_b64) == b"x" * 10

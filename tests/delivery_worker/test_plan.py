@@ -24,8 +24,11 @@ from delivery_worker.plan import (
     retry_publication,
     with_attempt,
 )
+from webhook_core.payload_crypto import Payloads
+from webhook_core.secrets_crypto import SecretBox
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
+PLAIN = Payloads(SecretBox(bytes(32)), encrypt=False)
 TOPICS = Topics().with_prefix("p.")
 JOB = DeliveryJobV1(
     delivery_id="d1",
@@ -50,7 +53,7 @@ ORIGINAL = [("integration-id", b"i1"), (RETRY_DUE_HEADER, b"1"), ("retry-tier", 
 )
 def test_retry_hop_goes_to_the_fitting_tier(wait_s: float, topic: str, due_after_s: float) -> None:
     job = JOB.model_copy(update={"not_before": NOW + timedelta(seconds=wait_s)})
-    pub, _ = retry_publication(TOPICS, job, ORIGINAL, NOW)
+    pub, _ = retry_publication(TOPICS, job, ORIGINAL, NOW, PLAIN)
     assert pub.topic == topic and pub.key == "w1"
     headers = dict(pub.headers)
     assert headers["integration-id"] == b"i1"
@@ -145,7 +148,7 @@ def test_a_null_or_garbled_due_header_counts_as_absent(headers: Any) -> None:
 
 def test_null_header_values_are_dropped_not_decoded() -> None:
     headers = [("integration-id", b"i1"), ("empty", None), ("bin", b"\xff")]
-    pub, _ = retry_publication(TOPICS, JOB.model_copy(update={"not_before": NOW}), headers, NOW)
+    pub, _ = retry_publication(TOPICS, JOB.model_copy(update={"not_before": NOW}), headers, NOW, PLAIN)
     assert ("empty", None) not in pub.headers and ("bin", b"\xff") in pub.headers
     letter_pub = dead_letter_publication(TOPICS, JOB, "r", None, None, headers, NOW)
     letter = DeadLetterV1.model_validate_json(letter_pub.value)
@@ -159,7 +162,7 @@ def _summary(n: int) -> AttemptSummary:
 def test_records_stay_under_the_limit_history_thinned_first_and_latest_kept() -> None:
     job = JOB.model_copy(update={"attempts": [_summary(n) for n in range(1, 26)], "body": "x" * 2000})
     limit = 6_000
-    pub, _ = retry_publication(TOPICS, job, ORIGINAL, NOW, max_bytes=limit)
+    pub, _ = retry_publication(TOPICS, job, ORIGINAL, NOW, PLAIN, max_bytes=limit)
     assert len(pub.value) <= limit
     kept = [a.attempt for a in DeliveryJobV1.model_validate_json(pub.value).attempts]
     assert kept[0] == 1 and kept[-1] == 25 and len(kept) < 25
@@ -170,7 +173,7 @@ def test_records_stay_under_the_limit_history_thinned_first_and_latest_kept() ->
 def test_a_body_too_large_for_any_record_raises_record_too_large() -> None:
     job = JOB.model_copy(update={"body": "x" * 10_000})
     with pytest.raises(RecordTooLargeError):
-        retry_publication(TOPICS, job, ORIGINAL, NOW, max_bytes=5_000)
+        retry_publication(TOPICS, job, ORIGINAL, NOW, PLAIN, max_bytes=5_000)
     with pytest.raises(RecordTooLargeError):
         dead_letter_publication(TOPICS, job, "r", None, None, ORIGINAL, NOW, max_bytes=5_000)
 

@@ -11,6 +11,8 @@ from typing import Any
 import aiohttp
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 
+from contracts.deliveries import DeliveryJobV1
+from contracts.events import InvalidEventV1
 from contracts.topics import Topics
 from contracts.webhooks import PriorityRulesV1, WebhookConfigV1, priority_rules_key
 from devstack.ports import free_port
@@ -18,6 +20,9 @@ from dispatcher.app import DispatcherApp, create_app
 from dispatcher.settings import DispatcherSettings
 from service_kit.kafka import consumer_options, producer_options
 from service_kit.kafka_security import embedded_broker_client
+from service_kit.settings import decode_secrets_key
+from webhook_core.payload_crypto import Payloads
+from webhook_core.secrets_crypto import SecretBox
 
 
 def settings_for(
@@ -34,6 +39,17 @@ def settings_for(
         session_timeout_ms=2000,
         heartbeat_interval_ms=500,
     )
+
+
+def read_job(value: bytes | None, secrets_key: str) -> DeliveryJobV1:
+    """A job the dispatcher wrote, opened (its body is encrypted on Kafka by default)."""
+    job = DeliveryJobV1.model_validate_json(value or b"")
+    return Payloads(SecretBox(decode_secrets_key(secrets_key))).open(job)
+
+
+def invalid_copy(invalid: InvalidEventV1, secrets_key: str) -> bytes:
+    """The bytes an invalid record the dispatcher wrote copied (encrypted on Kafka by default)."""
+    return Payloads(SecretBox(decode_secrets_key(secrets_key))).invalid_value(invalid)
 
 
 @asynccontextmanager

@@ -8,7 +8,6 @@ ready; it never stops on a record.
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,7 +15,7 @@ from typing import Any
 
 import pytest
 from dispatcher_helpers import sample, sm_body, webhook
-from dispatcher_kafka import Bus, running, settings_for
+from dispatcher_kafka import Bus, invalid_copy, running, settings_for
 
 from contracts.deliveries import DeliveryJobV1
 from contracts.events import InvalidEventV1
@@ -66,7 +65,7 @@ async def test_a_record_whose_handling_keeps_raising_goes_to_the_invalid_topic(
         (bad,) = _invalid(await bus.collect(1, topics.invalid_events))
         jobs = await bus.collect(2, topics.deliveries)
         assert bad.reason == "handler_error: handling raised RuntimeError 3 times"
-        assert json.loads(base64.b64decode(bad.value_b64))["id"] == "boom"
+        assert json.loads(invalid_copy(bad, secrets_key))["id"] == "boom"
         assert calls["boom"] == settings.handler_attempts == 3
         assert sorted(DeliveryJobV1.model_validate_json(j.value).object_id or "" for j in jobs) == [
             "fine",

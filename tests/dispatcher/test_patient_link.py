@@ -8,9 +8,8 @@ import json
 import pytest
 from aiokafka import TopicPartition
 from dispatcher_helpers import sample, webhook
-from dispatcher_kafka import Bus, running, settings_for
+from dispatcher_kafka import Bus, read_job, running, settings_for
 
-from contracts.deliveries import DeliveryJobV1
 from contracts.topics import Topics
 
 pytestmark = pytest.mark.integration
@@ -51,9 +50,7 @@ async def test_patient_from_one_instance_links_contact_on_the_other(
             await bus.publish(contact, fhir=False, partition=sm_partition)
             response = sample("surveymonkey/response_completed.json")
             await bus.publish(response, fhir=False, partition=sm_partition)
-            jobs = [
-                DeliveryJobV1.model_validate_json(r.value) for r in await bus.collect(2, topics.deliveries)
-            ]
+            jobs = [read_job(r.value, secrets_key) for r in await bus.collect(2, topics.deliveries)]
             bodies = {j.event_type: json.loads(j.body) for j in jobs}
             assert bodies["contact_created"]["patient_reference"] == "Patient/example"
             assert bodies["response_completed"]["patient_reference"] == "Patient/example"

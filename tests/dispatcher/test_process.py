@@ -14,9 +14,8 @@ from unittest.mock import patch
 
 import pytest
 from dispatcher_helpers import SAMPLES, webhook
-from dispatcher_kafka import Bus, http_get
+from dispatcher_kafka import Bus, http_get, read_job
 
-from contracts.deliveries import DeliveryJobV1
 from contracts.topics import Topics
 from devstack.ports import free_port
 from dispatcher.publish_cli import main
@@ -74,7 +73,7 @@ async def test_process_and_publish_command(
             assert code == 0, stderr
             assert stdout.startswith(f"published to {topics.fhir_events} partition ")
             (record,) = await bus.collect(1, topics.deliveries)
-            job = DeliveryJobV1.model_validate_json(record.value)
+            job = read_job(record.value, service_env["WEBHOOK_SECRETS_KEY"])
             assert (job.webhook_id, job.event_type) == ("w", "Appointment.create")
             assert json.loads(job.body)["data"]["id"] == "example"
             bad = await _publish(

@@ -21,8 +21,11 @@ from dispatcher.matching import WebhookIndex
 from dispatcher.metrics import DispatcherMetrics
 from dispatcher.patient_index import PatientIndex
 from service_kit.config_view import WebhookView
+from webhook_core.payload_crypto import Payloads
+from webhook_core.secrets_crypto import SecretBox
 
 TOPICS = Topics()
+PLAIN = Payloads(SecretBox(bytes(32)), encrypt=False)
 NOW = datetime(2024, 6, 1, 12, tzinfo=UTC)
 
 
@@ -34,7 +37,7 @@ class Harness:
         self.patients = PatientIndex()
         self.metrics = DispatcherMetrics()
         self.processor = EventProcessor(
-            TOPICS, self.view, self.index, self.patients, self.metrics, "US", lambda: NOW, limits
+            TOPICS, self.view, self.index, self.patients, self.metrics, "US", PLAIN, lambda: NOW, limits
         )
         self.offset = 0
 

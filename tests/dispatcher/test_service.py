@@ -7,7 +7,7 @@ import json
 
 import pytest
 from dispatcher_helpers import sample, sm_body, webhook
-from dispatcher_kafka import Bus, http_get, running, settings_for
+from dispatcher_kafka import Bus, http_get, read_job, running, settings_for
 
 from contracts.base import utcnow
 from contracts.catalogs import SURVEYMONKEY_EVENT_TYPES
@@ -124,7 +124,7 @@ async def test_priority_routing_and_contact_normalisation(
             normal = await bus.collect(1, topics.deliveries)
             assert [r.key for r in priority] == [b"vip"]
             assert [r.key for r in normal] == [b"normal"]
-            job = DeliveryJobV1.model_validate_json(normal[0].value)
+            job = read_job(normal[0].value, secrets_key)
             person = json.loads(job.body)["data"]["resources"]["contact"]
             assert (person["email"], person["phone_number"]) == ("jane.doe@example.org", "+14155550132")
 

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Any
 
+import aiohttp
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 
 from contracts.topics import Topics
-from dlq_replayer.app import create_app
+from dlq_replayer.app import DlqReplayerApp, create_app
 from dlq_replayer.runtime import Runtime, open_core
 from dlq_replayer.settings import DlqReplayerSettings
 
@@ -33,7 +32,8 @@ def dlq_settings(dlq_env: dict[str, str], topics: Topics) -> DlqReplayerSettings
         database_url=dlq_env["DATABASE_URL"],
         admin_token=ADMIN_TOKEN,
         scan_timeout_s=30,
-        config_ready_timeout_s=20,
+        ready_timeout_s=20,
+        port=0,
     )
 
 
@@ -45,11 +45,25 @@ async def runtime(dlq_settings: DlqReplayerSettings) -> AsyncIterator[Runtime]:
 
 
 @pytest.fixture
-async def client(dlq_settings: DlqReplayerSettings) -> AsyncIterator[TestClient[Any, Any]]:
-    """A client of the service (lifespan run: pool, schema, config follower)."""
-    async with TestClient(TestServer(create_app(dlq_settings))) as c:
+async def dlq_service(dlq_settings: DlqReplayerSettings) -> AsyncIterator[DlqReplayerApp]:
+    """The service started as ``python -m dlq_replayer`` starts it (core, ops server on a free port)."""
+    service = create_app(dlq_settings)
+    await service.start()
+    try:
+        yield service
+    finally:
+        service.supervisor.stopping()
+        await service.stop()
+
+
+@pytest.fixture
+async def client(dlq_service: DlqReplayerApp) -> AsyncIterator[aiohttp.ClientSession]:
+    """A client of that service, once it is ready."""
+    base = f"http://127.0.0.1:{dlq_service.ops.bound_port}"
+    async with aiohttp.ClientSession(base_url=base) as c:
         for _ in range(200):
-            if (await c.get("/readyz")).status == 200:
-                break
+            async with c.get("/readyz") as resp:
+                if resp.status == 200:
+                    break
             await asyncio.sleep(0.05)
         yield c

@@ -8,22 +8,23 @@ import asyncio
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
+import aiohttp
 import asyncpg
 import pytest
-from aiohttp.test_utils import TestClient
 from dlq_factories import letter, webhook
 from dlq_kafka import produce_letters, publish_webhooks, read_jobs
 from typer.testing import CliRunner, Result
 
 from contracts.base import utcnow
 from contracts.topics import Topics
+from dlq_replayer.app import DlqReplayerApp
 from dlq_replayer.cli import app
 
 pytestmark = pytest.mark.integration
 
-ADMIN = {"Authorization": "Bearer boot-admin-token-0123456789abcdefghij"}
+TOKEN = "boot-admin-token-0123456789abcdefghij"  # the service's ADMIN_TOKEN (conftest)
+ADMIN = {"Authorization": f"Bearer {TOKEN}"}
 
 
 async def dlq(env: Mapping[str, str | None], *args: str, stdin: str | None = None) -> Result:
@@ -35,12 +36,10 @@ async def dlq(env: Mapping[str, str | None], *args: str, stdin: str | None = Non
     )
 
 
-def http_env(
-    client: TestClient[Any, Any], run_dir: Path, token: str | None = "boot-admin-token"
-) -> dict[str, str | None]:
+def http_env(service: DlqReplayerApp, run_dir: Path, token: str | None = TOKEN) -> dict[str, str | None]:
     """An operator's terminal: the API's URL and a token, none of the service's settings."""
     return {
-        "CAREHOOKS_DLQ_URL": str(client.make_url("")).rstrip("/"),
+        "CAREHOOKS_DLQ_URL": f"http://127.0.0.1:{service.ops.bound_port}",
         "CAREHOOKS_TOKEN": token,
         "CAREHOOKS_RUN_DIR": str(run_dir),
         "DATABASE_URL": None,
@@ -54,10 +53,11 @@ async def test_cli_matches_http_and_replays(
     kafka_bootstrap: str,
     topics: Topics,
     database_url: str,
-    client: TestClient[Any, Any],
+    client: aiohttp.ClientSession,
+    dlq_service: DlqReplayerApp,
     tmp_path: Path,
 ) -> None:
-    dlq_env = http_env(client, tmp_path)
+    dlq_env = http_env(dlq_service, tmp_path)
     now = utcnow()
     await publish_webhooks(kafka_bootstrap, topics, [webhook("wh-a"), webhook("wh-off", active=False)])
     letters = [letter(i, at=now, webhook="wh-a") for i in range(4)] + [letter(9, at=now, webhook="wh-off")]
@@ -138,26 +138,27 @@ async def test_cli_matches_http_and_replays(
 
 
 async def test_cli_default_token_file_bad_token_and_unreachable_api(
-    client: TestClient[Any, Any], tmp_path: Path
+    client: aiohttp.ClientSession, dlq_service: DlqReplayerApp, tmp_path: Path
 ) -> None:
+    del client  # requested so the service is ready
     # A fresh terminal after `make run`: no token given, the dev token file of the run directory is used.
-    (tmp_path / "admin_token").write_text("boot-admin-token\n")
-    fresh = await dlq(http_env(client, tmp_path, token=None), "replays", "--json")
+    (tmp_path / "admin_token").write_text(TOKEN + "\n")
+    fresh = await dlq(http_env(dlq_service, tmp_path, token=None), "replays", "--json")
     assert fresh.exit_code == 0, fresh.output
     assert json.loads(fresh.stdout) == []
     empty = tmp_path / "empty"
     empty.mkdir()
-    missing = await dlq(http_env(client, empty, token=None), "list")
+    missing = await dlq(http_env(dlq_service, empty, token=None), "list")
     assert (
         missing.exit_code == 1
         and "missing bearer token" in missing.output
         and "CAREHOOKS_TOKEN" in missing.output
     )
-    wrong = await dlq(http_env(client, tmp_path, token="not-a-token"), "list")
+    wrong = await dlq(http_env(dlq_service, tmp_path, token="not-a-token"), "list")
     assert wrong.exit_code == 1 and "unknown or revoked token" in wrong.output
-    down = await dlq({**http_env(client, tmp_path), "CAREHOOKS_DLQ_URL": "http://127.0.0.1:1"}, "list")
+    down = await dlq({**http_env(dlq_service, tmp_path), "CAREHOOKS_DLQ_URL": "http://127.0.0.1:1"}, "list")
     assert down.exit_code == 1 and "cannot reach http://127.0.0.1:1" in down.output
-    flag = await dlq(http_env(client, tmp_path), "--url", "ftp://x", "list")
+    flag = await dlq(http_env(dlq_service, tmp_path), "--url", "ftp://x", "list")
     assert flag.exit_code == 1 and "must start with http://" in flag.output
 
 

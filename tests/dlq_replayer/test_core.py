@@ -244,7 +244,13 @@ async def test_failed_sends_are_recorded_and_resumed(
 
     core = runtime.core
     faulty = DlqCore(
-        core.topics, core.reader, core.store, core._webhooks, get_flaky, max_consecutive_failures=3
+        core.topics,
+        core.reader,
+        core.store,
+        core._webhooks,
+        get_flaky,
+        max_consecutive_failures=3,
+        payloads=core.payloads,
     )
     draft = await faulty.prepare_replay(DlqFilters(), ReplayOptions(rate=1000), "cli:alice")
     assert isinstance(draft, ReplayDraft)
@@ -262,7 +268,8 @@ async def test_failed_sends_are_recorded_and_resumed(
 
     # Three failures in a row stop the run: interrupted, the rest left pending
     flaky.fail = {lt.job.delivery_id for lt in letters}
-    forced = await faulty.prepare_replay(DlqFilters(), ReplayOptions(rate=1000, force=True), "cli:alice")
+    # (a rate the sends cannot outrun, even sealing each job: the pacer then settles before every send)
+    forced = await faulty.prepare_replay(DlqFilters(), ReplayOptions(rate=100, force=True), "cli:alice")
     assert isinstance(forced, ReplayDraft)
     stopped = await (await forced.commit()).execute()
     # (sends are pipelined, so the window in flight when the third failed is recorded too)

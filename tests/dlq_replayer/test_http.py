@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
+import aiohttp
 import asyncpg
 import pytest
-from aiohttp.test_utils import TestClient
+from aiohttp import web
 from dlq_factories import letter, webhook
 from dlq_kafka import produce_letters, publish_webhooks, read_jobs
 
 from admin_auth.tokens import create_token
 from contracts.base import utcnow
 from contracts.topics import Topics
-from dlq_replayer.handlers import RUNTIME
+from dlq_replayer.app import DlqReplayerApp
+from dlq_replayer.handlers import ROUTES
 
 pytestmark = pytest.mark.integration
 
@@ -22,7 +25,7 @@ ADMIN = {"Authorization": "Bearer boot-admin-token-0123456789abcdefghij"}
 
 
 async def poll_replay(
-    client: TestClient[Any, Any], replay_id: str, headers: dict[str, str]
+    client: aiohttp.ClientSession, replay_id: str, headers: dict[str, str]
 ) -> dict[str, Any]:
     """The replay record once it is no longer running."""
     for _ in range(300):
@@ -34,7 +37,11 @@ async def poll_replay(
 
 
 async def test_http_api(
-    kafka_bootstrap: str, topics: Topics, database_url: str, client: TestClient[Any, Any]
+    kafka_bootstrap: str,
+    topics: Topics,
+    database_url: str,
+    client: aiohttp.ClientSession,
+    dlq_service: DlqReplayerApp,
 ) -> None:
     now = utcnow()
     await publish_webhooks(kafka_bootstrap, topics, [webhook("wh-a"), webhook("wh-f", integration="fhir-1")])
@@ -45,7 +52,8 @@ async def test_http_api(
     ]
     await produce_letters(kafka_bootstrap, topics, letters)
 
-    view = client.app[RUNTIME].followed.view  # type: ignore[union-attr]
+    assert dlq_service.state.runtime is not None and dlq_service.state.runtime.followed is not None
+    view = dlq_service.state.runtime.followed.view
     for _ in range(200):
         if len(view.webhooks) == 2:
             break
@@ -62,7 +70,9 @@ async def test_http_api(
     fhir = {"Authorization": f"Bearer {scoped}"}
 
     # auth
-    assert (await client.get("/dlq/messages")).status == 401
+    unauthorized = await client.get("/dlq/messages")
+    assert unauthorized.status == 401 and unauthorized.headers["WWW-Authenticate"] == "Bearer"
+    assert (await unauthorized.json(content_type=None))["type"].endswith("/unauthorized")
     assert (await client.get("/dlq/messages", headers={"Authorization": "Bearer nope"})).status == 401
     forbidden = await client.get("/dlq/messages", headers={"Authorization": f"Bearer {viewer}"})
     assert forbidden.status == 403
@@ -111,7 +121,10 @@ async def test_http_api(
     for path, status, text in cases:
         resp = await client.get(path, headers=op)
         assert resp.status == status, path
-        assert text in (await resp.json())["error"], path
+        assert resp.content_type == "application/problem+json", path
+        problem = await resp.json(content_type=None)
+        assert problem["status"] == status and problem["title"] and problem["type"], problem
+        assert text in problem["detail"], path
     for body, text in [
         ({"rate": 0}, "rate"),
         ({"colour": "red"}, "colour"),
@@ -119,7 +132,7 @@ async def test_http_api(
         ([1, 2], "JSON object"),
     ]:
         resp = await client.post("/dlq/replays", json=body, headers=op)
-        assert resp.status == 422 and text in (await resp.json())["error"], body
+        assert resp.status == 422 and text in (await resp.json(content_type=None))["detail"], body
     resp = await client.post("/dlq/replays", data=b"{not json", headers=op)
     assert resp.status == 422
 
@@ -154,3 +167,45 @@ async def test_http_api(
 
     metrics = await (await client.get("/metrics")).text()
     assert 'carehooks_dlq_replay_items_total{outcome="sent"}' in metrics
+
+
+async def test_healthz_turns_503_when_the_config_view_dies(
+    client: aiohttp.ClientSession, dlq_service: DlqReplayerApp
+) -> None:
+    assert (await client.get("/healthz")).status == 200
+    assert set(dlq_service.supervisor.tasks) == {"config-follower"}
+    follower = dlq_service.supervisor.tasks["config-follower"]
+    follower.cancel()
+    await asyncio.gather(follower, return_exceptions=True)
+    resp = await client.get("/healthz")
+    assert resp.status == 503 and (await resp.json())["dead_loops"][0]["name"] == "config-follower"
+
+
+async def test_openapi_document_describes_every_route_with_problem_errors(
+    client: aiohttp.ClientSession,
+) -> None:
+    resp = await client.get("/dlq/openapi.json")  # no token: the document holds no data
+    assert resp.status == 200
+    doc = await resp.json()
+    routes = {
+        (route.method.lower(), "/dlq" + route.path)
+        for route in ROUTES
+        if isinstance(route, web.RouteDef) and route.path != "/openapi.json"
+    }
+    described = {(method, path) for path, ops in doc["paths"].items() for method in ops}
+    assert described == routes
+    for path, ops in doc["paths"].items():
+        for method, op in ops.items():
+            errors = {s: r for s, r in op["responses"].items() if int(s) >= 400}
+            assert {"401", "403", "422", "503"} <= set(errors), (method, path)
+            if "{" in path:
+                assert "404" in errors, (method, path)
+            for response in errors.values():
+                assert response["content"] == {
+                    "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+                }
+    refs = json.dumps(doc)
+    for name in ("MessageList", "ReplayRecord", "ReplayRequest", "Problem", "FieldError"):
+        assert name in doc["components"]["schemas"] and f"#/components/schemas/{name}" in refs
+    unknown = await client.get("/dlq/nothing-here", headers=ADMIN)
+    assert unknown.status == 404 and (await unknown.json(content_type=None))["status"] == 404

@@ -7,16 +7,16 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import aiohttp
 import asyncpg
 import pytest
-from aiohttp.test_utils import TestClient
 from dlq_factories import letter, webhook
 from dlq_kafka import produce_letters, publish_webhooks
 
 from admin_auth.tokens import create_token
 from contracts.base import utcnow
 from contracts.topics import Topics
-from dlq_replayer.handlers import RUNTIME
+from dlq_replayer.app import DlqReplayerApp
 from dlq_replayer.selection import replay_in_scope
 
 ADMIN = {"Authorization": "Bearer boot-admin-token-0123456789abcdefghij"}
@@ -40,7 +40,7 @@ def test_replay_in_scope(integrations: list[str], scope: frozenset[str] | None, 
     assert replay_in_scope(integrations, scope) is visible
 
 
-async def _finished(client: TestClient[Any, Any], replay_id: str) -> dict[str, Any]:
+async def _finished(client: aiohttp.ClientSession, replay_id: str) -> dict[str, Any]:
     for _ in range(300):
         body: dict[str, Any] = await (await client.get(f"/dlq/replays/{replay_id}", headers=ADMIN)).json()
         if body["status"] != "running":
@@ -51,14 +51,19 @@ async def _finished(client: TestClient[Any, Any], replay_id: str) -> dict[str, A
 
 @pytest.mark.integration
 async def test_scoped_operator_sees_and_resumes_only_its_replays(
-    kafka_bootstrap: str, topics: Topics, database_url: str, client: TestClient[Any, Any]
+    kafka_bootstrap: str,
+    topics: Topics,
+    database_url: str,
+    client: aiohttp.ClientSession,
+    dlq_service: DlqReplayerApp,
 ) -> None:
     now = utcnow()
     await publish_webhooks(kafka_bootstrap, topics, [webhook("wh-a"), webhook("wh-f", integration="fhir-1")])
     letters = [letter(i, at=now, webhook="wh-a") for i in range(3)]
     letters += [letter(60 + i, at=now, webhook="wh-f", integration="fhir-1") for i in range(2)]
     await produce_letters(kafka_bootstrap, topics, letters)
-    view = client.app[RUNTIME].followed.view  # type: ignore[union-attr]
+    assert dlq_service.state.runtime is not None and dlq_service.state.runtime.followed is not None
+    view = dlq_service.state.runtime.followed.view
     for _ in range(200):
         if len(view.webhooks) == 2:
             break
@@ -109,7 +114,7 @@ async def test_scoped_operator_sees_and_resumes_only_its_replays(
 
 @pytest.mark.integration
 async def test_viewing_a_payload_is_audited(
-    kafka_bootstrap: str, topics: Topics, database_url: str, client: TestClient[Any, Any]
+    kafka_bootstrap: str, topics: Topics, database_url: str, client: aiohttp.ClientSession
 ) -> None:
     await produce_letters(kafka_bootstrap, topics, [letter(1, at=utcnow(), webhook="wh-a")])
     listed = await (await client.get("/dlq/messages", headers=ADMIN)).json()
@@ -136,7 +141,7 @@ async def test_viewing_a_payload_is_audited(
 
 
 @pytest.mark.integration
-async def test_browser_headers_and_failed_authentication_throttle(client: TestClient[Any, Any]) -> None:
+async def test_browser_headers_and_failed_authentication_throttle(client: aiohttp.ClientSession) -> None:
     for path in ("/healthz", "/dlq/messages"):
         resp = await client.get(path)
         assert resp.headers["X-Content-Type-Options"] == "nosniff", path

@@ -94,9 +94,10 @@ async def test_page_logic_in_browser() -> None:
                 """async () => {
                     const { parseErrorBody } = await import('./js/api.js');
                     return [
-                      parseErrorBody(422, {detail: [{loc: ['body', 'subscription_url'], msg: 'resolves to 10.0.0.1, a private address', type: 'value_error'}]}),
-                      parseErrorBody(422, {detail: [{loc: ['body', 'retry_policy', 'max_attempts'], msg: 'Input should be less than or equal to 25'}, {loc: ['body', 'event_types', 0], msg: 'unknown event type'}]}),
-                      parseErrorBody(401, {detail: [{loc: ['header', 'Authorization'], msg: 'unknown or revoked token'}]}),
+                      parseErrorBody(422, {type: 'tag:carehooks,2026:problem/invalid-input', title: 'Unprocessable Content', status: 422, detail: 'subscription_url: resolves to 10.0.0.1, a private address', errors: [{loc: ['body', 'subscription_url'], msg: 'resolves to 10.0.0.1, a private address', type: 'value_error'}]}),
+                      parseErrorBody(422, {title: 'Unprocessable Content', status: 422, detail: 'two fields', errors: [{loc: ['body', 'retry_policy', 'max_attempts'], msg: 'Input should be less than or equal to 25', type: 'less_than_equal'}, {loc: ['body', 'event_types', 0], msg: 'unknown event type', type: 'value_error'}]}),
+                      parseErrorBody(401, {type: 'about:blank', title: 'Unauthorized', status: 401, detail: 'unknown or revoked token', errors: [{loc: ['header', 'Authorization'], msg: 'unknown or revoked token', type: 'unauthorized'}]}),
+                      parseErrorBody(422, {title: 'Unprocessable Content', status: 422, detail: 'rate: must be positive', errors: []}),
                       parseErrorBody(500, 'Internal Server Error'),
                       parseErrorBody(403, null),
                     ];
@@ -108,8 +109,12 @@ async def test_page_logic_in_browser() -> None:
                 "event_types": "unknown event type",
             }
             assert parsed[2] == {"message": "unknown or revoked token", "fields": {}}
-            assert parsed[3]["message"] == "Internal Server Error"
-            assert parsed[4]["message"] == "Your token's role may not do this."
+            assert parsed[3] == {
+                "message": "rate: must be positive",
+                "fields": {"rate": "rate: must be positive"},
+            }
+            assert parsed[4]["message"] == "Internal Server Error"
+            assert parsed[5]["message"] == "Your token's role may not do this."
 
             state = await page.evaluate(
                 """async () => {

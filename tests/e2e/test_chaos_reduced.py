@@ -172,7 +172,9 @@ async def test_reduced_chaos_run_loses_nothing(
         at={"worker_kill_1": 0.4},
     )
     try:
-        report = await run_chaos(cfg, sup, None, topics, stack.admin_token, kafka_bootstrap)
+        report = await run_chaos(
+            cfg, sup, None, topics, stack.admin_token, kafka_bootstrap, secrets_key=secrets_key
+        )
     finally:
         sup.shutdown()
     print(render(report))

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+    model_validator,
+)
 
 from contracts.base import AwareDatetime, ContractModel
 from contracts.webhooks import Priority
@@ -27,6 +34,12 @@ ErrorCategory = Literal[
     "record_too_large",
 ]
 CircuitState = Literal["closed", "open", "half_open"]
+
+
+def payload_context(delivery_id: str) -> str:
+    """Associated data of an encrypted job body (on every topic, and in results): binds the
+    ciphertext to its delivery, so a body cannot be moved to another job."""
+    return f"delivery:{delivery_id}"
 
 
 class AttemptSummary(BaseModel):
@@ -67,7 +80,15 @@ class DeliveryJobV1(ContractModel):
     event_time: AwareDatetime
     dispatched_at: AwareDatetime
     priority: Priority = "normal"
-    body: str = Field(description="The exact JSON text to POST (signed byte for byte).")
+    body: str | None = Field(
+        default=None,
+        description="The exact JSON text to POST (signed byte for byte); absent when `body_encrypted` is set.",
+    )
+    body_encrypted: str | None = Field(
+        default=None,
+        description="The body encrypted (AES-256-GCM, the secrets key scheme, associated data "
+        "`delivery:<delivery_id>`) when KAFKA_PAYLOAD_ENCRYPTION is on; absent otherwise.",
+    )
     attempt: int = Field(default=1, ge=1, description="Number of the next attempt to make.")
     not_before: AwareDatetime | None = Field(default=None, description="Earliest time of the next attempt.")
     attempts: list[AttemptSummary] = Field(default_factory=list)
@@ -76,6 +97,33 @@ class DeliveryJobV1(ContractModel):
     published_at: AwareDatetime | None = Field(
         default=None, description="When the source event was published."
     )
+
+    @model_validator(mode="after")
+    def _one_body(self) -> DeliveryJobV1:
+        if (self.body is None) == (self.body_encrypted is None):
+            raise ValueError("exactly one of body and body_encrypted is required")
+        return self
+
+    @model_serializer(mode="wrap")
+    def _without_absent_body(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # A job opened in memory holds both; the ciphertext wins so the plaintext never travels.
+        data: dict[str, Any] = handler(self)
+        if self.body_encrypted is not None or self.body is None:
+            data.pop("body", None)
+        if self.body_encrypted is None:
+            data.pop("body_encrypted", None)
+        return data
+
+    @property
+    def body_text(self) -> str:
+        """The plaintext body; raises :class:`SealedBodyError` on a job not opened yet."""
+        if self.body is None:
+            raise SealedBodyError(f"delivery {self.delivery_id}: body is encrypted and was not opened")
+        return self.body
+
+
+class SealedBodyError(ValueError):
+    """The plaintext body of an encrypted job was asked for before the job was opened."""
 
 
 class DeliveryResultV1(ContractModel):

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, SerializerFunctionWrapHandler, model_serializer, model_validator
 
 from contracts.base import AwareDatetime, ContractModel
 
@@ -17,11 +17,32 @@ class InvalidEventV1(ContractModel):
     partition: int
     offset: int
     key_b64: str | None = None
-    value_b64: str = Field(description="The original bytes, base64.")
+    value_b64: str | None = Field(
+        default=None, description="The original bytes (capped), base64; absent when `value_encrypted` is set."
+    )
+    value_encrypted: str | None = Field(
+        default=None,
+        description="The original bytes (capped), base64 then encrypted (AES-256-GCM, associated data "
+        "`invalid:<source_topic>:<partition>:<offset>`) when KAFKA_PAYLOAD_ENCRYPTION is on.",
+    )
     headers: dict[str, str] = Field(default_factory=dict)
     reason: str
     entry_index: int | None = Field(default=None, description="Index of the broken entry in a bundle.")
     received_at: AwareDatetime
+
+    @model_validator(mode="after")
+    def _one_value(self) -> InvalidEventV1:
+        if (self.value_b64 is None) == (self.value_encrypted is None):
+            raise ValueError("exactly one of value_b64 and value_encrypted is required")
+        return self
+
+    @model_serializer(mode="wrap")
+    def _without_absent_value(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        for name in ("value_b64", "value_encrypted"):
+            if data.get(name) is None:
+                data.pop(name, None)
+        return data
 
 
 class WebhookDeactivatedV1(ContractModel):

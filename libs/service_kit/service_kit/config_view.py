@@ -9,7 +9,6 @@ therefore converges to the same view.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -121,6 +120,13 @@ class ConfigFollower:
         """True once the view holds everything that was on the topic at start-up."""
         return self._caught_up.is_set()
 
+    @property
+    def task(self) -> asyncio.Task[None]:
+        """The following loop (after :meth:`start`), for the service's loop supervisor."""
+        if self._task is None:
+            raise RuntimeError("the follower has not started")
+        return self._task
+
     async def start(self) -> None:
         """Assign every partition, seek to the beginning and start following in the background."""
         consumer = AIOKafkaConsumer(group_id=None, **self._options)
@@ -180,7 +186,7 @@ class ConfigFollower:
         """Stop following."""
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            # A loop that already died with an error must not stop the shutdown (the supervisor reported it).
+            await asyncio.gather(self._task, return_exceptions=True)
         if self._consumer is not None:
             await self._consumer.stop()

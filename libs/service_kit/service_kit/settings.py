@@ -11,9 +11,16 @@ import base64
 import binascii
 import ipaddress
 import sys
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Literal, Self, TypeVar
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 from contracts.topics import Topics
@@ -98,9 +105,22 @@ class CommonSettings(KafkaClientSettings):
         default="127.0.0.1:9092",
         validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "kafka_bootstrap_servers"),
     )
-    webhook_secrets_key: SecretStr = Field(
+    webhook_secrets_keys: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("WEBHOOK_SECRETS_KEYS", "webhook_secrets_keys"),
+        description="Required (or the older WEBHOOK_SECRETS_KEY). Comma list of keys (base64 of 32 random bytes each): the first encrypts, all decrypt "
+        "(key rotation: put the new key first, run `config-api rotate-secrets-key`, then drop the old one).",
+    )
+    webhook_secrets_key: SecretStr | None = Field(
+        default=None,
         validation_alias=AliasChoices("WEBHOOK_SECRETS_KEY", "webhook_secrets_key"),
-        description="base64 of 32 random bytes; encrypts secrets at rest and on Kafka.",
+        description="The single key of earlier releases; used after the keys of WEBHOOK_SECRETS_KEYS.",
+    )
+    kafka_payload_encryption: bool = Field(
+        default=True,
+        validation_alias=AliasChoices("KAFKA_PAYLOAD_ENCRYPTION", "kafka_payload_encryption"),
+        description="Encrypt delivery-job bodies and invalid-record copies on Kafka with the secrets key "
+        "(off only where the cluster encrypts at rest and in transit); records are read either way.",
     )
     webhook_allow_http: bool = Field(
         default=False, validation_alias=AliasChoices("WEBHOOK_ALLOW_HTTP", "webhook_allow_http")
@@ -140,6 +160,13 @@ class CommonSettings(KafkaClientSettings):
     )
     log_level: str = Field(default="INFO", validation_alias=AliasChoices("LOG_LEVEL", "log_level"))
     log_json: bool | None = Field(default=None, validation_alias=AliasChoices("LOG_JSON", "log_json"))
+    loop_exit_grace_s: float = Field(
+        default=10.0,
+        ge=0,
+        le=600,
+        validation_alias=AliasChoices("LOOP_EXIT_GRACE_S", "loop_exit_grace_s"),
+        description="After a critical loop died: /healthz answers 503 this long, then the process exits 3.",
+    )
 
     @field_validator("webhook_allowed_networks", mode="before")
     @classmethod
@@ -156,9 +183,32 @@ class CommonSettings(KafkaClientSettings):
 
     @field_validator("webhook_secrets_key")
     @classmethod
-    def _key(cls, value: SecretStr) -> SecretStr:
-        decode_secrets_key(value.get_secret_value())
+    def _key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            decode_secrets_key(value.get_secret_value())
         return value
+
+    @field_validator("webhook_secrets_keys")
+    @classmethod
+    def _keys(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            parts = [p for p in value.get_secret_value().split(",") if p.strip()]
+            if not parts:
+                raise ValueError("lists no key")
+            for n, part in enumerate(parts, 1):
+                try:
+                    decode_secrets_key(part)
+                except ValueError as exc:
+                    raise ValueError(f"key {n}: {exc}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _some_key(self) -> Self:
+        if self.webhook_secrets_keys is None and self.webhook_secrets_key is None:
+            raise ValueError(
+                "WEBHOOK_SECRETS_KEYS (or the older WEBHOOK_SECRETS_KEY) is required but not set"
+            )
+        return self
 
     @field_validator("kafka_bootstrap_servers")
     @classmethod
@@ -175,6 +225,21 @@ class CommonSettings(KafkaClientSettings):
         return self.topics_override.with_prefix(self.topic_prefix)
 
     @property
+    def secrets_keys(self) -> list[bytes]:
+        """The decoded 32-byte AES keys: the one that encrypts first, then every other that decrypts."""
+        texts = []
+        if self.webhook_secrets_keys is not None:
+            texts = [p for p in self.webhook_secrets_keys.get_secret_value().split(",") if p.strip()]
+        if self.webhook_secrets_key is not None:
+            texts.append(self.webhook_secrets_key.get_secret_value())
+        keys: list[bytes] = []
+        for text in texts:
+            key = decode_secrets_key(text)
+            if key not in keys:
+                keys.append(key)
+        return keys
+
+    @property
     def webhook_ports(self) -> frozenset[int] | None:
         """The ports webhooks may use (None: every port). Unset means 443 and 8443, except in the
         dev profile (http allowed), whose receivers listen on arbitrary loopback ports."""
@@ -184,8 +249,8 @@ class CommonSettings(KafkaClientSettings):
 
     @property
     def secrets_key(self) -> bytes:
-        """The decoded 32-byte AES key."""
-        return decode_secrets_key(self.webhook_secrets_key.get_secret_value())
+        """The key that encrypts (the first of :attr:`secrets_keys`)."""
+        return self.secrets_keys[0]
 
 
 S = TypeVar("S", bound=BaseSettings)

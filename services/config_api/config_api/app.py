@@ -2,11 +2,9 @@
 long-lived resource exactly once (asyncpg pool, Kafka producer, SecretBox, aiohttp session,
 background tasks).
 
-``app.state`` after start-up:
-  settings (ConfigApiSettings), pool (asyncpg.Pool), box (SecretBox), http (aiohttp.ClientSession),
-  resolver (DNS resolver of the SSRF check), producer (started AIOKafkaProducer, or None while Kafka
-  has been unreachable since start-up; ``producer_ready`` is an asyncio.Event set once it is started),
-  relay (OutboxRelay).
+``app.state`` is a typed :class:`~config_api.state.ApiState`. The outbox relay, the results ingest,
+the delivery maintenance and the recoveries are critical loops: they are registered with the state's
+``supervisor``, and ``/healthz`` answers 503 once one of them died.
 """
 
 from __future__ import annotations
@@ -16,11 +14,13 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from fastapi import Depends, FastAPI
+from fastapi.openapi.utils import get_openapi
 from fastapi.staticfiles import StaticFiles
 
 from admin_auth.throttle import AuthThrottle
@@ -33,9 +33,12 @@ from config_api.deliveries.tasks import start_delivery_tasks
 from config_api.errors import install_error_handlers
 from config_api.metrics import HTTP
 from config_api.settings import ConfigApiSettings
+from config_api.state import ApiState, api_state
 from config_api.webhooks.outbox import OutboxRelay
 from service_kit.http_metrics import AsgiHttpMetrics
 from service_kit.kafka import ensure_topics, producer_options
+from service_kit.problems import document_problems
+from service_kit.supervisor import LoopSupervisor
 from webhook_core.dns import AsyncResolver
 from webhook_core.secrets_crypto import SecretBox
 from webhook_core.ssrf import Resolver
@@ -46,7 +49,18 @@ UI_DIR = Path(__file__).resolve().parent / "ui"
 
 DESCRIPTION = """Admin API of carehooks: integrations, webhooks, secrets, test deliveries, delivery logs and
 status, API tokens and the audit log. Every `/admin` route needs `Authorization: Bearer <token>`.
-Errors have one shape: `{"detail": [{"loc": [...], "msg": "...", "type": "..."}]}`."""
+Errors have one shape, RFC 9457 problem details (`application/problem+json`):
+`{"type", "title", "status", "detail", "errors": [{"loc": [...], "msg": "...", "type": "..."}]}`,
+where `errors` names the fields at fault (empty when the problem is not about a field)."""
+
+
+def _error_statuses(path: str) -> list[int]:
+    """The error answers every operation of ``path`` can give."""
+    if path.startswith("/admin/ui"):
+        return [404]
+    if path.startswith("/admin"):
+        return [401, 403, 404, 413, 422, 429, 503]
+    return [503] if path == "/readyz" else []
 
 
 async def _start_producer(settings: ConfigApiSettings, timeout_s: float) -> AIOKafkaProducer | None:
@@ -63,49 +77,53 @@ async def _start_producer(settings: ConfigApiSettings, timeout_s: float) -> AIOK
 
 
 async def _keep_starting_producer(app: FastAPI, settings: ConfigApiSettings) -> None:
+    state = api_state(app)
     delay = 0.2
-    while app.state.producer is None:
+    while state.producer is None:
         await asyncio.sleep(delay)
-        app.state.producer = await _start_producer(settings, 10.0)
+        state.producer = await _start_producer(settings, 10.0)
         delay = min(delay * 2, settings.outbox_retry_max_s)
-    app.state.producer_ready.set()
+    state.producer_ready.set()
     logger.info("Kafka producer started")
 
 
 @contextlib.asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Create the resources once, start the background tasks, and release everything on shutdown."""
-    settings: ConfigApiSettings = app.state.settings
-    app.state.box = SecretBox(settings.secrets_key)
-    app.state.pool = await create_pool(
-        settings.database_url, settings.db_connect_timeout_s, settings.pool_min_size, settings.pool_max_size
+    state = api_state(app)
+    settings = state.settings
+    state.box = SecretBox(settings.secrets_keys)
+    state.pool = await create_pool(
+        settings.database_url,
+        settings.db_connect_timeout_s,
+        settings.pool_min_size,
+        settings.pool_max_size,
+        migrate=settings.migrate_on_start,
     )
-    app.state.http = aiohttp.ClientSession(
+    state.http = aiohttp.ClientSession(
         timeout=aiohttp.ClientTimeout(total=settings.test_delivery_timeout_s), auto_decompress=True
     )
-    app.state.producer_ready = asyncio.Event()
-    app.state.producer = await _start_producer(settings, 5.0)
+    state.producer_ready = asyncio.Event()
+    state.producer = await _start_producer(settings, 5.0)
     tasks: list[asyncio.Task[None]] = []
-    if app.state.producer is None:
+    if state.producer is None:
         tasks.append(asyncio.create_task(_keep_starting_producer(app, settings), name="producer-start"))
     else:
-        app.state.producer_ready.set()
-    from config_api.webhooks.snapshot import (
-        Snapshotter,  # local: snapshot imports repository, which is heavier
-    )
+        state.producer_ready.set()
+    from config_api.webhooks.snapshot import Snapshotter  # local: imports the repository, which is heavier
 
     snapshotter = Snapshotter(
-        app.state.pool,
+        state.pool,
         settings.kafka_bootstrap_servers,
         settings,
         settings.topics.webhooks_config,
         settings.kafka_fetch_max_wait_ms,
     )
-    app.state.snapshotter = snapshotter
+    state.snapshotter = snapshotter
     relay: OutboxRelay = OutboxRelay(
-        app.state.pool,
+        state.pool,
         settings.database_url,
-        lambda: app.state.producer,
+        lambda: state.producer,
         settings.topics.webhooks_config,
         settings.outbox_poll_interval_s,
         settings.outbox_send_timeout_s,
@@ -118,15 +136,17 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             else None
         ),
     )
-    app.state.relay = relay
+    state.relay = relay
     tasks.append(asyncio.create_task(relay.run(), name="outbox-relay"))
+    state.supervisor.watch(tasks[-1])
     tasks.append(
-        asyncio.create_task(snapshotter.run_at_start(app.state.producer_ready, relay), name="snapshot-check")
+        asyncio.create_task(snapshotter.run_at_start(state.producer_ready, relay), name="snapshot-check")
     )
-    tasks.extend(start_delivery_tasks(app))
+    tasks.extend(start_delivery_tasks(app))  # registers its loops with the supervisor
     try:
         yield
     finally:
+        state.supervisor.stopping()
         # Every step is bounded: a task that ignores cancellation or a connection still in use
         # must not keep the process from exiting.
         await snapshotter.stop()
@@ -136,16 +156,16 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             _, stuck = await asyncio.wait(tasks, timeout=10.0)
             for task in stuck:
                 logger.warning("background task did not stop in time", extra={"task": task.get_name()})
-        if app.state.producer is not None:
+        if state.producer is not None:
             # stop() flushes queued records and would wait for an unreachable broker forever; the
             # outbox still holds whatever was not acknowledged.
             with contextlib.suppress(KafkaError, OSError, TimeoutError):
-                await asyncio.wait_for(app.state.producer.stop(), 5.0)
-        await app.state.http.close()
+                await asyncio.wait_for(state.producer.stop(), 5.0)
+        await state.http.close()
         try:
-            await asyncio.wait_for(app.state.pool.close(), 10.0)
+            await asyncio.wait_for(state.pool.close(), 10.0)
         except TimeoutError:
-            app.state.pool.terminate()
+            state.pool.terminate()
 
 
 def create_app(settings: ConfigApiSettings, *, resolver: Resolver | None = None) -> FastAPI:
@@ -157,12 +177,15 @@ def create_app(settings: ConfigApiSettings, *, resolver: Resolver | None = None)
         lifespan=lifespan,
         dependencies=[Depends(reject_unstorable_text)],
     )
-    app.state.settings = settings
-    app.state.resolver = resolver or AsyncResolver()  # c-ares: no thread pool for a slow name to fill
-    app.state.producer = None
-    app.state.auth_throttle = AuthThrottle(
+    state = ApiState()
+    state.settings = settings
+    state.supervisor = LoopSupervisor()
+    state.resolver = resolver or AsyncResolver()  # c-ares: no thread pool for a slow name to fill
+    state.producer = None
+    state.auth_throttle = AuthThrottle(
         settings.auth_max_failures, settings.auth_failure_window_s, settings.auth_block_s
     )
+    app.state = state
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(AsgiHttpMetrics, metrics=HTTP)  # outermost: it also sees the body limit's 413
@@ -193,4 +216,16 @@ def create_app(settings: ConfigApiSettings, *, resolver: Resolver | None = None)
         # An install without the UI files still serves the API; nothing is written into the package.
         logger.warning("admin UI files missing: /admin/ui is not served", extra={"path": str(UI_DIR)})
     app.add_middleware(BrowserHeadersMiddleware, ui_prefix="/admin/ui", index_html=index_html)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_problems(get_openapi_schema(app), _error_statuses)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+def get_openapi_schema(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's generated document (before the problem responses are added)."""
+    return get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service_kit.problems import PROBLEM_JSON, FieldError, http_problem
 
 
 class BodyTooLargeError(Exception):
@@ -19,17 +19,8 @@ class BodyLimitMiddleware:
         self.max_bytes = max_bytes
 
     def _message(self) -> bytes:
-        return json.dumps(
-            {
-                "detail": [
-                    {
-                        "loc": ["body"],
-                        "msg": f"request body is larger than {self.max_bytes // 1024} KB",
-                        "type": "body_too_large",
-                    }
-                ]
-            }
-        ).encode()
+        msg = f"request body is larger than {self.max_bytes // 1024} KB"
+        return http_problem(413, msg, [FieldError(loc=["body"], msg=msg, type="body_too_large")]).to_json()
 
     async def _reject(self, send: Send) -> None:
         body = self._message()
@@ -38,7 +29,7 @@ class BodyLimitMiddleware:
                 "type": "http.response.start",
                 "status": 413,
                 "headers": [
-                    (b"content-type", b"application/json"),
+                    (b"content-type", PROBLEM_JSON.encode()),
                     (b"content-length", str(len(body)).encode()),
                 ],
             }

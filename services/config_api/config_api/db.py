@@ -1,4 +1,4 @@
-"""The asyncpg pool: connect with retries while PostgreSQL is down, then apply migrations."""
+"""The asyncpg pool: connect with retries while PostgreSQL is down, then (unless told not to) apply migrations."""
 
 from __future__ import annotations
 
@@ -24,8 +24,10 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec("jsonb", encoder=_encode_json, decoder=json.loads, schema="pg_catalog")
 
 
-async def create_pool(dsn: str, timeout_s: float, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
-    """Open the pool, retrying while the server is unreachable, and migrate the schema."""
+async def create_pool(
+    dsn: str, timeout_s: float, min_size: int = 1, max_size: int = 10, migrate: bool = True
+) -> asyncpg.Pool:
+    """Open the pool, retrying while the server is unreachable, and migrate the schema (``migrate``)."""
     deadline = time.monotonic() + timeout_s
     delay = 0.2
     while True:
@@ -40,6 +42,8 @@ async def create_pool(dsn: str, timeout_s: float, min_size: int = 1, max_size: i
             logger.warning("PostgreSQL not reachable yet, retrying", extra={"error": type(exc).__name__})
             await asyncio.sleep(delay)
             delay = min(delay * 2, 2.0)
+    if not migrate:  # MIGRATE_ON_START=false: a `config-api migrate` Job ran before
+        return pool
     try:
         async with pool.acquire() as conn:
             await apply_migrations(conn)

@@ -1,102 +1,77 @@
-"""API errors and the one error body every 4xx uses: ``{"detail": [{"loc", "msg", "type"}]}``.
+"""The config API's errors: the shared tree of :mod:`service_kit.problems`, answered as RFC 9457 problems.
 
-Error tree: :class:`ApiError` (root) -> :class:`InvalidInputError` (422, names the field),
-:class:`ForbiddenError` (403), :class:`NotFoundError` (404), :class:`ConflictError` (409). Pydantic's own 422s are reshaped to the
-same body without the ``input`` echo, because the input can hold credentials.
+Routes raise :class:`InvalidInputError` (422, names the field), :class:`NotFoundError` (404),
+:class:`ConflictError` (409) and the others of the tree; FastAPI's own errors (request validation,
+unknown path, wrong method, ``HTTPException``) and PostgreSQL being away are reshaped here to the
+same ``application/problem+json`` body. Pydantic's 422s lose their ``input`` echo, because the input
+can hold credentials.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
-
 import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-Loc = Sequence[str | int]
+from service_kit.problems import (
+    PROBLEM_JSON,
+    ConflictError,
+    FieldError,
+    ForbiddenError,
+    InvalidInputError,
+    NotFoundError,
+    Problem,
+    ProblemError,
+    TooManyRequestsError,
+    UnauthorizedError,
+    UnavailableError,
+    field_errors,
+    http_problem,
+    summary,
+)
+
+__all__ = [
+    "UNAVAILABLE_ERRORS",
+    "ConflictError",
+    "ForbiddenError",
+    "InvalidInputError",
+    "NotFoundError",
+    "ProblemError",
+    "TooManyRequestsError",
+    "UnauthorizedError",
+    "UnavailableError",
+    "install_error_handlers",
+    "problem_response",
+]
 
 
-class ApiError(Exception):
-    """Root of the errors a route raises to answer 4xx."""
-
-    status_code = 400
-    error_type = "bad_request"
-
-    def __init__(self, msg: str, loc: Loc = (), error_type: str | None = None) -> None:
-        super().__init__(msg)
-        self.msg = msg
-        self.loc = list(loc)
-        if error_type is not None:
-            self.error_type = error_type
-
-    def body(self) -> dict[str, Any]:
-        """The JSON error body."""
-        return {"detail": [{"loc": self.loc, "msg": self.msg, "type": self.error_type}]}
+def problem_response(problem: Problem, headers: dict[str, str] | None = None) -> Response:
+    """The HTTP answer carrying ``problem``."""
+    return Response(problem.to_json(), status_code=problem.status, media_type=PROBLEM_JSON, headers=headers)
 
 
-class InvalidInputError(ApiError):
-    """A value was well-formed JSON but not acceptable (422)."""
-
-    status_code = 422
-    error_type = "value_error"
+async def _problem_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ProblemError)
+    return problem_response(exc.problem(), exc.headers or None)
 
 
-class NotFoundError(ApiError):
-    """Unknown or out-of-scope resource (404)."""
-
-    status_code = 404
-    error_type = "not_found"
-
-
-class ForbiddenError(ApiError):
-    """The caller's role does not allow this (403)."""
-
-    status_code = 403
-    error_type = "forbidden"
-
-
-class ConflictError(ApiError):
-    """The resource already exists (409)."""
-
-    status_code = 409
-    error_type = "conflict"
-
-
-def _clean(errors: Sequence[Any]) -> list[dict[str, Any]]:
-    out = []
-    for err in errors:
-        out.append(
-            {
-                "loc": list(err.get("loc", ())),
-                "msg": str(err.get("msg", "invalid")),
-                "type": str(err.get("type", "value_error")),
-            }
-        )
-    return out
-
-
-async def _api_error(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, ApiError)
-    return JSONResponse(exc.body(), status_code=exc.status_code)
-
-
-async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+async def _validation_error(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
-    return JSONResponse({"detail": _clean(exc.errors())}, status_code=422)
+    errors = field_errors(exc.errors())
+    return problem_response(http_problem(422, summary(errors), errors))
 
 
-async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+async def _http_error(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     detail = exc.detail
-    body = (
-        {"detail": detail}
-        if isinstance(detail, list)
-        else {"detail": [{"loc": [], "msg": str(detail), "type": f"http_{exc.status_code}"}]}
-    )
-    return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+    if isinstance(detail, list):  # routes that name the field: [{"loc", "msg", "type"}]
+        errors = [FieldError.model_validate(item) for item in detail]
+        problem = http_problem(exc.status_code, summary(errors), errors)
+    else:
+        problem = http_problem(exc.status_code, str(detail))
+    return problem_response(problem, dict(exc.headers) if exc.headers else None)
 
 
 UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
@@ -107,16 +82,14 @@ UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
 """PostgreSQL being away for a moment: a retryable 503, never a 500 with a dropped connection."""
 
 
-async def _unavailable(_: Request, exc: Exception) -> JSONResponse:
-    body = {
-        "detail": [{"loc": [], "msg": "the database is unavailable; retry shortly", "type": "unavailable"}]
-    }
-    return JSONResponse(body, status_code=503, headers={"retry-after": "2"})
+async def _unavailable(_: Request, exc: Exception) -> Response:
+    error = UnavailableError("the database is unavailable; retry shortly")
+    return problem_response(error.problem(), error.headers)
 
 
 def install_error_handlers(app: FastAPI) -> None:
     """Register the handlers that give every error the same body."""
-    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(ProblemError, _problem_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     for error in UNAVAILABLE_ERRORS:

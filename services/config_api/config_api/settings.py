@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from admin_auth.throttle import DEFAULT_BLOCK_S, DEFAULT_MAX_FAILURES, DEFAULT_WINDOW_S
 from admin_auth.tokens import check_admin_token
 from service_kit.settings import CommonSettings
+from service_kit.settings_fields import DatabaseSettings, ServerSettings, port_field
 
 
-class ConfigApiSettings(CommonSettings):
+class ConfigApiSettings(ServerSettings, DatabaseSettings, CommonSettings):
     """Everything the config API reads from the environment."""
 
     model_config = SettingsConfigDict(
@@ -23,17 +22,7 @@ class ConfigApiSettings(CommonSettings):
         populate_by_name=True,
     )
 
-    host: str = "127.0.0.1"
-    port: int = Field(default=8080, ge=0, le=65535)
-    database_url: str = Field(
-        validation_alias=AliasChoices("DATABASE_URL", "database_url"),
-        description="postgresql://user:pass@host:port/db",
-    )
-    admin_token: SecretStr | None = Field(
-        default=None,
-        validation_alias=AliasChoices("ADMIN_TOKEN", "admin_token"),
-        description="Bootstrap admin bearer token (never stored; at least 32 characters).",
-    )
+    port: int = port_field(8080)
     auto_disable_after_failures: int = Field(default=10, ge=1, description="Consecutive dead letters.")
     failing_after_failures: int = Field(
         default=3,
@@ -78,18 +67,3 @@ class ConfigApiSettings(CommonSettings):
         if value is not None:
             check_admin_token(value.get_secret_value())
         return value
-
-    @field_validator("database_url")
-    @classmethod
-    def _postgres_dsn(cls, value: str) -> str:
-        parts = urlsplit(value.strip())
-        if parts.scheme not in {"postgres", "postgresql"}:
-            raise ValueError("must be a PostgreSQL DSN such as postgresql://user:pass@host:5432/db")
-        if not parts.hostname and "host=" not in parts.query:
-            raise ValueError("PostgreSQL DSN has no host")
-        return value.strip()
-
-    @property
-    def admin_token_value(self) -> str | None:
-        """The bootstrap admin token in plain text, or None."""
-        return self.admin_token.get_secret_value() if self.admin_token else None

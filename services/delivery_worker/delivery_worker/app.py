@@ -8,9 +8,7 @@ finally the job consumer. Shutdown runs in reverse, letting in-flight jobs finis
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import signal
 
 import aiohttp
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -26,6 +24,7 @@ from service_kit.config_view import ConfigFollower, WebhookView
 from service_kit.kafka import consumer_options, producer_options
 from service_kit.ops_http import OpsServer
 from service_kit.runtime import current_loop_name
+from service_kit.supervisor import LoopSupervisor
 from webhook_core.dns import AsyncResolver
 from webhook_core.secrets_crypto import SecretBox
 from webhook_core.ssrf import Resolver, SsrfPolicy
@@ -34,7 +33,7 @@ logger = logging.getLogger(__name__)
 
 
 class WorkerApp:
-    """The delivery worker process: :meth:`start`, :meth:`stop`, or :meth:`run` until a signal."""
+    """The delivery worker process: :meth:`start` and :meth:`stop` (run by ``service_kit.service``)."""
 
     def __init__(
         self,
@@ -57,8 +56,13 @@ class WorkerApp:
             self.view,
             settings.kafka_fetch_max_wait_ms,
         )
+        self.supervisor = LoopSupervisor()
         self.ops = OpsServer(
-            settings.host, settings.port, ready=lambda: self.ready, registry=self.metrics.registry
+            settings.host,
+            settings.port,
+            ready=lambda: self.ready,
+            registry=self.metrics.registry,
+            supervisor=self.supervisor,
         )
         self.producer: AIOKafkaProducer | None = None
         self.outbox: Outbox | None = None
@@ -77,27 +81,20 @@ class WorkerApp:
     @property
     def ready(self) -> bool:
         """Ready once the config view caught up and both job consumers run."""
-        return (
-            self._started
-            and self.follower.ready
-            and bool(self._loop_tasks)
-            and not any(task.done() for task in self._loop_tasks)
-        )
+        return self._started and self.follower.ready and bool(self._loop_tasks) and self.supervisor.healthy
 
     @property
     def ops_port(self) -> int:
         """The bound ops port (useful when configured as 0)."""
-        runner = self.ops._runner
-        if runner is None or not runner.addresses:
-            return self.settings.port
-        return int(runner.addresses[0][1])
+        return self.ops.bound_port
 
     async def start(self) -> None:
         """Start everything; returns once jobs are being consumed."""
         s = self.settings
         await self.ops.start()
         await self.follower.start()
-        await self.follower.wait_ready(s.config_ready_timeout_s)
+        self.supervisor.watch(self.follower.task, "config-follower")
+        await self.follower.wait_ready(s.ready_timeout_s)
         # Large batches: the outbox sends everything a round of jobs produced for one partition as one
         # batch; with the default 16 KB it would be cut into many small ones queued behind each other.
         self.producer = AIOKafkaProducer(
@@ -106,7 +103,7 @@ class WorkerApp:
         await self.producer.start()
         stopping = asyncio.Event()
         self.outbox = Outbox(self.producer, stopping, s.producer_linger_ms / 1000)
-        self.outbox.start()
+        self.supervisor.watch(self.outbox.start(), "outbox-flusher")
         self.session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=s.max_concurrency, limit_per_host=0),
             timeout=aiohttp.ClientTimeout(
@@ -128,10 +125,11 @@ class WorkerApp:
                 max_queued_per_webhook=s.max_queued_per_webhook,
                 unknown_webhook_grace_s=s.unknown_webhook_grace_ms / 1000,
                 max_record_bytes=s.max_record_bytes,
+                payload_encryption=s.kafka_payload_encryption,
             ),
             self.view,
             self.session,
-            SecretBox(s.secrets_key),
+            SecretBox(s.secrets_keys),
             self.metrics,
             s.max_concurrency,
             CachingResolver(self.resolver, s.dns_cache_ttl_ms / 1000),
@@ -164,6 +162,8 @@ class WorkerApp:
             asyncio.create_task(jobs.run(), name="delivery-loop"),
             asyncio.create_task(retry_jobs.run(), name="retry-loop"),
         ]
+        for task in self._loop_tasks:
+            self.supervisor.watch(task)
         self._started = True
         logger.info(
             "delivery worker started",
@@ -209,12 +209,11 @@ class WorkerApp:
 
     async def stop(self) -> None:
         """Stop fetching, let in-flight jobs finish (bounded), commit, and close everything."""
+        self.supervisor.stopping()
         job_consumers = [j for j in (self.jobs, self.retry_jobs) if j is not None]
         for jobs in job_consumers:
             jobs.stopping.set()
-        for task in self._loop_tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await asyncio.gather(*self._loop_tasks, return_exceptions=True)  # a dead one was reported already
         await asyncio.gather(*(jobs.drain(self.settings.shutdown_grace_s) for jobs in job_consumers))
         for consumer in (self.consumer, self.retry_consumer):
             if consumer is not None:
@@ -231,18 +230,6 @@ class WorkerApp:
         await self.ops.stop()
         self._started = False
         logger.info("delivery worker stopped")
-
-    async def run(self) -> None:
-        """Run until SIGTERM or SIGINT, then shut down gracefully."""
-        done = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, done.set)
-        try:
-            await self.start()
-            await done.wait()
-        finally:
-            await self.stop()  # also after a failed start: close whatever was opened
 
 
 def create_app(

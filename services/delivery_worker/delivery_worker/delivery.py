@@ -23,7 +23,6 @@ from typing import TypeAlias
 
 import aiohttp
 from aiokafka.structs import ConsumerRecord
-from pydantic import ValidationError
 
 from contracts.base import utcnow
 from contracts.deliveries import CircuitState, DeliveryJobV1
@@ -50,6 +49,7 @@ from delivery_worker.plan import (
 )
 from service_kit.config_view import WebhookView
 from webhook_core.outcome import classify
+from webhook_core.payload_crypto import Payloads
 from webhook_core.secrets_crypto import SecretBox
 from webhook_core.sending import SendResult, build_headers, send_webhook
 from webhook_core.ssrf import Resolver, SsrfPolicy
@@ -84,6 +84,7 @@ class DeliveryOptions:
     max_queued_per_webhook: int = 200
     unknown_webhook_grace_s: float = 60.0
     max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
+    payload_encryption: bool = True
 
     @property
     def park_after_s(self) -> float:
@@ -120,7 +121,8 @@ class Deliverer:
             clock=clock,
         )
         self.credentials = CredentialCache(box, view)
-        self.records = JobRecords(options.topics, box, metrics, options.max_record_bytes)
+        payloads = Payloads(box, encrypt=options.payload_encryption)
+        self.records = JobRecords(options.topics, payloads, metrics, options.max_record_bytes)
         self._global = asyncio.Semaphore(max_concurrency)
         self.in_flight = 0
         metrics.in_flight.set_function(lambda: self.in_flight)
@@ -129,10 +131,9 @@ class Deliverer:
     async def handle(self, record: Record) -> list[Publication]:
         """Process one record of a deliveries, priority or retry topic; returns the records to publish."""
         headers = list(record.headers or [])
-        try:
-            job = DeliveryJobV1.model_validate_json(record.value or b"")
-        except ValidationError as exc:
-            return [self.records.invalid(record, exc)]
+        job = self.records.job_of(record)
+        if isinstance(job, Publication):
+            return [job]
         now = utcnow()
         if (
             job.not_before is not None
@@ -158,19 +159,17 @@ class Deliverer:
 
     def park(self, record: Record) -> list[Publication]:
         """The record re-routed through the shortest retry tier without an attempt."""
-        try:
-            job = DeliveryJobV1.model_validate_json(record.value or b"")
-        except ValidationError as exc:
-            return [self.records.invalid(record, exc)]
+        job = self.records.job_of(record)
+        if isinstance(job, Publication):
+            return [job]
         return self._parked(job, list(record.headers or []), utcnow())
 
     def handler_failed(self, record: Record, exc: BaseException, times: int) -> list[Publication]:
         """The end of a job whose handling raised unexpectedly ``times`` times: a ``handler_error``
         dead letter and result (an invalid record when the record is not a job)."""
-        try:
-            job = DeliveryJobV1.model_validate_json(record.value or b"")
-        except ValidationError as invalid:
-            return [self.records.invalid(record, invalid)]
+        job = self.records.job_of(record)
+        if isinstance(job, Publication):
+            return [job]
         decision = handler_error(exc, times)
         self._count(job, decision, "handler_error")
         return self.records.end(job, list(record.headers or []), decision, None, utcnow(), "closed")
@@ -227,7 +226,7 @@ class Deliverer:
             return self.records.end(job, headers, dead, result, attempted_at, "closed")
 
     async def _send(self, job: DeliveryJobV1, config: WebhookConfigV1) -> SendResult:
-        body = job.body.encode()
+        body = job.body_text.encode()
         try:
             secrets, auth = self.credentials.get(config, time.time())
             headers = build_headers(job.delivery_id, int(time.time()), body, secrets, auth)

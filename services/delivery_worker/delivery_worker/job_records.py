@@ -21,7 +21,14 @@ from aiokafka.structs import ConsumerRecord
 from pydantic import ValidationError
 
 from contracts.base import utcnow
-from contracts.deliveries import AttemptSummary, CircuitState, DeliveryJobV1, ErrorCategory, Outcome
+from contracts.deliveries import (
+    AttemptSummary,
+    CircuitState,
+    DeliveryJobV1,
+    ErrorCategory,
+    Outcome,
+    payload_context,
+)
 from contracts.headers import HeaderValue
 from contracts.records import invalid_event
 from contracts.topics import Topics
@@ -38,7 +45,7 @@ from delivery_worker.plan import (
     retry_publication,
     with_attempt,
 )
-from webhook_core.secrets_crypto import SecretBox
+from webhook_core.payload_crypto import PayloadDecryptionError, Payloads
 from webhook_core.sending import SendResult
 
 logger = logging.getLogger(__name__)
@@ -54,9 +61,11 @@ _RESULT_ROOM = 8192
 class JobRecords:
     """Builds the records of one worker (its topics, key, and record limit)."""
 
-    def __init__(self, topics: Topics, box: SecretBox, metrics: WorkerMetrics, max_record_bytes: int) -> None:
+    def __init__(
+        self, topics: Topics, payloads: Payloads, metrics: WorkerMetrics, max_record_bytes: int
+    ) -> None:
         self.topics = topics
-        self.box = box
+        self.payloads = payloads
         self.metrics = metrics
         self.max_record_bytes = max_record_bytes
 
@@ -112,7 +121,7 @@ class JobRecords:
             final = with_attempt(job, summary, decision.at if isinstance(decision, RetryAt) else None)
         if isinstance(decision, RetryAt):
             try:
-                hop, tier = retry_publication(topics, final, headers, now, max_bytes)
+                hop, tier = retry_publication(topics, final, headers, now, self.payloads, max_bytes)
             except RecordTooLargeError as exc:
                 decision = self._too_large(job, "retry hop", exc)
             else:
@@ -121,7 +130,7 @@ class JobRecords:
                 return [hop, result_record("retrying", decision.at)]
         try:
             letter = dead_letter_publication(
-                topics, final, decision.text, _category(decision, sent),
+                topics, self.payloads.seal(final), decision.text, _category(decision, sent),
                 sent.status_code if sent is not None else None, headers, now, max_bytes,
             )  # fmt: skip
         except RecordTooLargeError as exc:
@@ -151,12 +160,13 @@ class JobRecords:
     def result(self, job: DeliveryJobV1, res: dict[str, Any]) -> Publication:
         """The result record of ``res`` (from :func:`~delivery_worker.plan.result_for`), with the
         encrypted body, or its SHA-256 when the body is too large to travel in a result."""
-        if len(job.body) * _ENCRYPTION_OVERHEAD < self.max_record_bytes - _RESULT_ROOM:
+        body = job.body_text
+        if len(body) * _ENCRYPTION_OVERHEAD < self.max_record_bytes - _RESULT_ROOM:
             res["payload_encrypted"] = self._encrypt_payload(job)
         else:
-            res["payload_sha256"] = body_sha256(job.body)
-        fallback = partial(self._lean_result, res, job.body)
-        return result_publication(self.topics, res, job.body, self.max_record_bytes, fallback)
+            res["payload_sha256"] = body_sha256(body)
+        fallback = partial(self._lean_result, res, body)
+        return result_publication(self.topics, res, body, self.max_record_bytes, fallback)
 
     def _lean_result(self, res: dict[str, Any], body: str) -> Publication:
         """The result without the encrypted body (its hash instead), excerpt or long message."""
@@ -176,12 +186,14 @@ class JobRecords:
         res = result_for(
             job, "dead_lettered", utcnow(), error_category="record_too_large", error_message=end.text
         )
-        return self._lean_result(res, job.body)
+        return self._lean_result(res, job.body_text)
 
     def hop(self, job: DeliveryJobV1, headers: RecordHeaders, now: datetime) -> list[Publication]:
         """The job on its retry tier unchanged (not due yet, parked or deferred)."""
         try:
-            hop, tier = retry_publication(self.topics, job, headers, now, self.max_record_bytes)
+            hop, tier = retry_publication(
+                self.topics, job, headers, now, self.payloads, self.max_record_bytes
+            )
         except RecordTooLargeError as exc:
             end = self._too_large(job, "retry hop", exc)
             return [
@@ -195,14 +207,24 @@ class JobRecords:
         self.metrics.child(self.metrics.retries, str(tier)).inc()
         return [replace(hop, fallback=partial(self._refused, job, "retry hop"))]
 
-    def invalid(self, record: Record, exc: ValidationError) -> Publication:
-        # The reason names fields and problems only: pydantic's default text would echo input values (PHI).
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'record'}: {err['msg']}"
-            for err in exc.errors(include_input=False)[:5]
-        )
+    def job_of(self, record: Record) -> DeliveryJobV1 | Publication:
+        """The record's job, opened (plaintext body); its invalid record when it is not a usable job."""
+        try:
+            return self.payloads.open(DeliveryJobV1.model_validate_json(record.value or b""))
+        except ValidationError as exc:
+            # The reason names fields and problems only: pydantic's default text would echo input values (PHI).
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc']) or 'record'}: {err['msg']}"
+                for err in exc.errors(include_input=False)[:5]
+            )
+            return self.invalid(record, f"not a delivery_job.v1: {problems}")
+        except PayloadDecryptionError as exc:
+            return self.invalid(record, f"delivery_job.v1 unusable: {exc}")
+
+    def invalid(self, record: Record, reason: str) -> Publication:
+        """The invalid record of a record that is not a usable job (``reason`` names no values)."""
         self.metrics.invalid_jobs.inc()
-        logger.warning("not a delivery job", extra={"topic": record.topic, "offset": record.offset})
+        logger.warning("not a usable delivery job", extra={"topic": record.topic, "offset": record.offset})
         invalid = invalid_event(
             source_topic=record.topic,
             partition=record.partition,
@@ -210,15 +232,19 @@ class JobRecords:
             key=record.key,
             value=record.value,
             headers=record.headers,
-            reason=f"not a delivery_job.v1: {problems}",
+            reason=reason,
             received_at=utcnow(),
+            sealer=self.payloads,
             max_value_bytes=self.max_record_bytes // 2,
         )
         key = record.key.decode("utf-8", errors="replace") if record.key else ""
         return Publication(self.topics.invalid_events, key, invalid.to_bytes())
 
     def _encrypt_payload(self, job: DeliveryJobV1) -> str:
-        return self.box.encrypt(job.body, f"delivery:{job.delivery_id}")
+        # The job's own ciphertext has the results' format and context: reuse it, don't encrypt again.
+        if job.body_encrypted is not None:
+            return job.body_encrypted
+        return self.payloads.box.encrypt(job.body_text, payload_context(job.delivery_id))
 
 
 def _category(end: DeadLetter | None, sent: SendResult | None) -> ErrorCategory | None:

@@ -73,9 +73,10 @@ class Outbox:
         self._alone: set[int] = set()
         """Ids of publications to send in a batch of their own (their shared batch was refused as too large)."""
 
-    def start(self) -> None:
-        """Start the flusher (after the producer started)."""
+    def start(self) -> asyncio.Task[None]:
+        """Start the flusher (after the producer started); returns its task for the loop supervisor."""
         self._task = asyncio.create_task(self._run(), name="delivery-outbox")
+        return self._task
 
     async def stop(self) -> None:
         """Stop the flusher; whatever is still queued stays unacknowledged (its jobs uncommitted)."""

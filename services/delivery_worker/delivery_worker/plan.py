@@ -28,7 +28,7 @@ from contracts.deliveries import (
 )
 from contracts.events import DeliveryDeadLetteredV1
 from contracts.headers import HeaderValue, header_int, headers_as_text, non_null_headers
-from contracts.records import delivery_job_record
+from contracts.records import PayloadSealer, delivery_job_record
 from contracts.topics import Headers, Topics
 from delivery_worker.backoff import choose_tier, tier_wait
 from delivery_worker.outbox import Publication
@@ -172,12 +172,15 @@ def retry_publication(
     job: DeliveryJobV1,
     headers: Headers_,
     now: datetime,
+    sealer: PayloadSealer,
     max_bytes: int = DEFAULT_MAX_RECORD_BYTES,
 ) -> tuple[Publication, int]:
     """The job on the retry tier matching its remaining wait (``job.not_before``), and that tier.
 
-    Raises :class:`RecordTooLargeError` when the job cannot be bounded below ``max_bytes``.
+    The job travels sealed by ``sealer`` (its size is bounded sealed). Raises
+    :class:`RecordTooLargeError` when the job cannot be bounded below ``max_bytes``.
     """
+    job = sealer.seal(job)
     due_at = job.not_before or now
     remaining = (due_at - now).total_seconds()
     tier = choose_tier(remaining, topics.retry_tiers_s)
@@ -190,6 +193,7 @@ def retry_publication(
             (RETRY_DUE_HEADER, str(due_ms).encode()),
             (RETRY_TIER_HEADER, str(tier).encode()),
         ],
+        sealer=sealer,
         value=value,
     )
     return Publication(topics.retry_topics()[tier], job.webhook_id, record.value, record.headers), tier
@@ -220,7 +224,7 @@ def dead_letter_publication(
 ) -> Publication:
     """The dead letter: the job with its attempt history, the final reason and the original headers.
 
-    Raises :class:`RecordTooLargeError` when the job cannot be bounded below ``max_bytes``.
+    ``job`` must be sealed already (``Payloads.seal``): the letter carries it as it is. Raises :class:`RecordTooLargeError` when the job cannot be bounded below ``max_bytes``.
     """
     kept = letter_headers(headers)
     text_headers = headers_as_text(kept)

@@ -6,16 +6,22 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from service_kit.settings import CommonSettings
+from service_kit.settings_fields import (
+    ConsumerGroupSettings,
+    ReadyTimeoutSettings,
+    ServerSettings,
+    group_id_field,
+    port_field,
+)
 
 
-class WorkerSettings(CommonSettings):
+class WorkerSettings(ServerSettings, ConsumerGroupSettings, ReadyTimeoutSettings, CommonSettings):
     """Everything the delivery worker reads from the environment."""
 
     model_config = SettingsConfigDict(env_prefix="DELIVERY_WORKER_")
 
-    host: str = Field(default="127.0.0.1", description="Ops server (/healthz /readyz /metrics) address.")
-    port: int = Field(default=9102, ge=0, le=65535)
-    group_id: str = Field(default="delivery-worker", min_length=1, description="Kafka consumer group.")
+    port: int = port_field(9102)
+    group_id: str = group_id_field("delivery-worker")
     max_concurrency: int = Field(
         default=256, ge=1, le=10_000, description="Requests in flight, all webhooks."
     )
@@ -108,13 +114,6 @@ class WorkerSettings(CommonSettings):
     due_tolerance_ms: int = Field(
         default=20, ge=0, le=10_000, description="A retry this close to due is attempted now."
     )
-    session_timeout_ms: int = Field(
-        default=10_000, ge=1000, le=300_000, description="Consumer group session timeout."
-    )
-    heartbeat_interval_ms: int = Field(default=1000, ge=100, le=60_000)
     shutdown_grace_s: float = Field(
         default=15.0, ge=0, le=600, description="Time to finish in-flight jobs on shutdown."
-    )
-    config_ready_timeout_s: float = Field(
-        default=120.0, gt=0, le=3600, description="Wait for the config view at start."
     )

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import IllegalStateError, KafkaError
@@ -27,6 +26,9 @@ from service_kit.config_view import ConfigChange, ConfigFollower, WebhookView
 from service_kit.kafka import producer_options
 from service_kit.ops_http import OpsServer
 from service_kit.runtime import current_loop_name
+from service_kit.supervisor import LoopSupervisor
+from webhook_core.payload_crypto import Payloads
+from webhook_core.secrets_crypto import SecretBox
 
 logger = logging.getLogger(__name__)
 
@@ -72,9 +74,17 @@ class DispatcherApp:
             self.patients,
             self.metrics,
             settings.phone_region,
+            Payloads(SecretBox(settings.secrets_keys), encrypt=settings.kafka_payload_encryption),
             limits=limits,
         )
-        self.ops = OpsServer(settings.host, settings.port, lambda: self.ready, registry=self.metrics.registry)
+        self.supervisor = LoopSupervisor()
+        self.ops = OpsServer(
+            settings.host,
+            settings.port,
+            lambda: self.ready,
+            registry=self.metrics.registry,
+            supervisor=self.supervisor,
+        )
         self._producer: AIOKafkaProducer | None = None
         self.broker = build_broker(settings)
         self.intake = add_intake(self.broker, settings, self.topics, self._handle_batch)
@@ -84,7 +94,9 @@ class DispatcherApp:
     @property
     def ready(self) -> bool:
         """Config view and patient index caught up, and the event consumer running."""
-        return self._consuming and self.config.ready and self.patient_follower.ready
+        return (
+            self._consuming and self.supervisor.healthy and self.config.ready and self.patient_follower.ready
+        )
 
     @property
     def _consumer(self) -> AIOKafkaConsumer | None:
@@ -106,14 +118,18 @@ class DispatcherApp:
         self._producer = AIOKafkaProducer(**producer_options(settings.kafka_bootstrap_servers, settings))
         await self._producer.start()
         await self.config.start()
+        self.supervisor.watch(self.config.task, "config-follower")
         await self.patient_follower.start()
+        self.supervisor.watch(self.patient_follower.task, "patient-index-follower")
         # Matching against a half-built view would silently drop deliveries: wait for both views first.
         await self.config.wait_ready(settings.ready_timeout_s)
         await self.patient_follower.wait_ready(settings.ready_timeout_s)
         await self.broker.start()
         self._consuming = True
-        for task in self.intake.tasks:
-            task.add_done_callback(self._consume_ended)
+        for n, task in enumerate(self.intake.tasks):
+            # Not expected to end (FastStream handles Kafka errors, the batch handler never raises);
+            # if one does, /healthz turns 503 and the process exits, so the orchestrator restarts it.
+            self.supervisor.watch(task, "intake" if n == 0 else f"intake-{n}")
         logger.info(
             "dispatcher ready",
             extra={
@@ -125,6 +141,7 @@ class DispatcherApp:
 
     async def stop(self) -> None:
         """Stop consuming (uncommitted records are re-read by the next owner), then close everything."""
+        self.supervisor.stopping()
         self._consuming = False
         if self._consumer is not None:
             _leave_group_even_in_generation_zero(self._consumer)
@@ -134,26 +151,6 @@ class DispatcherApp:
         if self._producer is not None:
             await self._producer.stop()
         await self.ops.stop()
-
-    async def run(self) -> None:
-        """Start, run until SIGINT/SIGTERM, stop."""
-        stopping = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stopping.set)
-        try:
-            await self.start()
-            await stopping.wait()
-        finally:
-            await self.stop()
-
-    def _consume_ended(self, task: asyncio.Task[None]) -> None:
-        if task.cancelled() or not self._consuming:
-            return
-        # Not expected (the loop handles Kafka errors and bad records); /readyz turns 503 so that the
-        # orchestrator restarts the instance instead of leaving its partitions stalled.
-        self._consuming = False
-        logger.error("event consumer stopped", exc_info=task.exception())
 
     async def _handle_batch(self, message: KafkaMessage) -> None:
         """One polled batch: process, publish, wait for every ack, then commit (never raises).

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from contracts.base import utcnow
 from contracts.catalogs import CAREHOOKS_INTEGRATION
 from contracts.headers import header_text
-from contracts.records import delivery_job_record, invalid_event
+from contracts.records import PayloadSealer, delivery_job_record, invalid_event
 from contracts.topics import Headers, Topics
 from dispatcher import fhir, surveymonkey
 from dispatcher.enrichment import link_patient
@@ -103,9 +103,11 @@ class EventProcessor:
         patients: PatientIndex,
         metrics: DispatcherMetrics,
         phone_region: str,
+        sealer: PayloadSealer,
         clock: Callable[[], datetime] = utcnow,
         limits: ProcessingLimits | None = None,
     ) -> None:
+        self.sealer = sealer  # encrypts job bodies and invalid copies (KAFKA_PAYLOAD_ENCRYPTION)
         self.limits = limits or ProcessingLimits()
         self.topics = topics
         self.view = view
@@ -231,7 +233,7 @@ class EventProcessor:
         by_rules = rules_priority(event, self.view.priority_rules.get(event.integration_id))
         for webhook in matched:
             priority = job_priority(by_rules, webhook)
-            job = build_job(event, webhook, body, priority, now, kafka_time)
+            job = self.sealer.seal(build_job(event, webhook, body, priority, now, kafka_time))
             value = job.to_bytes()
             if len(value) > self.limits.max_job_bytes:
                 # The broker would refuse it on every retry and stall the partition: report it instead.
@@ -240,7 +242,7 @@ class EventProcessor:
                     f"exceeds the {self.limits.max_job_bytes}-byte message limit (DISPATCHER_MAX_JOB_BYTES)"
                 )
             topic = self.topics.deliveries_priority if priority == "high" else self.topics.deliveries
-            record = delivery_job_record(job, value=value)
+            record = delivery_job_record(job, sealer=self.sealer, value=value)
             out.append(
                 Outgoing(
                     topic,
@@ -276,6 +278,7 @@ class EventProcessor:
             reason=reason,
             entry_index=index,
             received_at=self.clock(),
+            sealer=self.sealer,
             max_value_bytes=MAX_INVALID_VALUE_BYTES,
         )
         logger.info(

@@ -7,9 +7,16 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from service_kit.settings import CommonSettings
+from service_kit.settings_fields import (
+    ConsumerGroupSettings,
+    ReadyTimeoutSettings,
+    ServerSettings,
+    group_id_field,
+    port_field,
+)
 
 
-class DispatcherSettings(CommonSettings):
+class DispatcherSettings(ServerSettings, ConsumerGroupSettings, ReadyTimeoutSettings, CommonSettings):
     """Everything the dispatcher reads from the environment."""
 
     model_config = SettingsConfigDict(
@@ -20,29 +27,12 @@ class DispatcherSettings(CommonSettings):
         populate_by_name=True,
     )
 
-    host: str = "127.0.0.1"
-    port: int = Field(
-        default=9101, ge=0, le=65535, description="Ops server (/healthz /readyz /metrics); 0 = any."
-    )
-    group_id: str = Field(
-        default="dispatcher", min_length=1, description="Consumer group shared by all instances."
-    )
+    port: int = port_field(9101)
+    group_id: str = group_id_field("dispatcher")
     phone_region: str = Field(
         default="US", description="Region of phone numbers written without a country code."
     )
     max_batch: int = Field(default=500, ge=1, le=10_000, description="Records per poll.")
-    session_timeout_ms: int = Field(
-        default=10_000,
-        ge=1000,
-        le=300_000,
-        description="Group session timeout; the embedded broker waits half of it per join.",
-    )
-    heartbeat_interval_ms: int = Field(
-        default=3000, ge=100, le=60_000, description="Below a third of the session timeout."
-    )
-    ready_timeout_s: float = Field(
-        default=120.0, gt=0, description="How long to wait for the config view at start."
-    )
     max_job_bytes: int = Field(
         default=3_500_000,
         ge=10_000,
@@ -78,9 +68,7 @@ class DispatcherSettings(CommonSettings):
     )
 
     @model_validator(mode="after")
-    def _heartbeat(self) -> DispatcherSettings:
-        if self.heartbeat_interval_ms * 3 > self.session_timeout_ms:
-            raise ValueError("heartbeat_interval_ms must be at most a third of session_timeout_ms")
+    def _sizes(self) -> DispatcherSettings:
         if self.max_input_bytes >= self.max_job_bytes:
             raise ValueError("max_input_bytes must be below max_job_bytes")
         return self

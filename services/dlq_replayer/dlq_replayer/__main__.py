@@ -1,61 +1,62 @@
-"""``python -m dlq_replayer``: the HTTP service (the ``dlq`` CLI is ``dlq_replayer.cli``)."""
+"""``python -m dlq_replayer`` (``dlq-replayer``): the HTTP service, or ``migrate`` (the ``dlq`` CLI is ``dlq_replayer.cli``).
+
+- serve (default): create topics, run until SIGTERM/SIGINT (``service_kit.service``: exit 1 with one
+  line when it cannot start, 3 when a loop died); running replays are marked interrupted;
+- ``migrate``: create the replayer's tables (and the shared token/audit tables) and exit, for a
+  Kubernetes Job or init container; then run the service with ``MIGRATE_ON_START=false``.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import signal
+import argparse
+import sys
 
-from aiohttp import web
-from aiokafka.errors import KafkaError
+import asyncpg
 
 from dlq_replayer.app import create_app
-from dlq_replayer.errors import DlqError
+from dlq_replayer.runtime import create_pool
 from dlq_replayer.settings import DlqReplayerSettings
-from service_kit.kafka import MissingTopicsError, prepare_topics
+from dlq_replayer.store import ReplayStore
+from service_kit.kafka import prepare_topics
 from service_kit.logging_setup import configure_logging
 from service_kit.runtime import run
+from service_kit.service import EXIT_START_FAILED, describe, run_main, run_until_stopped
 from service_kit.settings import load_settings
 
-logger = logging.getLogger(__name__)
+
+async def _serve(settings: DlqReplayerSettings) -> int:
+    return await run_until_stopped(
+        create_app(settings),
+        settings.loop_exit_grace_s,
+        prepare=lambda: prepare_topics(settings.kafka_bootstrap_servers, settings.topics, settings),
+    )
 
 
-async def serve(settings: DlqReplayerSettings) -> None:
-    """Create topics, then serve until SIGTERM / SIGINT (running replays are marked interrupted)."""
-    await prepare_topics(settings.kafka_bootstrap_servers, settings.topics, settings)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    runner = web.AppRunner(create_app(settings), access_log=None)
-    await runner.setup()
+async def run_migrate(settings: DlqReplayerSettings) -> None:
+    """Create the schema (serialised by an advisory lock: concurrent runs wait for each other)."""
+    pool: asyncpg.Pool = await create_pool(settings.database_url)
     try:
-        site = web.TCPSite(runner, settings.host, settings.port)
-        try:
-            await site.start()
-        except OSError as exc:
-            raise OSError(
-                f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}"
-            ) from None
-        logger.info("dlq replayer listening", extra={"host": settings.host, "port": settings.port})
-        await stop.wait()
+        await ReplayStore(pool).ensure_schema()
     finally:
-        await runner.cleanup()
-        logger.info("dlq replayer stopped")
+        await pool.close()
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     """Entry point of the service."""
+    parser = argparse.ArgumentParser(prog="dlq-replayer", description="carehooks DLQ replayer service")
+    parser.add_argument("command", nargs="?", default="serve", choices=["serve", "migrate"])
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     settings = load_settings(DlqReplayerSettings)
     configure_logging("dlq-replayer", settings.log_level, settings.log_json)
-    try:
-        run(serve(settings), settings.event_loop, settings.gc_gen0_threshold)
-    except KeyboardInterrupt:
-        pass
-    except (DlqError, OSError, KafkaError, MissingTopicsError) as exc:
-        # Start-up failures (database or broker unreachable, port taken) get one clear line, no traceback.
-        logger.error("dlq replayer cannot start: %s", exc)
-        raise SystemExit(1) from None
+    if args.command == "migrate":
+        try:
+            run(run_migrate(settings), settings.event_loop, 0)
+        except Exception as exc:  # noqa: BLE001 - one line for the operator, the exit code for the Job
+            print(f"dlq-replayer migrate: failed: {describe(exc)}", file=sys.stderr)  # noqa: T201
+            raise SystemExit(EXIT_START_FAILED) from None
+        print("dlq-replayer migrate: the schema is up to date")  # noqa: T201 - the command's answer
+        return
+    run_main("dlq-replayer", _serve(settings), settings.event_loop, settings.gc_gen0_threshold)
 
 
 if __name__ == "__main__":

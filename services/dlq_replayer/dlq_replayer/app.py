@@ -1,48 +1,76 @@
-"""Composition root of the HTTP service: ``create_app(settings)``."""
+"""Composition root of the HTTP service: ``create_app(settings)``.
+
+One server, as in the dispatcher and the worker: ``service_kit.ops_http.OpsServer`` serves
+``/healthz`` ``/readyz`` ``/metrics`` and the ``/dlq`` API mounted beside them. The core (pool,
+schema, producer, config view) is opened in :meth:`DlqReplayerApp.start`; the config view's
+follower is a critical loop (``/healthz`` 503 once it died).
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import contextlib
+import logging
 
-from aiohttp import web
-
-from admin_auth.throttle import AuthThrottle
-from dlq_replayer.handlers import (
-    ROUTES,
-    RUNTIME,
-    SETTINGS,
-    TASKS,
-    THROTTLE,
-    auth_middleware,
-    error_middleware,
-    headers_middleware,
-)
-from dlq_replayer.metrics import BASE, HTTP
+from dlq_replayer.handlers import ApiState, create_api, headers_middleware
+from dlq_replayer.metrics import BASE, HTTP, REGISTRY
 from dlq_replayer.runtime import open_core
 from dlq_replayer.settings import DlqReplayerSettings
+from service_kit.ops_http import OpsServer
+from service_kit.supervisor import LoopSupervisor
+
+logger = logging.getLogger(__name__)
 
 
-def create_app(settings: DlqReplayerSettings) -> web.Application:
-    """The HTTP service: /healthz /readyz /metrics and the bearer-protected /dlq API."""
-    app = web.Application(
-        middlewares=[HTTP.aiohttp_middleware(), headers_middleware, error_middleware, auth_middleware]
-    )
-    BASE.watch_ready(lambda: RUNTIME in app and app[RUNTIME].ready)
-    app[SETTINGS] = settings
-    app[THROTTLE] = AuthThrottle()
-    app[TASKS] = set()
+class DlqReplayerApp:
+    """The DLQ replayer service: :meth:`start` and :meth:`stop` (run by ``service_kit.service``)."""
 
-    async def lifespan(app: web.Application) -> AsyncIterator[None]:
-        async with open_core(settings, follow=True) as runtime:
-            app[RUNTIME] = runtime
-            yield
-            running: set[asyncio.Task[object]] = app[TASKS]
-            tasks = list(running)
-            for task in tasks:
-                task.cancel()  # each run records itself as interrupted; resume it later
-            await asyncio.gather(*tasks, return_exceptions=True)
+    def __init__(self, settings: DlqReplayerSettings) -> None:
+        self.settings = settings
+        self.supervisor = LoopSupervisor()
+        self.state = ApiState(settings)
+        self.ops = OpsServer(
+            settings.host,
+            settings.port,
+            ready=lambda: self.ready,
+            registry=REGISTRY,
+            supervisor=self.supervisor,
+            mounts={"/dlq": create_api(self.state)},
+            middlewares=[HTTP.aiohttp_middleware(), headers_middleware],
+        )
+        BASE.watch_ready(lambda: self.ready)
+        self._core = contextlib.AsyncExitStack()
 
-    app.cleanup_ctx.append(lifespan)
-    app.add_routes(ROUTES)
-    return app
+    @property
+    def ready(self) -> bool:
+        """Ready once the webhook view caught up with webhooks.config."""
+        return self.state.runtime is not None and self.state.runtime.ready
+
+    async def start(self) -> None:
+        """Open the core (migrating unless MIGRATE_ON_START=false), then serve."""
+        settings = self.settings
+        runtime = await self._core.enter_async_context(
+            open_core(settings, follow=True, migrate=settings.migrate_on_start)
+        )
+        self.state.runtime = runtime
+        if runtime.followed is not None:
+            self.supervisor.watch(runtime.followed.follower.task, "config-follower")
+        await self.ops.start()
+        logger.info("dlq replayer listening", extra={"host": settings.host, "port": self.ops.bound_port})
+
+    async def stop(self) -> None:
+        """Stop serving; running replays are cancelled (each records itself as interrupted)."""
+        self.supervisor.stopping()
+        await self.ops.stop()
+        tasks = list(self.state.tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._core.aclose()
+        self.state.runtime = None
+        logger.info("dlq replayer stopped")
+
+
+def create_app(settings: DlqReplayerSettings) -> DlqReplayerApp:
+    """The one composition root of the DLQ replayer service."""
+    return DlqReplayerApp(settings)

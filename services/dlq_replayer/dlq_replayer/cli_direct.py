@@ -52,7 +52,7 @@ def run(work: Callable[[DlqCore], Awaitable[T]]) -> T:
     loaded = settings()
 
     async def main() -> T:
-        async with open_core(loaded, follow=False) as runtime:
+        async with open_core(loaded, follow=False, migrate=loaded.migrate_on_start) as runtime:
             return await work(runtime.core)
 
     try:

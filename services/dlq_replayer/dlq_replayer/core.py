@@ -38,6 +38,7 @@ from dlq_replayer.selection import (
     select,
 )
 from dlq_replayer.store import ReplayRecord, ReplayStore
+from webhook_core.payload_crypto import PayloadDecryptionError, Payloads
 
 logger = logging.getLogger(__name__)
 
@@ -88,8 +89,11 @@ class DlqCore:
         webhooks: WebhookSource,
         publisher: Callable[[], Awaitable[PublisherProtocol]],
         max_consecutive_failures: int = 3,
+        *,
+        payloads: Payloads,
     ) -> None:
         self.topics = topics
+        self.payloads = payloads  # republished jobs follow KAFKA_PAYLOAD_ENCRYPTION; shown bodies decrypted
         self.topic = topics.deliveries_dlq
         self.reader = reader
         self.store = store
@@ -122,8 +126,13 @@ class DlqCore:
             raise NotFoundError(f"no dead letter {message_id!r} on {self.topic}")
         marks = await self.store.replay_marks(self.topic)
         letter = entry.letter.model_dump(mode="json")
-        if not include_payload:
-            letter["job"]["body"] = None
+        letter["job"].pop("body_encrypted", None)
+        letter["job"]["body"] = None
+        if include_payload:
+            try:
+                letter["job"]["body"] = self.payloads.open(entry.letter.job).body
+            except PayloadDecryptionError as exc:
+                letter["job"]["body_error"] = str(exc)
         return MessageDetail(
             message=build_row(self.topic, entry, marks.get(entry.position)),
             dead_letter=letter,
@@ -212,7 +221,7 @@ class DlqCore:
         """Hand one dead letter's job to the producer for the deliveries topic (key = webhook id); returns the ack."""
         job = build_replay_job(entry.letter, replay_id, requested_by)
         headers = {**entry.letter.original_headers, Headers.INTEGRATION_ID: job.integration_id}
-        record = delivery_job_record(job, headers)
+        record = delivery_job_record(job, headers, sealer=self.payloads)
         publisher = await self._publisher()
         return await publisher.send(self.topics.deliveries, record.key, record.value, record.headers)
 

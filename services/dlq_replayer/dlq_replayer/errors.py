@@ -1,7 +1,10 @@
-"""Errors of the DLQ replayer; HTTP handlers and the CLI map each one to a status / exit code.
+"""Errors of the DLQ replayer: the shared tree of :mod:`service_kit.problems` (one for both admin APIs).
 
-DlqError
-├── InvalidInputError   malformed filter, time or id        (422 / usage error, exit 2)
+The HTTP API answers each as an RFC 9457 problem with its status; the ``dlq`` CLI maps them to exit
+codes: :class:`InvalidInputError` → 2 (usage error), every other :class:`DlqError` → 1.
+
+DlqError (= ProblemError)
+├── InvalidInputError   malformed filter, time or id        (422 / exit 2)
 ├── NotFoundError       unknown message or replay id        (404 / exit 1)
 ├── ConflictError       another replay is running           (409 / exit 1)
 └── UnavailableError    broker or database unreachable      (503 / exit 1)
@@ -9,22 +12,15 @@ DlqError
 
 from __future__ import annotations
 
+from service_kit.problems import (
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    ProblemError,
+    UnavailableError,
+)
 
-class DlqError(Exception):
-    """Root of the replayer's errors; the message is safe to show to an operator."""
+DlqError = ProblemError
+"""The root, under the name the replayer's modules and the CLI use."""
 
-
-class InvalidInputError(DlqError):
-    """Bad input from the operator (filters, times, ids, options)."""
-
-
-class NotFoundError(DlqError):
-    """An id that names nothing."""
-
-
-class ConflictError(DlqError):
-    """The action cannot run now (a replay of the same DLQ is already running)."""
-
-
-class UnavailableError(DlqError):
-    """Kafka or PostgreSQL cannot be reached; nothing was recorded."""
+__all__ = ["ConflictError", "DlqError", "InvalidInputError", "NotFoundError", "UnavailableError"]

@@ -15,6 +15,8 @@ from dlq_replayer.reader import DlqReader
 from dlq_replayer.replay import PublisherProtocol
 from dlq_replayer.settings import DlqReplayerSettings
 from dlq_replayer.store import ReplayStore
+from webhook_core.payload_crypto import Payloads
+from webhook_core.secrets_crypto import SecretBox
 
 
 @dataclass
@@ -43,15 +45,19 @@ async def create_pool(dsn: str) -> asyncpg.Pool:
 
 
 @contextlib.asynccontextmanager
-async def open_core(settings: DlqReplayerSettings, follow: bool) -> AsyncIterator[Runtime]:
-    """Pool (+ schema), reader, lazy producer and the webhook source; ``follow`` keeps the config view live."""
+async def open_core(
+    settings: DlqReplayerSettings, follow: bool, migrate: bool = True
+) -> AsyncIterator[Runtime]:
+    """Pool (+ schema unless ``migrate`` is False), reader, lazy producer and the webhook source;
+    ``follow`` keeps the config view live."""
     topics = settings.topics
     pool = await create_pool(settings.database_url)
     publisher = KafkaPublisher(settings.kafka_bootstrap_servers, settings)
     followed: FollowedWebhooks | None = None
     try:
         store = ReplayStore(pool)
-        await store.ensure_schema()
+        if migrate:
+            await store.ensure_schema()
         webhooks: WebhookSource
         if follow:
             followed = FollowedWebhooks(
@@ -67,7 +73,7 @@ async def open_core(settings: DlqReplayerSettings, follow: bool) -> AsyncIterato
                 settings.kafka_bootstrap_servers,
                 settings,
                 topics.webhooks_config,
-                settings.config_ready_timeout_s,
+                settings.ready_timeout_s,
                 settings.kafka_fetch_max_wait_ms,
             )
 
@@ -81,7 +87,16 @@ async def open_core(settings: DlqReplayerSettings, follow: bool) -> AsyncIterato
             settings.scan_timeout_s,
             settings.kafka_fetch_max_wait_ms,
         )
-        core = DlqCore(topics, reader, store, webhooks, get_publisher, settings.max_consecutive_send_failures)
+        payloads = Payloads(SecretBox(settings.secrets_keys), encrypt=settings.kafka_payload_encryption)
+        core = DlqCore(
+            topics,
+            reader,
+            store,
+            webhooks,
+            get_publisher,
+            settings.max_consecutive_send_failures,
+            payloads=payloads,
+        )
         yield Runtime(core=core, pool=pool, publisher=publisher, followed=followed)
     finally:
         if followed is not None:

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from admin_auth.tokens import check_admin_token
 from service_kit.settings import CommonSettings
+from service_kit.settings_fields import (
+    DatabaseSettings,
+    ReadyTimeoutSettings,
+    ServerSettings,
+    port_field,
+)
 
 
-class DlqReplayerSettings(CommonSettings):
+class DlqReplayerSettings(ServerSettings, DatabaseSettings, ReadyTimeoutSettings, CommonSettings):
     """Shared names (DATABASE_URL, ADMIN_TOKEN, KAFKA_*, TOPIC_PREFIX) plus ``DLQ_REPLAYER_*``."""
 
     model_config = SettingsConfigDict(
@@ -20,22 +26,9 @@ class DlqReplayerSettings(CommonSettings):
         populate_by_name=True,
     )
 
-    database_url: str = Field(
-        validation_alias=AliasChoices("DATABASE_URL", "database_url"),
-        description="PostgreSQL DSN: replay records, tokens and the audit log.",
-    )
-    admin_token: SecretStr | None = Field(
-        default=None,
-        validation_alias=AliasChoices("ADMIN_TOKEN", "admin_token"),
-        description="Bootstrap admin bearer token (never stored; at least 32 characters).",
-    )
-    host: str = "127.0.0.1"
-    port: int = Field(default=8083, ge=0, le=65535)
+    port: int = port_field(8083)
     default_rate: float = Field(default=50.0, gt=0, le=10_000, description="Replay messages per second.")
     scan_timeout_s: float = Field(default=120.0, gt=0, description="Give up a DLQ scan after this long.")
-    config_ready_timeout_s: float = Field(
-        default=60.0, gt=0, description="Wait this long for the webhook view."
-    )
     max_consecutive_send_failures: int = Field(
         default=3, ge=1, description="A replay stops (resumable) after this many sends failing in a row."
     )
@@ -45,11 +38,4 @@ class DlqReplayerSettings(CommonSettings):
     def _admin_token_length(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None:
             check_admin_token(value.get_secret_value())
-        return value
-
-    @field_validator("database_url")
-    @classmethod
-    def _dsn(cls, value: str) -> str:
-        if not value.startswith(("postgres://", "postgresql://")):
-            raise ValueError("must be a postgresql:// URL")
         return value

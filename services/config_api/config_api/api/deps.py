@@ -9,13 +9,13 @@ from typing import Annotated, Any
 import aiohttp
 import asyncpg
 from aiokafka import AIOKafkaProducer
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from admin_auth.throttle import AuthThrottle
 from admin_auth.tokens import Principal, Role, authenticate
-from config_api.errors import NotFoundError
+from config_api.errors import ForbiddenError, NotFoundError, TooManyRequestsError, UnauthorizedError
 from config_api.settings import ConfigApiSettings
+from config_api.state import api_state
 from webhook_core.secrets_crypto import SecretBox
 from webhook_core.ssrf import Resolver
 
@@ -24,38 +24,32 @@ _bearer = HTTPBearer(auto_error=False, description="An admin API token (`Authori
 
 def get_pool(request: Request) -> asyncpg.Pool:
     """The asyncpg pool created in the lifespan."""
-    pool: asyncpg.Pool = request.app.state.pool
-    return pool
+    return api_state(request.app).pool
 
 
 def get_settings(request: Request) -> ConfigApiSettings:
     """The settings the app was built with."""
-    settings: ConfigApiSettings = request.app.state.settings
-    return settings
+    return api_state(request.app).settings
 
 
 def get_box(request: Request) -> SecretBox:
     """The SecretBox (AES-GCM with WEBHOOK_SECRETS_KEY)."""
-    box: SecretBox = request.app.state.box
-    return box
+    return api_state(request.app).box
 
 
 def get_producer(request: Request) -> AIOKafkaProducer | None:
     """The started Kafka producer, or None while Kafka has been unreachable since start-up."""
-    producer: AIOKafkaProducer | None = request.app.state.producer
-    return producer
+    return api_state(request.app).producer
 
 
 def get_http(request: Request) -> aiohttp.ClientSession:
     """The shared aiohttp session for outbound test deliveries."""
-    session: aiohttp.ClientSession = request.app.state.http
-    return session
+    return api_state(request.app).http
 
 
 def get_resolver(request: Request) -> Resolver:
     """The DNS resolver used by the SSRF check (tests inject a stub)."""
-    resolver: Resolver = request.app.state.resolver
-    return resolver
+    return api_state(request.app).resolver
 
 
 PoolDep = Annotated[asyncpg.Pool, Depends(get_pool)]
@@ -66,26 +60,16 @@ HttpDep = Annotated[aiohttp.ClientSession, Depends(get_http)]
 ResolverDep = Annotated[Resolver, Depends(get_resolver)]
 
 
-def _unauthorized(msg: str) -> HTTPException:
-    return HTTPException(
-        status_code=401,
-        detail=[{"loc": ["header", "Authorization"], "msg": msg, "type": "unauthorized"}],
-        headers={"WWW-Authenticate": "Bearer"},
-    )
+_AUTHORIZATION = ["header", "Authorization"]
 
 
-def _throttled(seconds: int) -> HTTPException:
-    return HTTPException(
-        status_code=429,
-        detail=[
-            {
-                "loc": ["header", "Authorization"],
-                "msg": f"too many failed authentications from this client; retry in {seconds} s",
-                "type": "too_many_failures",
-            }
-        ],
-        headers={"Retry-After": str(seconds)},
-    )
+def _unauthorized(msg: str) -> UnauthorizedError:
+    return UnauthorizedError(msg, loc=_AUTHORIZATION)
+
+
+def _throttled(seconds: int) -> TooManyRequestsError:
+    msg = f"too many failed authentications from this client; retry in {seconds} s"
+    return TooManyRequestsError(msg, seconds, loc=_AUTHORIZATION)
 
 
 async def get_principal(
@@ -96,7 +80,7 @@ async def get_principal(
 ) -> Principal:
     """The caller, from the bearer token (401 when missing, malformed or unknown; 429 with
     Retry-After once this client has failed too often)."""
-    throttle: AuthThrottle = request.app.state.auth_throttle
+    throttle = api_state(request.app).auth_throttle
     client = request.client.host if request.client else "unknown"
     now = time.monotonic()
     wait = throttle.retry_after(client, now)
@@ -123,15 +107,8 @@ def require(role: Role) -> Callable[[Principal], Awaitable[Principal]]:
 
     async def dependency(principal: PrincipalDep) -> Principal:
         if not principal.has_role(role):
-            raise HTTPException(
-                status_code=403,
-                detail=[
-                    {
-                        "loc": ["header", "Authorization"],
-                        "msg": f"this action needs the {role} role; the token has {principal.role}",
-                        "type": "forbidden",
-                    }
-                ],
+            raise ForbiddenError(
+                f"this action needs the {role} role; the token has {principal.role}", loc=_AUTHORIZATION
             )
         return principal
 
@@ -142,15 +119,8 @@ async def require_global_admin(principal: Annotated[Principal, Depends(require("
     """An admin whose token is not limited to some integrations (tokens, new integrations, resync):
     a scoped admin must not be able to mint an unscoped token."""
     if principal.integration_ids is not None:
-        raise HTTPException(
-            status_code=403,
-            detail=[
-                {
-                    "loc": ["header", "Authorization"],
-                    "msg": "this action needs an admin token that is not limited to integrations",
-                    "type": "forbidden",
-                }
-            ],
+        raise ForbiddenError(
+            "this action needs an admin token that is not limited to integrations", loc=_AUTHORIZATION
         )
     return principal
 

@@ -1,7 +1,8 @@
 """Receivers' response excerpts, encrypted at rest.
 
 A receiver may echo the patient payload in its answer, so the first 1 KB it returned is stored
-sealed with the secrets key (``WEBHOOK_SECRETS_KEY``, the SecretBox scheme of the webhook secrets),
+sealed with the secrets key (the first of ``WEBHOOK_SECRETS_KEYS``, the SecretBox scheme of the webhook
+secrets; ``config-api rotate-secrets-key`` re-encrypts them),
 bound to its delivery id, and shown only to operators and admins. Rows written before this change
 hold plain text; they stay readable (no marker means plain text) and :func:`seal_legacy_excerpts`
 encrypts them in place in small batches at start-up.
@@ -19,7 +20,7 @@ logger = logging.getLogger(__name__)
 
 SEALED_PREFIX = "enc:"
 """Marks a stored excerpt as a ciphertext; anything else is a plain-text row from before."""
-UNREADABLE = "(the stored excerpt does not decrypt with WEBHOOK_SECRETS_KEY)"
+UNREADABLE = "(the stored excerpt does not decrypt with any configured key, WEBHOOK_SECRETS_KEYS)"
 
 
 def excerpt_context(delivery_id: str) -> str:

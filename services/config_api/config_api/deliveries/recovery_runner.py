@@ -23,7 +23,8 @@ from aiokafka.errors import KafkaError
 from config_api.deliveries.ingest import DB_ERRORS
 from config_api.deliveries.resend import publish_job, resend_job
 from config_api.webhooks import access as webhooks
-from contracts.deliveries import ReplayInfo
+from contracts.deliveries import ReplayInfo, payload_context
+from webhook_core.payload_crypto import Payloads
 from webhook_core.secrets_crypto import DecryptionError, SecretBox
 
 logger = logging.getLogger(__name__)
@@ -68,9 +69,12 @@ class RecoveryRunner:
         producer: Callable[[], AIOKafkaProducer | None],
         topic: str,
         idle_poll_s: float = 5.0,
+        *,
+        payload_encryption: bool = True,
     ) -> None:
         self.pool = pool
         self.box = box
+        self.payloads = Payloads(box, encrypt=payload_encryption)  # new ids: each body encrypted anew
         self.producer = producer
         self.topic = topic
         self.idle_poll_s = idle_poll_s
@@ -133,7 +137,9 @@ class RecoveryRunner:
                 state = "skipped"
                 if item["payload_encrypted"] is not None:
                     try:
-                        body = self.box.decrypt(item["payload_encrypted"], f"delivery:{item['original_id']}")
+                        body = self.box.decrypt(
+                            item["payload_encrypted"], payload_context(item["original_id"])
+                        )
                     except DecryptionError:
                         body = None
                     if body is not None:
@@ -159,7 +165,7 @@ class RecoveryRunner:
             producer = self.producer()
             if producer is not None:
                 try:
-                    await publish_job(producer, self.topic, job)
+                    await publish_job(producer, self.topic, job, self.payloads)
                     return
                 except KafkaError as exc:
                     logger.warning("recovery send failed, retrying", extra={"error": type(exc).__name__})

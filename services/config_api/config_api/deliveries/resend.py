@@ -15,7 +15,7 @@ from aiokafka import AIOKafkaProducer
 
 from contracts.base import utcnow
 from contracts.deliveries import DeliveryJobV1, ReplayInfo
-from contracts.records import delivery_job_record
+from contracts.records import PayloadSealer, delivery_job_record
 from contracts.webhooks import WebhookConfigV1
 
 
@@ -48,8 +48,10 @@ def resend_job(
     )
 
 
-async def publish_job(producer: AIOKafkaProducer, topic: str, job: DeliveryJobV1) -> None:
-    """Publish (the one delivery-job record of ``contracts.records``) and wait for Kafka's
-    acknowledgement (raises KafkaError)."""
-    record = delivery_job_record(job)
+async def publish_job(
+    producer: AIOKafkaProducer, topic: str, job: DeliveryJobV1, sealer: PayloadSealer
+) -> None:
+    """Publish (the one delivery-job record of ``contracts.records``, the body encrypted as
+    KAFKA_PAYLOAD_ENCRYPTION says) and wait for Kafka's acknowledgement (raises KafkaError)."""
+    record = delivery_job_record(job, sealer=sealer)
     await producer.send_and_wait(topic, record.value, key=record.key, headers=record.headers)

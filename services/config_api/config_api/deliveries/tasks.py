@@ -117,17 +117,23 @@ def start_delivery_tasks(app: FastAPI) -> list[asyncio.Task[None]]:
         box=app.state.box,
     )
     recoveries = RecoveryRunner(
-        app.state.pool, app.state.box, lambda: app.state.producer, settings.topics.deliveries
+        app.state.pool,
+        app.state.box,
+        lambda: app.state.producer,
+        settings.topics.deliveries,
+        payload_encryption=settings.kafka_payload_encryption,
     )
     app.state.results_ingestor = ingestor
     app.state.delivery_maintenance = maintenance
     app.state.recovery_runner = recoveries
-    return [
+    loops = [
         asyncio.create_task(supervise("results-ingest", ingestor.run), name="delivery-results-ingest"),
         asyncio.create_task(supervise("maintenance", maintenance.run), name="delivery-maintenance"),
         asyncio.create_task(supervise("recoveries", recoveries.run), name="delivery-recoveries"),
-        asyncio.create_task(_seal_legacy(app), name="seal-legacy-excerpts"),
     ]
+    for loop in loops:  # they never end on their own: one that did makes /healthz 503
+        app.state.supervisor.watch(loop)
+    return [*loops, asyncio.create_task(_seal_legacy(app), name="seal-legacy-excerpts")]
 
 
 async def _seal_legacy(app: FastAPI) -> None:

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 import asyncpg
 from aiokafka.errors import KafkaError
-from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi import APIRouter, Path, Query
 
 from admin_auth.tokens import Principal, record_audit
 from config_api.api.deps import (
@@ -36,10 +36,11 @@ from config_api.deliveries.status import (
     webhook_status,
     window_start,
 )
-from config_api.errors import ConflictError, InvalidInputError, NotFoundError
+from config_api.errors import ConflictError, InvalidInputError, NotFoundError, UnavailableError
 from config_api.webhooks import access as webhooks
 from contracts.base import utcnow
-from contracts.deliveries import Outcome, ReplayInfo
+from contracts.deliveries import Outcome, ReplayInfo, payload_context
+from webhook_core.payload_crypto import Payloads
 from webhook_core.secrets_crypto import DecryptionError
 
 router = APIRouter(prefix="/admin/integration/{integration_id}", tags=["deliveries"])
@@ -188,26 +189,23 @@ async def retry_delivery(
             loc=["path", "webhook_id"],
         )
     try:
-        body = box.decrypt(stored["payload_encrypted"], f"delivery:{delivery_id}")
+        body = box.decrypt(stored["payload_encrypted"], payload_context(delivery_id))
     except DecryptionError:
         raise ConflictError(
-            "the stored payload does not decrypt with the current WEBHOOK_SECRETS_KEY",
+            "the stored payload does not decrypt with any configured key (WEBHOOK_SECRETS_KEYS)",
             loc=["path", "delivery_id"],
         ) from None
     if producer is None:
-        raise HTTPException(
-            status_code=503, detail="Kafka is unreachable; the retry was not queued, try again"
-        )
+        raise UnavailableError("Kafka is unreachable; the retry was not queued, try again")
     replay_id = f"rt_{uuid.uuid4().hex}"
     replay = ReplayInfo(replay_id=replay_id, requested_by=principal.name, kind="manual_retry")
     job = resend_job(stored, config, body, replay)
     topic = settings.topics.deliveries
+    payloads = Payloads(box, encrypt=settings.kafka_payload_encryption)
     try:
-        await publish_job(producer, topic, job)
+        await publish_job(producer, topic, job, payloads)
     except KafkaError:
-        raise HTTPException(
-            status_code=503, detail="Kafka did not accept the retry; nothing was queued, try again"
-        ) from None
+        raise UnavailableError("Kafka did not accept the retry; nothing was queued, try again") from None
     await record_audit(
         pool,
         principal.name,

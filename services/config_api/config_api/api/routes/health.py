@@ -1,4 +1,9 @@
-"""Liveness, readiness and Prometheus metrics (no authentication: no data behind them)."""
+"""Liveness, readiness and Prometheus metrics (no authentication: no data behind them).
+
+``/healthz`` is the shared answer of :mod:`service_kit.probes` (the other services serve it from
+``service_kit.ops_http.OpsServer``): 503 once a critical background loop died. ``/readyz`` checks
+PostgreSQL; ``/metrics`` refreshes the webhook-state gauges at each scrape.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +12,10 @@ import logging
 import asyncpg
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from config_api.metrics import BASE, REGISTRY, refresh_webhook_states
+from config_api.state import api_state
+from service_kit.probes import Probes
 
 router = APIRouter(tags=["ops"])
 logger = logging.getLogger(__name__)
@@ -17,14 +23,24 @@ logger = logging.getLogger(__name__)
 _DB_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 
-@router.get("/healthz", summary="Liveness")
-async def healthz() -> dict[str, str]:
-    """The process is up."""
-    return {"status": "ok"}
+def _probes(request: Request) -> Probes:
+    return Probes(api_state(request.app).supervisor, lambda: True, REGISTRY)
+
+
+@router.get(
+    "/healthz",
+    summary="Liveness: every background loop runs",
+    responses={503: {"description": "A critical loop died; the process exits after LOOP_EXIT_GRACE_S"}},
+)
+async def healthz(request: Request) -> JSONResponse:
+    """200 while the outbox relay, the results ingest, the delivery maintenance and the recoveries
+    run; 503 naming the dead ones otherwise."""
+    answer = _probes(request).healthz()
+    return JSONResponse(answer.body, status_code=answer.status)
 
 
 async def _readiness(request: Request) -> dict[str, bool]:
-    pool: asyncpg.Pool | None = getattr(request.app.state, "pool", None)
+    pool: asyncpg.Pool | None = getattr(request.app.state, "pool", None)  # None before the lifespan ran
     db_ok = False
     if pool is not None:
         try:
@@ -59,4 +75,5 @@ async def metrics(request: Request) -> Response:
             await refresh_webhook_states(request.app.state.pool)
         except _DB_ERRORS as exc:
             logger.warning("webhook states not refreshed", extra={"error": type(exc).__name__})
-    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+    body, content_type = _probes(request).metrics()
+    return Response(body, media_type=content_type)

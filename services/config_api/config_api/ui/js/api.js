@@ -36,26 +36,29 @@ function fieldPath(loc) {
   return parts.slice(1).join(".");
 }
 
-/** Turn any error body the API may send into {message, fields}. Exported for the browser tests. */
+/**
+ * Turn an error answer into {message, fields}. The API answers every error as an RFC 9457 problem
+ * (application/problem+json): {type, title, status, detail, errors: [{loc, msg, type}]}; `errors`
+ * names the form fields at fault. Anything else (a proxy's error page) becomes the message as it is.
+ * Exported for the browser tests.
+ */
 export function parseErrorBody(status, body) {
   const fields = {};
   let message = "";
-  const detail = body && typeof body === "object" ? (body.detail ?? body.errors ?? body.error ?? body.message) : body;
-  const items = Array.isArray(detail) ? detail : detail && typeof detail === "object" && !Array.isArray(detail) && (detail.loc || detail.field) ? [detail] : null;
-  if (items) {
-    for (const item of items) {
-      const path = item.field ?? fieldPath(item.loc ?? []);
-      const msg = String(item.msg ?? item.message ?? item.detail ?? "invalid value").replace(/^Value error, /u, "");
+  if (body && typeof body === "object") {
+    for (const item of Array.isArray(body.errors) ? body.errors : []) {
+      const path = fieldPath(item.loc ?? []);
+      const msg = String(item.msg ?? "invalid value");
       if (path) fields[path] = fields[path] ? `${fields[path]}; ${msg}` : msg;
-      message = message || (path ? `${path}: ${msg}` : msg);
     }
-  } else if (typeof detail === "string") {
-    message = detail;
-    // Server messages such as "subscription_url must use https" name the field first.
-    const m = /^([a-z_]+(?:\.[a-z_]+)*)(?::|\s)/u.exec(detail);
-    if (m && status === 422) fields[m[1]] = detail;
-  } else if (detail && typeof detail === "object") {
-    message = JSON.stringify(detail);
+    message = typeof body.detail === "string" ? body.detail : typeof body.title === "string" ? body.title : "";
+  } else if (typeof body === "string") {
+    message = body;
+  }
+  if (message && status === 422 && !Object.keys(fields).length) {
+    // Messages such as "subscription_url: must use https" name the field first.
+    const m = /^([a-z_]+(?:\.[a-z_]+)*)(?::|\s)/u.exec(message);
+    if (m) fields[m[1]] = message;
   }
   if (!message) {
     const defaults = { 401: "The token is missing or unknown.", 403: "Your token's role may not do this.", 404: "Not found." };
@@ -85,7 +88,7 @@ async function requestOnce(method, path, { body, query } = {}) {
   for (const [key, value] of Object.entries(query ?? {})) {
     if (value !== undefined && value !== null && value !== "") url.searchParams.set(key, String(value));
   }
-  const headers = { Accept: "application/json" };
+  const headers = { Accept: "application/json, application/problem+json" };
   const token = getToken();
   if (token) headers.Authorization = `Bearer ${token}`;
   if (body !== undefined) headers["Content-Type"] = "application/json";
