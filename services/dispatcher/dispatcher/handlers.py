@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from contracts.base import utcnow
+from contracts.catalogs import CAREHOOKS_INTEGRATION
 from contracts.headers import header_text
 from contracts.records import PayloadSealer, delivery_job_record, invalid_event
 from contracts.topics import Headers, Topics
@@ -22,6 +23,7 @@ from dispatcher.events import InvalidInputError, NormalisedEvent, ParseResult, l
 from dispatcher.jobs import build_job, render_body
 from dispatcher.matching import WebhookIndex
 from dispatcher.metrics import DispatcherMetrics
+from dispatcher.operational import parse_ops_record
 from dispatcher.patient_index import PatientIndex
 from dispatcher.priority import job_priority, rules_priority
 from service_kit.config_view import WebhookView
@@ -167,12 +169,20 @@ class EventProcessor:
         started = time.perf_counter()
         headers = decode_headers(record.headers)
         is_fhir = record.topic == self.topics.fhir_events
+        is_ops = record.topic == self.topics.ops
         default = fhir.DEFAULT_INTEGRATION if is_fhir else surveymonkey.DEFAULT_INTEGRATION
         integration_id = headers.get(Headers.INTEGRATION_ID, "").strip() or default
+        if is_ops:  # the topic decides, not a header: only webhooks.ops feeds the carehooks integration
+            integration_id = CAREHOOKS_INTEGRATION
         kafka_time = datetime.fromtimestamp(max(record.timestamp_ms, 0) / 1000, UTC)
         try:
             if len(integration_id) > MAX_INTEGRATION_ID:
                 raise InvalidInputError(f"integration-id header: longer than {MAX_INTEGRATION_ID} characters")
+            if integration_id == CAREHOOKS_INTEGRATION and not is_ops:
+                # A producer of integration events must not forge carehooks' operational events.
+                raise InvalidInputError(
+                    f"integration-id header: {CAREHOOKS_INTEGRATION!r} is reserved for operational events"
+                )
             size = len(record.value or b"")
             if size > self.limits.max_input_bytes:
                 raise InvalidInputError(
@@ -180,7 +190,10 @@ class EventProcessor:
                     "input limit (DISPATCHER_MAX_INPUT_BYTES)"
                 )
             doc = load_json(record.value)
-            if is_fhir:
+            if is_ops:
+                ops_event = parse_ops_record(doc)
+                result = ParseResult(events=[ops_event] if ops_event is not None else [])
+            elif is_fhir:
                 interaction = headers.get(Headers.FHIR_INTERACTION)
                 result = fhir.parse_fhir(
                     doc, integration_id, interaction.strip() if interaction else None, kafka_time
