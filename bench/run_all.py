@@ -1,7 +1,7 @@
 """`make bench`: the system benchmark plus the per-service benchmarks, in one table and one JSON file.
 
 Runs ``bench/system_bench.py`` and, when present, ``bench/worker_bench.py``, ``bench/matching_bench.py``,
-``bench/status_bench.py`` and ``bench/idle_bench.py`` (each as its own process, one after the other: the machine is small and
+``bench/status_bench.py``, ``bench/idle_bench.py`` and ``bench/tracing_bench.py`` (each as its own process, one after the other: the machine is small and
 concurrent benchmarks would measure each other). Each script's JSON result (``bench/results/<name>.json``
 or ``bench/results/<name>_bench.json``, or any JSON it wrote there during its run) goes into
 ``bench/results/summary.json``; its output is kept in ``bench/results/<name>.log``.
@@ -22,7 +22,7 @@ from typing import Any
 
 BENCH = Path(__file__).resolve().parent
 RESULTS = BENCH / "results"
-OTHERS = ("worker_bench", "matching_bench", "status_bench", "idle_bench", "payload_bench")
+OTHERS = ("worker_bench", "matching_bench", "status_bench", "idle_bench", "payload_bench", "tracing_bench")
 
 
 def run_script(name: str, args: list[str], timeout_s: float) -> dict[str, Any]:

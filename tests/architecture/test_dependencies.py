@@ -8,7 +8,7 @@ import ast
 import re
 import sys
 import tomllib
-from importlib.metadata import packages_distributions
+from importlib.metadata import distribution, packages_distributions
 from pathlib import Path
 
 import pytest
@@ -40,17 +40,35 @@ def _imported(project: Path) -> set[str]:
             continue
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Import):
-                names |= {alias.name.split(".")[0] for alias in node.names}
+                names |= {alias.name for alias in node.names}
             elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-                names.add(node.module.split(".")[0])
+                names.add(node.module)
+                names |= {f"{node.module}.{alias.name}" for alias in node.names}
     own = {p.name for p in project.iterdir() if p.is_dir()}
     out: set[str] = set()
-    for name in names - own - set(sys.stdlib_module_names) - {"__future__"}:
+    for module in names:
+        name = module.split(".")[0]
+        if name in own or name in sys.stdlib_module_names or name == "__future__":
+            continue
         if name in WORKSPACE:
             out.add(_normalise(WORKSPACE[name]))
         else:
-            out |= {_normalise(d) for d in DISTRIBUTIONS.get(name, [name])}
+            out |= {_normalise(d) for d in _distributions_of(module)}
     return out
+
+
+def _distributions_of(module: str) -> list[str]:
+    """The distributions that provide ``module``; for a namespace package shared by several
+    distributions (``opentelemetry``), the one whose files hold the imported module itself."""
+    top = module.split(".")[0]
+    candidates = DISTRIBUTIONS.get(top, [top])
+    if len(candidates) < 2:
+        return candidates
+    path = module.replace(".", "/")
+    wanted = {f"{path}.py", f"{path}/__init__.py"}
+    # The distribution holding the module (a name imported from a module, or the shared namespace
+    # directory itself, is held by none: its module or submodules account for it).
+    return [d for d in candidates if any(str(f) in wanted for f in distribution(d).files or ())]
 
 
 @pytest.mark.parametrize("project", PROJECTS, ids=lambda p: p.name)

@@ -8,12 +8,15 @@ from typing import Any
 
 import pytest
 
+from contracts.catalogs import CAREHOOKS_INTEGRATION
 from contracts.deliveries import AttemptSummary, DeadLetterV1, DeliveryJobV1, DeliveryResultV1, ReplayInfo
+from contracts.events import DeliveryDeadLetteredV1
 from contracts.topics import Topics
 from delivery_worker.plan import (
     KEPT_ATTEMPT_ERROR_CHARS,
     RETRY_DUE_HEADER,
     RecordTooLargeError,
+    dead_letter_notice,
     dead_letter_publication,
     result_for,
     result_publication,
@@ -191,3 +194,19 @@ def test_a_result_too_large_carries_the_body_hash_instead_of_the_body() -> None:
 def test_attempt_errors_are_capped_on_the_job() -> None:
     job = with_attempt(JOB, _summary(1).model_copy(update={"error": "e" * 5000}), NOW)
     assert len(job.attempts[0].error or "") == KEPT_ATTEMPT_ERROR_CHARS
+
+
+def test_a_dead_letter_is_announced_on_ops_without_the_body_except_for_operational_webhooks() -> None:
+    summary = AttemptSummary(
+        attempt=1, attempted_at=NOW, outcome="failed", status_code=410, error_category="http_4xx"
+    )
+    final = with_attempt(JOB.model_copy(update={"body": '{"secret": "phi"}'}), summary, None)
+    pub = dead_letter_notice(TOPICS, final, "http_4xx is not retryable", "http_4xx", 410, NOW)
+    assert pub is not None
+    assert (pub.topic, pub.key) == ("p.webhooks.ops", "w1")
+    notice = DeliveryDeadLetteredV1.model_validate_json(pub.value)
+    assert (notice.delivery_id, notice.webhook_id, notice.integration_id) == ("d1", "w1", "i1")
+    assert (notice.attempts, notice.final_status_code, notice.reason) == (1, 410, "http_4xx is not retryable")
+    assert b"phi" not in pub.value
+    ops_job = final.model_copy(update={"integration_id": CAREHOOKS_INTEGRATION})
+    assert dead_letter_notice(TOPICS, ops_job, "gave up", "http_4xx", 410, NOW) is None  # no loops

@@ -93,4 +93,4 @@ def test_fastStream_view_of_the_dispatcher_agrees(secrets_key: str) -> None:
         for op in ours["operations"].values()
         if op["action"] == "receive" and op["summary"] == "dispatcher" and "bindings" in op
     }
-    assert received == by_dispatcher == {Topics().surveymonkey_events, Topics().fhir_events}
+    assert received == by_dispatcher == {Topics().surveymonkey_events, Topics().fhir_events, Topics().ops}

@@ -27,7 +27,11 @@ def test_batch_subscriber_with_manual_ack_and_no_auto_commit(secrets_key: str) -
     assert intake.ack_policy is AckPolicy.MANUAL
     assert intake._connection_args["enable_auto_commit"] is False
     assert intake._connection_args["auto_offset_reset"] == "earliest"
-    assert {t.name for t in intake.topics} == {app.topics.fhir_events, app.topics.surveymonkey_events}
+    assert {t.name for t in intake.topics} == {
+        app.topics.fhir_events,
+        app.topics.surveymonkey_events,
+        app.topics.ops,
+    }
 
 
 @pytest.mark.parametrize(

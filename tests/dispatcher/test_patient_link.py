@@ -32,7 +32,8 @@ async def test_patient_from_one_instance_links_contact_on_the_other(
         settings_a = settings_for(kafka_bootstrap, topic_prefix, secrets_key)
         settings_b = settings_for(kafka_bootstrap, topic_prefix, secrets_key)
         async with running(settings_a) as a, running(settings_b) as b:
-            await _wait(lambda: len(a.assignment()) == 2 and len(b.assignment()) == 2)
+            # One partition of each input topic (both integration topics and webhooks.ops) each.
+            await _wait(lambda: len(a.assignment()) == 3 and len(b.assignment()) == 3)
             assert not a.assignment() & b.assignment()
             fhir_owner, other = (a, b) if TopicPartition(topics.fhir_events, 0) in a.assignment() else (b, a)
             sm_partition = next(

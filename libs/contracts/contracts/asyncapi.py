@@ -15,9 +15,10 @@ import yaml
 from pydantic import BaseModel
 
 from contracts.asyncapi_inputs import fhir_payload, surveymonkey_payload
+from contracts.asyncapi_ops import OPS_INTAKE, OPS_MESSAGES
 from contracts.catalogs import FHIR_INTERACTIONS
 from contracts.deliveries import DeadLetterV1, DeliveryJobV1, DeliveryResultV1
-from contracts.events import InvalidEventV1, PatientIndexEntryV1, WebhookDeactivatedV1
+from contracts.events import InvalidEventV1, PatientIndexEntryV1
 from contracts.topics import Headers, Topics
 from contracts.webhooks import PriorityRulesV1, WebhookConfigV1
 
@@ -191,13 +192,10 @@ def asyncapi_document(topics: Topics | None = None) -> dict[str, Any]:
             _schema(PriorityRulesV1, schemas),
             "`priority-rules/<integration id>`.",
         ),
-        "webhookDeactivated": _message(
-            "webhookDeactivated",
-            "Webhook deactivated",
-            "A webhook was deactivated automatically.",
-            _schema(WebhookDeactivatedV1, schemas),
-            "Webhook id.",
-        ),
+        **{
+            mid: _message(mid, title, summary, _schema(model, schemas), "Webhook id.")
+            for mid, title, summary, model in OPS_MESSAGES
+        },
         "patientIndexEntry": _message(
             "patientIndexEntry",
             "Patient index entry",
@@ -271,7 +269,9 @@ def asyncapi_document(topics: Topics | None = None) -> dict[str, Any]:
         ["webhookConfig", "priorityRules"],
         compacted=True,
     )
-    channel("ops", t.ops, "Operational events for operators and alerting.", ["webhookDeactivated"])
+    channel(
+        "ops", t.ops, "Operational events (operators, alerting, carehooks).", [m[0] for m in OPS_MESSAGES]
+    )
     channel(
         "patientIndex",
         t.patient_index,
@@ -293,6 +293,7 @@ def asyncapi_document(topics: Topics | None = None) -> dict[str, Any]:
         "DISPATCHER_GROUP_ID",
     )
     operation("receiveFhirEvents", "fhirEvents", "dispatcher", intake, "DISPATCHER_GROUP_ID")
+    operation("receiveOps", "ops", "dispatcher", OPS_INTAKE + intake, "DISPATCHER_GROUP_ID")
     out = "Written by the dispatcher (key = webhook id), dlq_replayer (replays) and the config API (manual retry). "
     operation("sendDeliveries", "deliveries", "dispatcher, dlq_replayer, config_api", out + AT_LEAST_ONCE)
     operation("sendPriorityDeliveries", "deliveriesPriority", "dispatcher", out + AT_LEAST_ONCE)
@@ -346,7 +347,9 @@ def asyncapi_document(topics: Topics | None = None) -> dict[str, Any]:
         "dispatcher, delivery_worker, dlq_replayer",
         "Read from the beginning at start-up, then followed (no group).",
     )
-    operation("sendOps", "ops", "config_api", "Automatic deactivations.")
+    operation(
+        "sendOps", "ops", "config_api, delivery_worker", "Deactivations, failing / recovered; dead letters."
+    )
     operation("sendPatientIndex", "patientIndex", "dispatcher", "Updated from FHIR Patient events.")
     operation(
         "receivePatientIndex",

@@ -3,6 +3,8 @@
 SurveyMonkey: its 12 v3 webhook events plus the contact events our SurveyMonkey connector
 produces (SurveyMonkey has no contact webhooks; the connector polls contacts).
 FHIR: ``<ResourceType>.<create|update|delete>`` for the resource types below.
+carehooks: the platform's own operational events (``webhooks.ops``), delivered like any other event to
+the webhooks of the built-in ``carehooks`` integration (docs/observability.md#operational-webhooks).
 """
 
 from __future__ import annotations
@@ -77,6 +79,24 @@ FHIR_RESOURCE_TYPES: dict[str, str] = {
     "Procedure": "An action performed on or for a patient.",
     "Immunization": "An immunisation event.",
     "Coverage": "Insurance or payment coverage of a patient.",
+}
+
+CAREHOOKS_INTEGRATION = "carehooks"
+"""Id of the built-in integration of operational events (a ``custom`` integration seeded by migration 007)."""
+
+# Only types something produces are listed (docs/observability.md#operational-webhooks names the ones
+# planned); adding one means a producer, an OpsKind in dispatcher.operational and a migration that
+# updates the seeded row.
+CAREHOOKS_EVENT_TYPES: dict[str, str] = {
+    "webhook.deactivated": "A webhook was deactivated automatically (410 Gone, or it kept failing).",
+    "webhook.failing": "A webhook started failing (N deliveries in a row failed; CONFIG_API_FAILING_AFTER_FAILURES).",
+    "webhook.recovered": "A webhook that was failing delivered successfully again.",
+    "delivery.dead_lettered": "A delivery exhausted its attempts or failed permanently (dead letter).",
+}
+
+CAREHOOKS_OBJECT_TYPES: dict[str, str] = {
+    "webhook": "A webhook (object id = webhook id).",
+    "delivery": "A delivery (object id = delivery id).",
 }
 
 FHIR_INTERACTIONS: tuple[str, ...] = ("create", "update", "delete")

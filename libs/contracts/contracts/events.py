@@ -1,4 +1,4 @@
-"""Messages about integration events: invalid inputs, ops events, the patient index."""
+"""Messages about integration events: invalid inputs, ops events (``webhooks.ops``), the patient index."""
 
 from __future__ import annotations
 
@@ -53,6 +53,35 @@ class WebhookDeactivatedV1(ContractModel):
     integration_id: str
     reason: str
     deactivated_at: AwareDatetime
+
+
+class WebhookHealthChangedV1(ContractModel):
+    """A webhook started failing or recovered (``webhooks.ops``, key = webhook id)."""
+
+    type: Literal["webhook_health_changed.v1"] = "webhook_health_changed.v1"
+    webhook_id: str
+    integration_id: str
+    state: Literal["failing", "recovered"]
+    consecutive_failures: int = Field(description="Deliveries in a row that failed for good (0 on recovery).")
+    last_error: str | None = Field(default=None, description="The last error (no payload data).")
+    last_status_code: int | None = None
+    changed_at: AwareDatetime
+
+
+class DeliveryDeadLetteredV1(ContractModel):
+    """A delivery was dead-lettered (``webhooks.ops``, key = webhook id); ids and reason, never the body."""
+
+    type: Literal["delivery_dead_lettered.v1"] = "delivery_dead_lettered.v1"
+    delivery_id: str
+    webhook_id: str
+    integration_id: str
+    event_id: str
+    event_type: str
+    attempts: int = Field(description="Attempts made (0 when the job ended without one).")
+    reason: str
+    final_error_category: str | None = None
+    final_status_code: int | None = None
+    dead_lettered_at: AwareDatetime
 
 
 class PatientIndexEntryV1(ContractModel):

@@ -8,7 +8,13 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from contracts.deliveries import DeadLetterV1, DeliveryJobV1, DeliveryResultV1
-from contracts.events import InvalidEventV1, PatientIndexEntryV1, WebhookDeactivatedV1
+from contracts.events import (
+    DeliveryDeadLetteredV1,
+    InvalidEventV1,
+    PatientIndexEntryV1,
+    WebhookDeactivatedV1,
+    WebhookHealthChangedV1,
+)
 from contracts.webhooks import PriorityRulesV1, WebhookConfigV1
 
 MESSAGE_MODELS: tuple[type[BaseModel], ...] = (
@@ -19,6 +25,8 @@ MESSAGE_MODELS: tuple[type[BaseModel], ...] = (
     DeadLetterV1,
     InvalidEventV1,
     WebhookDeactivatedV1,
+    DeliveryDeadLetteredV1,
+    WebhookHealthChangedV1,
     PatientIndexEntryV1,
 )
 

@@ -23,6 +23,7 @@ from service_kit.kafka import MissingTopicsError, prepare_topics
 from service_kit.logging_setup import configure_logging
 from service_kit.service import EXIT_START_FAILED, report_start_failure, run_main, run_until_stopped
 from service_kit.settings import load_settings
+from service_kit.tracing import setup_tracing
 
 logger = logging.getLogger("config_api")
 
@@ -82,6 +83,7 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "rotate-secrets-key":
         rotate_secrets_key(settings)
     else:
+        setup_tracing("config-api")
         serve(settings)
 
 

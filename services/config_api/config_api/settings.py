@@ -24,6 +24,11 @@ class ConfigApiSettings(ServerSettings, DatabaseSettings, CommonSettings):
 
     port: int = port_field(8080)
     auto_disable_after_failures: int = Field(default=10, ge=1, description="Consecutive dead letters.")
+    failing_after_failures: int = Field(
+        default=3,
+        ge=1,
+        description="Consecutive failed deliveries before webhook.failing (operational webhooks).",
+    )
     auto_disable_after_s: float = Field(default=5 * 24 * 3600, gt=0, description="Failing without success.")
     delivery_log_retention_days: int = Field(
         default=30,

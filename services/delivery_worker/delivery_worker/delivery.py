@@ -40,7 +40,7 @@ from delivery_worker.decision import (
 )
 from delivery_worker.endpoints import Endpoints
 from delivery_worker.job_records import JobRecords
-from delivery_worker.limits import WebhookGuards
+from delivery_worker.limits import CircuitBreaker, WebhookGuards
 from delivery_worker.metrics import WorkerMetrics
 from delivery_worker.outbox import Publication
 from delivery_worker.plan import (
@@ -48,6 +48,7 @@ from delivery_worker.plan import (
     result_for,
 )
 from service_kit.config_view import WebhookView
+from service_kit.tracing import Span, SpanKind, inject_http, span_from, tracer
 from webhook_core.outcome import classify
 from webhook_core.payload_crypto import Payloads
 from webhook_core.secrets_crypto import SecretBox
@@ -125,6 +126,7 @@ class Deliverer:
         self.records = JobRecords(options.topics, payloads, metrics, options.max_record_bytes)
         self._global = asyncio.Semaphore(max_concurrency)
         self.in_flight = 0
+        self.tracer = tracer("carehooks.delivery_worker")
         metrics.in_flight.set_function(lambda: self.in_flight)
         metrics.watch_integrations(view)
 
@@ -193,12 +195,25 @@ class Deliverer:
             state = breaker.state(now)
             self.endpoints.circuit_changed(job.webhook_id, state)
             return self._deferral(job, headers, breaker.retry_at(now) - now, state)
+        # One span per attempt, in the trace of the job's traceparent (the dispatch span's).
+        with span_from(self.tracer, "delivery attempt", headers, SpanKind.CLIENT) as span:
+            return await self._attempt(job, config, headers, breaker, span)
+
+    async def _attempt(
+        self,
+        job: DeliveryJobV1,
+        config: WebhookConfigV1,
+        headers: RecordHeaders,
+        breaker: CircuitBreaker,
+        span: Span,
+    ) -> list[Publication]:
         attempted_at = utcnow()
         try:
             result = await self._send(job, config)
         except _MaybeSentError as exc:  # a request may have gone out: end the job, never send it again
             breaker.release_probe()
             logger.error("sending raised", extra={"delivery_id": job.delivery_id, "error": exc.name})
+            span.set_attribute("carehooks.error_category", "handler_error")
             dead = handler_error(exc.__cause__ or exc, 1)
             self._count(job, dead, "handler_error")
             return self.records.end(job, headers, dead, None, attempted_at, "closed")
@@ -212,6 +227,8 @@ class Deliverer:
                 breaker.record_failure(self.clock())
             else:
                 breaker.release_probe()  # nothing was sent (SSRF, invalid config): no verdict on the endpoint
+            if span.is_recording():  # ids, numbers and categories only, never payload data
+                _attempt_attributes(span, job, result)
             state = breaker.state(self.clock())
             self.endpoints.circuit_changed(job.webhook_id, state)
             decision = decide(
@@ -230,6 +247,7 @@ class Deliverer:
         try:
             secrets, auth = self.credentials.get(config, time.time())
             headers = build_headers(job.delivery_id, int(time.time()), body, secrets, auth)
+            inject_http(headers)  # the attempt span's traceparent, so the receiver can join the trace
         except ValueError as exc:  # DecryptionError, ValidationError and reserved header names
             logger.warning(
                 "webhook secrets or auth unusable",
@@ -336,3 +354,16 @@ class Deliverer:
         )
         res = result_for(job, "cancelled", utcnow(), error_category="cancelled", error_message=reason)
         return self.records.result(job, res)
+
+
+def _attempt_attributes(span: Span, job: DeliveryJobV1, result: SendResult) -> None:
+    span.set_attributes(
+        {
+            "carehooks.delivery_id": job.delivery_id,
+            "carehooks.webhook_id": job.webhook_id,
+            "carehooks.attempt": job.attempt,
+            "carehooks.error_category": result.error_category or "none",
+        }
+    )
+    if result.status_code is not None:
+        span.set_attribute("http.response.status_code", result.status_code)

@@ -3,7 +3,9 @@
 :meth:`JobRecords.end` turns a :mod:`~delivery_worker.decision` into records: the result, plus the
 retry hop or the dead letter. Every record stays below ``max_record_bytes``: a body too large to
 travel encrypted in a result travels as its SHA-256; a retry hop or dead letter that cannot be
-bounded (the body alone is too large) ends the job with a ``record_too_large`` result instead.
+bounded (the body alone is too large) ends the job with a ``record_too_large`` result instead. Every
+dead letter is also announced on ``webhooks.ops`` (``delivery_dead_lettered.v1``, ids and reason only)
+for operational webhooks, except those of the operational webhooks themselves (no loops).
 """
 
 from __future__ import annotations
@@ -36,12 +38,14 @@ from delivery_worker.outbox import Publication
 from delivery_worker.plan import (
     RecordTooLargeError,
     body_sha256,
+    dead_letter_notice,
     dead_letter_publication,
     result_for,
     result_publication,
     retry_publication,
     with_attempt,
 )
+from service_kit.tracing import inject_headers
 from webhook_core.payload_crypto import PayloadDecryptionError, Payloads
 from webhook_core.sending import SendResult
 
@@ -131,9 +135,22 @@ class JobRecords:
                 sent.status_code if sent is not None else None, headers, now, max_bytes,
             )  # fmt: skip
         except RecordTooLargeError as exc:
-            return [result_record("dead_lettered", end=self._too_large(job, "dead letter", exc))]
+            end = self._too_large(job, "dead letter", exc)
+            return [result_record("dead_lettered", end=end), *self._notice(final, end, sent, now)]
         letter = replace(letter, fallback=partial(self._refused, job, "dead letter"))
-        return [letter, result_record("dead_lettered", end=decision)]
+        return [
+            letter,
+            result_record("dead_lettered", end=decision),
+            *self._notice(final, decision, sent, now),
+        ]
+
+    def _notice(
+        self, job: DeliveryJobV1, end: DeadLetter, sent: SendResult | None, now: datetime
+    ) -> list[Publication]:
+        """The dead letter announced on ``webhooks.ops`` (none for an operational webhook's own job)."""
+        status = sent.status_code if sent is not None else None
+        notice = dead_letter_notice(self.topics, job, end.text, _category(end, sent), status, now)
+        return [notice] if notice is not None else []
 
     def _too_large(self, job: DeliveryJobV1, what: str, exc: RecordTooLargeError) -> DeadLetter:
         decision = record_too_large(what, str(exc))
@@ -150,7 +167,10 @@ class JobRecords:
         else:
             res["payload_sha256"] = body_sha256(body)
         fallback = partial(self._lean_result, res, body)
-        return result_publication(self.topics, res, body, self.max_record_bytes, fallback)
+        publication = result_publication(self.topics, res, body, self.max_record_bytes, fallback)
+        # Within an attempt span the result carries its traceparent, so the results ingest can link to it.
+        trace_headers = inject_headers()
+        return replace(publication, headers=trace_headers) if trace_headers else publication
 
     def _lean_result(self, res: dict[str, Any], body: str) -> Publication:
         """The result without the encrypted body (its hash instead), excerpt or long message."""

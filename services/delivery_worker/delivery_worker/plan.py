@@ -17,6 +17,7 @@ from typing import Any
 
 from pydantic_core import to_json
 
+from contracts.catalogs import CAREHOOKS_INTEGRATION
 from contracts.deliveries import (
     AttemptSummary,
     CircuitState,
@@ -25,6 +26,7 @@ from contracts.deliveries import (
     ErrorCategory,
     Outcome,
 )
+from contracts.events import DeliveryDeadLetteredV1
 from contracts.headers import HeaderValue, header_int, headers_as_text, non_null_headers
 from contracts.records import PayloadSealer, delivery_job_record
 from contracts.topics import Headers, Topics
@@ -237,6 +239,38 @@ def dead_letter_publication(
         original_headers=text_headers,
     )
     return Publication(topics.deliveries_dlq, job.webhook_id, letter.to_bytes(), kept)
+
+
+def dead_letter_notice(
+    topics: Topics,
+    job: DeliveryJobV1,
+    reason: str,
+    category: ErrorCategory | None,
+    status_code: int | None,
+    now: datetime,
+) -> Publication | None:
+    """The ``delivery_dead_lettered.v1`` record on ``webhooks.ops`` (ids and reason, never the body).
+
+    None for a job of an operational webhook (integration ``carehooks``): its failures must never feed
+    operational events about themselves (no loops).
+    """
+    if job.integration_id == CAREHOOKS_INTEGRATION:
+        return None
+    notice = DeliveryDeadLetteredV1(
+        delivery_id=job.delivery_id,
+        webhook_id=job.webhook_id,
+        integration_id=job.integration_id,
+        event_id=job.event_id,
+        event_type=job.event_type,
+        attempts=len(job.attempts),
+        reason=reason,
+        final_error_category=category,
+        final_status_code=status_code,
+        dead_lettered_at=now,
+    )
+    return Publication(
+        topics.ops, job.webhook_id, notice.to_bytes(), [("message-type", notice.type.encode())]
+    )
 
 
 def retry_due_ms(headers: Headers_ | None, record_timestamp_ms: int, tier_s: int) -> int:

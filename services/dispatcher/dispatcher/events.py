@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-Source = Literal["surveymonkey", "fhir"]
+Source = Literal["surveymonkey", "fhir", "carehooks"]
 
 
 class InvalidInputError(ValueError):

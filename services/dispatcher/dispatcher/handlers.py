@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from contracts.base import utcnow
+from contracts.catalogs import CAREHOOKS_INTEGRATION
 from contracts.headers import header_text
 from contracts.records import PayloadSealer, delivery_job_record, invalid_event
 from contracts.topics import Headers, Topics
@@ -22,9 +23,11 @@ from dispatcher.events import InvalidInputError, NormalisedEvent, ParseResult, l
 from dispatcher.jobs import build_job, render_body
 from dispatcher.matching import WebhookIndex
 from dispatcher.metrics import DispatcherMetrics
+from dispatcher.operational import parse_ops_record
 from dispatcher.patient_index import PatientIndex
 from dispatcher.priority import job_priority, rules_priority
 from service_kit.config_view import WebhookView
+from service_kit.tracing import SpanKind, inject_headers, span_from, tracer
 from webhook_core.filters import FilterBudgetExceededError, FilterEvaluationError
 
 logger = logging.getLogger(__name__)
@@ -115,6 +118,7 @@ class EventProcessor:
         metrics.watch_integrations(view)
         self.region = phone_region
         self.clock = clock
+        self.tracer = tracer("carehooks.dispatcher")
 
     def process_safely(self, record: InputRecord, attempts: int = 3) -> list[Outgoing]:
         """:meth:`process`, tried ``attempts`` times when it raises; then an invalid event (handler_error).
@@ -146,16 +150,39 @@ class EventProcessor:
             return [self.invalid_event(record, {}, reason, None)]
 
     def process(self, record: InputRecord) -> list[Outgoing]:
-        """Everything to publish for one input record (never raises on bad input)."""
+        """Everything to publish for one input record (never raises on bad input), in a ``dispatch``
+        span that continues the record's ``traceparent`` (jobs carry the span's own)."""
+        with span_from(self.tracer, "dispatch", record.headers, SpanKind.CONSUMER) as span:
+            out = self._process(record)
+            if span.is_recording():  # ids and counts only, never payload data
+                span.set_attributes(
+                    {
+                        "messaging.destination.name": record.topic,
+                        "messaging.kafka.partition": record.partition,
+                        "messaging.kafka.offset": record.offset,
+                        "carehooks.matched_webhooks": sum(1 for o in out if o.job_labels is not None),
+                    }
+                )
+            return out
+
+    def _process(self, record: InputRecord) -> list[Outgoing]:
         started = time.perf_counter()
         headers = decode_headers(record.headers)
         is_fhir = record.topic == self.topics.fhir_events
+        is_ops = record.topic == self.topics.ops
         default = fhir.DEFAULT_INTEGRATION if is_fhir else surveymonkey.DEFAULT_INTEGRATION
         integration_id = headers.get(Headers.INTEGRATION_ID, "").strip() or default
+        if is_ops:  # the topic decides, not a header: only webhooks.ops feeds the carehooks integration
+            integration_id = CAREHOOKS_INTEGRATION
         kafka_time = datetime.fromtimestamp(max(record.timestamp_ms, 0) / 1000, UTC)
         try:
             if len(integration_id) > MAX_INTEGRATION_ID:
                 raise InvalidInputError(f"integration-id header: longer than {MAX_INTEGRATION_ID} characters")
+            if integration_id == CAREHOOKS_INTEGRATION and not is_ops:
+                # A producer of integration events must not forge carehooks' operational events.
+                raise InvalidInputError(
+                    f"integration-id header: {CAREHOOKS_INTEGRATION!r} is reserved for operational events"
+                )
             size = len(record.value or b"")
             if size > self.limits.max_input_bytes:
                 raise InvalidInputError(
@@ -163,7 +190,10 @@ class EventProcessor:
                     "input limit (DISPATCHER_MAX_INPUT_BYTES)"
                 )
             doc = load_json(record.value)
-            if is_fhir:
+            if is_ops:
+                ops_event = parse_ops_record(doc)
+                result = ParseResult(events=[ops_event] if ops_event is not None else [])
+            elif is_fhir:
                 interaction = headers.get(Headers.FHIR_INTERACTION)
                 result = fhir.parse_fhir(
                     doc, integration_id, interaction.strip() if interaction else None, kafka_time
@@ -218,6 +248,7 @@ class EventProcessor:
             return out
         body = render_body(event)
         by_rules = rules_priority(event, self.view.priority_rules.get(event.integration_id))
+        trace_headers = inject_headers()  # the dispatch span's traceparent (none when tracing is off)
         for webhook in matched:
             priority = job_priority(by_rules, webhook)
             job = self.sealer.seal(build_job(event, webhook, body, priority, now, kafka_time))
@@ -229,7 +260,7 @@ class EventProcessor:
                     f"exceeds the {self.limits.max_job_bytes}-byte message limit (DISPATCHER_MAX_JOB_BYTES)"
                 )
             topic = self.topics.deliveries_priority if priority == "high" else self.topics.deliveries
-            record = delivery_job_record(job, sealer=self.sealer, value=value)
+            record = delivery_job_record(job, trace_headers, sealer=self.sealer, value=value)
             out.append(
                 Outgoing(
                     topic,

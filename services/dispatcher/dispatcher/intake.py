@@ -1,4 +1,4 @@
-"""The event intake on FastStream: one batch subscriber over both input topics, acknowledged by hand.
+"""The event intake on FastStream: one batch subscriber over the input topics, acknowledged by hand.
 
 FastStream runs the consumer (group membership, fetch loop, one handler call per polled batch); the
 dispatcher decides when a batch is done. The subscriber uses ``AckPolicy.MANUAL`` (auto-commit off),
@@ -92,7 +92,11 @@ def faststream_security(options: dict[str, Any]) -> BaseSecurity | None:
 def add_intake(
     broker: KafkaBroker, settings: DispatcherSettings, topics: Topics, handler: BatchHandler
 ) -> BatchSubscriber:
-    """Subscribe ``handler`` to both input topics as one batch subscriber with manual acknowledgement."""
+    """Subscribe ``handler`` to the input topics as one batch subscriber with manual acknowledgement.
+
+    The inputs are the two integration topics and ``webhooks.ops`` (carehooks' own operational events,
+    :mod:`dispatcher.operational`).
+    """
     options = consumer_options(settings.kafka_bootstrap_servers, settings, settings.kafka_fetch_max_wait_ms)
     # Connection and security options reach the consumer through the broker (build_broker); FastStream
     # sets auto-commit from the ack policy (off for MANUAL).
@@ -100,6 +104,7 @@ def add_intake(
     subscriber = broker.subscriber(
         topics.surveymonkey_events,
         topics.fhir_events,
+        topics.ops,
         batch=True,
         group_id=settings.group_id,
         max_records=settings.max_batch,
@@ -109,7 +114,8 @@ def add_intake(
         heartbeat_interval_ms=settings.heartbeat_interval_ms,
         title="dispatcher-intake",
         description=(
-            "SurveyMonkey callbacks and FHIR resources / Bundles; one delivery job per matching webhook. "
+            "SurveyMonkey callbacks, FHIR resources / Bundles and carehooks' operational records "
+            "(webhooks.ops); one delivery job per matching webhook. "
             "Offsets are committed per batch after every produced record was acknowledged."
         ),
         **options,

@@ -17,6 +17,7 @@ from datetime import datetime
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
+from config_api.deliveries.announcements import publish_pending
 from config_api.deliveries.health import Thresholds, failing_too_long
 from config_api.deliveries.store import health_from_row
 from config_api.metrics import WEBHOOKS_AUTO_DEACTIVATED
@@ -67,28 +68,16 @@ async def announce_deactivations(
     pool: asyncpg.Pool, producer: AIOKafkaProducer | None, ops_topic: str
 ) -> None:
     """Publish ``webhook_deactivated.v1`` for every deactivation not announced yet."""
-    rows = await pool.fetch(
-        "SELECT webhook_id, integration_id, pending_announcement FROM webhook_delivery_health "
-        "WHERE pending_announcement IS NOT NULL ORDER BY webhook_id"
-    )
-    if rows and producer is None:
-        logger.warning("no Kafka producer yet: webhook.deactivated events wait", extra={"count": len(rows)})
-        return
-    for row in rows:
-        assert producer is not None
-        event = WebhookDeactivatedV1(
+
+    def event(row: asyncpg.Record) -> WebhookDeactivatedV1:
+        return WebhookDeactivatedV1(
             webhook_id=row["webhook_id"],
             integration_id=row["integration_id"],
             reason=row["pending_announcement"],
             deactivated_at=utcnow(),
         )
-        await producer.send_and_wait(ops_topic, event.to_bytes(), key=row["webhook_id"].encode())
-        await pool.execute(
-            "UPDATE webhook_delivery_health SET pending_announcement = NULL "
-            "WHERE webhook_id = $1 AND pending_announcement = $2",
-            row["webhook_id"],
-            row["pending_announcement"],
-        )
+
+    await publish_pending(pool, producer, ops_topic, "pending_announcement", event)
 
 
 async def mark_failing_too_long(

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Literal
 
 from contracts.deliveries import DeliveryResultV1
 
+HealthChange = Literal["failing", "recovered"]
 FINAL_FAILURES = frozenset({"failed", "dead_lettered"})
 ATTEMPT_FAILURES = frozenset({"failed", "retrying", "dead_lettered"})
 
@@ -27,6 +29,8 @@ class Thresholds:
 
     max_consecutive_failures: int
     max_failing_s: float
+    failing_after: int = 3
+    """Consecutive failed deliveries after which the webhook counts as failing (``webhook.failing``)."""
 
 
 @dataclass(frozen=True)
@@ -111,6 +115,22 @@ def failing_too_long(
         f"auto-deactivated: no successful delivery since {health.failing_since.isoformat(timespec='seconds')} "
         f"({_human(thresholds.max_failing_s)} or more of failures)"
     )
+
+
+def health_transition(
+    after: Health, succeeded: bool, announced_failing: bool, thresholds: Thresholds
+) -> HealthChange | None:
+    """``"failing"`` or ``"recovered"`` when one result moves the webhook across, else None.
+
+    Failing: ``failing_after`` deliveries in a row failed for good and that was not announced yet.
+    Recovered: a success after an announced failing spell (a deactivation resets the counters but is
+    no recovery: only a success is).
+    """
+    if not announced_failing and after.consecutive_failures >= thresholds.failing_after:
+        return "failing"
+    if announced_failing and succeeded:
+        return "recovered"
+    return None
 
 
 def reset_after_deactivation(health: Health) -> Health:

@@ -24,6 +24,7 @@ from config_api.metrics import BASE, RESULTS_CONSUMED
 from contracts.deliveries import DeliveryResultV1
 from service_kit.kafka import consumer_options
 from service_kit.kafka_security import KafkaClientSettings
+from service_kit.tracing import SpanKind, links, span_from, tracer
 from webhook_core.secrets_crypto import SecretBox
 
 logger = logging.getLogger(__name__)
@@ -83,6 +84,7 @@ class ResultsIngestor:
         self.duplicates = 0
         self.invalid = 0
         self.db_failures = 0
+        self._tracer = tracer("carehooks.config_api")
 
     async def run(self) -> None:
         """Consume until cancelled (Kafka or PostgreSQL outages are waited out)."""
@@ -122,6 +124,16 @@ class ResultsIngestor:
             return {}
 
     async def _handle(
+        self, consumer: AIOKafkaConsumer, batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
+    ) -> None:
+        # One span per stored batch, linked to the attempt spans whose results it holds.
+        batch_links = links(self._tracer, (r.headers for records in batches.values() for r in records))
+        with span_from(self._tracer, "results ingest", kind=SpanKind.CONSUMER, links=batch_links) as span:
+            if span.is_recording():
+                span.set_attribute("messaging.batch.message_count", sum(map(len, batches.values())))
+            await self._ingest(consumer, batches)
+
+    async def _ingest(
         self, consumer: AIOKafkaConsumer, batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
     ) -> None:
         results: list[DeliveryResultV1] = []

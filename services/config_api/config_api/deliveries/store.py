@@ -15,9 +15,10 @@ import asyncpg
 
 from config_api.deliveries.breakdown import store_error_stats
 from config_api.deliveries.excerpts import seal_excerpt
-from config_api.deliveries.health import Health, Thresholds, apply_result
+from config_api.deliveries.health import Health, Thresholds, apply_result, health_transition
 from config_api.deliveries.latest import upsert_deliveries
 from config_api.deliveries.rollup import rollup
+from contracts.catalogs import CAREHOOKS_INTEGRATION
 from contracts.deliveries import DeliveryResultV1
 from webhook_core.secrets_crypto import SecretBox
 
@@ -88,11 +89,14 @@ _HEALTH_COLUMNS = tuple(Health.__dataclass_fields__)
 
 _UPSERT_HEALTH = f"""
 INSERT INTO webhook_delivery_health (webhook_id, integration_id, {", ".join(_HEALTH_COLUMNS)},
-                                     pending_deactivation, pending_retries, updated_at)
+                                     pending_deactivation, pending_retries, failing_announced,
+                                     pending_health_change, updated_at)
 VALUES ($1, $2, {", ".join(f"${i + 3}" for i in range(len(_HEALTH_COLUMNS)))}, ${len(_HEALTH_COLUMNS) + 3},
-        GREATEST(0, ${len(_HEALTH_COLUMNS) + 4}), now())
+        GREATEST(0, ${len(_HEALTH_COLUMNS) + 4}), ${len(_HEALTH_COLUMNS) + 5}, ${len(_HEALTH_COLUMNS) + 6}, now())
 ON CONFLICT (webhook_id) DO UPDATE SET
     {", ".join(f"{c} = EXCLUDED.{c}" for c in _HEALTH_COLUMNS)},
+    failing_announced = EXCLUDED.failing_announced,
+    pending_health_change = EXCLUDED.pending_health_change,
     pending_retries = GREATEST(0, webhook_delivery_health.pending_retries + ${len(_HEALTH_COLUMNS) + 4}),
     pending_deactivation = COALESCE(webhook_delivery_health.pending_deactivation,
                                     EXCLUDED.pending_deactivation),
@@ -216,19 +220,32 @@ async def _update_health(
     }
     rows = []
     for webhook_id in ids:
-        health = health_from_row(current.get(webhook_id))
+        row = current.get(webhook_id)
+        health = health_from_row(row)
+        failing = bool(row["failing_announced"]) if row is not None else False
+        change: str | None = row["pending_health_change"] if row is not None else None
         reason: str | None = None
+        integration_id = by_webhook[webhook_id][0].integration_id
         for result in by_webhook[webhook_id]:
             health, fired = apply_result(health, result, thresholds)
             reason = reason or fired
+            if integration_id == CAREHOOKS_INTEGRATION:
+                continue  # no loops: an operational webhook's health is no operational event
+            moved = health_transition(health, result.outcome == "succeeded", failing, thresholds)
+            if moved is not None:
+                failing = moved == "failing"
+                # A change not published yet and its opposite cancel out (failing then recovered).
+                change = None if change is not None else moved
         values = asdict(health)
         rows.append(
             (
                 webhook_id,
-                by_webhook[webhook_id][0].integration_id,
+                integration_id,
                 *(values[c] for c in _HEALTH_COLUMNS),
                 reason,
                 pending_delta[webhook_id],
+                failing,
+                change,
             )
         )
     await conn.executemany(_UPSERT_HEALTH, rows)

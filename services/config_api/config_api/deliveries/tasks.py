@@ -19,6 +19,7 @@ from fastapi import FastAPI
 from config_api.deliveries.deactivation import carry_out_deactivations, mark_failing_too_long
 from config_api.deliveries.excerpts import seal_legacy_excerpts
 from config_api.deliveries.health import Thresholds
+from config_api.deliveries.health_events import announce_health_changes
 from config_api.deliveries.ingest import DB_ERRORS, ResultsIngestor
 from config_api.deliveries.recovery_runner import RecoveryRunner
 from config_api.deliveries.retention import purge_expired
@@ -32,6 +33,7 @@ def thresholds_from(settings: ConfigApiSettings) -> Thresholds:
     return Thresholds(
         max_consecutive_failures=settings.auto_disable_after_failures,
         max_failing_s=settings.auto_disable_after_s,
+        failing_after=settings.failing_after_failures,
     )
 
 
@@ -57,6 +59,8 @@ class DeliveryMaintenance:
         """Carry out pending deactivations; failures are logged and retried on the next run."""
         async with self._lock:  # the ingestor and the periodic loop must not announce the same one twice
             try:
+                # Health changes first: a deactivation resets the counters a failing event reports.
+                await announce_health_changes(self.pool, self.app.state.producer, self.settings.topics.ops)
                 await carry_out_deactivations(self.pool, self.app.state.producer, self.settings.topics.ops)
             except (KafkaError, *DB_ERRORS) as exc:
                 logger.warning("auto-deactivation postponed", extra={"error": type(exc).__name__})
