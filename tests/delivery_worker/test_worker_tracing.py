@@ -24,6 +24,7 @@ from delivery_worker.plan import dead_letter_publication, retry_publication
 from devstack.ports import free_port
 from dispatcher.app import create_app as create_dispatcher
 from dispatcher.settings import DispatcherSettings
+from webhook_core.payload_crypto import Payloads
 from webhook_core.secrets_crypto import SecretBox
 
 pytestmark = pytest.mark.integration
@@ -195,13 +196,14 @@ async def test_a_retried_delivery_stays_in_the_event_trace(
 
 def test_retry_hops_dead_letters_and_replays_keep_the_traceparent(topics: Topics, box: SecretBox) -> None:
     job = make_job(make_config(box, "http://127.0.0.1:9/hook"))
-    headers = [*delivery_job_record(job).headers, ("traceparent", INCOMING.encode())]
+    sealer = Payloads(box)  # jobs travel encrypted, as by default
+    headers = [*delivery_job_record(job, sealer=sealer).headers, ("traceparent", INCOMING.encode())]
     now = utcnow()
-    hop, _ = retry_publication(topics, job, headers, now)
+    hop, _ = retry_publication(topics, job, headers, now, sealer)
     assert ("traceparent", INCOMING.encode()) in hop.headers
-    letter = dead_letter_publication(topics, job, "gave up", "http_5xx", 503, hop.headers, now)
+    letter = dead_letter_publication(topics, sealer.seal(job), "gave up", "http_5xx", 503, hop.headers, now)
     dead = DeadLetterV1.model_validate_json(letter.value)
     assert dead.original_headers["traceparent"] == INCOMING
     # What the DLQ replayer republishes: the letter's original headers on a fresh job record.
-    replayed = delivery_job_record(dead.job, dead.original_headers)
+    replayed = delivery_job_record(dead.job, dead.original_headers, sealer=sealer)
     assert ("traceparent", INCOMING.encode()) in replayed.headers
