@@ -32,7 +32,7 @@ install: .venv/.installed ## install everything into .venv (installs uv itself i
 
 # Silent and under a second when everything is there; see deploy/local/system_deps.py.
 .PHONY: system-deps
-system-deps: ## install the system packages the tests need (Chromium, promtool, PostgreSQL) when missing (apt-get, as root)
+system-deps: ## install the Debian packages the tests need when missing: chromium, prometheus (promtool), postgresql (apt-get as root; else one line each)
 	@python3 deploy/local/system_deps.py
 
 run: install ## start the whole system (embedded broker and PostgreSQL unless configured)
