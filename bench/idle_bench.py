@@ -59,20 +59,25 @@ SERVICE_MODULES = ("config_api", "dispatcher", "delivery_worker", "dlq_replayer"
 # do not change how often anyone polls, so both profiles keep them.
 POLLING_KEYS = (
     "KAFKA_FETCH_MAX_WAIT_MS",
+    "KAFKA_BACKGROUND_FETCH_MAX_WAIT_MS",
     "DELIVERY_WORKER_POLL_TIMEOUT_MS",
     "DELIVERY_WORKER_RETRY_FETCH_MAX_WAIT_MS",
 )
 
 
 def profile_env(profile: str) -> dict[str, str]:
-    """The broker-related environment of a profile: ``embedded``, ``real``, or ``wait:<ms>`` (the
-    embedded profile with another fetch wait, to show what a longer wait buys and costs)."""
+    """The broker-related environment of a profile: ``embedded``, ``real``, ``flat`` (the embedded
+    profile with every consumer at the short wait), or ``wait:<ms>`` (the embedded profile with another
+    fetch wait, to show what a longer wait buys and costs)."""
     if profile == "embedded":
         return dict(EMBEDDED_BROKER_ENV)
+    if profile == "flat":  # every consumer at the short wait (the embedded profile before 2026-12-02)
+        short = EMBEDDED_BROKER_ENV["KAFKA_FETCH_MAX_WAIT_MS"]
+        return {**EMBEDDED_BROKER_ENV, "KAFKA_BACKGROUND_FETCH_MAX_WAIT_MS": short}
     if profile.startswith("wait:"):
         return {**EMBEDDED_BROKER_ENV, "KAFKA_FETCH_MAX_WAIT_MS": str(int(profile.removeprefix("wait:")))}
     if profile != "real":
-        raise SystemExit(f"unknown profile {profile!r}: real, embedded or wait:<ms>")
+        raise SystemExit(f"unknown profile {profile!r}: real, embedded, flat or wait:<ms>")
     return {k: v for k, v in EMBEDDED_BROKER_ENV.items() if k not in POLLING_KEYS}
 
 
@@ -255,7 +260,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=30.0, help="idle measurement window per run")
     p.add_argument("--settle-s", type=float, default=10.0, help="wait after ready before measuring")
     p.add_argument("--webhooks", default="0,10000")
-    p.add_argument("--profiles", default="real,embedded,wait:50", help="real, embedded, wait:<ms>")
+    p.add_argument(
+        "--profiles", default="real,embedded,flat", help="real, embedded, flat, wait:<ms> (comma list)"
+    )
     p.add_argument("--trickle", type=int, default=20, help="events sent one by one after the idle window")
     p.add_argument("--trickle-interval-s", type=float, default=0.5)
     p.add_argument("--out", default=str(REPO / "bench" / "results" / "idle.json"))

@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaTimeoutError
 
 from contracts.deliveries import DeadLetterV1, DeliveryJobV1
 from contracts.topics import Topics
 from contracts.webhooks import WebhookConfigV1
+from dlq_replayer.replay import PublisherProtocol
 from service_kit.kafka import consumer_options, producer_options
 from service_kit.kafka_security import embedded_broker_client
 
@@ -57,9 +60,17 @@ async def read_jobs(
     bootstrap: str, topic: str, expected: int, timeout_s: float = 15.0, settle_s: float = 0.5
 ) -> list[tuple[bytes | None, DeliveryJobV1, dict[str, bytes]]]:
     """Every job on ``topic`` once ``expected`` arrived (then waits ``settle_s`` to catch extras)."""
+    records = await read_records(bootstrap, topic, expected, timeout_s, settle_s)
+    return [(key, DeliveryJobV1.model_validate_json(value), headers) for key, value, headers in records]
+
+
+async def read_records(
+    bootstrap: str, topic: str, expected: int, timeout_s: float = 15.0, settle_s: float = 0.5
+) -> list[tuple[bytes | None, bytes, dict[str, bytes]]]:
+    """Every record (key, value, headers) on ``topic`` once ``expected`` arrived (then ``settle_s`` more)."""
     consumer = AIOKafkaConsumer(group_id=None, **consumer_options(bootstrap, embedded_broker_client(), 10))
     await consumer.start()
-    out: list[tuple[bytes | None, DeliveryJobV1, dict[str, bytes]]] = []
+    out: list[tuple[bytes | None, bytes, dict[str, bytes]]] = []
     try:
         await consumer.topics()
         parts = consumer.partitions_for_topic(topic) or set()
@@ -74,7 +85,7 @@ async def read_jobs(
             for records in batches.values():
                 for r in records:
                     assert r.value is not None
-                    out.append((r.key, DeliveryJobV1.model_validate_json(r.value), dict(r.headers or ())))
+                    out.append((r.key, r.value, dict(r.headers or ())))
             if len(out) >= expected:
                 settle_until = settle_until or loop.time() + settle_s
                 if loop.time() >= settle_until:
@@ -82,3 +93,20 @@ async def read_jobs(
     finally:
         await consumer.stop()
     return out
+
+
+class FlakyPublisher:
+    """Fault injection: the acks of the delivery ids in ``fail`` fail; the rest go to the real producer."""
+
+    def __init__(self, real: PublisherProtocol, fail: set[str]) -> None:
+        self.real = real
+        self.fail = fail
+
+    async def send(
+        self, topic: str, key: bytes, value: bytes, headers: list[tuple[str, bytes]]
+    ) -> asyncio.Future[Any]:
+        if DeliveryJobV1.model_validate_json(value).delivery_id in self.fail:
+            ack: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+            ack.set_exception(KafkaTimeoutError())
+            return ack
+        return await self.real.send(topic, key, value, headers)

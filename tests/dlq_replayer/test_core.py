@@ -10,16 +10,13 @@ import sys
 import time
 from collections import Counter
 from datetime import timedelta
-from typing import Any
 
 import asyncpg
 import pytest
-from aiokafka.errors import KafkaTimeoutError
 from dlq_factories import letter, webhook
-from dlq_kafka import produce, produce_letters, publish_webhooks, read_jobs
+from dlq_kafka import FlakyPublisher, produce, produce_letters, publish_webhooks, read_jobs
 
 from contracts.base import utcnow
-from contracts.deliveries import DeliveryJobV1
 from contracts.topics import Topics
 from dlq_replayer.core import DlqCore, ReplayStarted
 from dlq_replayer.errors import ConflictError, InvalidInputError, NotFoundError, UnavailableError
@@ -209,23 +206,6 @@ async def test_broker_unreachable_records_nothing(
         assert await conn.fetchval("SELECT count(*) FROM audit_log") == 0
     finally:
         await conn.close()
-
-
-class FlakyPublisher:
-    """Fault injection: the acks of the delivery ids in ``fail`` fail; the rest go to the real producer."""
-
-    def __init__(self, real: PublisherProtocol, fail: set[str]) -> None:
-        self.real = real
-        self.fail = fail
-
-    async def send(
-        self, topic: str, key: bytes, value: bytes, headers: list[tuple[str, bytes]]
-    ) -> asyncio.Future[Any]:
-        if DeliveryJobV1.model_validate_json(value).delivery_id in self.fail:
-            ack: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-            ack.set_exception(KafkaTimeoutError())
-            return ack
-        return await self.real.send(topic, key, value, headers)
 
 
 async def test_failed_sends_are_recorded_and_resumed(

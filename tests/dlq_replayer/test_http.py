@@ -11,10 +11,11 @@ import asyncpg
 import pytest
 from aiohttp import web
 from dlq_factories import letter, webhook
-from dlq_kafka import produce_letters, publish_webhooks, read_jobs
+from dlq_kafka import produce_letters, publish_webhooks, read_jobs, read_records
 
 from admin_auth.tokens import create_token
 from contracts.base import utcnow
+from contracts.events import DlqReplayCompletedV1
 from contracts.topics import Topics
 from dlq_replayer.app import DlqReplayerApp
 from dlq_replayer.handlers import ROUTES
@@ -168,12 +169,29 @@ async def test_http_api(
     metrics = await (await client.get("/metrics")).text()
     assert 'carehooks_dlq_replay_items_total{outcome="sent"}' in metrics
 
+    # the end was announced once on webhooks.ops (dlq.replay.completed for operational webhooks)
+    ops = await read_records(kafka_bootstrap, topics.ops, expected=1, settle_s=1.0)
+    assert len(ops) == 1, ops
+    key, value, _ = ops[0]
+    ended = DlqReplayCompletedV1.model_validate_json(value)
+    assert key == replay_id.encode() and ended.replay_id == replay_id
+    assert (ended.status, ended.selected, ended.replayed, ended.skipped, ended.failed, ended.runs) == (
+        "completed",
+        6,
+        5,
+        1,
+        0,
+        1,
+    )
+    assert ended.integration_ids == ["sm-1"] and ended.requested_by == "token:ops"
+    assert "@example.org" not in value.decode()  # counts and ids, never a payload
+
 
 async def test_healthz_turns_503_when_the_config_view_dies(
     client: aiohttp.ClientSession, dlq_service: DlqReplayerApp
 ) -> None:
     assert (await client.get("/healthz")).status == 200
-    assert set(dlq_service.supervisor.tasks) == {"config-follower"}
+    assert set(dlq_service.supervisor.tasks) == {"config-follower", "replay-announcer"}
     follower = dlq_service.supervisor.tasks["config-follower"]
     follower.cancel()
     await asyncio.gather(follower, return_exceptions=True)

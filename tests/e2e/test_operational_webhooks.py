@@ -10,6 +10,8 @@ Services as processes on the embedded broker and PostgreSQL, receivers on loopba
 - the worker announces the dead letter of that delivery: ``delivery.dead_lettered`` (ids, no body);
 - a webhook whose delivery fails (CONFIG_API_FAILING_AFTER_FAILURES=1) is announced as
   ``webhook.failing``, and ``webhook.recovered`` once a delivery succeeds again;
+- a dead letter replayed through the DLQ replayer's API ends as ``dlq.replay.completed`` (counts, no
+  payload) at an operational webhook;
 - no loops: an operational webhook that itself answers 410 is dead-lettered and deactivated too (the
   deactivation is recorded on ``webhooks.ops``), but no operational event about it reaches anyone.
 """
@@ -28,7 +30,7 @@ import pytest
 from aiohttp import web
 from aiokafka import AIOKafkaConsumer
 from standardwebhooks import Webhook
-from test_pipeline import FAST_RETRIES, Receiver, create_webhook, eventually, metric_value, publish
+from test_pipeline import FAST_RETRIES, Receiver, create_webhook, eventually, publish, views_indexed
 
 from contracts.catalogs import CAREHOOKS_EVENT_TYPES
 
@@ -108,14 +110,7 @@ async def test_a_deactivation_reaches_an_operational_webhook_signed_and_without_
         ops_dlq = await create_webhook(api, "carehooks", hook("ops-dlq", ["delivery.dead_lettered"]))
         failing = await create_webhook(api, "surveymonkey", hook("survey-gone", ["response_completed"]))
 
-        async with httpx.AsyncClient(base_url=stack.url("dispatcher"), timeout=5) as dispatcher:
-
-            async def indexed() -> bool:
-                text = (await dispatcher.get("/metrics")).text
-                return metric_value(text, "carehooks_webhooks_indexed") >= 4
-
-            await eventually(indexed, "the dispatcher to index the four webhooks")
-        await asyncio.sleep(1.0)  # the worker follows the same compacted topic
+        await views_indexed(stack, 4)
         await publish(stack, SAMPLE)
 
         # The 410 deactivates the SurveyMonkey webhook; the operational webhook hears of it, signed.
@@ -206,14 +201,7 @@ async def test_a_failing_webhook_and_its_recovery_reach_an_operational_webhook(
             {"subscription_url": f"{receiver.url}/flaky", "event_types": ["*"], "retry_policy": one_attempt},
         )
         receiver.answers["/flaky"] = flaky_answers
-        async with httpx.AsyncClient(base_url=stack.url("dispatcher"), timeout=5) as dispatcher:
-
-            async def indexed() -> bool:
-                text = (await dispatcher.get("/metrics")).text
-                return metric_value(text, "carehooks_webhooks_indexed") >= 2
-
-            await eventually(indexed, "the dispatcher to index both webhooks")
-        await asyncio.sleep(1.0)  # the worker's view
+        await views_indexed(stack, 2)
         await publish(stack, SAMPLES / "response_completed.json")
 
         headers, raw = await receiver.wait_for("/ops-health", timeout_s=60)
@@ -232,3 +220,63 @@ async def test_a_failing_webhook_and_its_recovery_reach_an_operational_webhook(
         assert got[0]["object_id"] == flaky["id"]
         state = (await api.get(f"/admin/integration/surveymonkey/webhooks/{flaky['id']}")).json()
         assert state["active"] is True
+
+
+async def test_a_replay_end_reaches_an_operational_webhook(
+    stack_factory: StackFactory, receiver: ScriptedReceiver
+) -> None:
+    """A dead letter replayed through the DLQ replayer's API: the replay's end arrives as
+    ``dlq.replay.completed``, signed, with its counts and no payload."""
+    stack = stack_factory(services=["config-api", "dispatcher", "delivery-worker", "dlq-replayer"])
+    async with httpx.AsyncClient(
+        base_url=stack.config_api_url, headers=stack.admin_headers, timeout=10
+    ) as api:
+        ops = await create_webhook(
+            api,
+            "carehooks",
+            {
+                "subscription_url": f"{receiver.url}/ops-replay",
+                "event_types": ["dlq.replay.completed"],
+                "retry_policy": FAST_RETRIES,
+            },
+        )
+        one_attempt = {**FAST_RETRIES, "max_attempts": 1}
+        down = await create_webhook(
+            api,
+            "surveymonkey",
+            {"subscription_url": f"{receiver.url}/down", "event_types": ["*"], "retry_policy": one_attempt},
+        )
+        receiver.answers["/down"] = [503]  # dead-lettered at once; the replayed copy gets 200
+        await views_indexed(stack, 2)
+        await publish(stack, SAMPLE)
+
+    async with httpx.AsyncClient(
+        base_url=stack.url("dlq-replayer"), headers=stack.admin_headers, timeout=30
+    ) as dlq:
+
+        async def dead_lettered() -> bool:
+            listed = await dlq.get("/dlq/messages", params={"webhook": down["id"]})
+            return listed.status_code == 200 and listed.json()["count"] == 1
+
+        await eventually(dead_lettered, "the dead letter in the DLQ", 60)
+        started = await dlq.post("/dlq/replays", json={"webhook": down["id"], "rate": 50})
+        assert started.status_code == 202, started.text
+        replay_id = started.json()["replay_id"]
+
+    headers, raw = await receiver.wait_for("/ops-replay", timeout_s=60)
+    ended = Webhook(ops["signing_secret"]).verify(raw, headers)
+    assert (ended["type"], ended["object_type"], ended["object_id"]) == (
+        "dlq.replay.completed",
+        "replay",
+        replay_id,
+    )
+    data = ended["data"]
+    assert (data["status"], data["selected"], data["replayed"], data["failed"]) == ("completed", 1, 1, 0)
+    assert data["integration_ids"] == ["surveymonkey"]
+    for secret_bit in ("Jane.Doe", "123456789", "10000001", "recipient"):
+        assert secret_bit not in raw.decode(), secret_bit
+
+    async def redelivered() -> bool:  # the replayed copy arrived: a second POST, answered 200
+        return sum(1 for p, _, _ in receiver.requests if p == "/down") >= 2
+
+    await eventually(redelivered, "the replayed delivery at the receiver", 60)

@@ -99,6 +99,18 @@ def metric_value(text: str, name: str) -> float:
     return sum(float(v) for v in pattern.findall(text))
 
 
+async def views_indexed(stack: RunningStack, count: int, timeout_s: float = 30.0) -> None:
+    """Wait until the dispatcher's view holds ``count`` webhooks, then give the worker's view (the
+    same compacted topic, its own follower) a second to catch up."""
+    async with httpx.AsyncClient(base_url=stack.url("dispatcher"), timeout=5) as ops:
+
+        async def indexed() -> bool:
+            return metric_value((await ops.get("/metrics")).text, "carehooks_webhooks_indexed") >= count
+
+        await eventually(indexed, f"the dispatcher to index {count} webhook(s)", timeout_s)
+    await asyncio.sleep(1.0)
+
+
 async def publish(stack: RunningStack, sample: Path, *args: str) -> None:
     """Send a sample with the ``publish`` console script, as the README's walkthrough does."""
     proc = await asyncio.create_subprocess_exec(
@@ -159,15 +171,8 @@ async def test_events_flow_from_kafka_to_a_signed_delivery_and_back_into_logs_an
         )
         assert "receiver-token-1234" not in json.dumps(fhir_hook), "auth is write-only"
 
-        # Both webhooks reach the dispatcher's in-memory view through webhooks.config.
-        async with httpx.AsyncClient(base_url=stack.url("dispatcher"), timeout=5) as ops:
-
-            async def indexed() -> bool:
-                return metric_value((await ops.get("/metrics")).text, "carehooks_webhooks_indexed") >= 2
-
-            await eventually(indexed, "the dispatcher to index both webhooks")
-        # The worker follows the same compacted topic; give it the same head start.
-        await asyncio.sleep(1.0)
+        # Both webhooks reach the dispatcher's and the worker's views through webhooks.config.
+        await views_indexed(stack, 2)
 
         await publish(stack, SAMPLES / "surveymonkey" / "response_completed.json")
         await publish(stack, SAMPLES / "fhir" / "appointment.json", "--interaction", "create")

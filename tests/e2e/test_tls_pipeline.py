@@ -26,9 +26,9 @@ from test_pipeline import (  # the loopback receiver fixture and helpers of the 
     Receiver,
     create_webhook,
     eventually,
-    metric_value,
     publish,
     receiver,  # noqa: F401 - a fixture
+    views_indexed,
 )
 from tls_proxy import TlsProxy, running_proxy
 
@@ -111,13 +111,7 @@ async def test_event_reaches_the_receiver_with_all_kafka_traffic_over_mutual_tls
                 "retry_policy": FAST_RETRIES,
             },
         )
-        async with httpx.AsyncClient(base_url=stack.url("dispatcher"), timeout=5) as ops:
-
-            async def indexed() -> bool:
-                return metric_value((await ops.get("/metrics")).text, "carehooks_webhooks_indexed") >= 1
-
-            await eventually(indexed, "the dispatcher to index the webhook over TLS", timeout_s=60)
-        await asyncio.sleep(1.0)  # the worker follows the same topic
+        await views_indexed(stack, 1, timeout_s=60)  # over TLS
 
         # The publish tool reads the same KAFKA_SSL_* settings from its environment.
         await publish(stack, SAMPLES / "fhir" / "appointment.json", "--interaction", "create")

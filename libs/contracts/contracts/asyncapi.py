@@ -348,7 +348,11 @@ def asyncapi_document(topics: Topics | None = None) -> dict[str, Any]:
         "Read from the beginning at start-up, then followed (no group).",
     )
     operation(
-        "sendOps", "ops", "config_api, delivery_worker", "Deactivations, failing / recovered; dead letters."
+        "sendOps",
+        "ops",
+        "config_api, delivery_worker, dlq_replayer",
+        "Deactivations, failing / recovered (config_api); dead letters (delivery_worker); replay ends "
+        "(dlq_replayer, key = replay id).",
     )
     operation("sendPatientIndex", "patientIndex", "dispatcher", "Updated from FHIR Patient events.")
     operation(

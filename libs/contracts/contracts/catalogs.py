@@ -86,17 +86,22 @@ CAREHOOKS_INTEGRATION = "carehooks"
 
 # Only types something produces are listed (docs/observability.md#operational-webhooks names the ones
 # planned); adding one means a producer, an OpsKind in dispatcher.operational and a migration that
-# updates the seeded row.
+# updates the seeded row (latest: 009).
 CAREHOOKS_EVENT_TYPES: dict[str, str] = {
     "webhook.deactivated": "A webhook was deactivated automatically (410 Gone, or it kept failing).",
-    "webhook.failing": "A webhook started failing (N deliveries in a row failed; CONFIG_API_FAILING_AFTER_FAILURES).",
+    "webhook.failing": (
+        "A webhook started failing: N deliveries in a row failed (CONFIG_API_FAILING_AFTER_FAILURES) or its "
+        "recent success rate fell below CONFIG_API_FAILING_BELOW_SUCCESS_RATE."
+    ),
     "webhook.recovered": "A webhook that was failing delivered successfully again.",
     "delivery.dead_lettered": "A delivery exhausted its attempts or failed permanently (dead letter).",
+    "dlq.replay.completed": "A DLQ replay ended (completed, or failed with items left unsent); counts per state.",
 }
 
 CAREHOOKS_OBJECT_TYPES: dict[str, str] = {
     "webhook": "A webhook (object id = webhook id).",
     "delivery": "A delivery (object id = delivery id).",
+    "replay": "A DLQ replay (object id = replay id).",
 }
 
 FHIR_INTERACTIONS: tuple[str, ...] = ("create", "update", "delete")

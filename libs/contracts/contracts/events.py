@@ -65,6 +65,10 @@ class WebhookHealthChangedV1(ContractModel):
     consecutive_failures: int = Field(description="Deliveries in a row that failed for good (0 on recovery).")
     last_error: str | None = Field(default=None, description="The last error (no payload data).")
     last_status_code: int | None = None
+    success_rate: float | None = Field(
+        default=None,
+        description="Recent success rate of finished deliveries, 0..1 (exponentially weighted; when failing).",
+    )
     changed_at: AwareDatetime
 
 
@@ -82,6 +86,29 @@ class DeliveryDeadLetteredV1(ContractModel):
     final_error_category: str | None = None
     final_status_code: int | None = None
     dead_lettered_at: AwareDatetime
+
+
+class DlqReplayCompletedV1(ContractModel):
+    """A DLQ replay ended (``webhooks.ops``, key = replay id): its outcome and counts, never a payload.
+
+    Written once per run that ends ``completed`` or ``failed`` (a resumed replay that ends again is
+    announced again, with its new ``finished_at``); an interrupted run is not an end (resume it).
+    """
+
+    type: Literal["dlq_replay_completed.v1"] = "dlq_replay_completed.v1"
+    replay_id: str
+    dlq_topic: str
+    status: Literal["completed", "failed"]
+    requested_by: str
+    integration_ids: list[str] = Field(description="The integrations the replay touched (its scope).")
+    selected: int = Field(description="DLQ records the replay selected.")
+    replayed: int = Field(description="Records republished and acknowledged by the broker.")
+    failed: int = Field(description="Records that could not be republished.")
+    skipped: int = Field(description="Records skipped (webhook deleted or inactive, already replayed).")
+    runs: int = Field(description="Runs it took (1 + resumes).")
+    error: str | None = Field(default=None, description="Why it failed (no payload data).")
+    started_at: AwareDatetime
+    finished_at: AwareDatetime
 
 
 class PatientIndexEntryV1(ContractModel):

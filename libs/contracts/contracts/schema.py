@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from contracts.deliveries import DeadLetterV1, DeliveryJobV1, DeliveryResultV1
 from contracts.events import (
     DeliveryDeadLetteredV1,
+    DlqReplayCompletedV1,
     InvalidEventV1,
     PatientIndexEntryV1,
     WebhookDeactivatedV1,
@@ -27,6 +28,7 @@ MESSAGE_MODELS: tuple[type[BaseModel], ...] = (
     WebhookDeactivatedV1,
     DeliveryDeadLetteredV1,
     WebhookHealthChangedV1,
+    DlqReplayCompletedV1,
     PatientIndexEntryV1,
 )
 

@@ -147,6 +147,18 @@ class CommonSettings(KafkaClientSettings):
         le=5000,
         validation_alias=AliasChoices("KAFKA_FETCH_MAX_WAIT_MS", "kafka_fetch_max_wait_ms"),
     )
+    kafka_background_fetch_max_wait_ms: int = Field(
+        # Consumers off the delivery path (the config views, the results ingest) follow topics whose
+        # records need not arrive within milliseconds: on the embedded broker, which answers only when
+        # the wait is over, they need not poll every 10 ms like the dispatcher and the worker.
+        default=500,
+        ge=1,
+        le=5000,
+        validation_alias=AliasChoices(
+            "KAFKA_BACKGROUND_FETCH_MAX_WAIT_MS", "kafka_background_fetch_max_wait_ms"
+        ),
+        description="Fetch wait of the consumers off the delivery path (config views, results ingest).",
+    )
     event_loop: Literal["uvloop", "asyncio"] = Field(
         default="uvloop",
         validation_alias=AliasChoices("EVENT_LOOP", "event_loop"),

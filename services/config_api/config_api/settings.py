@@ -29,6 +29,18 @@ class ConfigApiSettings(ServerSettings, DatabaseSettings, CommonSettings):
         ge=1,
         description="Consecutive failed deliveries before webhook.failing (operational webhooks).",
     )
+    failing_below_success_rate: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="Recent success rate under which a webhook is failing (webhook.failing; 0 turns it off).",
+    )
+    failing_rate_window: int = Field(
+        default=20,
+        ge=1,
+        le=10_000,
+        description="Finished deliveries the recent success rate spans (and needs before it counts).",
+    )
     auto_disable_after_s: float = Field(default=5 * 24 * 3600, gt=0, description="Failing without success.")
     delivery_log_retention_days: int = Field(
         default=30,

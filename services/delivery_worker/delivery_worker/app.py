@@ -54,7 +54,7 @@ class WorkerApp:
             settings,
             settings.topics.webhooks_config,
             self.view,
-            settings.kafka_fetch_max_wait_ms,
+            settings.kafka_background_fetch_max_wait_ms,
         )
         self.supervisor = LoopSupervisor()
         self.ops = OpsServer(

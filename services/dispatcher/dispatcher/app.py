@@ -57,7 +57,7 @@ class DispatcherApp:
         self.view.subscribe(self._on_config_change)
         self.patients = PatientIndex()
         bootstrap = settings.kafka_bootstrap_servers
-        wait_ms = settings.kafka_fetch_max_wait_ms
+        wait_ms = settings.kafka_background_fetch_max_wait_ms
         self.config = ConfigFollower(bootstrap, settings, self.topics.webhooks_config, self.view, wait_ms)
         self.patient_follower = ConfigFollower(
             bootstrap, settings, self.topics.patient_index, _PatientIndexSink(self.patients), wait_ms

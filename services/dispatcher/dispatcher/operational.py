@@ -23,7 +23,12 @@ from pydantic import ValidationError
 
 from contracts.base import ContractModel
 from contracts.catalogs import CAREHOOKS_INTEGRATION
-from contracts.events import DeliveryDeadLetteredV1, WebhookDeactivatedV1, WebhookHealthChangedV1
+from contracts.events import (
+    DeliveryDeadLetteredV1,
+    DlqReplayCompletedV1,
+    WebhookDeactivatedV1,
+    WebhookHealthChangedV1,
+)
 from dispatcher.events import InvalidInputError, NormalisedEvent
 
 
@@ -64,6 +69,14 @@ OPS_KINDS: dict[str, OpsKind] = {
         lambda r: r.delivery_id,
         lambda r: r.integration_id,
         lambda r: r.dead_lettered_at,
+    ),
+    "dlq_replay_completed.v1": OpsKind(
+        DlqReplayCompletedV1,
+        lambda r: "dlq.replay.completed",
+        "replay",
+        lambda r: r.replay_id,
+        lambda r: None,  # about a replay, not one webhook: ending a replay triggers nothing that loops
+        lambda r: r.finished_at,
     ),
 }
 

@@ -3,7 +3,8 @@
 One server, as in the dispatcher and the worker: ``service_kit.ops_http.OpsServer`` serves
 ``/healthz`` ``/readyz`` ``/metrics`` and the ``/dlq`` API mounted beside them. The core (pool,
 schema, producer, config view) is opened in :meth:`DlqReplayerApp.start`; the config view's
-follower is a critical loop (``/healthz`` 503 once it died).
+follower and the replay-end announcer (:mod:`dlq_replayer.announcements`) are critical loops
+(``/healthz`` 503 once one died).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 
+from dlq_replayer.announcements import CompletionAnnouncer
 from dlq_replayer.handlers import ApiState, create_api, headers_middleware
 from dlq_replayer.metrics import BASE, HTTP, REGISTRY
 from dlq_replayer.runtime import open_core
@@ -40,6 +42,7 @@ class DlqReplayerApp:
         )
         BASE.watch_ready(lambda: self.ready)
         self._core = contextlib.AsyncExitStack()
+        self._announcer: asyncio.Task[None] | None = None
 
     @property
     def ready(self) -> bool:
@@ -55,6 +58,12 @@ class DlqReplayerApp:
         self.state.runtime = runtime
         if runtime.followed is not None:
             self.supervisor.watch(runtime.followed.follower.task, "config-follower")
+        announcer = CompletionAnnouncer(
+            runtime.core.store, runtime.publisher, settings.topics.ops, settings.announce_interval_s
+        )
+        self.state.on_run_end = announcer.wake
+        self._announcer = asyncio.create_task(announcer.run(), name="replay-announcer")
+        self.supervisor.watch(self._announcer, "replay-announcer")
         await self.ops.start()
         logger.info("dlq replayer listening", extra={"host": settings.host, "port": self.ops.bound_port})
 
@@ -66,6 +75,9 @@ class DlqReplayerApp:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if self._announcer is not None:
+            self._announcer.cancel()
+            await asyncio.gather(self._announcer, return_exceptions=True)
         await self._core.aclose()
         self.state.runtime = None
         logger.info("dlq replayer stopped")

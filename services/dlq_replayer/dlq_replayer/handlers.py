@@ -51,6 +51,8 @@ class ApiState:
     runtime: Runtime | None = None
     tasks: set[asyncio.Task[object]] = field(default_factory=set)
     throttle: AuthThrottle = field(default_factory=AuthThrottle)
+    on_run_end: Callable[[], None] | None = None
+    """Called when a replay run's task ends (wakes the completion announcer)."""
 
     @property
     def core_runtime(self) -> Runtime:
@@ -269,6 +271,8 @@ def _track(state: ApiState, task: asyncio.Task[object]) -> None:
         tasks.discard(t)
         if not t.cancelled() and t.exception() is not None:
             logger.error("replay run failed", extra={"task": t.get_name(), "error": repr(t.exception())})
+        if state.on_run_end is not None:
+            state.on_run_end()
 
     task.add_done_callback(done)
 

@@ -64,7 +64,7 @@ async def open_core(
                 settings.kafka_bootstrap_servers,
                 settings,
                 topics.webhooks_config,
-                settings.kafka_fetch_max_wait_ms,
+                settings.kafka_background_fetch_max_wait_ms,
             )
             await followed.follower.start()
             webhooks = followed

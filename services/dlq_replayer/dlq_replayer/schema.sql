@@ -13,6 +13,12 @@ CREATE TABLE IF NOT EXISTS dlq_replays (
     runs          integer NOT NULL DEFAULT 1
 );
 CREATE INDEX IF NOT EXISTS dlq_replays_created_idx ON dlq_replays (created_at DESC);
+-- When a run's end was published on webhooks.ops (dlq.replay.completed); NULL = still to announce.
+-- Rows that existed before the column count as announced (no burst of old ends after an upgrade).
+ALTER TABLE dlq_replays ADD COLUMN IF NOT EXISTS announced_at timestamptz DEFAULT now();
+ALTER TABLE dlq_replays ALTER COLUMN announced_at DROP DEFAULT;
+CREATE INDEX IF NOT EXISTS dlq_replays_unannounced_idx
+    ON dlq_replays (finished_at) WHERE announced_at IS NULL AND finished_at IS NOT NULL;
 
 -- One row per selected DLQ record; 'sent' means the broker acknowledged the republished job.
 CREATE TABLE IF NOT EXISTS dlq_replay_items (

@@ -32,6 +32,12 @@ class DlqReplayerSettings(ServerSettings, DatabaseSettings, ReadyTimeoutSettings
     max_consecutive_send_failures: int = Field(
         default=3, ge=1, description="A replay stops (resumable) after this many sends failing in a row."
     )
+    announce_interval_s: float = Field(
+        default=10.0,
+        gt=0,
+        le=3600,
+        description="How often unannounced replay ends (dlq.replay.completed) are looked for, besides each run's end.",
+    )
 
     @field_validator("admin_token")
     @classmethod

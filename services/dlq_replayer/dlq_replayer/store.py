@@ -257,7 +257,7 @@ class ReplayStore:
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute(
                 """UPDATE dlq_replays SET status = 'running', runs = runs + 1, error = NULL,
-                          finished_at = NULL, updated_at = now() WHERE id = $1""",
+                          finished_at = NULL, announced_at = NULL, updated_at = now() WHERE id = $1""",
                 replay_id,
             )
             await record_audit(conn, actor, "dlq.replay.resume", details={"replay_id": replay_id})
@@ -265,12 +265,29 @@ class ReplayStore:
     async def finish(self, replay_id: str, status: str, error: str | None = None) -> None:
         """Record how a run ended."""
         await self.pool.execute(
-            """UPDATE dlq_replays SET status = $2, error = $3, updated_at = now(),
+            """UPDATE dlq_replays SET status = $2, error = $3, updated_at = now(), announced_at = NULL,
                       finished_at = CASE WHEN $2 = 'interrupted' THEN NULL ELSE now() END
                WHERE id = $1""",
             replay_id,
             status,
             error,
+        )
+
+    async def unannounced_ends(self, limit: int = 100) -> list[ReplayRecord]:
+        """Replays whose last run ended completed or failed and was not announced yet, oldest first."""
+        rows = await self.pool.fetch(
+            _SELECT_REPLAY + " WHERE r.announced_at IS NULL AND r.finished_at IS NOT NULL"
+            " AND r.status IN ('completed', 'failed') GROUP BY r.id ORDER BY r.finished_at LIMIT $1",
+            limit,
+        )
+        return [_record(r) for r in rows]
+
+    async def mark_announced(self, replay_id: str, finished_at: datetime) -> None:
+        """Stamp one end as announced (not a later end of the same replay: a resume moved finished_at)."""
+        await self.pool.execute(
+            "UPDATE dlq_replays SET announced_at = now() WHERE id = $1 AND finished_at = $2",
+            replay_id,
+            finished_at,
         )
 
     async def get(self, replay_id: str) -> ReplayRecord | None:

@@ -31,6 +31,10 @@ class Thresholds:
     max_failing_s: float
     failing_after: int = 3
     """Consecutive failed deliveries after which the webhook counts as failing (``webhook.failing``)."""
+    failing_below_rate: float = 0.5
+    """Recent success rate under which the webhook counts as failing (0 turns the rule off)."""
+    rate_window: int = 20
+    """Deliveries the recent success rate spans (its smoothing) and needs before it is trusted."""
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,32 @@ class Health:
     last_error: str | None = None
     last_error_category: str | None = None
     last_status_code: int | None = None
+    success_rate: float = 1.0
+    """Recent success rate of finished deliveries (exponentially weighted over ``rate_window``)."""
+    rated_deliveries: int = 0
+    """Finished deliveries the rate has seen (capped at ``RATED_CAP``)."""
+
+
+RATED_CAP = 1_000_000
+
+
+def rated(health: Health, succeeded: bool, window: int) -> Health:
+    """The health after one finished delivery entered the recent success rate.
+
+    An exponentially weighted mean (smoothing 2 / (window + 1), the span of a ``window``-long moving
+    average) needs two numbers per webhook instead of a ring of outcomes, and forgets old spells.
+    """
+    alpha = 2.0 / (window + 1)
+    rate = health.success_rate + alpha * ((1.0 if succeeded else 0.0) - health.success_rate)
+    return replace(health, success_rate=rate, rated_deliveries=min(health.rated_deliveries + 1, RATED_CAP))
+
+
+def rate_failing(health: Health, thresholds: Thresholds) -> bool:
+    """Whether the recent success rate is under the threshold (once it has seen a full window)."""
+    return (
+        health.rated_deliveries >= thresholds.rate_window
+        and health.success_rate < thresholds.failing_below_rate
+    )
 
 
 def describe_error(result: DeliveryResultV1) -> str:
@@ -63,7 +93,7 @@ def apply_result(
     if result.outcome == "succeeded":
         newest = max(filter(None, (health.last_success_at, result.attempted_at)))
         return replace(
-            health,
+            rated(health, True, thresholds.rate_window),
             consecutive_failures=0,
             last_failed_delivery=None,
             failing_since=None,
@@ -87,7 +117,9 @@ def apply_result(
         key = f"{result.delivery_id}/{result.replay_id or ''}"
         if key != health.last_failed_delivery:
             updated = replace(
-                updated, consecutive_failures=health.consecutive_failures + 1, last_failed_delivery=key
+                rated(updated, False, thresholds.rate_window),
+                consecutive_failures=health.consecutive_failures + 1,
+                last_failed_delivery=key,
             )
     if result.gone or result.status_code == 410:
         return updated, "auto-deactivated: the endpoint answered 410 Gone"
@@ -122,20 +154,31 @@ def health_transition(
 ) -> HealthChange | None:
     """``"failing"`` or ``"recovered"`` when one result moves the webhook across, else None.
 
-    Failing: ``failing_after`` deliveries in a row failed for good and that was not announced yet.
-    Recovered: a success after an announced failing spell (a deactivation resets the counters but is
-    no recovery: only a success is).
+    Failing (announced once per spell): ``failing_after`` deliveries in a row failed for good, or the
+    recent success rate fell under ``failing_below_rate``.
+    Recovered: a success after an announced failing spell once the rate is back at the threshold (so a
+    webhook at 40 % success does not flap failing / recovered on every success); a deactivation resets
+    the counters but is no recovery: only a success is.
     """
-    if not announced_failing and after.consecutive_failures >= thresholds.failing_after:
+    if not announced_failing and (
+        after.consecutive_failures >= thresholds.failing_after or rate_failing(after, thresholds)
+    ):
         return "failing"
-    if announced_failing and succeeded:
+    if announced_failing and succeeded and not rate_failing(after, thresholds):
         return "recovered"
     return None
 
 
 def reset_after_deactivation(health: Health) -> Health:
     """Counters restart so that a re-activated webhook gets a fresh chance."""
-    return replace(health, consecutive_failures=0, last_failed_delivery=None, failing_since=None)
+    return replace(
+        health,
+        consecutive_failures=0,
+        last_failed_delivery=None,
+        failing_since=None,
+        success_rate=1.0,
+        rated_deliveries=0,
+    )
 
 
 def _human(seconds: float) -> str:

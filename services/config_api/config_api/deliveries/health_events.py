@@ -24,7 +24,7 @@ async def announce_health_changes(
 
 
 def health_event(row: asyncpg.Record) -> WebhookHealthChangedV1:
-    """The record of one pending change (the counters and last error only when failing)."""
+    """The record of one pending change (the counters, rate and last error only when failing)."""
     failing = row["pending_health_change"] == "failing"
     return WebhookHealthChangedV1(
         webhook_id=row["webhook_id"],
@@ -33,5 +33,6 @@ def health_event(row: asyncpg.Record) -> WebhookHealthChangedV1:
         consecutive_failures=row["consecutive_failures"] if failing else 0,
         last_error=row["last_error"] if failing else None,
         last_status_code=row["last_status_code"] if failing else None,
+        success_rate=round(row["success_rate"], 3) if failing else None,
         changed_at=utcnow(),
     )

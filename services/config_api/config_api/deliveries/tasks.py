@@ -34,6 +34,8 @@ def thresholds_from(settings: ConfigApiSettings) -> Thresholds:
         max_consecutive_failures=settings.auto_disable_after_failures,
         max_failing_s=settings.auto_disable_after_s,
         failing_after=settings.failing_after_failures,
+        failing_below_rate=settings.failing_below_success_rate,
+        rate_window=settings.failing_rate_window,
     )
 
 
@@ -113,7 +115,7 @@ def start_delivery_tasks(app: FastAPI) -> list[asyncio.Task[None]]:
         settings.topics.delivery_results,
         maintenance.thresholds,
         after_store=maintenance.deactivate_pending,
-        fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
+        fetch_max_wait_ms=settings.kafka_background_fetch_max_wait_ms,
         box=app.state.box,
     )
     recoveries = RecoveryRunner(
