@@ -20,7 +20,13 @@ async def test_each_dead_loop_shows_on_healthz(start_worker: Callable[..., Await
         async with http.get(url) as resp:
             assert resp.status == 200, await resp.text()
         loops = app.supervisor.tasks
-        assert set(loops) == {"config-follower", "outbox-flusher", "delivery-loop", "retry-loop"}
+        assert set(loops) == {
+            "config-follower",
+            "outbox-flusher",
+            "delivery-loop",
+            "retry-loop",
+            "fetch-pacing",
+        }
         killed: list[str] = []
         for name, task in loops.items():
             task.cancel()

@@ -23,7 +23,8 @@ async def test_each_dead_loop_shows_on_healthz(
         status, body = await http_get(url)
         assert status == 200, body
         loops = app.supervisor.tasks
-        assert set(loops) == {"config-follower", "patient-index-follower", "intake"}
+        # fetch-pacing: the tests run with the embedded broker's settings (KAFKA_IDLE_FETCH_MAX_WAIT_MS)
+        assert set(loops) == {"config-follower", "patient-index-follower", "intake", "fetch-pacing"}
 
         async def broken(*_: Any, **__: Any) -> Any:
             raise RuntimeError("broken fetch")

@@ -16,9 +16,12 @@ EMBEDDED_BROKER_ENV: dict[str, str] = {
     # Tansu does not answer a long poll early when data arrives: a consumer would wait the whole
     # fetch wait (Kafka's default 500 ms) per hop, so the embedded stack polls every 10 ms instead.
     "KAFKA_FETCH_MAX_WAIT_MS": "10",
-    # ... except the consumers off the delivery path (config views, results ingest): 200 ms there cuts
-    # the idle stack's polling by about half and delays only a config change or a log line.
+    # ... except the consumers off the delivery path (the config API's results ingest, the DLQ replayer's
+    # config view): 200 ms there delays only a log line or the replayer's view of a change.
     "KAFKA_BACKGROUND_FETCH_MAX_WAIT_MS": "200",
+    # ... and the dispatcher's and worker's consumers poll every 100 ms after 2 s without a record, back
+    # to 10 ms on the first one (service_kit.fetch_pacing): a trickle keeps the short wait.
+    "KAFKA_IDLE_FETCH_MAX_WAIT_MS": "100",
     "DELIVERY_WORKER_POLL_TIMEOUT_MS": "100",
     "DELIVERY_WORKER_RETRY_FETCH_MAX_WAIT_MS": "100",
     # Memory storage: every start is an empty cluster, so the services create their topics.

@@ -148,16 +148,35 @@ class CommonSettings(KafkaClientSettings):
         validation_alias=AliasChoices("KAFKA_FETCH_MAX_WAIT_MS", "kafka_fetch_max_wait_ms"),
     )
     kafka_background_fetch_max_wait_ms: int = Field(
-        # Consumers off the delivery path (the config views, the results ingest) follow topics whose
-        # records need not arrive within milliseconds: on the embedded broker, which answers only when
-        # the wait is over, they need not poll every 10 ms like the dispatcher and the worker.
+        # Consumers off the delivery path (the config API's results ingest, the DLQ replayer's config view)
+        # follow topics whose records need not arrive within milliseconds: on the embedded broker, which
+        # answers only when the wait is over, they need not poll every 10 ms like the dispatcher and the
+        # worker (whose config views stay on the short wait: a change must apply before later events).
         default=500,
         ge=1,
         le=5000,
         validation_alias=AliasChoices(
             "KAFKA_BACKGROUND_FETCH_MAX_WAIT_MS", "kafka_background_fetch_max_wait_ms"
         ),
-        description="Fetch wait of the consumers off the delivery path (config views, results ingest).",
+        description="Fetch wait of the consumers off the delivery path (the config API's results ingest, "
+        "the DLQ replayer's config view).",
+    )
+    kafka_idle_fetch_max_wait_ms: int | None = Field(
+        # Off by default: a real broker answers a long poll early, so KAFKA_FETCH_MAX_WAIT_MS (500) already
+        # costs nothing idle. The embedded stack sets it (service_kit.fetch_pacing).
+        default=None,
+        ge=1,
+        le=5000,
+        validation_alias=AliasChoices("KAFKA_IDLE_FETCH_MAX_WAIT_MS", "kafka_idle_fetch_max_wait_ms"),
+        description="Fetch wait of the dispatcher's and the worker's job consumers after KAFKA_IDLE_AFTER_S "
+        "without a record (back to KAFKA_FETCH_MAX_WAIT_MS on the first one); unset: off.",
+    )
+    kafka_idle_after_s: float = Field(
+        default=2.0,
+        gt=0,
+        le=600,
+        validation_alias=AliasChoices("KAFKA_IDLE_AFTER_S", "kafka_idle_after_s"),
+        description="Seconds without a record after which KAFKA_IDLE_FETCH_MAX_WAIT_MS applies.",
     )
     event_loop: Literal["uvloop", "asyncio"] = Field(
         default="uvloop",

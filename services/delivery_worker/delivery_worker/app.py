@@ -21,6 +21,7 @@ from delivery_worker.metrics import WorkerMetrics
 from delivery_worker.outbox import Outbox
 from delivery_worker.settings import WorkerSettings
 from service_kit.config_view import ConfigFollower, WebhookView
+from service_kit.fetch_pacing import idle_pacer
 from service_kit.kafka import consumer_options, producer_options
 from service_kit.ops_http import OpsServer
 from service_kit.runtime import current_loop_name
@@ -54,7 +55,7 @@ class WorkerApp:
             settings,
             settings.topics.webhooks_config,
             self.view,
-            settings.kafka_background_fetch_max_wait_ms,
+            settings.kafka_fetch_max_wait_ms,  # a deactivation must reach the worker as fast as the jobs
         )
         self.supervisor = LoopSupervisor()
         self.ops = OpsServer(
@@ -75,6 +76,7 @@ class WorkerApp:
         """The consumer of the retry tiers."""
         self.deliverer: Deliverer | None = None
         self._loop_tasks: list[asyncio.Task[None]] = []
+        self._pacing: asyncio.Task[None] | None = None
         self._started = False
         self.metrics.watch_ready(lambda: self.ready)
 
@@ -153,6 +155,8 @@ class WorkerApp:
             stopping,
         )
         jobs, retry_jobs = self.jobs, self.retry_jobs
+        consumer = self.consumer
+        jobs.pacer = idle_pacer(lambda: consumer, s)  # new jobs only: the retry tiers wait long anyway
         self.metrics.pending.set_function(lambda: jobs.pending + retry_jobs.pending)
         # start() returns once the group assigned partitions: join both groups at the same time.
         async with asyncio.TaskGroup() as group:
@@ -164,6 +168,9 @@ class WorkerApp:
         ]
         for task in self._loop_tasks:
             self.supervisor.watch(task)
+        if jobs.pacer is not None:
+            self._pacing = asyncio.create_task(jobs.pacer.run(), name="fetch-pacing")
+            self.supervisor.watch(self._pacing)
         self._started = True
         logger.info(
             "delivery worker started",
@@ -214,6 +221,9 @@ class WorkerApp:
         for jobs in job_consumers:
             jobs.stopping.set()
         await asyncio.gather(*self._loop_tasks, return_exceptions=True)  # a dead one was reported already
+        if self._pacing is not None:
+            self._pacing.cancel()
+            await asyncio.gather(self._pacing, return_exceptions=True)
         await asyncio.gather(*(jobs.drain(self.settings.shutdown_grace_s) for jobs in job_consumers))
         for consumer in (self.consumer, self.retry_consumer):
             if consumer is not None:

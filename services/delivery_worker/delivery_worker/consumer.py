@@ -35,6 +35,7 @@ from delivery_worker.metrics import WorkerMetrics
 from delivery_worker.offsets import OffsetTracker
 from delivery_worker.outbox import Outbox, Publication
 from delivery_worker.plan import retry_due_ms
+from service_kit.fetch_pacing import FetchPacer
 
 logger = logging.getLogger(__name__)
 
@@ -109,6 +110,8 @@ class JobConsumer:
         self.stopping = asyncio.Event()
         self.group_id = ""
         """Consumer group, for the lag metric's ``group`` label (set by the app)."""
+        self.pacer: FetchPacer | None = None
+        """Lengthens the fetch wait while no job comes (set by the app; embedded broker only)."""
         self._room = asyncio.Event()
         self._progress = asyncio.Event()
         """Set whenever a job finishes (for waits on a condition about finished jobs)."""
@@ -144,6 +147,8 @@ class JobConsumer:
                     logger.warning("fetch failed, retrying", extra={"error": type(exc).__name__})
                     await asyncio.sleep(0.5)
                     continue
+                if batch and self.pacer is not None:
+                    self.pacer.seen()
                 # Priority partitions first, so their jobs also queue first for the concurrency limits.
                 for tp in sorted(batch, key=lambda t: t.topic != self.priority_topic):
                     self._dispatch(tp, batch[tp])

@@ -23,6 +23,7 @@ from dispatcher.metrics import DispatcherMetrics
 from dispatcher.patient_index import PatientIndex
 from dispatcher.settings import DispatcherSettings
 from service_kit.config_view import ConfigChange, ConfigFollower, WebhookView
+from service_kit.fetch_pacing import idle_pacer
 from service_kit.kafka import producer_options
 from service_kit.ops_http import OpsServer
 from service_kit.runtime import current_loop_name
@@ -57,7 +58,9 @@ class DispatcherApp:
         self.view.subscribe(self._on_config_change)
         self.patients = PatientIndex()
         bootstrap = settings.kafka_bootstrap_servers
-        wait_ms = settings.kafka_background_fetch_max_wait_ms
+        # The short wait, not the background one: a config change must apply before the events that
+        # follow it on a broker that holds fetches (tests/dispatcher/test_service.py).
+        wait_ms = settings.kafka_fetch_max_wait_ms
         self.config = ConfigFollower(bootstrap, settings, self.topics.webhooks_config, self.view, wait_ms)
         self.patient_follower = ConfigFollower(
             bootstrap, settings, self.topics.patient_index, _PatientIndexSink(self.patients), wait_ms
@@ -88,6 +91,8 @@ class DispatcherApp:
         self._producer: AIOKafkaProducer | None = None
         self.broker = build_broker(settings)
         self.intake = add_intake(self.broker, settings, self.topics, self._handle_batch)
+        self.pacer = idle_pacer(lambda: self.intake.consumer, settings)
+        self._pacing: asyncio.Task[None] | None = None
         self._consuming = False
         self.metrics.watch_ready(lambda: self.ready)
 
@@ -130,6 +135,9 @@ class DispatcherApp:
             # Not expected to end (FastStream handles Kafka errors, the batch handler never raises);
             # if one does, /healthz turns 503 and the process exits, so the orchestrator restarts it.
             self.supervisor.watch(task, "intake" if n == 0 else f"intake-{n}")
+        if self.pacer is not None:
+            self._pacing = asyncio.create_task(self.pacer.run(), name="fetch-pacing")
+            self.supervisor.watch(self._pacing, "fetch-pacing")
         logger.info(
             "dispatcher ready",
             extra={
@@ -143,6 +151,9 @@ class DispatcherApp:
         """Stop consuming (uncommitted records are re-read by the next owner), then close everything."""
         self.supervisor.stopping()
         self._consuming = False
+        if self._pacing is not None:
+            self._pacing.cancel()
+            await asyncio.gather(self._pacing, return_exceptions=True)
         if self._consumer is not None:
             _leave_group_even_in_generation_zero(self._consumer)
         await self.broker.stop()
@@ -171,6 +182,8 @@ class DispatcherApp:
         records = raw if isinstance(raw, tuple) else (raw,)
         if not records:
             return
+        if self.pacer is not None:
+            self.pacer.seen()
         outgoing: list[Outgoing] = []
         for record in records:
             outgoing.extend(self.processor.process_safely(_input(record), self.settings.handler_attempts))

@@ -32,7 +32,7 @@ def completion_record(record: ReplayRecord) -> DlqReplayCompletedV1:
     return DlqReplayCompletedV1(
         replay_id=record.id,
         dlq_topic=record.dlq_topic,
-        status=record.status,  # type: ignore[arg-type]  # narrowed by the assertion above
+        status=record.status,  # validated by the model (a str checked above)
         requested_by=record.requested_by,
         integration_ids=record.integration_ids,
         selected=record.selected,
