@@ -56,7 +56,8 @@ def test_no_pacer_unless_the_idle_wait_is_set() -> None:
         "kafka_fetch_max_wait_ms": 10,
         "webhook_secrets_key": generate_key(),
     }
-    assert idle_pacer(lambda: None, CommonSettings(**base)) is None
+    # (explicitly None: the test session's environment carries the embedded broker's value)
+    assert idle_pacer(lambda: None, CommonSettings(**base, kafka_idle_fetch_max_wait_ms=None)) is None
     same = CommonSettings(**base, kafka_idle_fetch_max_wait_ms=10)
     assert idle_pacer(lambda: None, same) is None
     pacer = idle_pacer(lambda: None, CommonSettings(**base, kafka_idle_fetch_max_wait_ms=100))
