@@ -60,6 +60,7 @@ SERVICE_MODULES = ("config_api", "dispatcher", "delivery_worker", "dlq_replayer"
 POLLING_KEYS = (
     "KAFKA_FETCH_MAX_WAIT_MS",
     "KAFKA_BACKGROUND_FETCH_MAX_WAIT_MS",
+    "KAFKA_IDLE_FETCH_MAX_WAIT_MS",
     "DELIVERY_WORKER_POLL_TIMEOUT_MS",
     "DELIVERY_WORKER_RETRY_FETCH_MAX_WAIT_MS",
 )
@@ -71,9 +72,10 @@ def profile_env(profile: str) -> dict[str, str]:
     fetch wait, to show what a longer wait buys and costs)."""
     if profile == "embedded":
         return dict(EMBEDDED_BROKER_ENV)
-    if profile == "flat":  # every consumer at the short wait (the embedded profile before 2026-12-02)
+    if profile == "flat":  # every consumer at the short wait, no pacing (the embedded profile before 2026-12-02)
         short = EMBEDDED_BROKER_ENV["KAFKA_FETCH_MAX_WAIT_MS"]
-        return {**EMBEDDED_BROKER_ENV, "KAFKA_BACKGROUND_FETCH_MAX_WAIT_MS": short}
+        flat = {k: v for k, v in EMBEDDED_BROKER_ENV.items() if k != "KAFKA_IDLE_FETCH_MAX_WAIT_MS"}
+        return {**flat, "KAFKA_BACKGROUND_FETCH_MAX_WAIT_MS": short}
     if profile.startswith("wait:"):
         return {**EMBEDDED_BROKER_ENV, "KAFKA_FETCH_MAX_WAIT_MS": str(int(profile.removeprefix("wait:")))}
     if profile != "real":

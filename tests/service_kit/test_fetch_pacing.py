@@ -26,25 +26,30 @@ def test_the_wait_lengthens_only_after_the_quiet_spell(quiet_for_s: float, expec
 
 
 class FakeFetcher:
-    _fetch_max_wait_ms = 10
+    def __init__(self) -> None:
+        self._fetch_max_wait_ms = 10
 
 
 class FakeConsumer:
-    _fetcher = FakeFetcher()
+    def __init__(self) -> None:
+        self._fetcher = FakeFetcher()
 
 
 def test_the_pacer_switches_after_quiet_and_snaps_back_on_a_record() -> None:
     now = [0.0]
     consumer: Any = FakeConsumer()
-    pacer = FetchPacer(lambda: consumer, 10, 100, quiet_after_s=2.0, clock=lambda: now[0])
+    other: Any = FakeConsumer()
+    pacer = FetchPacer(lambda: (consumer, other, None), 10, 100, quiet_after_s=2.0, clock=lambda: now[0])
     now[0] = 1.5
     pacer.tick()
     assert consumer._fetcher._fetch_max_wait_ms == 10 and pacer.current_ms == 10
     now[0] = 2.5
     pacer.tick()
     assert consumer._fetcher._fetch_max_wait_ms == 100 and pacer.current_ms == 100
+    assert other._fetcher._fetch_max_wait_ms == 100  # every consumer of the service, together
     pacer.seen()
     assert consumer._fetcher._fetch_max_wait_ms == 10 and pacer.current_ms == 10
+    assert other._fetcher._fetch_max_wait_ms == 10
     now[0] = 3.0
     pacer.tick()  # 0.5 s after the record: still busy
     assert pacer.current_ms == 10
@@ -57,10 +62,10 @@ def test_no_pacer_unless_the_idle_wait_is_set() -> None:
         "webhook_secrets_key": generate_key(),
     }
     # (explicitly None: the test session's environment carries the embedded broker's value)
-    assert idle_pacer(lambda: None, CommonSettings(**base, kafka_idle_fetch_max_wait_ms=None)) is None
+    assert idle_pacer(lambda: (), CommonSettings(**base, kafka_idle_fetch_max_wait_ms=None)) is None
     same = CommonSettings(**base, kafka_idle_fetch_max_wait_ms=10)
-    assert idle_pacer(lambda: None, same) is None
-    pacer = idle_pacer(lambda: None, CommonSettings(**base, kafka_idle_fetch_max_wait_ms=100))
+    assert idle_pacer(lambda: (), same) is None
+    pacer = idle_pacer(lambda: (), CommonSettings(**base, kafka_idle_fetch_max_wait_ms=100))
     assert pacer is not None and (pacer.busy_ms, pacer.idle_ms, pacer.quiet_after_s) == (10, 100, 2.0)
 
 

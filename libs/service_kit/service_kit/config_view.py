@@ -114,6 +114,13 @@ class ConfigFollower:
         self._task: asyncio.Task[None] | None = None
         self._caught_up = asyncio.Event()
         self._targets: dict[TopicPartition, int] = {}
+        self.on_records: Callable[[], None] | None = None
+        """Called after a fetch that returned records (the service's fetch pacer)."""
+
+    @property
+    def consumer(self) -> AIOKafkaConsumer | None:
+        """The following consumer (after :meth:`start`)."""
+        return self._consumer
 
     @property
     def ready(self) -> bool:
@@ -163,6 +170,8 @@ class ConfigFollower:
                 logger.warning("config topic fetch failed, retrying", extra={"error": type(exc).__name__})
                 await asyncio.sleep(0.5)
                 continue
+            if batches and self.on_records is not None:
+                self.on_records()
             for records in batches.values():
                 for record in records:
                     if record.key is None:

@@ -2,9 +2,9 @@
 
 For brokers that hold every fetch for its whole wait even when a record arrives (the embedded Tansu
 broker): there a consumer on the delivery path must fetch with a short wait to keep latency low, and
-then polls all night. With :class:`FetchPacer`, a consumer that saw no record for ``quiet_after_s``
-fetches with ``idle_ms`` instead of ``busy_ms``, and goes back to ``busy_ms`` as soon as a record comes
-in. A steady trickle never goes quiet, so it keeps the short wait; only the first record after a quiet
+then polls all night. With :class:`FetchPacer`, a service whose consumers saw no record for
+``quiet_after_s`` fetches with ``idle_ms`` instead of ``busy_ms``, and goes back to ``busy_ms`` as soon as
+a record comes in on any of them. A steady trickle never goes quiet, so it keeps the short wait; only the first record after a quiet
 spell waits up to ``idle_ms`` at each hop. On a real Kafka cluster, which answers a long poll as soon as
 data arrives, this is off (``KAFKA_IDLE_FETCH_MAX_WAIT_MS`` unset): the one fetch wait of 500 ms
 already costs nothing.
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from aiokafka import AIOKafkaConsumer
 
@@ -40,17 +40,23 @@ def set_fetch_wait(consumer: AIOKafkaConsumer, wait_ms: int) -> bool:
 
 
 class FetchPacer:
-    """Switches one consumer between the busy and the idle wait (:meth:`seen` on records, :meth:`run`)."""
+    """Switches a service's consumers between the busy and the idle wait together (:meth:`seen` on
+    records from any of them, :meth:`run`).
+
+    Together, so that the relative speed of a service's consumers stays what it was: the dispatcher's
+    config view must see a webhook change before the intake sees the events published after it, as with
+    one short wait for both (a config view left on the idle wait behind a busy intake would lag).
+    """
 
     def __init__(
         self,
-        consumer: Callable[[], AIOKafkaConsumer | None],
+        consumers: Callable[[], Iterable[AIOKafkaConsumer | None]],
         busy_ms: int,
         idle_ms: int,
         quiet_after_s: float = 2.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._consumer = consumer
+        self._consumers = consumers
         self.busy_ms = busy_ms
         self.idle_ms = idle_ms
         self.quiet_after_s = quiet_after_s
@@ -79,16 +85,17 @@ class FetchPacer:
             self.tick()
 
     def _apply(self, wait_ms: int) -> None:
-        consumer = self._consumer()
-        if consumer is not None and set_fetch_wait(consumer, wait_ms):
+        applied = [set_fetch_wait(c, wait_ms) for c in self._consumers() if c is not None]
+        if applied and all(applied):
             self.current_ms = wait_ms
 
 
 def idle_pacer(
-    consumer: Callable[[], AIOKafkaConsumer | None], settings: CommonSettings
+    consumers: Callable[[], Iterable[AIOKafkaConsumer | None]], settings: CommonSettings
 ) -> FetchPacer | None:
-    """The pacer of a consumer on the delivery path, or None when ``KAFKA_IDLE_FETCH_MAX_WAIT_MS`` is unset."""
+    """The pacer of a service's consumers on the short wait, or None when ``KAFKA_IDLE_FETCH_MAX_WAIT_MS``
+    is unset."""
     idle_ms = settings.kafka_idle_fetch_max_wait_ms
     if idle_ms is None or idle_ms == settings.kafka_fetch_max_wait_ms:
         return None
-    return FetchPacer(consumer, settings.kafka_fetch_max_wait_ms, idle_ms, settings.kafka_idle_after_s)
+    return FetchPacer(consumers, settings.kafka_fetch_max_wait_ms, idle_ms, settings.kafka_idle_after_s)

@@ -155,8 +155,11 @@ class WorkerApp:
             stopping,
         )
         jobs, retry_jobs = self.jobs, self.retry_jobs
-        consumer = self.consumer
-        jobs.pacer = idle_pacer(lambda: consumer, s)  # new jobs only: the retry tiers wait long anyway
+        consumer, follower = self.consumer, self.follower
+        # New jobs and the config view pace together (the retry tiers wait long anyway).
+        jobs.pacer = idle_pacer(lambda: (consumer, follower.consumer), s)
+        if jobs.pacer is not None:
+            follower.on_records = jobs.pacer.seen
         self.metrics.pending.set_function(lambda: jobs.pending + retry_jobs.pending)
         # start() returns once the group assigned partitions: join both groups at the same time.
         async with asyncio.TaskGroup() as group:

@@ -91,7 +91,13 @@ class DispatcherApp:
         self._producer: AIOKafkaProducer | None = None
         self.broker = build_broker(settings)
         self.intake = add_intake(self.broker, settings, self.topics, self._handle_batch)
-        self.pacer = idle_pacer(lambda: self.intake.consumer, settings)
+        # All three on the short wait pace together (service_kit.fetch_pacing: a config view left on the
+        # idle wait behind a busy intake would apply changes after the events that follow them).
+        self.pacer = idle_pacer(
+            lambda: (self.intake.consumer, self.config.consumer, self.patient_follower.consumer), settings
+        )
+        if self.pacer is not None:
+            self.config.on_records = self.patient_follower.on_records = self.pacer.seen
         self._pacing: asyncio.Task[None] | None = None
         self._consuming = False
         self.metrics.watch_ready(lambda: self.ready)
