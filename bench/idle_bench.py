@@ -72,7 +72,9 @@ def profile_env(profile: str) -> dict[str, str]:
     fetch wait, to show what a longer wait buys and costs)."""
     if profile == "embedded":
         return dict(EMBEDDED_BROKER_ENV)
-    if profile == "flat":  # every consumer at the short wait, no pacing (the embedded profile before 2026-12-02)
+    if (
+        profile == "flat"
+    ):  # every consumer at the short wait, no pacing (the embedded profile before 2026-12-02)
         short = EMBEDDED_BROKER_ENV["KAFKA_FETCH_MAX_WAIT_MS"]
         flat = {k: v for k, v in EMBEDDED_BROKER_ENV.items() if k != "KAFKA_IDLE_FETCH_MAX_WAIT_MS"}
         return {**flat, "KAFKA_BACKGROUND_FETCH_MAX_WAIT_MS": short}
