@@ -92,6 +92,13 @@ def asyncapi_document(topics: Topics | None = None) -> dict[str, Any]:
         "description": "W3C trace context, optional; carried along when present.",
     }
 
+    carried = {
+        "type": "string",
+        "description": "W3C trace context of the span that wrote the record (the dispatch span for jobs, "
+        "retry hops, dead letters and replays; the attempt span for results); present when tracing is on "
+        "or the input event carried one.",
+    }
+
     def integration(default: str) -> dict[str, Any]:
         return {
             "type": "string",
@@ -107,6 +114,7 @@ def asyncapi_document(topics: Topics | None = None) -> dict[str, Any]:
                 "description": "msg_ + 32 hex; the Standard Webhooks webhook-id.",
             },
             Headers.WEBHOOK_ID: {"type": "string"},
+            "traceparent": carried,
         },
         [Headers.MESSAGE_TYPE, Headers.DELIVERY_ID, Headers.WEBHOOK_ID],
     )
@@ -170,6 +178,7 @@ def asyncapi_document(topics: Topics | None = None) -> dict[str, Any]:
             "A job that will not be retried, with its attempts and reason.",
             _schema(DeadLetterV1, schemas),
             "Webhook id.",
+            _headers({"traceparent": carried}),
         ),
         "deliveryResult": _message(
             "deliveryResult",
@@ -177,6 +186,7 @@ def asyncapi_document(topics: Topics | None = None) -> dict[str, Any]:
             "The outcome of one attempt.",
             _schema(DeliveryResultV1, schemas),
             "Webhook id.",
+            _headers({"traceparent": carried}),
         ),
         "webhookConfig": _message(
             "webhookConfig",
