@@ -14,7 +14,13 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
-from contracts.asyncapi_inputs import fhir_payload, surveymonkey_payload
+from contracts.asyncapi_inputs import (
+    TRACEPARENT_CARRIED,
+    TRACEPARENT_IN,
+    fhir_payload,
+    integration_header,
+    surveymonkey_payload,
+)
 from contracts.asyncapi_ops import OPS_INTAKE, OPS_MESSAGES
 from contracts.catalogs import FHIR_INTERACTIONS
 from contracts.deliveries import DeadLetterV1, DeliveryJobV1, DeliveryResultV1
@@ -87,25 +93,6 @@ def asyncapi_document(topics: Topics | None = None) -> dict[str, Any]:
     """The whole document as plain data (deterministic: same code, same document)."""
     t = topics or Topics()
     schemas: dict[str, Any] = {}
-    traceparent = {
-        "type": "string",
-        "description": "W3C trace context, optional; carried along when present.",
-    }
-
-    carried = {
-        "type": "string",
-        "description": "W3C trace context of the span that wrote the record (the dispatch span for jobs, "
-        "retry hops, dead letters and replays; the attempt span for results); present when tracing is on "
-        "or the input event carried one.",
-    }
-
-    def integration(default: str) -> dict[str, Any]:
-        return {
-            "type": "string",
-            "maxLength": 128,
-            "description": f"Integration the event belongs to; default `{default}` when absent or empty.",
-        }
-
     job_headers = _headers(
         {
             Headers.MESSAGE_TYPE: {"const": "delivery_job.v1"},
@@ -114,7 +101,7 @@ def asyncapi_document(topics: Topics | None = None) -> dict[str, Any]:
                 "description": "msg_ + 32 hex; the Standard Webhooks webhook-id.",
             },
             Headers.WEBHOOK_ID: {"type": "string"},
-            "traceparent": carried,
+            "traceparent": TRACEPARENT_CARRIED,
         },
         [Headers.MESSAGE_TYPE, Headers.DELIVERY_ID, Headers.WEBHOOK_ID],
     )
@@ -128,8 +115,8 @@ def asyncapi_document(topics: Topics | None = None) -> dict[str, Any]:
             "Producer's choice (the object id is usual); not used for routing.",
             _headers(
                 {
-                    Headers.INTEGRATION_ID: integration("surveymonkey"),
-                    "traceparent": traceparent,
+                    Headers.INTEGRATION_ID: integration_header("surveymonkey"),
+                    "traceparent": TRACEPARENT_IN,
                 }
             ),
         ),
@@ -141,13 +128,13 @@ def asyncapi_document(topics: Topics | None = None) -> dict[str, Any]:
             "Producer's choice (`<Type>/<id>` is usual); not used for routing.",
             _headers(
                 {
-                    Headers.INTEGRATION_ID: integration("ehr"),
+                    Headers.INTEGRATION_ID: integration_header("ehr"),
                     Headers.FHIR_INTERACTION: {
                         "type": "string",
                         "enum": list(FHIR_INTERACTIONS),
                         "description": "Interaction of a single resource (default update); Bundles carry it per entry.",
                     },
-                    "traceparent": traceparent,
+                    "traceparent": TRACEPARENT_IN,
                 }
             ),
         ),
@@ -178,7 +165,7 @@ def asyncapi_document(topics: Topics | None = None) -> dict[str, Any]:
             "A job that will not be retried, with its attempts and reason.",
             _schema(DeadLetterV1, schemas),
             "Webhook id.",
-            _headers({"traceparent": carried}),
+            _headers({"traceparent": TRACEPARENT_CARRIED}),
         ),
         "deliveryResult": _message(
             "deliveryResult",
@@ -186,7 +173,7 @@ def asyncapi_document(topics: Topics | None = None) -> dict[str, Any]:
             "The outcome of one attempt.",
             _schema(DeliveryResultV1, schemas),
             "Webhook id.",
-            _headers({"traceparent": carried}),
+            _headers({"traceparent": TRACEPARENT_CARRIED}),
         ),
         "webhookConfig": _message(
             "webhookConfig",

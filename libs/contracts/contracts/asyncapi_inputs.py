@@ -1,4 +1,5 @@
-"""JSON Schemas of the two input topics' payloads, for the AsyncAPI document (:mod:`contracts.asyncapi`).
+"""JSON Schemas of the two input topics' payloads and of the headers records carry, for the AsyncAPI
+document (:mod:`contracts.asyncapi`).
 
 Inputs are not our models: SurveyMonkey callbacks and FHIR resources / Bundles. These schemas describe
 what the dispatcher accepts (docs/dispatcher.md, "Inputs"); the enums come from the catalogs.
@@ -9,6 +10,26 @@ from __future__ import annotations
 from typing import Any
 
 from contracts.catalogs import FHIR_RESOURCE_TYPES, SURVEYMONKEY_EVENT_TYPES, SURVEYMONKEY_OBJECT_TYPES
+
+TRACEPARENT_IN = {
+    "type": "string",
+    "description": "W3C trace context, optional; carried along when present.",
+}
+TRACEPARENT_CARRIED = {
+    "type": "string",
+    "description": "W3C trace context of the span that wrote the record (the dispatch span for jobs, "
+    "retry hops, dead letters and replays; the attempt span for results); present when tracing is on "
+    "or the input event carried one.",
+}
+
+
+def integration_header(default: str) -> dict[str, Any]:
+    """The ``integration-id`` header of an input topic whose integration defaults to ``default``."""
+    return {
+        "type": "string",
+        "maxLength": 128,
+        "description": f"Integration the event belongs to; default `{default}` when absent or empty.",
+    }
 
 
 def surveymonkey_payload() -> dict[str, Any]:
