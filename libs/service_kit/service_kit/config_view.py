@@ -22,6 +22,10 @@ from service_kit.kafka import consumer_options
 from service_kit.kafka_security import KafkaClientSettings
 
 logger = logging.getLogger(__name__)
+CATCH_UP_POLL_MS = 200
+"""Poll timeout until the view caught up (an empty poll ends the catch-up, so it sets the start time)."""
+FOLLOW_POLL_MS = 1000
+"""Poll timeout afterwards: one idle wake-up a second; a record ends the wait at once."""
 
 _RECORD = TypeAdapter[WebhookConfigV1 | PriorityRulesV1](ConfigRecord)
 
@@ -165,7 +169,10 @@ class ConfigFollower:
         consumer = self._consumer
         while True:
             try:
-                batches = await consumer.getmany(timeout_ms=200, max_records=1000)
+                # Short polls until caught up (that takes an empty poll), then long ones: a record
+                # ends the wait at once, so the timeout only sets the idle wake-up rate.
+                timeout_ms = FOLLOW_POLL_MS if self._caught_up.is_set() else CATCH_UP_POLL_MS
+                batches = await consumer.getmany(timeout_ms=timeout_ms, max_records=1000)
             except KafkaError as exc:
                 logger.warning("config topic fetch failed, retrying", extra={"error": type(exc).__name__})
                 await asyncio.sleep(0.5)

@@ -17,6 +17,11 @@ The broker runs without FastStream's dependency injection (``apply_types=False``
 the ackable batch message as its only argument (the decoder returns the message itself), which spares a
 worker-thread hand-off per batch that resolving a context parameter costs.
 
+FastStream's batch poll sleeps ``batch_timeout_ms`` after every empty poll before it polls again (ten
+idle wake-ups a second at 50 ms, and up to 50 ms more for the first record after a quiet spell). The
+intake replaces that poll with a plain long ``getmany`` (:func:`poll_without_idle_sleep`): aiokafka
+returns it on the first record, so its timeout only sets the idle wake-up rate.
+
 The broker is ``consumer_only``: jobs are published with the dispatcher's own producer (exact headers,
 no ``content-type`` / ``correlation_id`` added per record, nothing between the job and the send).
 """
@@ -25,9 +30,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from itertools import chain
 from typing import Any
 
-from aiokafka import ConsumerRecord
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.message import KafkaAckableMessage, KafkaMessage
@@ -43,11 +49,11 @@ _SUBSCRIBER_OPTIONS = frozenset(
     {"auto_offset_reset", "fetch_max_wait_ms", "fetch_min_bytes", "max_partition_fetch_bytes"}
 )
 BATCH_TIMEOUT_MS = 50
-"""How long one poll waits for records (FastStream's batch_timeout_ms).
-
-FastStream sleeps as long again after an empty poll without fetching, so this bounds the extra wait of
-the first record after an idle spell (50 ms; 10 idle wake-ups a second).
-"""
+"""FastStream's ``batch_timeout_ms``: unused by the poll that replaces FastStream's (kept small so that
+FastStream's own poll, were it ever back, would cost at most 50 ms per quiet spell)."""
+POLL_TIMEOUT_MS = 1000
+"""How long one poll waits when nothing arrives: one idle wake-up a second. A record ends the wait at
+once (aiokafka's ``getmany`` returns on the first fetched record), so this never delays one."""
 
 
 def build_broker(settings: DispatcherSettings) -> KafkaBroker:
@@ -152,4 +158,21 @@ def add_intake(
     subscriber(on_batch, parser=parse_batch, decoder=as_message)
     if not isinstance(subscriber, BatchSubscriber):  # batch=True; the check narrows FastStream's overloads
         raise TypeError(f"expected a batch subscriber, got {type(subscriber).__name__}")
+    poll_without_idle_sleep(subscriber, POLL_TIMEOUT_MS)
     return subscriber
+
+
+def poll_without_idle_sleep(subscriber: BatchSubscriber, timeout_ms: int) -> None:
+    """Replace the subscriber's poll with one long ``getmany`` that does not sleep after an empty poll.
+
+    FastStream's consume loop takes each batch from ``get_msg`` and skips an empty one; its own
+    ``get_msg`` sleeps ``batch_timeout_ms`` after an empty poll. An instance attribute shadows the method
+    (FastStream calls ``self.get_msg``); ``tests/dispatcher/test_intake.py`` fails if that stops holding.
+    """
+    max_records = subscriber.max_records
+
+    async def get_msg(consumer: AIOKafkaConsumer) -> tuple[ConsumerRecord[bytes, bytes], ...]:
+        batches = await consumer.getmany(timeout_ms=timeout_ms, max_records=max_records)
+        return tuple(chain.from_iterable(batches.values()))
+
+    subscriber.get_msg = get_msg  # type: ignore[method-assign]
