@@ -185,6 +185,12 @@ def test_service_metrics_carry_runtime_collectors_build_info_readiness_and_lag()
         (("group", "g"), ("partition", "3"), ("service", "dispatcher"), ("topic", "events")): 0.0,
         (("group", "g"), ("partition", "1"), ("service", "dispatcher"), ("topic", "events")): 42.0,
     }
+    # Unchanged values are skipped, changed ones still land (the child is cached per partition).
+    metrics.set_lag("g", "events", 1, 42)
+    metrics.set_lag("g", "events", 1, 7)
+    metrics.set_lag("g", "events", 3, 2)
+    lag = _samples(metrics.registry, "carehooks_kafka_consumer_lag")
+    assert sorted(lag.values()) == [2.0, 7.0]
 
 
 def test_service_metrics_refuse_the_process_wide_registry() -> None:

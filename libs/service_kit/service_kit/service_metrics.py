@@ -71,6 +71,7 @@ class ServiceMetrics:
             ["service", "group", "topic", "partition"],
             registry=r,
         )
+        self._lag: dict[tuple[str, str, int], tuple[Gauge, int]] = {}
         self._integrations: KnownIntegrations | None = None
 
     def watch_integrations(self, view: WebhookView) -> None:
@@ -90,5 +91,19 @@ class ServiceMetrics:
         self.ready.labels(self.service).set(1.0 if ready else 0.0)
 
     def set_lag(self, group: str, topic: str, partition: int, lag: int) -> None:
-        """Records ``group`` is behind on one partition (negative values are clamped to 0)."""
-        self.consumer_lag.labels(self.service, group, topic, str(partition)).set(max(lag, 0))
+        """Records ``group`` is behind on one partition (negative values are clamped to 0).
+
+        Called per batch and per commit tick for every assigned partition: the labelled child is looked
+        up once, and an unchanged value (an idle partition) is not set again.
+        """
+        value = max(lag, 0)
+        key = (group, topic, partition)
+        known = self._lag.get(key)
+        if known is None:
+            child = self.consumer_lag.labels(self.service, group, topic, str(partition))
+        elif known[1] != value:
+            child = known[0]
+        else:
+            return
+        child.set(value)
+        self._lag[key] = (child, value)
