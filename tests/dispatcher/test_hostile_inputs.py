@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
+from aiokafka.errors import KafkaTimeoutError
 from dispatcher_helpers import sample, sm_body, webhook
 from dispatcher_kafka import Bus, invalid_copy, running, settings_for
 
@@ -98,10 +99,10 @@ async def test_a_failed_publish_is_not_committed_and_the_batch_is_read_again(
 ) -> None:
     settings = settings_for(kafka_bootstrap, topic_prefix, secrets_key)
     async with catch_all(kafka_bootstrap, topics, settings) as (bus, app):
-        real = app._publish
+        real = app._send
         failures = 0
 
-        async def failing_once(outgoing: list[Outgoing]) -> bool:
+        async def failing_once(outgoing: Sequence[Outgoing]) -> asyncio.Future[Any]:
             nonlocal failures
             if failures == 0 and outgoing:
                 failures += 1
@@ -110,10 +111,12 @@ async def test_a_failed_publish_is_not_committed_and_the_batch_is_read_again(
                 assert committed in (None, 0)  # nothing of this batch committed yet
                 if how == "unexpected exception":
                     raise RuntimeError("a bug in publishing")
-                return False
+                refused: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+                refused.set_exception(KafkaTimeoutError())
+                return refused
             return await real(outgoing)
 
-        app._publish = failing_once  # type: ignore[method-assign]
+        app._send = failing_once  # type: ignore[method-assign]
         await bus.publish({"resourceType": "Task", "id": "retried"}, partition=0)
         (job,) = await bus.collect(1, topics.deliveries)
         assert DeliveryJobV1.model_validate_json(job.value).object_id == "retried"

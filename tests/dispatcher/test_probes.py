@@ -24,7 +24,13 @@ async def test_each_dead_loop_shows_on_healthz(
         assert status == 200, body
         loops = app.supervisor.tasks
         # fetch-pacing: the tests run with the embedded broker's settings (KAFKA_IDLE_FETCH_MAX_WAIT_MS)
-        assert set(loops) == {"config-follower", "patient-index-follower", "intake", "fetch-pacing"}
+        assert set(loops) == {
+            "config-follower",
+            "patient-index-follower",
+            "intake",
+            "intake-commits",
+            "fetch-pacing",
+        }
 
         async def broken(*_: Any, **__: Any) -> Any:
             raise RuntimeError("broken fetch")

@@ -1,19 +1,21 @@
 """Composition root: ``create_app(settings)`` wires the config view, patient index, intake and producer.
 
 The intake runs on FastStream (:mod:`dispatcher.intake`): a batch subscriber with manual
-acknowledgement. A batch is acknowledged (its offsets committed) only after the broker acknowledged
-every record produced from it (at-least-once), and the FastStream broker is started only once the
+acknowledgement. A batch's offsets are committed only after the broker acknowledged every record
+produced from it and every earlier batch's (at-least-once; :mod:`dispatcher.pipeline` keeps up to
+``DISPATCHER_PIPELINE_DEPTH`` batches in flight), and the FastStream broker is started only once the
 config view and the patient index caught up.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
+from collections.abc import Sequence
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
-from aiokafka.errors import IllegalStateError, KafkaError
+from aiokafka.errors import KafkaError
 from faststream.kafka.message import KafkaMessage
 
 from dispatcher.handlers import EventProcessor, InputRecord, Outgoing, ProcessingLimits
@@ -21,6 +23,7 @@ from dispatcher.intake import add_intake, build_broker
 from dispatcher.matching import WebhookIndex
 from dispatcher.metrics import DispatcherMetrics
 from dispatcher.patient_index import PatientIndex
+from dispatcher.pipeline import BatchPipeline
 from dispatcher.settings import DispatcherSettings
 from service_kit.config_view import ConfigChange, ConfigFollower, WebhookView
 from service_kit.fetch_pacing import idle_pacer
@@ -90,7 +93,10 @@ class DispatcherApp:
         )
         self._producer: AIOKafkaProducer | None = None
         self.broker = build_broker(settings)
-        self.intake = add_intake(self.broker, settings, self.topics, self._handle_batch)
+        self.pipeline = BatchPipeline(lambda: self.intake.consumer, settings.pipeline_depth)
+        self.intake = add_intake(self.broker, settings, self.topics, self._handle_batch, self.pipeline)
+        self._committing: asyncio.Task[None] | None = None
+        self._stopping = False
         # All three on the short wait pace together (service_kit.fetch_pacing: a config view left on the
         # idle wait behind a busy intake would apply changes after the events that follow them).
         self.pacer = idle_pacer(
@@ -135,6 +141,8 @@ class DispatcherApp:
         # Matching against a half-built view would silently drop deliveries: wait for both views first.
         await self.config.wait_ready(settings.ready_timeout_s)
         await self.patient_follower.wait_ready(settings.ready_timeout_s)
+        self._committing = asyncio.create_task(self.pipeline.run(), name="intake-commits")
+        self.supervisor.watch(self._committing, "intake-commits")
         await self.broker.start()
         self._consuming = True
         for n, task in enumerate(self.intake.tasks):
@@ -157,9 +165,16 @@ class DispatcherApp:
         """Stop consuming (uncommitted records are re-read by the next owner), then close everything."""
         self.supervisor.stopping()
         self._consuming = False
+        self._stopping = True
         if self._pacing is not None:
             self._pacing.cancel()
             await asyncio.gather(self._pacing, return_exceptions=True)
+        # Batches already sent are committed if the broker acknowledges them in time; the handler takes no
+        # new ones meanwhile (their records stay uncommitted: the next owner reads them).
+        await self.pipeline.drain(self.settings.ready_timeout_s / 4)
+        if self._committing is not None:
+            self._committing.cancel()
+            await asyncio.gather(self._committing, return_exceptions=True)
         if self._consumer is not None:
             _leave_group_even_in_generation_zero(self._consumer)
         await self.broker.stop()
@@ -170,44 +185,32 @@ class DispatcherApp:
         await self.ops.stop()
 
     async def _handle_batch(self, message: KafkaMessage) -> None:
-        """One polled batch: process, publish, wait for every ack, then commit (never raises).
+        """One polled batch: process, hand its jobs to the producer, track it in the pipeline (never raises).
 
-        With manual acknowledgement an exception escaping here would leave the batch neither committed
-        nor rewound, and the next batch's commit would skip it: anything unexpected rewinds it instead.
+        With manual acknowledgement an exception escaping here would only be logged by FastStream, and a
+        later batch's commit would pass this one: anything unexpected fails the pipeline instead, and the
+        next poll reads the batch again.
         """
+        raw = message.raw_message
+        records: tuple[ConsumerRecord, ...] = raw if isinstance(raw, tuple) else (raw,)
+        if not records or self._stopping:
+            return  # nothing is committed after it: left for the next owner
         try:
-            await self._process_batch(message)
+            await self._process_batch(records)
         except Exception as exc:  # noqa: BLE001 - the net under the batch, by design
             logger.error("batch handling failed; it will be read again", extra={"error": type(exc).__name__})
-            with contextlib.suppress(IllegalStateError, KafkaError):
-                await message.nack()
-            await asyncio.sleep(0.5)
+            self.pipeline.add(records, _failed(exc))
 
-    async def _process_batch(self, message: KafkaMessage) -> None:
-        raw = message.raw_message
-        records = raw if isinstance(raw, tuple) else (raw,)
-        if not records:
-            return
+    async def _process_batch(self, records: tuple[ConsumerRecord, ...]) -> None:
         if self.pacer is not None:
             self.pacer.seen()
         outgoing: list[Outgoing] = []
         for record in records:
             outgoing.extend(self.processor.process_safely(_input(record), self.settings.handler_attempts))
-        if not await self._publish(outgoing):
-            # Re-process the batch: same delivery ids, receivers de-duplicate. A partition revoked
-            # meanwhile is re-read by its new owner from the last commit instead.
-            with contextlib.suppress(IllegalStateError, KafkaError):
-                await message.nack()
-            await asyncio.sleep(0.5)
-            return
-        try:
-            # Commits the consumer's position, i.e. the end of this batch (the loop fetches again only
-            # after this handler returned).
-            await message.ack()
-        except KafkaError as exc:
-            # A rebalance took the partitions; their new owner re-reads from the last commit.
-            logger.warning("offset commit failed", extra={"error": type(exc).__name__})
+        self.pipeline.add(records, await self._send(outgoing))
         self._record_lag(records)
+        # The next batch is fetched while this one's jobs are acknowledged, up to the pipeline's depth.
+        await self.pipeline.wait_for_room()
 
     def _record_lag(self, records: tuple[ConsumerRecord, ...]) -> None:
         consumer = self._consumer
@@ -221,25 +224,36 @@ class DispatcherApp:
             if highwater is not None:
                 self.metrics.set_lag(self.settings.group_id, tp.topic, tp.partition, highwater - next_offset)
 
-    async def _publish(self, outgoing: list[Outgoing]) -> bool:
-        """Send everything and wait for the broker's acks; False when anything failed."""
+    async def _send(self, outgoing: Sequence[Outgoing]) -> asyncio.Future[Any]:
+        """Hand every record to the producer; the future completes once the broker acknowledged them all
+        (or with the first error)."""
         if not outgoing:
-            return True
+            done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+            done.set_result(None)
+            return done
         assert self._producer is not None
         try:
             futures = [
                 await self._producer.send(o.topic, o.value, key=o.key, headers=o.headers) for o in outgoing
             ]
-            await asyncio.gather(*futures)
         except KafkaError as exc:
-            logger.warning(
-                "publishing jobs failed; the batch will be re-processed", extra={"error": type(exc).__name__}
-            )
-            return False
+            return _failed(exc)
+        acks = asyncio.gather(*futures)
+        acks.add_done_callback(lambda f: self._count_jobs(f, outgoing))
+        return acks
+
+    def _count_jobs(self, acks: asyncio.Future[Any], outgoing: Sequence[Outgoing]) -> None:
+        if acks.cancelled() or acks.exception() is not None:
+            return
         for o in outgoing:
             if o.job_labels is not None:
                 self.metrics.jobs_emitted.labels(*o.job_labels).inc()
-        return True
+
+
+def _failed(exc: BaseException) -> asyncio.Future[Any]:
+    failed: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    failed.set_exception(exc)
+    return failed
 
 
 def _input(record: ConsumerRecord) -> InputRecord:

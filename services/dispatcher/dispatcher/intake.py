@@ -1,11 +1,12 @@
 """The event intake on FastStream: one batch subscriber over the input topics, acknowledged by hand.
 
 FastStream runs the consumer (group membership, fetch loop, one handler call per polled batch); the
-dispatcher decides when a batch is done. The subscriber uses ``AckPolicy.MANUAL`` (auto-commit off),
-so nothing is committed until the handler calls :meth:`KafkaMessage.ack` after the broker acknowledged
-every record produced from the batch; :meth:`KafkaMessage.nack` rewinds each partition of the batch to
-its first record so that the batch is fetched again. The handler must not raise: with a manual policy
-FastStream would log the error and move on, and the next ack would commit past the batch.
+dispatcher decides when a batch is done. The subscriber uses ``AckPolicy.MANUAL`` (auto-commit off), so
+FastStream commits nothing; the dispatcher's :class:`~dispatcher.pipeline.BatchPipeline` commits each
+batch's offsets, in poll order, once the broker acknowledged every record produced from it, and rewinds
+the unfinished batches when a produce failed. (FastStream's ``ack()`` commits the consumer's position,
+which with batches in flight would pass records whose jobs are not acknowledged yet.) The handler must
+not raise: with a manual policy FastStream would log the error and move on.
 
 FastStream's own batch parser decodes every header value as UTF-8 (``j.decode()``): a header without a
 value (aiokafka hands ``None``) or with binary bytes makes it raise before the handler runs, the batch is
@@ -28,6 +29,7 @@ no ``content-type`` / ``correlation_id`` added per record, nothing between the j
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from itertools import chain
@@ -41,6 +43,7 @@ from faststream.kafka.subscriber.usecase import BatchSubscriber
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 
 from contracts.topics import Topics
+from dispatcher.pipeline import BatchPipeline
 from dispatcher.settings import DispatcherSettings
 from service_kit.kafka import consumer_options
 
@@ -51,6 +54,8 @@ _SUBSCRIBER_OPTIONS = frozenset(
 BATCH_TIMEOUT_MS = 50
 """FastStream's ``batch_timeout_ms``: unused by the poll that replaces FastStream's (kept small so that
 FastStream's own poll, were it ever back, would cost at most 50 ms per quiet spell)."""
+REWIND_PAUSE_S = 0.5
+"""Pause after a rewind, so that a broker refusing every produce is not hammered in a tight loop."""
 POLL_TIMEOUT_MS = 1000
 """How long one poll waits when nothing arrives: one idle wake-up a second. A record ends the wait at
 once (aiokafka's ``getmany`` returns on the first fetched record), so this never delays one."""
@@ -103,7 +108,11 @@ def faststream_security(options: dict[str, Any]) -> BaseSecurity | None:
 
 
 def add_intake(
-    broker: KafkaBroker, settings: DispatcherSettings, topics: Topics, handler: BatchHandler
+    broker: KafkaBroker,
+    settings: DispatcherSettings,
+    topics: Topics,
+    handler: BatchHandler,
+    pipeline: BatchPipeline | None = None,
 ) -> BatchSubscriber:
     """Subscribe ``handler`` to the input topics as one batch subscriber with manual acknowledgement.
 
@@ -129,7 +138,7 @@ def add_intake(
         description=(
             "SurveyMonkey callbacks, FHIR resources / Bundles and carehooks' operational records "
             "(webhooks.ops); one delivery job per matching webhook. "
-            "Offsets are committed per batch after every produced record was acknowledged."
+            "Offsets are committed per batch, in poll order, after every produced record was acknowledged."
         ),
         **options,
     )
@@ -158,21 +167,33 @@ def add_intake(
     subscriber(on_batch, parser=parse_batch, decoder=as_message)
     if not isinstance(subscriber, BatchSubscriber):  # batch=True; the check narrows FastStream's overloads
         raise TypeError(f"expected a batch subscriber, got {type(subscriber).__name__}")
-    poll_without_idle_sleep(subscriber, POLL_TIMEOUT_MS)
+    poll_without_idle_sleep(subscriber, POLL_TIMEOUT_MS, pipeline)
     return subscriber
 
 
-def poll_without_idle_sleep(subscriber: BatchSubscriber, timeout_ms: int) -> None:
+def poll_without_idle_sleep(
+    subscriber: BatchSubscriber, timeout_ms: int, pipeline: BatchPipeline | None = None
+) -> None:
     """Replace the subscriber's poll with one long ``getmany`` that does not sleep after an empty poll.
 
     FastStream's consume loop takes each batch from ``get_msg`` and skips an empty one; its own
     ``get_msg`` sleeps ``batch_timeout_ms`` after an empty poll. An instance attribute shadows the method
     (FastStream calls ``self.get_msg``); ``tests/dispatcher/test_intake.py`` fails if that stops holding.
+
+    The poll is also where a failed ``pipeline`` is rewound (:mod:`dispatcher.pipeline`): between two
+    fetches, so that a batch fetched before the rewind is dropped rather than handled after it.
     """
     max_records = subscriber.max_records
 
     async def get_msg(consumer: AIOKafkaConsumer) -> tuple[ConsumerRecord[bytes, bytes], ...]:
+        if pipeline is not None and pipeline.failed:
+            pipeline.rewind(consumer)
+            await asyncio.sleep(REWIND_PAUSE_S)
         batches = await consumer.getmany(timeout_ms=timeout_ms, max_records=max_records)
-        return tuple(chain.from_iterable(batches.values()))
+        records = tuple(chain.from_iterable(batches.values()))
+        if pipeline is not None and pipeline.failed:
+            pipeline.rewind(consumer, records)
+            return ()
+        return records
 
     subscriber.get_msg = get_msg  # type: ignore[method-assign]

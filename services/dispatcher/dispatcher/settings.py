@@ -33,6 +33,15 @@ class DispatcherSettings(ServerSettings, ConsumerGroupSettings, ReadyTimeoutSett
         default="US", description="Region of phone numbers written without a country code."
     )
     max_batch: int = Field(default=500, ge=1, le=10_000, description="Records per poll.")
+    pipeline_depth: int = Field(
+        default=4,
+        ge=1,
+        le=64,
+        description=(
+            "Polled batches whose jobs may await the broker's acknowledgement at once; each batch's offsets "
+            "are committed in poll order after all its jobs were acknowledged (1: one batch at a time)."
+        ),
+    )
     max_job_bytes: int = Field(
         default=3_500_000,
         ge=10_000,
