@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, cast
 
 import pytest
-from aiokafka import ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaTimeoutError
 
 from dispatcher.pipeline import BatchPipeline, commit_prefix, rewind_targets
@@ -35,6 +35,13 @@ def _records(tp: TopicPartition, first: int, last: int) -> list[ConsumerRecord[b
         ConsumerRecord(tp.topic, tp.partition, o, 0, 0, b"k", b"v", None, 1, 1, [])
         for o in range(first, last + 1)
     ]
+
+
+def _started(depth: int) -> tuple[_Consumer, BatchPipeline, asyncio.Task[None]]:
+    """A pipeline over the fake consumer, with its commit loop running."""
+    consumer = _Consumer()
+    pipeline = BatchPipeline(lambda: cast(AIOKafkaConsumer, consumer), depth=depth)
+    return consumer, pipeline, asyncio.create_task(pipeline.run())
 
 
 def _future() -> asyncio.Future[Any]:
@@ -67,9 +74,7 @@ def test_commit_prefix_takes_the_latest_offset_of_each_partition() -> None:
 
 
 async def test_a_later_acknowledged_batch_is_not_committed_before_an_earlier_one() -> None:
-    consumer = _Consumer()
-    pipeline = BatchPipeline(lambda: consumer, depth=4)  # type: ignore[arg-type, return-value]
-    committer = asyncio.create_task(pipeline.run())
+    consumer, pipeline, committer = _started(depth=4)
     first, second = _future(), _future()
     pipeline.add(_records(A0, 0, 9), first)
     pipeline.add(_records(A0, 10, 19) + _records(B0, 0, 4), second)
@@ -84,9 +89,7 @@ async def test_a_later_acknowledged_batch_is_not_committed_before_an_earlier_one
 
 
 async def test_a_refused_batch_stops_commits_and_the_rewind_reads_everything_unfinished_again() -> None:
-    consumer = _Consumer()
-    pipeline = BatchPipeline(lambda: consumer, depth=4)  # type: ignore[arg-type, return-value]
-    committer = asyncio.create_task(pipeline.run())
+    consumer, pipeline, committer = _started(depth=4)
     ok, refused, later = _future(), _future(), _future()
     pipeline.add(_records(A0, 0, 9), ok)
     pipeline.add(_records(A0, 10, 19) + _records(A1, 50, 59), refused)
@@ -99,7 +102,9 @@ async def test_a_refused_batch_stops_commits_and_the_rewind_reads_everything_unf
     assert pipeline.failed
     await asyncio.wait_for(pipeline.wait_for_room(), 1)  # a failed pipeline never blocks the handler
     # A batch polled after the failure is dropped with the rest and read again too.
-    pipeline.rewind(consumer, _records(A1, 60, 61) + _records(TopicPartition("c", 2), 4, 4))  # type: ignore[arg-type]
+    pipeline.rewind(
+        cast(AIOKafkaConsumer, consumer), _records(A1, 60, 61) + _records(TopicPartition("c", 2), 4, 4)
+    )
     assert consumer.seeks == {A0: 10, A1: 50, B0: 7, TopicPartition("c", 2): 4}
     assert not pipeline.failed and len(pipeline) == 0
     await _settle()
@@ -108,9 +113,7 @@ async def test_a_refused_batch_stops_commits_and_the_rewind_reads_everything_unf
 
 
 async def test_room_waits_for_the_oldest_batch_and_commits_skip_revoked_partitions() -> None:
-    consumer = _Consumer()
-    pipeline = BatchPipeline(lambda: consumer, depth=2)  # type: ignore[arg-type, return-value]
-    committer = asyncio.create_task(pipeline.run())
+    consumer, pipeline, committer = _started(depth=2)
     first, second = _future(), _future()
     pipeline.add(_records(A0, 0, 0), first)
     pipeline.add(_records(B0, 0, 0), second)
@@ -127,8 +130,8 @@ async def test_room_waits_for_the_oldest_batch_and_commits_skip_revoked_partitio
 
 
 async def test_drain_is_bounded() -> None:
-    consumer = _Consumer()
-    pipeline = BatchPipeline(lambda: consumer, depth=2)  # type: ignore[arg-type, return-value]
+    _, pipeline, committer = _started(depth=2)
+    committer.cancel()
     pipeline.add(_records(A0, 0, 0), _future())
     await asyncio.wait_for(pipeline.drain(0.05), 1)
     assert len(pipeline) == 1
