@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import json
 import os
 import secrets
@@ -35,8 +36,11 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
+import asyncpg
+import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -47,6 +51,8 @@ from chaos_lib.kafka_io import Publisher
 from chaos_lib.measure import cpu_seconds, latency_summary, spread
 from chaos_lib.stack import (
     REPO,
+    SERVICES,
+    Infra,
     ReceiverClient,
     ReceiverProc,
     StackConfig,
@@ -60,6 +66,7 @@ from contracts.webhooks import WebhookConfigV1
 from devstack.ports import free_port
 from service_kit.kafka import assign_from_beginning, consumer_options, ensure_topics, producer_options
 from service_kit.kafka_security import embedded_broker_client
+from service_kit.runtime import run as run_tuned
 from webhook_core.secrets_crypto import generate_key
 
 BENCH_RETRY = {
@@ -287,6 +294,49 @@ async def raw_hop_latency(
     return latency_summary(got)
 
 
+async def results_lag(config_api_url: str) -> float | None:
+    """Results the config API has yet to ingest (its lag gauge on the results topic), None if unknown."""
+    try:
+        async with aiohttp.ClientSession() as http, http.get(f"{config_api_url}/metrics") as resp:
+            text = await resp.text()
+    except aiohttp.ClientError:
+        return None
+    lags = [
+        float(line.rpartition(" ")[2])
+        for line in text.splitlines()
+        if line.startswith("carehooks_kafka_consumer_lag{") and 'delivery-results"' in line
+    ]
+    return sum(lags) if lags else None
+
+
+async def settle(config_api_url: str, timeout_s: float = 60.0) -> float:
+    """Wait until the config API has ingested every result of the previous phase (bounded); returns the
+    seconds waited. Without it a phase pays for the previous phase's backlog: after a burst at the
+    maximum rate the config API writes results to PostgreSQL for seconds, on the same two cores."""
+    began = time.monotonic()
+    await asyncio.sleep(1.0)  # the last results reach the results topic and the gauge
+    while time.monotonic() - began < timeout_s:
+        if (await results_lag(config_api_url)) == 0:
+            break
+        await asyncio.sleep(0.5)
+    return round(time.monotonic() - began, 1)
+
+
+def process_cpu(pids: dict[str, int]) -> dict[str, float]:
+    """CPU seconds so far of each process: this one (the publisher, stage tail and receipts) without
+    its children, which are the services, broker and receiver, counted apart."""
+    out = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    me = psutil.Process().cpu_times()
+    out["bench"] = me.user + me.system
+    return out
+
+
+def cores_used(pids: dict[str, int], before: dict[str, float], wall_s: float) -> dict[str, float]:
+    """Cores each process used since ``before`` (see :func:`process_cpu`) over ``wall_s``."""
+    now = process_cpu(pids)
+    return {name: round((now[name] - before[name]) / wall_s, 2) for name in now}
+
+
 def stage_summary(
     sent: dict[str, float], receipts: dict[str, float], tail: StageTail
 ) -> dict[str, dict[str, float]]:
@@ -449,84 +499,182 @@ async def scale_run(
         await producer.stop()
 
 
+@dataclasses.dataclass
+class Pipeline:
+    """Config API, dispatcher and one worker on topics and a database of their own."""
+
+    stack: StackConfig
+    topics: Topics
+    pub: Publisher
+    api: ConfigApi
+
+    async def close(self) -> None:
+        await self.api.close()
+        with contextlib.suppress(Exception):
+            await self.pub.stop()
+
+
+async def fresh_database(dsn: str, name: str) -> str:
+    """Create database ``name`` on the server of ``dsn``; returns its DSN."""
+    admin = await asyncpg.connect(dsn)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    parts = urlsplit(dsn)
+    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
+
+
+async def start_pipeline(
+    infra: Infra,
+    sup: Supervisor,
+    base: StackConfig,
+    tag: str,
+    receiver: ReceiverProc,
+    rx: ReceiverClient,
+    gen: EventGenerator,
+    max_in_flight: int,
+) -> Pipeline:
+    """(Re)start config API, dispatcher and worker on fresh topics (``<prefix><tag>.``) and a fresh
+    database, with the benchmark's webhook, warmed up.
+
+    Each phase that compares latencies starts from empty topics: the embedded broker's memory storage
+    gets slower as its topics grow (in one run a raw hop's p50 went from 12 to 27 ms and the broker's
+    CPU at the same rate from 0.6 to 0.8 cores between two repeats on the same topics), which would
+    charge each repeat for the records of the ones before it. A real Kafka's log does not.
+    """
+    for name in [n for n in sup.procs if n.startswith(SERVICES)]:
+        await asyncio.to_thread(sup.procs[name].stop)
+    stack = dataclasses.replace(
+        base,
+        topic_prefix=f"{base.topic_prefix}{tag}.",
+        dsn=await fresh_database(infra.dsn, f"bench_{tag}"),
+    )
+    for spec in service_specs(stack):
+        old = sup.procs.get(spec.name)
+        sup.add(spec).peak_rss = old.peak_rss if old is not None else 0
+    await asyncio.gather(*(sup.start(n, timeout_s=120) for n in SERVICES))
+    api = ConfigApi(sup.procs["config_api"].base_url, stack.admin_token)
+    await api.create_webhook(
+        "surveymonkey",
+        {
+            "name": "bench",
+            "subscription_url": receiver.url("bench"),
+            "event_types": ["response_completed"],
+            "retry_policy": BENCH_RETRY,
+            "timeout_ms": 5000,
+            "max_in_flight": max_in_flight,
+        },
+    )
+    topics = Topics().with_prefix(stack.topic_prefix)
+    pub = Publisher(infra.bootstrap, topics)
+    await pub.start()
+    # warm-up: the views must have the webhook (events published before the dispatcher's view has it
+    # match nothing, by design), and the first delivery opens connections
+    for _ in range(10):
+        warm = await pipeline_burst(pub, gen, rx, 20, 10.0)
+        print(f"warm-up {tag}: {warm}", flush=True)
+        if warm["delivered"]:
+            break
+    return Pipeline(stack, topics, pub, api)
+
+
+async def latency_repeat(
+    infra: Infra,
+    sup: Supervisor,
+    pipe: Pipeline,
+    receiver: ReceiverProc,
+    rx: ReceiverClient,
+    gen: EventGenerator,
+    body: bytes,
+    max_rate: float,
+    args: argparse.Namespace,
+) -> list[tuple[str, dict[str, Any], dict[str, float]]]:
+    """The 25/50/75 % phases on one pipeline, each beside a raw hop on the same broker; per phase
+    (percent, pipeline latencies with stages and cores used, raw hop)."""
+    raw_topics = Topics().with_prefix(f"{pipe.stack.topic_prefix}raw.")
+    await ensure_topics(infra.bootstrap, raw_topics, embedded_broker_client())
+    tail = StageTail(infra.bootstrap, pipe.topics)
+    await tail.start()
+    out = []
+    try:
+        for pct in ("25", "50", "75"):
+            waited = await settle(sup.procs["config_api"].base_url)
+            rate = max_rate * int(pct) / 100
+            pids = {
+                name: proc.process.pid for name, proc in sup.procs.items() if proc.alive() and proc.process
+            }
+            if infra.broker is not None:
+                pids["broker"] = infra.broker.process.pid
+            if receiver.process is not None:
+                pids["receiver"] = receiver.process.pid
+            cpu_before = process_cpu(pids)
+            wall_before = time.monotonic()
+            res = await latency_at(pipe.pub, gen, rx, rate, args.latency_seconds, tail)
+            res["cores_used"] = cores_used(pids, cpu_before, time.monotonic() - wall_before)
+            res["settled_after_s"] = waited
+            hop = await raw_hop_latency(
+                infra.bootstrap, raw_topics.surveymonkey_events, body, rate, args.latency_seconds
+            )
+            out.append((pct, res, hop))
+    finally:
+        await tail.stop()
+    return out
+
+
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     run_dir = REPO / ".run" / "bench" / time.strftime("%Y%m%d-%H%M%S")
     infra = start_infra(run_dir)
     sup = Supervisor(run_dir)
-    prefix = f"bench{int(time.time())}."
-    stack = StackConfig(
-        infra.bootstrap, infra.dsn, prefix, generate_key(), "bench-" + secrets.token_urlsafe(32)
+    base = StackConfig(
+        infra.bootstrap,
+        infra.dsn,
+        f"bench{int(time.time())}.",
+        generate_key(),
+        "bench-" + secrets.token_urlsafe(32),
     )
-    for spec in service_specs(stack):
-        sup.add(spec)
     receiver = ReceiverProc(run_dir, verify=False)
     receiver.start()
     rx = ReceiverClient(receiver.base_url)
-    topics = Topics().with_prefix(prefix)
     out: dict[str, Any] = {
         "machine": machine(),
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "args": vars(args),
     }
-    pub = Publisher(infra.bootstrap, topics)
-    api: ConfigApi | None = None
+    gen = EventGenerator(seed=1, poison_rate=0.0, run_tag="b")
+    pipe: Pipeline | None = None
     try:
-        await asyncio.gather(
-            *(sup.start(n, timeout_s=120) for n in ("config_api", "dispatcher", "delivery_worker"))
-        )
-        api = ConfigApi(sup.procs["config_api"].base_url, stack.admin_token)
-        await api.create_webhook(
-            "surveymonkey",
-            {
-                "name": "bench",
-                "subscription_url": receiver.url("bench"),
-                "event_types": ["response_completed"],
-                "retry_policy": BENCH_RETRY,
-                "timeout_ms": 5000,
-                "max_in_flight": args.max_in_flight,
-            },
-        )
-        await pub.start()
-        gen = EventGenerator(seed=1, poison_rate=0.0, run_tag="b")
-        # warm-up: the views must have the webhook (events published before the dispatcher's view has it
-        # match nothing, by design), and the first delivery opens connections
-        for _ in range(10):
-            warm = await pipeline_burst(pub, gen, rx, 20, 10.0)
-            print(f"warm-up: {warm}", flush=True)
-            if warm["delivered"]:
-                break
+        pipe = await start_pipeline(infra, sup, base, "tp", receiver, rx, gen, args.max_in_flight)
         body = sample_body(gen)
-        raw_topic = Topics().with_prefix(f"{prefix}raw.").surveymonkey_events
-        await ensure_topics(infra.bootstrap, Topics().with_prefix(f"{prefix}raw."), embedded_broker_client())
+        raw_topic = Topics().with_prefix(f"{pipe.stack.topic_prefix}raw.").surveymonkey_events
+        await ensure_topics(
+            infra.bootstrap, Topics().with_prefix(f"{pipe.stack.topic_prefix}raw."), embedded_broker_client()
+        )
         runs: dict[str, list[float]] = {"raw_http": [], "produce": [], "consume": [], "pipeline": []}
-        latency_runs: dict[str, list[dict[str, float]]] = {"25": [], "50": [], "75": []}
+        latency_runs: dict[str, list[dict[str, Any]]] = {"25": [], "50": [], "75": []}
         for i in range(args.repeats):
             runs["raw_http"].append(await raw_http(receiver.url("raw"), body, args.http_seconds))
             broker = await raw_broker(infra.bootstrap, raw_topic, body, args.broker_messages)
             runs["produce"].append(broker["produce_per_s"])
             runs["consume"].append(broker["consume_per_s"])
-            burst = await pipeline_burst(pub, gen, rx, args.burst, 180.0)
+            burst = await pipeline_burst(pipe.pub, gen, rx, args.burst, 180.0)
             runs["pipeline"].append(burst["deliveries_per_s"])
             print(
                 f"repeat {i + 1}: raw_http={runs['raw_http'][-1]:.0f}/s broker={broker} pipeline={burst}",
                 flush=True,
             )
         max_rate = spread(runs["pipeline"])["median"] or 1.0
-        tail = StageTail(infra.bootstrap, topics)
-        await tail.start()
         hop_runs: dict[str, list[dict[str, float]]] = {"25": [], "50": [], "75": []}
-        try:
-            for i in range(args.repeats):
-                for pct in ("25", "50", "75"):
-                    await asyncio.sleep(3.0)  # let the config API ingest the previous phase's results first
-                    rate = max_rate * int(pct) / 100
-                    res = await latency_at(pub, gen, rx, rate, args.latency_seconds, tail)
-                    latency_runs[pct].append(res)
-                    hop = await raw_hop_latency(infra.bootstrap, raw_topic, body, rate, args.latency_seconds)
-                    hop_runs[pct].append(hop)
-                    print(f"latency repeat {i + 1} at {pct}%: {res} raw hop {hop}", flush=True)
-        finally:
-            await tail.stop()
+        for i in range(args.repeats):
+            await pipe.close()
+            pipe = await start_pipeline(infra, sup, base, f"lat{i}", receiver, rx, gen, args.max_in_flight)
+            for pct, res, hop in await latency_repeat(
+                infra, sup, pipe, receiver, rx, gen, body, max_rate, args
+            ):
+                latency_runs[pct].append(res)
+                hop_runs[pct].append(hop)
+                print(f"latency repeat {i + 1} at {pct}%: {res} raw hop {hop}", flush=True)
         out["throughput"] = {k: spread(v) for k, v in runs.items()}
         med = {k: out["throughput"][k]["median"] or float("nan") for k in runs}
         out["ratios"] = {
@@ -568,7 +716,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 round(budget["end_to_end"]["p99"] / hop99, 2) if hop99 and hop99 == hop99 else None
             )
         if args.scale_out:
-            out["scale_out"] = await scale_out(sup, stack, pub, gen, rx, args)
+            await pipe.close()
+            pipe = await start_pipeline(infra, sup, base, "so", receiver, rx, gen, args.max_in_flight)
+            out["scale_out"] = await scale_out(sup, pipe.stack, pipe.pub, gen, rx, args)
         out["peak_rss_mb"] = sup.peak_rss_mb()
         # the pipeline's services would only add noise to the dispatcher-alone measurements
         for name in ("delivery_worker", "dispatcher", "delivery_worker_2", "dispatcher_2"):
@@ -576,7 +726,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 await asyncio.to_thread(sup.procs[name].stop)
         scales = []
         for n in args.scales:
-            res = await scale_run(infra.bootstrap, sup, stack, n, args.scale_events, args.repeats)
+            res = await scale_run(infra.bootstrap, sup, base, n, args.scale_events, args.repeats)
             print(f"scale {n}: {res}", flush=True)
             scales.append(res)
         out["dispatcher_scale"] = scales
@@ -586,10 +736,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             }
         return out
     finally:
-        if api is not None:
-            await api.close()
-        with contextlib.suppress(Exception):
-            await pub.stop()
+        if pipe is not None:
+            await pipe.close()
         await rx.close()
         receiver.stop()
         sup.shutdown()
@@ -692,7 +840,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     # The services get this process's environment (chaos_lib.stack): every one reads the setting.
     os.environ["KAFKA_PAYLOAD_ENCRYPTION"] = "true" if args.payload_encryption == "on" else "false"
-    out = asyncio.run(run(args))
+    # The load generator runs like the services (uvloop, tuned garbage collector). With CPython's
+    # default GC its full collections (90-100 ms every ~5 s, walking the measurements' dicts)
+    # paused the publisher, which then caught up with a clump of ~150 events at once: at 50 % load
+    # that clump, not the pipeline, made most of the p99 (2026-12-03: 1,500 events/s, e2e p99
+    # 100-233 ms with the default GC, 46 ms tuned), and the same pauses inflated the raw hop.
+    out = run_tuned(run(args), "uvloop")
     out["payload_encryption"] = args.payload_encryption
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=2, default=str) + "\n")
