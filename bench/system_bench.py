@@ -707,6 +707,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     q: spread([h.get(q, float("nan")) for h in hop_runs[pct]])["median"]
                     for q in ("p50", "p95", "p99")
                 },
+                # How busy the 2 cores were: near 2.0 in all, every stage queues for a CPU.
+                "cores_used": {
+                    name: spread([r["cores_used"][name] for r in rs if name in r.get("cores_used", {})])[
+                        "median"
+                    ]
+                    for name in (rs[0].get("cores_used", {}) if rs else {})
+                },
             }
             for pct, rs in latency_runs.items()
         }
@@ -791,6 +798,9 @@ def render(out: dict[str, Any]) -> str:
             f"budget at {pct} (p50/p95/p99 ms): {stages}; end-to-end p99 / raw hop p99 = "
             f"{b['end_to_end_p99_vs_raw_hop_p99']}"
         )
+        if b.get("cores_used"):
+            used = ", ".join(f"{name} {value}" for name, value in b["cores_used"].items())
+            lines.append(f"  cores used at {pct}: {used} (total {round(sum(b['cores_used'].values()), 2)})")
     for s in out.get("dispatcher_scale", []):
         lines.append(
             f"dispatcher with {s['webhooks']:>7} webhooks: {s['events_per_s']} events/s "
