@@ -135,3 +135,70 @@ async def test_drain_is_bounded() -> None:
     pipeline.add(_records(A0, 0, 0), _future())
     await asyncio.wait_for(pipeline.drain(0.05), 1)
     assert len(pipeline) == 1
+
+
+async def test_commits_are_coalesced_over_the_commit_interval() -> None:
+    consumer = _Consumer()
+    pipeline = BatchPipeline(lambda: cast(AIOKafkaConsumer, consumer), depth=8, commit_interval_s=0.3)
+    committer = asyncio.create_task(pipeline.run())
+    batches = [_future() for _ in range(3)]
+    for n, acks in enumerate(batches):
+        pipeline.add(_records(A0, 10 * n, 10 * n + 9), acks)
+    batches[0].set_result(None)
+    await _settle()
+    assert consumer.commits == [{A0: 10}]  # the first one at once: no commit in the last interval
+    batches[1].set_result(None)
+    batches[2].set_result(None)
+    await _settle()
+    assert consumer.commits == [{A0: 10}]  # acknowledged, waiting for the interval
+    assert len(pipeline) == 0  # no longer in flight: the handler has room meanwhile
+    await asyncio.sleep(0.45)
+    assert consumer.commits == [{A0: 10}, {A0: 30}]  # both in one commit
+    committer.cancel()
+
+
+async def test_drain_commits_what_waits_for_the_interval() -> None:
+    consumer = _Consumer()
+    pipeline = BatchPipeline(lambda: cast(AIOKafkaConsumer, consumer), depth=8, commit_interval_s=60)
+    committer = asyncio.create_task(pipeline.run())
+    first, second = _future(), _future()
+    pipeline.add(_records(B0, 0, 4), first)
+    pipeline.add(_records(B0, 5, 9), second)
+    first.set_result(None)
+    await _settle()
+    second.set_result(None)
+    await _settle()
+    assert consumer.commits == [{B0: 5}]
+    await asyncio.wait_for(pipeline.drain(1), 2)
+    assert consumer.commits == [{B0: 5}, {B0: 10}]
+    committer.cancel()
+
+
+async def test_room_does_not_wait_for_a_slow_commit() -> None:
+    class _SlowCommits(_Consumer):
+        def __init__(self) -> None:
+            super().__init__()
+            self.answer = asyncio.Event()
+
+        async def commit(self, offsets: dict[TopicPartition, int]) -> None:
+            await self.answer.wait()
+            await super().commit(offsets)
+
+    consumer = _SlowCommits()
+    pipeline = BatchPipeline(lambda: cast(AIOKafkaConsumer, consumer), depth=1)
+    committer = asyncio.create_task(pipeline.run())
+    first, second = _future(), _future()
+    pipeline.add(_records(A0, 0, 0), first)
+    first.set_result(None)
+    await _settle()  # the commit of the first batch is now waiting for the broker
+    pipeline.add(_records(A0, 1, 1), second)
+    room = asyncio.create_task(pipeline.wait_for_room())
+    await _settle()
+    assert not room.done()
+    second.set_result(None)
+    await asyncio.wait_for(room, 1)  # acknowledged is enough: the commit is still unanswered
+    assert consumer.commits == []
+    consumer.answer.set()
+    await asyncio.wait_for(pipeline.drain(1), 2)
+    assert consumer.commits == [{A0: 1}, {A0: 2}]
+    committer.cancel()

@@ -93,7 +93,9 @@ class DispatcherApp:
         )
         self._producer: AIOKafkaProducer | None = None
         self.broker = build_broker(settings)
-        self.pipeline = BatchPipeline(lambda: self.intake.consumer, settings.pipeline_depth)
+        self.pipeline = BatchPipeline(
+            lambda: self.intake.consumer, settings.pipeline_depth, settings.commit_interval_ms / 1000
+        )
         self.intake = add_intake(self.broker, settings, self.topics, self._handle_batch, self.pipeline)
         self._committing: asyncio.Task[None] | None = None
         self._stopping = False

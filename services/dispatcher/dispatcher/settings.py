@@ -33,6 +33,16 @@ class DispatcherSettings(ServerSettings, ConsumerGroupSettings, ReadyTimeoutSett
         default="US", description="Region of phone numbers written without a country code."
     )
     max_batch: int = Field(default=500, ge=1, le=10_000, description="Records per poll.")
+    commit_interval_ms: int = Field(
+        default=200,
+        ge=0,
+        le=60_000,
+        description=(
+            "Shortest time between two offset commits; batches acknowledged in between are committed "
+            "together (0: one commit per acknowledged batch). A restart re-reads at most this long of "
+            "acknowledged events (duplicates, never loss)."
+        ),
+    )
     pipeline_depth: int = Field(
         default=4,
         ge=1,
