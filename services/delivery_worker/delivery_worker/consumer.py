@@ -42,10 +42,6 @@ logger = logging.getLogger(__name__)
 Record: TypeAlias = "ConsumerRecord[bytes, bytes]"
 _Job: TypeAlias = "tuple[TopicPartition, Record]"
 
-IDLE_LAG_REFRESH_S = 5.0
-"""While no job finishes, the commit loop sleeps this long between lag updates instead of waking every
-commit interval (five times a second by default) to find nothing to commit."""
-
 
 class _Lane:
     """The fetched, not yet started jobs of one record key; priority ones first."""
@@ -119,8 +115,6 @@ class JobConsumer:
         self._room = asyncio.Event()
         self._progress = asyncio.Event()
         """Set whenever a job finishes (for waits on a condition about finished jobs)."""
-        self._committable = asyncio.Event()
-        """Set when a job finished since the commit loop last looked (there may be an offset to commit)."""
         self.refill = max(1, min(64, max_pending // 8))
         """Free window slots that wake the fetch loop (at most 64, an eighth of the window)."""
         self._timers: dict[TopicPartition, asyncio.TimerHandle] = {}
@@ -292,7 +286,6 @@ class JobConsumer:
     def _finished(self, tp: TopicPartition, offset: int, ran: bool = False) -> None:
         """The job's records are acknowledged: its offset may be committed."""
         self.tracker.finish(tp, offset)
-        self._committable.set()
         if ran:
             # Parked jobs finish fast without a request: counting them would hide a stalled window.
             self.finished_rate.record(time.monotonic())
@@ -346,11 +339,7 @@ class JobConsumer:
 
     async def _commit_loop(self) -> None:
         while True:
-            await asyncio.sleep(self.commit_interval_s)  # at most one commit per interval
-            if not self._committable.is_set():
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._committable.wait(), IDLE_LAG_REFRESH_S)
-            self._committable.clear()
+            await asyncio.sleep(self.commit_interval_s)
             await self.commit()
             self._update_lag()
 
