@@ -514,6 +514,21 @@ class Pipeline:
             await self.pub.stop()
 
 
+async def create_bench_webhook(api: ConfigApi, receiver: ReceiverProc, max_in_flight: int) -> None:
+    """The benchmarks' one webhook: every SurveyMonkey ``response_completed`` to the receiver."""
+    await api.create_webhook(
+        "surveymonkey",
+        {
+            "name": "bench",
+            "subscription_url": receiver.url("bench"),
+            "event_types": ["response_completed"],
+            "retry_policy": BENCH_RETRY,
+            "timeout_ms": 5000,
+            "max_in_flight": max_in_flight,
+        },
+    )
+
+
 async def fresh_database(dsn: str, name: str) -> str:
     """Create database ``name`` on the server of ``dsn``; returns its DSN."""
     admin = await asyncpg.connect(dsn)
@@ -556,17 +571,7 @@ async def start_pipeline(
         sup.add(spec).peak_rss = old.peak_rss if old is not None else 0
     await asyncio.gather(*(sup.start(n, timeout_s=120) for n in SERVICES))
     api = ConfigApi(sup.procs["config_api"].base_url, stack.admin_token)
-    await api.create_webhook(
-        "surveymonkey",
-        {
-            "name": "bench",
-            "subscription_url": receiver.url("bench"),
-            "event_types": ["response_completed"],
-            "retry_policy": BENCH_RETRY,
-            "timeout_ms": 5000,
-            "max_in_flight": max_in_flight,
-        },
-    )
+    await create_bench_webhook(api, receiver, max_in_flight)
     topics = Topics().with_prefix(stack.topic_prefix)
     pub = Publisher(infra.bootstrap, topics)
     await pub.start()

@@ -39,7 +39,7 @@ from chaos_lib.stack import (
     service_specs,
     start_infra,
 )
-from system_bench import BENCH_RETRY, machine, pipeline_burst
+from system_bench import create_bench_webhook, machine, pipeline_burst
 
 from contracts.topics import Topics
 from devstack.ports import free_port
@@ -97,17 +97,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     try:
         await asyncio.gather(*(sup.start(n, timeout_s=120) for n in TRACED))
         api = ConfigApi(sup.procs["config_api"].base_url, stack.admin_token)
-        await api.create_webhook(
-            "surveymonkey",
-            {
-                "name": "bench",
-                "subscription_url": receiver.url("bench"),
-                "event_types": ["response_completed"],
-                "retry_policy": BENCH_RETRY,
-                "timeout_ms": 5000,
-                "max_in_flight": args.max_in_flight,
-            },
-        )
+        await create_bench_webhook(api, receiver, args.max_in_flight)
         await pub.start()
         gen = EventGenerator(seed=1, poison_rate=0.0, run_tag="t")
         for i in range(args.repeats):

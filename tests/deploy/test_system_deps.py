@@ -65,7 +65,7 @@ def covered(tool: str, listed: list[str]) -> bool:
         ('Path("/usr/lib/postgresql").glob("*/bin/postgres")', {"/usr/lib/postgresql"}),
         ('env["PATH"] = "/usr/bin:/bin"', set()),
         ("subprocess.run(['kubectl', 'kustomize', path])", {"kubectl"}),
-        ('await asyncio.create_subprocess_exec("stunnel4", conf)', {"stunnel4"}),
+        ('await asyncio.create_subprocess_exec("example-tool", conf)', {"example-tool"}),
         ("subprocess.Popen([sys.executable, '-m', 'dispatcher'])", set()),
         ("shutil.which(name)", set()),
     ],
@@ -160,7 +160,7 @@ def test_kubectl_is_never_installed_from_debian() -> None:
         ("/usr/bin/chromium", ["/usr/bin/chromium"], True),
         ("/usr/lib/postgresql", ["/usr/lib/postgresql/*/bin/postgres"], True),
         ("/usr/lib/postgresql/15/bin/postgres", ["/usr/lib/postgresql/*/bin/postgres"], True),
-        ("stunnel4", ["promtool", "/usr/bin/chromium"], False),
+        ("example-tool", ["promtool", "/usr/bin/chromium"], False),
         ("/usr/lib/jvm", ["/usr/lib/postgresql/*/bin/postgres"], False),
     ],
 )
