@@ -72,6 +72,7 @@ def test_defaults_are_plaintext_and_idempotent() -> None:
     assert producer["enable_idempotence"] is True and producer["acks"] == "all"
     consumer = consumer_options("k:9092", client)
     assert (consumer["fetch_max_wait_ms"], consumer["fetch_min_bytes"]) == (500, 1)
+    assert consumer["consumer_timeout_ms"] == 1000  # aiokafka's 200 woke idle consumers 5 times a second
     assert client.kafka_auto_create_topics is False
 
 

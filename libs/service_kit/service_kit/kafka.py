@@ -57,11 +57,20 @@ def producer_options(bootstrap_servers: str, client: KafkaClientSettings) -> dic
     }
 
 
+FETCHER_WAKE_MS = 1000
+"""aiokafka's ``consumer_timeout_ms`` (its default 200): how often a consumer's background fetch task
+wakes while a fetch is in flight, only to find nothing to do. Every event it must react to (records
+consumed, seek, resume, reassignment, a fetch answered) wakes it at once; the timeout is a safety net.
+At 200 ms an idle worker's three consumers woke 15 times a second for nothing: 1,000 ms took the
+idle worker from 0.013 to 0.009 cores (2026-12-03, real-cluster settings)."""
+
+
 def consumer_options(
     bootstrap_servers: str, client: KafkaClientSettings, fetch_max_wait_ms: int = 500
 ) -> dict[str, Any]:
     """Options for every AIOKafkaConsumer (manual commits; Kafka's long poll unless told otherwise)."""
     return {
+        "consumer_timeout_ms": FETCHER_WAKE_MS,
         **client.client_options(),
         "bootstrap_servers": bootstrap_servers,
         "enable_auto_commit": False,

@@ -49,7 +49,13 @@ from service_kit.kafka import consumer_options
 
 BatchHandler = Callable[[KafkaMessage], Awaitable[None]]
 _SUBSCRIBER_OPTIONS = frozenset(
-    {"auto_offset_reset", "fetch_max_wait_ms", "fetch_min_bytes", "max_partition_fetch_bytes"}
+    {
+        "auto_offset_reset",
+        "consumer_timeout_ms",
+        "fetch_max_wait_ms",
+        "fetch_min_bytes",
+        "max_partition_fetch_bytes",
+    }
 )
 BATCH_TIMEOUT_MS = 50
 """FastStream's ``batch_timeout_ms``: unused by the poll that replaces FastStream's (kept small so that
