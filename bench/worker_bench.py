@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 import json
 import os
 import statistics
@@ -36,10 +37,11 @@ import sys
 import time
 import timeit
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import aiohttp
 import psutil
@@ -48,6 +50,7 @@ from pydantic_core import to_json
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.structs import ConsumerRecord
 from chaos_lib.measure import latency_summary, spread
 from chaos_lib.stack import ReceiverClient, ReceiverProc
 from system_bench import machine, raw_http
@@ -55,17 +58,24 @@ from system_bench import machine, raw_http
 from contracts.deliveries import DeliveryJobV1, payload_context
 from contracts.topics import Topics
 from contracts.webhooks import NoAuth, RetryPolicy, SigningSecret, WebhookConfigV1
+from delivery_worker import delivery as delivery_module
+from delivery_worker.delivery import Deliverer, DeliveryOptions
+from delivery_worker.dns_cache import CachingResolver
+from delivery_worker.metrics import WorkerMetrics
 from delivery_worker.outbox import Outbox, Publication
 from delivery_worker.plan import result_for
 from devstack.broker import EMBEDDED_BROKER_ENV, start_broker
 from devstack.ports import free_port, free_ports
+from service_kit.config_view import WebhookView
 from service_kit.kafka import assign_from_beginning, consumer_options, ensure_topics, producer_options
 from service_kit.kafka_security import embedded_broker_client
 from service_kit.runtime import DEFAULT_GC_GEN0_THRESHOLD, run
 from service_kit.settings import decode_secrets_key
+from webhook_core.outcome import classify
 from webhook_core.payload_crypto import Payloads
 from webhook_core.secrets_crypto import SecretBox, generate_key, generate_signing_secret
-from webhook_core.sending import build_headers, read_excerpt
+from webhook_core.sending import SendResult, build_headers, read_excerpt
+from webhook_core.ssrf import SsrfPolicy, system_resolver
 from webhook_core.webhook_secrets import secret_context
 
 REPO = Path(__file__).resolve().parent.parent
@@ -467,6 +477,7 @@ class Bench:
             # The lean relay's own work per job, without I/O: the most a faster parser/serialiser
             # could take off its CPU per message (the rest is aiohttp, aiokafka and the loop).
             "lean_relay_own_work_us": lean_work_us(self.box),
+            "deliverer_own_work_us": await deliverer_own_work_us(self.box),
             "latency_ms_at_half_max": {
                 "p50": spread([lat["p50"] for lat in latencies]),
                 "p95": spread([lat["p95"] for lat in latencies]),
@@ -496,6 +507,7 @@ class Bench:
         }
 
 
+POLICY = SsrfPolicy(allowed_networks=(ipaddress.ip_network("127.0.0.0/8"),))
 Relay = Callable[[bytes | None, bytes], Awaitable[None]]
 Flush = Callable[[], Awaitable[None]]
 
@@ -650,6 +662,70 @@ async def lean_relay(
     return await relay_through(bootstrap, source, count, concurrency, make)
 
 
+def make_deliverer(
+    topics: Topics, hooks: Sequence[WebhookConfigV1], session: aiohttp.ClientSession, box: SecretBox
+) -> tuple[Deliverer, WorkerMetrics]:
+    """A Deliverer like the worker's (loopback allowed, plain HTTP) over a view holding ``hooks``."""
+    view = WebhookView()
+    for hook in hooks:
+        view.webhooks[hook.id] = hook
+    metrics = WorkerMetrics()
+    options = DeliveryOptions(
+        topics=topics,
+        policy=POLICY,
+        allow_http=True,
+        circuit_threshold=5,
+        circuit_cooldown_s=5.0,
+        retry_floor_s=1.0,
+        due_tolerance_s=0.2,
+    )
+    resolver = CachingResolver(system_resolver, 10.0)
+    return Deliverer(options, view, session, box, metrics, 256, resolver), metrics
+
+
+async def deliverer_own_work_us(box: SecretBox, number: int = 20_000) -> float:
+    """µs per job of :meth:`Deliverer.handle` without I/O: the send answered at once with a canned 200.
+
+    Beside :func:`lean_work_us`'s total, what the worker's own per-job code (config view, limits,
+    breaker, credentials, tracing hooks, metrics, decision, results) adds to the mandatory work.
+    """
+    secret = generate_signing_secret()
+    hooks = [
+        bench_webhook(box, f"wh_micro_{n}", "micro", "http://127.0.0.1:9/x", secret, 32) for n in range(8)
+    ]
+    topics = Topics().with_prefix("micro.")
+    sealer = Payloads(box)
+    records: list[ConsumerRecord[bytes, bytes]] = []
+    for i in range(number):
+        value = sealer.seal(make_job(hooks[i % len(hooks)], i, body_for(i))).to_bytes()
+        records.append(
+            ConsumerRecord(topics.deliveries, 0, i, 0, 0, hooks[i % 8].id.encode(), value, None, 0, 0, [])
+        )
+    canned = SendResult(
+        status_code=200,
+        response_ms=3,
+        response_body='{"ok":true}',
+        error_category=None,
+        error=None,
+        retry_after=None,
+        classification=classify(200, None),
+    )
+
+    async def answered(*args: object, **kwargs: object) -> SendResult:
+        return canned
+
+    async with aiohttp.ClientSession() as session:
+        deliverer, _ = make_deliverer(topics, hooks, session, box)
+        with mock.patch.object(delivery_module, "send_webhook", answered):
+            for record in records[: number // 10]:  # warm-up: credentials cached, metric children made
+                await deliverer.handle(record)
+            began = time.process_time()
+            for record in records:
+                await deliverer.handle(record)
+            used = time.process_time() - began
+    return round(used / number * 1e6, 1)
+
+
 def lean_work_us(box: SecretBox, number: int = 20_000) -> dict[str, float]:
     """µs per job of each step of the lean relay's own work, without I/O (timeit in this process).
 
@@ -789,6 +865,10 @@ def main() -> None:
     print(
         f"lean relay own work    {own['total']} µs per job without I/O, of "
         f"{out['cpu_ms_per_message_lean_relay']['median'] * 1000:.0f} µs CPU per message ({own})"
+    )
+    print(
+        f"Deliverer own work     {out['deliverer_own_work_us']} µs per job without I/O "
+        f"(lean relay's own work {own['total']})"
     )
     print(
         f"latency at half max    p50 {lat['p50']['median']} p95 {lat['p95']['median']} p99 {lat['p99']['median']} ms"

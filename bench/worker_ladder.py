@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import ipaddress
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -36,11 +35,13 @@ from aiokafka.structs import ConsumerRecord
 from chaos_lib.stack import ReceiverProc
 from pydantic_core import to_json
 from worker_bench import (
+    POLICY,
     REPO,
     Flush,
     Relay,
     bench_webhook,
     body_for,
+    make_deliverer,
     make_job,
     relay_through,
     worker_like_session,
@@ -50,44 +51,20 @@ from contracts.deliveries import DeliveryJobV1
 from contracts.topics import Topics
 from contracts.webhooks import NoAuth, WebhookConfigV1
 from delivery_worker.consumer import JobConsumer
-from delivery_worker.delivery import Deliverer, DeliveryOptions
 from delivery_worker.dns_cache import CachingResolver
-from delivery_worker.metrics import WorkerMetrics
 from delivery_worker.outbox import Outbox, Publication
 from delivery_worker.plan import result_for
 from devstack.broker import start_broker
 from devstack.ports import free_port
-from service_kit.config_view import WebhookView
 from service_kit.kafka import consumer_options, ensure_topics, producer_options
 from service_kit.kafka_security import embedded_broker_client
 from service_kit.runtime import DEFAULT_GC_GEN0_THRESHOLD, run
 from service_kit.settings import decode_secrets_key
 from webhook_core.secrets_crypto import SecretBox, generate_key, generate_signing_secret
 from webhook_core.sending import build_headers, read_excerpt, send_webhook
-from webhook_core.ssrf import SsrfPolicy, system_resolver
+from webhook_core.ssrf import system_resolver
 
 RUNGS = ("lean", "send", "deliverer", "consumer")
-POLICY = SsrfPolicy(allowed_networks=(ipaddress.ip_network("127.0.0.0/8"),))
-
-
-def make_deliverer(
-    topics: Topics, hooks: Sequence[WebhookConfigV1], session: aiohttp.ClientSession, box: SecretBox
-) -> tuple[Deliverer, WorkerMetrics]:
-    view = WebhookView()
-    for hook in hooks:
-        view.webhooks[hook.id] = hook
-    metrics = WorkerMetrics()
-    options = DeliveryOptions(
-        topics=topics,
-        policy=POLICY,
-        allow_http=True,
-        circuit_threshold=5,
-        circuit_cooldown_s=5.0,
-        retry_floor_s=1.0,
-        due_tolerance_s=0.2,
-    )
-    resolver = CachingResolver(system_resolver, 10.0)
-    return Deliverer(options, view, session, box, metrics, 256, resolver), metrics
 
 
 class Ladder:
