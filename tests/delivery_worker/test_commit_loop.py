@@ -120,7 +120,7 @@ async def test_an_idle_consumer_commits_nothing_and_does_not_wake_for_it(
         fake.add(0)
         fake.add(1)
         await until(lambda: fake.commits == [{TP: 2}])
-        await asyncio.sleep(0.1)  # the commit loop's next tick finds nothing to commit and starts to sleep
+        await asyncio.sleep(0.3)  # the commit loop's next tick finds nothing to commit and starts to sleep
         calls = fake.highwater_calls
         await asyncio.sleep(0.5)  # 25 ticks of 20 ms: the loop used to refresh the lag at each
         assert fake.highwater_calls == calls
