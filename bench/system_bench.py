@@ -76,6 +76,8 @@ from service_kit.kafka_security import embedded_broker_client
 from service_kit.runtime import run as run_tuned
 from webhook_core.secrets_crypto import generate_key
 
+STAGES = ("dispatcher", "worker", "result", "end_to_end")
+FINE_STAGES = ("to_dispatcher", "job_out", "to_worker", "post")
 KEEPS_UP = 0.97
 """A step is kept up with when every event arrived and the delivered rate is within 3 % of the offered
 one (over a 10 s step: the latency grew by less than ~310 ms from its first tenth to its last)."""
@@ -287,13 +289,17 @@ async def sustained_max(
 
 class StageTail:
     """Follows the job and result topics and keeps, per generator event key, when its job and its first
-    result were produced (Kafka CreateTime, ms)."""
+    result were produced (Kafka CreateTime, ms), and the times each side wrote into them: when the
+    dispatcher built the job (``dispatched_at``, right after it fetched and parsed the event) and when
+    the worker started the attempt (``attempted_at``, right before the POST)."""
 
     def __init__(self, bootstrap: str, topics: Topics) -> None:
         self.bootstrap = bootstrap
         self.topics = topics
         self.job_ms: dict[str, float] = {}
         self.result_ms: dict[str, float] = {}
+        self.dispatched_ms: dict[str, float] = {}
+        self.attempted_ms: dict[str, float] = {}
         self._task: asyncio.Task[None] | None = None
         self._consumer: AIOKafkaConsumer | None = None
 
@@ -317,11 +323,17 @@ class StageTail:
         while True:
             batches = await self._consumer.getmany(timeout_ms=200, max_records=2000)
             for tp, records in batches.items():
-                target = self.result_ms if tp.topic == self.topics.delivery_results else self.job_ms
+                is_result = tp.topic == self.topics.delivery_results
+                target = self.result_ms if is_result else self.job_ms
+                stamps = self.attempted_ms if is_result else self.dispatched_ms
+                field = "attempted_at" if is_result else "dispatched_at"
                 for record in records:
-                    with contextlib.suppress(ValueError, TypeError, AttributeError):
-                        event_id = json.loads(record.value)["event_id"]
-                        target.setdefault(f"sm:{event_id}", float(record.timestamp))
+                    with contextlib.suppress(ValueError, TypeError, AttributeError, KeyError):
+                        value = json.loads(record.value)
+                        key = f"sm:{value['event_id']}"
+                        if key not in target:
+                            target[key] = float(record.timestamp)
+                            stamps[key] = datetime.fromisoformat(value[field]).timestamp() * 1000
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -424,8 +436,15 @@ def cores_used(pids: dict[str, int], before: dict[str, float], wall_s: float) ->
 def stage_summary(
     sent: dict[str, float], receipts: dict[str, float], tail: StageTail
 ) -> dict[str, dict[str, float]]:
-    """p50/p95/p99 of each stage over the events whose job, receipt and result were all seen."""
-    stages: dict[str, list[float]] = {"dispatcher": [], "worker": [], "result": [], "end_to_end": []}
+    """p50/p95/p99 of each stage over the events whose job, receipt and result were all seen.
+
+    Coarse stages: ``dispatcher`` (publish -> job produced), ``worker`` (job produced -> receipt),
+    ``result`` (receipt -> result produced). Fine ones split them at the times each side wrote:
+    ``to_dispatcher`` (publish -> the dispatcher built the job: one broker hop, its fetch and parse),
+    ``job_out`` (-> the job's produce), ``to_worker`` (-> the attempt started: one broker hop, the
+    worker's fetch, its queue, signing), ``post`` (-> the receiver had the request).
+    """
+    stages: dict[str, list[float]] = {name: [] for name in (*STAGES, *FINE_STAGES)}
     for key, published in sent.items():
         job, receipt, result = tail.job_ms.get(key), receipts.get(key), tail.result_ms.get(key)
         if job is None or receipt is None or result is None:
@@ -434,6 +453,13 @@ def stage_summary(
         stages["worker"].append(receipt * 1000 - job)
         stages["result"].append(result - receipt * 1000)
         stages["end_to_end"].append((receipt - published) * 1000)
+        dispatched, attempted = tail.dispatched_ms.get(key), tail.attempted_ms.get(key)
+        if dispatched is None or attempted is None:
+            continue
+        stages["to_dispatcher"].append(dispatched - published * 1000)
+        stages["job_out"].append(job - dispatched)
+        stages["to_worker"].append(attempted - job)
+        stages["post"].append(receipt * 1000 - attempted)
     return {name: latency_summary(values) for name, values in stages.items()}
 
 
@@ -808,7 +834,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                         ]
                         for q in ("p50", "p95", "p99")
                     }
-                    for stage in ("dispatcher", "worker", "result", "end_to_end")
+                    for stage in (*STAGES, *FINE_STAGES)
                 },
                 "raw_hop": {
                     q: spread([h.get(q, float("nan")) for h in hop_runs[pct]])["median"]
@@ -912,6 +938,11 @@ def render(out: dict[str, Any]) -> str:
             f"budget at {pct} (p50/p95/p99 ms): {stages}; end-to-end p99 / raw hop p99 = "
             f"{b['end_to_end_p99_vs_raw_hop_p99']}"
         )
+        if "post" in b:
+            fine = ", ".join(
+                f"{name} {b[name]['p50']}/{b[name]['p95']}/{b[name]['p99']}" for name in FINE_STAGES
+            )
+            lines.append(f"  finer at {pct}: {fine}")
         if b.get("cores_used"):
             used = ", ".join(f"{name} {value}" for name, value in b["cores_used"].items())
             lines.append(f"  cores used at {pct}: {used} (total {round(sum(b['cores_used'].values()), 2)})")
