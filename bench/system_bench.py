@@ -16,8 +16,9 @@ Phases (each repeated ``--repeats`` times; the machine is noisy, so medians and 
    hop, parsing, matching, produce), job produced -> receipt (worker: one broker hop, signing, the
    POST), receipt -> result produced; beside one raw broker hop (produce -> consume) at the same rate
    in the same run, the floor of each of the two hops;
-6. scale-out: the same bursts with 1 dispatcher + 1 worker, 1 + 2 and 2 + 2 processes (each group
-   shared), deliveries/s and CPU ms per delivery (dispatchers + workers); the scaling factor is the
+6. scale-out: bursts of the same number of deliveries, to 8 webhooks (jobs are keyed by webhook, so
+   they spread over the delivery partitions), with 1 dispatcher + 1 worker, 1 + 2 and 2 + 2 processes
+   (each group shared), deliveries/s and CPU ms per delivery (dispatchers + workers); the scaling factor is the
    throughput over the 1 + 1 figure. On 2 cores the receiver and the broker share the machine, so
    CPU per delivery, which should stay flat as processes are added, is the figure to read.
 
@@ -167,9 +168,15 @@ async def wait_receipts(
 
 
 async def pipeline_burst(
-    pub: Publisher, gen: EventGenerator, rx: ReceiverClient, count: int, timeout_s: float
+    pub: Publisher,
+    gen: EventGenerator,
+    rx: ReceiverClient,
+    count: int,
+    timeout_s: float,
+    per_event: int = 1,
 ) -> dict[str, float]:
-    """Deliveries/s of a burst of ``count`` matching events (first publish -> last receipt)."""
+    """Deliveries/s of a burst of ``count`` matching events, ``per_event`` deliveries each (first
+    publish -> last receipt)."""
     await rx.pull()
     start_index = len(rx.records)
     began = time.time()
@@ -177,7 +184,7 @@ async def pipeline_burst(
         await pub.send(gen.surveymonkey(time.time(), event_type="response_completed")) for _ in range(count)
     ]
     await asyncio.gather(*futures)
-    got = await wait_receipts(rx, start_index, count, timeout_s)
+    got = await wait_receipts(rx, start_index, count * per_event, timeout_s)
     if not got:
         return {"deliveries_per_s": 0.0, "delivered": 0}
     last = max(r["t"] for r in got)
@@ -464,9 +471,19 @@ def stage_summary(
 
 
 async def scale_out(
-    sup: Supervisor, stack: StackConfig, pub: Publisher, gen: EventGenerator, rx: ReceiverClient, args: Any
+    sup: Supervisor,
+    stack: StackConfig,
+    pub: Publisher,
+    gen: EventGenerator,
+    rx: ReceiverClient,
+    args: Any,
+    per_event: int,
 ) -> dict[str, Any]:
-    """Bursts through 1+1, 1+2 and 2+2 dispatcher+worker processes in their shared consumer groups."""
+    """Bursts through 1+1, 1+2 and 2+2 dispatcher+worker processes in their shared consumer groups.
+
+    ``per_event`` webhooks get every event (bursts of ``--burst`` deliveries in all): jobs are keyed by
+    webhook, so with one webhook every job lands on one partition and a second worker has nothing to
+    do (until 2026-12-03 the phase measured that, and charged the idle worker to each delivery)."""
     topologies: dict[str, Any] = {}
     for dispatchers, workers in ((1, 1), (1, 2), (2, 2)):
         for module, count in (("dispatcher", dispatchers), ("delivery_worker", workers)):
@@ -480,13 +497,13 @@ async def scale_out(
                 sup.add(spec)
                 await sup.start(name, timeout_s=120)
         await asyncio.sleep(8.0)  # the groups rebalance onto the new members
-        await pipeline_burst(pub, gen, rx, 200, 60.0)
+        await pipeline_burst(pub, gen, rx, 200 // per_event, 60.0, per_event)
         names = [n for n in sup.procs if n.startswith(("dispatcher", "delivery_worker"))]
         pids = [sup.procs[n].process.pid for n in names if sup.procs[n].process is not None]
         rates, cpu_ms = [], []
         for _ in range(args.repeats):
             cpu_before = sum(cpu_seconds(pid) for pid in pids)
-            burst = await pipeline_burst(pub, gen, rx, args.burst, 180.0)
+            burst = await pipeline_burst(pub, gen, rx, args.burst // per_event, 180.0, per_event)
             used = sum(cpu_seconds(pid) for pid in pids) - cpu_before
             rates.append(burst["deliveries_per_s"])
             if burst["delivered"]:
@@ -624,13 +641,15 @@ class Pipeline:
             await self.pub.stop()
 
 
-async def create_bench_webhook(api: ConfigApi, receiver: ReceiverProc, max_in_flight: int) -> None:
-    """The benchmarks' one webhook: every SurveyMonkey ``response_completed`` to the receiver."""
+async def create_bench_webhook(
+    api: ConfigApi, receiver: ReceiverProc, max_in_flight: int, name: str = "bench"
+) -> None:
+    """A webhook of the benchmarks: every SurveyMonkey ``response_completed`` to the receiver."""
     await api.create_webhook(
         "surveymonkey",
         {
-            "name": "bench",
-            "subscription_url": receiver.url("bench"),
+            "name": name,
+            "subscription_url": receiver.url(name),
             "event_types": ["response_completed"],
             "retry_policy": BENCH_RETRY,
             "timeout_ms": 5000,
@@ -660,9 +679,10 @@ async def start_pipeline(
     rx: ReceiverClient,
     gen: EventGenerator,
     max_in_flight: int,
+    webhooks: int = 1,
 ) -> Pipeline:
     """(Re)start config API, dispatcher and worker on fresh topics (``<prefix><tag>.``) and a fresh
-    database, with the benchmark's webhook, warmed up.
+    database, with ``webhooks`` benchmark webhooks (each gets every event), warmed up.
 
     Each phase that compares latencies starts from empty topics: the embedded broker's memory storage
     gets slower as its topics grow (in one run a raw hop's p50 went from 12 to 27 ms and the broker's
@@ -681,14 +701,15 @@ async def start_pipeline(
         sup.add(spec).peak_rss = old.peak_rss if old is not None else 0
     await asyncio.gather(*(sup.start(n, timeout_s=120) for n in SERVICES))
     api = ConfigApi(sup.procs["config_api"].base_url, stack.admin_token)
-    await create_bench_webhook(api, receiver, max_in_flight)
+    for n in range(webhooks):
+        await create_bench_webhook(api, receiver, max_in_flight, "bench" if n == 0 else f"bench{n}")
     topics = Topics().with_prefix(stack.topic_prefix)
     pub = Publisher(infra.bootstrap, topics)
     await pub.start()
     # warm-up: the views must have the webhook (events published before the dispatcher's view has it
     # match nothing, by design), and the first delivery opens connections
     for _ in range(10):
-        warm = await pipeline_burst(pub, gen, rx, 20, 10.0)
+        warm = await pipeline_burst(pub, gen, rx, 20, 10.0, per_event=webhooks)
         print(f"warm-up {tag}: {warm}", flush=True)
         if warm["delivered"]:
             break
@@ -857,8 +878,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             )
         if args.scale_out:
             await pipe.close()
-            pipe = await start_pipeline(infra, sup, base, "so", receiver, rx, gen, args.max_in_flight)
-            out["scale_out"] = await scale_out(sup, pipe.stack, pipe.pub, gen, rx, args)
+            pipe = await start_pipeline(
+                infra, sup, base, "so", receiver, rx, gen, args.max_in_flight, args.scale_out_webhooks
+            )
+            out["scale_out"] = await scale_out(
+                sup, pipe.stack, pipe.pub, gen, rx, args, args.scale_out_webhooks
+            )
+            out["scale_out_webhooks"] = args.scale_out_webhooks
         out["peak_rss_mb"] = sup.peak_rss_mb()
         # the pipeline's services would only add noise to the dispatcher-alone measurements
         for name in ("delivery_worker", "dispatcher", "delivery_worker_2", "dispatcher_2"):
@@ -977,6 +1003,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--scale-events", type=int, default=5000)
     p.add_argument(
         "--no-scale-out", dest="scale_out", action="store_false", help="skip the 1+1 / 1+2 / 2+2 phase"
+    )
+    p.add_argument(
+        "--scale-out-webhooks",
+        type=int,
+        default=8,
+        help="webhooks of the scale-out phase (each gets every event; jobs are keyed, so partitioned, by webhook)",
     )
     p.add_argument(
         "--payload-encryption",
