@@ -53,18 +53,37 @@ ORIGINAL = [("integration-id", b"i1"), (RETRY_DUE_HEADER, b"1"), ("retry-tier", 
 )
 def test_retry_hop_goes_to_the_fitting_tier(wait_s: float, topic: str, due_after_s: float) -> None:
     job = JOB.model_copy(update={"not_before": NOW + timedelta(seconds=wait_s)})
-    pub, _ = retry_publication(TOPICS, job, ORIGINAL, NOW, PLAIN)
+    pub, tier = retry_publication(TOPICS, job, ORIGINAL, NOW, PLAIN)
     assert pub.topic == topic and pub.key == "w1"
     headers = dict(pub.headers)
     assert headers["integration-id"] == b"i1"
     assert [k for k, _ in pub.headers].count(RETRY_DUE_HEADER) == 1  # the old bookkeeping is replaced
     assert int(headers[RETRY_DUE_HEADER]) == int((NOW.timestamp() + due_after_s) * 1000)
-    assert retry_due_ms(pub.headers, 0, 1) == int(headers[RETRY_DUE_HEADER])
+    # Written now, due within its tier: the due time is read back as written.
+    assert retry_due_ms(pub.headers, int(NOW.timestamp() * 1000), tier) == int(headers[RETRY_DUE_HEADER])
 
 
 def test_due_falls_back_to_record_time_plus_tier() -> None:
     assert retry_due_ms([], 5_000, 10) == 15_000
     assert retry_due_ms([(RETRY_DUE_HEADER, b"junk")], 5_000, 10) == 15_000
+
+
+@pytest.mark.parametrize(
+    ("header", "timestamp_ms", "first_seen_ms", "due_ms"),
+    [
+        (b"12000", 5_000, None, 12_000),  # within the tier: as written
+        (b"9" * 19, 5_000, None, 15_000),  # far future: a tier after it was written
+        (b"-1", 5_000, None, -1),  # in the past: due now
+        (None, 10**15, None, 10**15 + 10_000),  # a timestamp from the future...
+        (None, 10**15, 7_000, 17_000),  # ...waits a tier after the worker first held it back
+        (b"16000", 5_000, 3_000, 13_000),
+    ],
+)
+def test_a_due_time_is_never_more_than_a_tier_away(
+    header: bytes | None, timestamp_ms: int, first_seen_ms: int | None, due_ms: int
+) -> None:
+    headers = [(RETRY_DUE_HEADER, header)] if header is not None else []
+    assert retry_due_ms(headers, timestamp_ms, 10, first_seen_ms) == due_ms
 
 
 def test_dead_letter_carries_history_and_original_headers() -> None:

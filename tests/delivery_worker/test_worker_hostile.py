@@ -80,6 +80,33 @@ async def test_null_header_values_are_absent_not_a_crash(bus: Bus, box: SecretBo
         assert app.ready and app.retry_jobs is not None and not app.retry_jobs.stopping.is_set()
 
 
+async def test_a_due_time_far_ahead_holds_its_tier_partition_one_tier_at_most(
+    bus: Bus, box: SecretBox, start_worker
+) -> None:
+    """A retry-tier record claiming to be due in 300 years, or written "in" 2300, must not pause its
+    partition (and every retry behind it) for that long: each waits one tier (1 s) at most. Before the
+    fix the worker paused the partition until the claimed time and none of the three was delivered."""
+    async with receiver({"/ok": status(200)}) as rec:
+        ok = make_config(box, rec.url("/ok"))
+        await bus.config(ok)
+        app = await start_worker()
+        tier_topic = bus.topics.retry_topics()[1]
+        far = [make_job(ok, n) for n in range(3)]  # one key: one partition, in this order
+        await bus.job(far[0], topic=tier_topic, headers=[(RETRY_DUE_HEADER, str(10**13).encode())])
+        in_2300_ms = int(time.time() * 1000) + 274 * 365 * 86_400_000
+        await bus.producer.send_and_wait(
+            tier_topic, far[1].to_bytes(), key=ok.id.encode(), timestamp_ms=in_2300_ms
+        )
+        await bus.job(far[2], topic=tier_topic)
+        for job in far:
+            await wait_for(
+                lambda job=job: [r.outcome for r in bus.for_delivery(job.delivery_id)] == ["succeeded"],
+                20,
+                "every tier job delivered",
+            )
+        assert len(rec.on("/ok")) == 3 and app.ready
+
+
 async def test_a_job_that_raises_three_times_is_dead_lettered_as_handler_error(
     bus: Bus, box: SecretBox, start_worker
 ) -> None:

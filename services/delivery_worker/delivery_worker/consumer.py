@@ -120,6 +120,8 @@ class JobConsumer:
         self.refill = max(1, min(64, max_pending // 8))
         """Free window slots that wake the fetch loop (at most 64, an eighth of the window)."""
         self._timers: dict[TopicPartition, asyncio.TimerHandle] = {}
+        self._held: dict[TopicPartition, tuple[int, float]] = {}
+        """Per tier partition, the offset held back as not due and when it was first (bounds its wait)."""
         self.finished_rate = RateMeter(tau_s=1.0)
         """Jobs run to the end (not parked) per second, for the parking rule's window turnover."""
         self._commit_lock = asyncio.Lock()
@@ -190,8 +192,11 @@ class JobConsumer:
         now_ms = time.time() * 1000
         for record in records:
             if tier is not None:
-                due_ms = retry_due_ms(record.headers, record.timestamp, tier)
+                held = self._held.get(tp)
+                first_seen = held[1] if held is not None and held[0] == record.offset else now_ms
+                due_ms = retry_due_ms(record.headers, record.timestamp, tier, first_seen)
                 if due_ms > now_ms + self.due_tolerance_ms:
+                    self._held[tp] = (record.offset, first_seen)
                     self._pause_until(tp, record.offset, (due_ms - now_ms) / 1000)
                     return  # later records of this tier partition are due later still
             if not self.tracker.start(tp, record.offset):
@@ -362,6 +367,7 @@ class JobConsumer:
     async def on_revoked(self, revoked: set[TopicPartition]) -> None:
         """Drop the queued jobs of partitions being taken away, finish (bounded) the running ones, commit."""
         for tp in revoked:
+            self._held.pop(tp, None)
             timer = self._timers.pop(tp, None)
             if timer is not None:
                 timer.cancel()

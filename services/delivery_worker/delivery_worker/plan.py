@@ -273,13 +273,23 @@ def dead_letter_notice(
     )
 
 
-def retry_due_ms(headers: Headers_ | None, record_timestamp_ms: int, tier_s: int) -> int:
-    """When a record on a retry tier topic is due (its header, else its timestamp plus the tier).
+def retry_due_ms(
+    headers: Headers_ | None, record_timestamp_ms: int, tier_s: int, first_seen_ms: float | None = None
+) -> int:
+    """When a record on a retry tier topic is due: its header, else its timestamp plus the tier.
 
     A missing, null or garbled header counts as absent: the record is due a tier after it was written.
+    Never later than a tier after it was written, nor a tier after the worker first held it back
+    (``first_seen_ms``): the retry hop writes a due time within its tier, so a later one (a hostile or
+    broken producer, a timestamp from the future) would otherwise pause the tier partition, and every
+    retry behind it, for as long as it says.
     """
+    tier_ms = tier_s * 1000
     due = header_int(headers, RETRY_DUE_HEADER)
-    return due if due is not None else record_timestamp_ms + tier_s * 1000
+    due = min(due, record_timestamp_ms + tier_ms) if due is not None else record_timestamp_ms + tier_ms
+    if first_seen_ms is not None:
+        due = min(due, int(first_seen_ms) + tier_ms)
+    return due
 
 
 def _headers_size(headers: Headers_) -> int:
