@@ -284,12 +284,12 @@ def retry_due_ms(
     broken producer, a timestamp from the future) would otherwise pause the tier partition, and every
     retry behind it, for as long as it says.
     """
-    tier_ms = tier_s * 1000
-    due = header_int(headers, RETRY_DUE_HEADER)
-    due = min(due, record_timestamp_ms + tier_ms) if due is not None else record_timestamp_ms + tier_ms
+    latest = record_timestamp_ms
     if first_seen_ms is not None:
-        due = min(due, int(first_seen_ms) + tier_ms)
-    return due
+        latest = min(latest, int(first_seen_ms))
+    latest += tier_s * 1000
+    due = header_int(headers, RETRY_DUE_HEADER)
+    return latest if due is None else min(due, latest)
 
 
 def _headers_size(headers: Headers_) -> int:
