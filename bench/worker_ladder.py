@@ -189,6 +189,10 @@ class Ladder:
         before = me.cpu_times()
         await all_acked.wait()
         after = me.cpu_times()
+        parked = int(metrics.registry.get_sample_value("carehooks_backlog_parked_total") or 0)
+        if parked:
+            # A parked job ends here with its hop (the rung reads no retry tier): less work than a delivery.
+            print(f"  consumer rung parked {parked} of {self.jobs} jobs", flush=True)
         jobs.stopping.set()
         await loop
         await consumer.stop()

@@ -35,6 +35,7 @@ __all__ = [
     "setup_tracing",
     "span_from",
     "tracer",
+    "tracing_on",
 ]
 
 KafkaHeaders = Sequence[tuple[str, HeaderValue]]
@@ -101,6 +102,12 @@ def tracer(name: str) -> Tracer:
     if not enabled():
         return NoOpTracer()
     return trace.get_tracer_provider().get_tracer(name)
+
+
+def tracing_on(tracer_: Tracer) -> bool:
+    """Whether ``tracer_`` records (from :func:`tracer`): a component with tracing off can skip
+    injecting trace headers altogether."""
+    return not isinstance(tracer_, NoOpTracer)
 
 
 def span_from(

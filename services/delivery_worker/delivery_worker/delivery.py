@@ -48,7 +48,7 @@ from delivery_worker.plan import (
     result_for,
 )
 from service_kit.config_view import WebhookView
-from service_kit.tracing import Span, SpanKind, inject_http, span_from, tracer
+from service_kit.tracing import Span, SpanKind, inject_http, span_from, tracer, tracing_on
 from webhook_core.outcome import classify
 from webhook_core.payload_crypto import Payloads
 from webhook_core.secrets_crypto import SecretBox
@@ -122,11 +122,15 @@ class Deliverer:
             clock=clock,
         )
         self.credentials = CredentialCache(box, view)
+        self.tracer = tracer("carehooks.delivery_worker")
+        # Decided once: with tracing off no header is injected (no current-span lookups per job).
+        self.traced = tracing_on(self.tracer)
         payloads = Payloads(box, encrypt=options.payload_encryption)
-        self.records = JobRecords(options.topics, payloads, metrics, options.max_record_bytes)
+        self.records = JobRecords(
+            options.topics, payloads, metrics, options.max_record_bytes, traced=self.traced
+        )
         self._global = asyncio.Semaphore(max_concurrency)
         self.in_flight = 0
-        self.tracer = tracer("carehooks.delivery_worker")
         metrics.in_flight.set_function(lambda: self.in_flight)
         metrics.watch_integrations(view)
 
@@ -231,11 +235,12 @@ class Deliverer:
                 _attempt_attributes(span, job, result)
             state = breaker.state(self.clock())
             self.endpoints.circuit_changed(job.webhook_id, state)
+            now = utcnow()  # one reading for the decision, the metrics and the records
             decision = decide(
-                job, result, DecisionPolicy(config.retry_policy, self.options.retry_floor_s), utcnow()
+                job, result, DecisionPolicy(config.retry_policy, self.options.retry_floor_s), now
             )
-            self._count(job, decision, result.error_category or "none", result)
-            return self.records.end(job, headers, decision, result, attempted_at, state)
+            self._count(job, decision, result.error_category or "none", result, now)
+            return self.records.end(job, headers, decision, result, attempted_at, state, now)
         except Exception as exc:  # the request went out: never let the job be handled (sent) again
             logger.exception("handling after the attempt failed", extra={"delivery_id": job.delivery_id})
             dead = handler_error(exc, 1)
@@ -247,7 +252,8 @@ class Deliverer:
         try:
             secrets, auth = self.credentials.get(config, time.time())
             headers = build_headers(job.delivery_id, int(time.time()), body, secrets, auth)
-            inject_http(headers)  # the attempt span's traceparent, so the receiver can join the trace
+            if self.traced:
+                inject_http(headers)  # the attempt span's traceparent, so the receiver can join the trace
         except ValueError as exc:  # DecryptionError, ValidationError and reserved header names
             logger.warning(
                 "webhook secrets or auth unusable",
@@ -284,13 +290,19 @@ class Deliverer:
         return result
 
     def _count(
-        self, job: DeliveryJobV1, decision: Decision, category: str, result: SendResult | None = None
+        self,
+        job: DeliveryJobV1,
+        decision: Decision,
+        category: str,
+        result: SendResult | None = None,
+        now: datetime | None = None,
     ) -> None:
         """Metrics and the log line of a decision (no line per success: the result is the audit trail)."""
         if isinstance(decision, Succeeded):
             self.metrics.child(self.metrics.attempts, job.integration_id, "succeeded", "none").inc()
             source_time = job.published_at or job.dispatched_at
-            self.metrics.event_to_delivery.observe(max(0.0, (utcnow() - source_time).total_seconds()))
+            ended = now or utcnow()
+            self.metrics.event_to_delivery.observe(max(0.0, (ended - source_time).total_seconds()))
             return
         extra = {
             "delivery_id": job.delivery_id,

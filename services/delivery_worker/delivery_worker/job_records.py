@@ -63,9 +63,16 @@ class JobRecords:
     """Builds the records of one worker (its topics, key, and record limit)."""
 
     def __init__(
-        self, topics: Topics, payloads: Payloads, metrics: WorkerMetrics, max_record_bytes: int
+        self,
+        topics: Topics,
+        payloads: Payloads,
+        metrics: WorkerMetrics,
+        max_record_bytes: int,
+        *,
+        traced: bool = True,
     ) -> None:
         self.topics = topics
+        self.traced = traced
         self.payloads = payloads
         self.metrics = metrics
         self.max_record_bytes = max_record_bytes
@@ -78,9 +85,11 @@ class JobRecords:
         sent: SendResult | None,
         attempted_at: datetime,
         state: CircuitState,
+        now: datetime | None = None,
     ) -> list[Publication]:
-        """The records of a decision: the result, plus the retry hop or the dead letter."""
-        topics, max_bytes, now = self.topics, self.max_record_bytes, utcnow()
+        """The records of a decision (made at ``now``, default the current time): the result, plus
+        the retry hop or the dead letter."""
+        topics, max_bytes, now = self.topics, self.max_record_bytes, now or utcnow()
 
         def result_record(
             outcome: Outcome, next_at: datetime | None = None, end: DeadLetter | None = None
@@ -169,7 +178,7 @@ class JobRecords:
         fallback = partial(self._lean_result, res, body)
         publication = result_publication(self.topics, res, body, self.max_record_bytes, fallback)
         # Within an attempt span the result carries its traceparent, so the results ingest can link to it.
-        trace_headers = inject_headers()
+        trace_headers = inject_headers() if self.traced else None
         return replace(publication, headers=trace_headers) if trace_headers else publication
 
     def _lean_result(self, res: dict[str, Any], body: str) -> Publication:
