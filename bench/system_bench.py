@@ -412,6 +412,24 @@ async def results_lag(config_api_url: str) -> float | None:
     return sum(lags) if lags else None
 
 
+async def parked_total(base_urls: list[str]) -> float:
+    """Jobs the workers parked so far (``carehooks_backlog_parked_total`` summed over their /metrics)."""
+    total = 0.0
+    async with aiohttp.ClientSession() as http:
+        for url in base_urls:
+            try:
+                async with http.get(f"{url}/metrics") as resp:
+                    text = await resp.text()
+            except aiohttp.ClientError:
+                continue
+            total += sum(
+                float(line.rpartition(" ")[2])
+                for line in text.splitlines()
+                if line.startswith("carehooks_backlog_parked_total ")
+            )
+    return total
+
+
 async def settle(config_api_url: str, timeout_s: float = 60.0) -> float:
     """Wait until the config API has ingested every result of the previous phase (bounded); returns the
     seconds waited. Without it a phase pays for the previous phase's backlog: after a burst at the
@@ -500,11 +518,15 @@ async def scale_out(
         await pipeline_burst(pub, gen, rx, 200 // per_event, 60.0, per_event)
         names = [n for n in sup.procs if n.startswith(("dispatcher", "delivery_worker"))]
         pids = [sup.procs[n].process.pid for n in names if sup.procs[n].process is not None]
-        rates, cpu_ms = [], []
+        worker_urls = [sup.procs[n].base_url for n in names if n.startswith("delivery_worker")]
+        rates, cpu_ms, parked = [], [], []
         for _ in range(args.repeats):
+            parked_before = await parked_total(worker_urls)
             cpu_before = sum(cpu_seconds(pid) for pid in pids)
             burst = await pipeline_burst(pub, gen, rx, args.burst // per_event, 180.0, per_event)
             used = sum(cpu_seconds(pid) for pid in pids) - cpu_before
+            # Parked jobs come back through a retry tier: a produce and a consume more each.
+            parked.append(await parked_total(worker_urls) - parked_before)
             rates.append(burst["deliveries_per_s"])
             if burst["delivered"]:
                 cpu_ms.append(round(used * 1000 / burst["delivered"], 3))
@@ -514,6 +536,7 @@ async def scale_out(
             "workers": workers,
             "deliveries_per_s": spread(rates),
             "cpu_ms_per_delivery": spread(cpu_ms),
+            "parked_per_burst": parked,
         }
         print(f"scale-out {key}: {topologies[key]}", flush=True)
     base = topologies["1d1w"]["deliveries_per_s"]["median"] or float("nan")
@@ -800,6 +823,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 f"repeat {i + 1}: raw_http={runs['raw_http'][-1]:.0f}/s broker={broker} pipeline={burst}",
                 flush=True,
             )
+        if args.throughput_only:  # an A/B of a hot-path change: the pipeline ratio alone
+            out["throughput"] = {name: spread(values) for name, values in runs.items()}
+            out["ratios"] = {
+                "per_run_pipeline_vs_raw_http": [
+                    round(p / r, 3) for p, r in zip(runs["pipeline"], runs["raw_http"], strict=True)
+                ]
+            }
+            return out
         burst_max = spread(runs["pipeline"])["median"] or 1.0
         # The latency phases run at fractions of what the pipeline sustains, not of what it drains
         # from a backlog: a burst is processed in large cheap batches, steady arrivals in small ones,
@@ -980,7 +1011,8 @@ def render(out: dict[str, Any]) -> str:
     for key, s in out.get("scale_out", {}).items():
         lines.append(
             f"scale-out {key}: {s['deliveries_per_s']['median']} deliveries/s, scaling factor "
-            f"{s['scaling_factor']}, CPU {s['cpu_ms_per_delivery']['median']} ms per delivery"
+            f"{s['scaling_factor']}, CPU {s['cpu_ms_per_delivery']['median']} ms per delivery, "
+            f"parked per burst {s.get('parked_per_burst')}"
         )
     if "dispatcher_scale_ratio_vs_smallest" in out:
         lines.append(f"dispatcher throughput vs smallest: {out['dispatcher_scale_ratio_vs_smallest']}")
@@ -1016,6 +1048,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="on",
         help="KAFKA_PAYLOAD_ENCRYPTION of every service (off writes system_plaintext.json unless --out)",
     )
+    p.add_argument(
+        "--throughput-only",
+        action="store_true",
+        help="only the raw baselines and the pipeline bursts (pipeline / raw HTTP per run), for A/B runs",
+    )
     p.add_argument("--out", type=Path, default=None)
     args = p.parse_args(argv)
     if args.out is None:
@@ -1037,6 +1074,9 @@ def main(argv: list[str] | None = None) -> int:
     out["payload_encryption"] = args.payload_encryption
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=2, default=str) + "\n")
+    if args.throughput_only:
+        print(f"pipeline / raw HTTP per run: {out['ratios']['per_run_pipeline_vs_raw_http']}")
+        return 0
     print(render(out))
     print(f"\nresults: {args.out}")
     return 0

@@ -187,8 +187,23 @@ class Ladder:
         while jobs.pending == 0:
             await asyncio.sleep(0.002)
         before = me.cpu_times()
+        lags: list[float] = []
+
+        async def sample_lag() -> None:
+            while True:
+                lags.append(jobs.loop_lag.seconds * 1000)
+                await asyncio.sleep(0.05)
+
+        sampler = asyncio.create_task(sample_lag())
         await all_acked.wait()
         after = me.cpu_times()
+        sampler.cancel()
+        if len(lags) >= 2:
+            deciles = statistics.quantiles(lags, n=10)
+            print(
+                f"  event-loop lag ms p10 {deciles[0]:.1f} p50 {deciles[4]:.1f} p90 {deciles[8]:.1f}",
+                flush=True,
+            )
         parked = int(metrics.registry.get_sample_value("carehooks_backlog_parked_total") or 0)
         if parked:
             # A parked job ends here with its hop (the rung reads no retry tier): less work than a delivery.

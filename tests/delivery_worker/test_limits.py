@@ -9,6 +9,7 @@ import pytest
 from delivery_worker.limits import (
     CircuitBreaker,
     InFlightLimiter,
+    LoopLag,
     RateMeter,
     SlotTime,
     TokenBucket,
@@ -149,6 +150,39 @@ async def test_caching_resolver_reuses_answers_for_the_ttl() -> None:
 
 
 INF = float("inf")
+
+
+@pytest.mark.parametrize(
+    ("lag", "park"),
+    [
+        (0.0, True),  # the loop idles: the worker waits on the slow endpoint, park
+        (0.004, True),  # a few ms: still not CPU-bound
+        (0.005, False),  # CPU-bound: a lane is long because the loop is, parking adds work
+        (0.050, False),
+    ],
+)
+def test_a_cpu_bound_worker_does_not_park(lag: float, park: bool) -> None:
+    stalled = {"waiting": 400, "max_queued": 200, "window_load": 1.0, "window_drain_s": 5.0}
+    assert (
+        should_park(
+            **stalled, max_in_flight=32, slot_time_s=0.5, park_after_s=1.0, loop_lag_s=lag, busy_lag_s=0.005
+        )
+        is park
+    )
+
+
+def test_loop_lag_is_a_moving_average_of_probes() -> None:
+    lag = LoopLag(weight=0.5)
+    assert lag.seconds == 0.0
+    lag.record(0.02)
+    assert lag.seconds == pytest.approx(0.01)
+    lag.record(0.02)
+    assert lag.seconds == pytest.approx(0.015)
+    lag.record(-1.0)  # a clock step backwards counts as no wait
+    assert lag.seconds == pytest.approx(0.0075)
+    for _ in range(20):
+        lag.record(0.0)
+    assert lag.seconds < 1e-6  # an idle loop reads idle again
 
 
 @pytest.mark.parametrize(

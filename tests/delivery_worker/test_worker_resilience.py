@@ -169,3 +169,42 @@ async def test_a_uniform_backlog_queues_instead_of_parking(bus: Bus, box: Secret
         assert peak[0] >= 20
         assert app.metrics.parked._value.get() == 0
         assert {h.headers["webhook-id"] for h in rec.hits} == {j.delivery_id for j in jobs}
+
+
+async def test_a_cpu_bound_worker_queues_its_backlog_instead_of_parking(
+    bus: Bus, box: SecretBox, start_worker
+) -> None:
+    """The window turns over slowly and both lanes are long, as behind a slow endpoint, but only
+    because the event loop is saturated (here by a hog blocking it 30 ms at a time): parking would
+    add a produce and a consume per job to the resource that limits everyone, so nothing parks."""
+    async with receiver({"/a": delayed(0.0), "/b": delayed(0.0)}) as rec:
+        configs = [make_config(box, rec.url(path), max_in_flight=2) for path in ("/a", "/b")]
+        for cfg in configs:
+            await bus.config(cfg)
+        jobs = [make_job(configs[i % 2], i) for i in range(160)]
+        for job in jobs:
+            await bus.job(job)
+        stop = asyncio.Event()
+
+        async def hog() -> None:
+            while not stop.is_set():
+                time.sleep(0.03)
+                await asyncio.sleep(0)
+
+        hogging = asyncio.create_task(hog())
+        try:
+            app = await start_worker(max_pending=80, max_queued_per_webhook=5)
+            lag_seen: list[float] = [0.0]
+
+            def delivered() -> bool:
+                assert app.jobs is not None
+                lag_seen[0] = max(lag_seen[0], app.jobs.loop_lag.seconds)
+                return len(rec.hits) >= len(jobs)
+
+            await wait_for(delivered, timeout_s=60, what="every job delivered")
+        finally:
+            stop.set()
+            await hogging
+        assert lag_seen[0] >= 0.005, lag_seen  # the worker did see a saturated loop
+        assert app.metrics.parked._value.get() == 0
+        assert {h.headers["webhook-id"] for h in rec.hits} == {j.delivery_id for j in jobs}

@@ -30,7 +30,7 @@ from aiokafka.structs import ConsumerRecord
 from contracts.topics import Topics
 from delivery_worker.decision import HANDLER_ERROR_LIMIT
 from delivery_worker.delivery import Deliverer
-from delivery_worker.limits import RateMeter
+from delivery_worker.limits import LoopLag, RateMeter
 from delivery_worker.metrics import WorkerMetrics
 from delivery_worker.offsets import OffsetTracker
 from delivery_worker.outbox import Outbox, Publication
@@ -124,6 +124,9 @@ class JobConsumer:
         """Per tier partition, the offset held back as not due and when it was first (bounds its wait)."""
         self.finished_rate = RateMeter(tau_s=1.0)
         """Jobs run to the end (not parked) per second, for the parking rule's window turnover."""
+        self.loop_lag = LoopLag()
+        """The event loop's lag, probed once per fetch: a CPU-bound worker does not park."""
+        self._probe_at: float | None = None
         self._commit_lock = asyncio.Lock()
 
     def listener(self) -> ConsumerRebalanceListener:
@@ -145,6 +148,7 @@ class JobConsumer:
                     if self.max_pending - self.pending <= 0:
                         continue
                     room = self.max_pending - self.pending
+                self._probe_loop()
                 try:
                     batch = await self._fetch(room)
                 except KafkaError as exc:
@@ -209,7 +213,9 @@ class JobConsumer:
         lane = self.lanes.get(key)
         if lane is None:
             lane = self.lanes[key] = _Lane()
-        if self.endpoints.should_park(key, len(lane), self.pending / self.max_pending, self._drain_s):
+        if self.endpoints.should_park(
+            key, len(lane), self.pending / self.max_pending, self._drain_s, self.loop_lag.seconds
+        ):
             # Rather than let one slow webhook fill the fetch window (max_pending) and stall the others.
             try:
                 parked = self.deliverer.park(record)
@@ -227,6 +233,17 @@ class JobConsumer:
             runner = asyncio.create_task(self._run_lane(key, lane))
             self.runners.add(runner)
             runner.add_done_callback(self.runners.discard)
+
+    def _probe_loop(self) -> None:
+        """Measure how long a callback queued now waits to run (one probe in flight at a time)."""
+        if self._probe_at is None:
+            self._probe_at = time.perf_counter()
+            asyncio.get_running_loop().call_soon(self._probed)
+
+    def _probed(self) -> None:
+        if self._probe_at is not None:
+            self.loop_lag.record(time.perf_counter() - self._probe_at)
+            self._probe_at = None
 
     def _drain_s(self) -> float:
         """How long the jobs in the window would take to finish at the recent rate of jobs run."""

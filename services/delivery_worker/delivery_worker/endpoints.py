@@ -55,13 +55,19 @@ class Endpoints:
         return max(1, config.max_in_flight) if config is not None else UNKNOWN_LANE_LIMIT
 
     def should_park(
-        self, key: bytes | None, waiting: int, window_load: float, window_drain_s: Callable[[], float]
+        self,
+        key: bytes | None,
+        waiting: int,
+        window_load: float,
+        window_drain_s: Callable[[], float],
+        loop_lag_s: float = 0.0,
     ) -> bool:
         """Whether a newly fetched job of this key should go round the shortest retry tier rather
         than queue behind ``waiting`` others; ``window_load`` is the share of the fetching consumer's
         window in use and ``window_drain_s()`` how long that window would take to drain at its recent
         rate of finished jobs (a callable, evaluated only for a lane long enough to matter: this runs
-        for every fetched job)."""
+        for every fetched job); ``loop_lag_s`` is the event loop's recent lag (a CPU-bound worker
+        does not park)."""
         if waiting < self.max_queued_per_webhook or key is None:
             return False
         webhook_id = key.decode("utf-8", errors="replace")
@@ -76,6 +82,7 @@ class Endpoints:
             max_in_flight=config.max_in_flight,
             slot_time_s=self.guards_of(webhook_id).slot_time.estimate(self.clock()),
             park_after_s=self.park_after_s,
+            loop_lag_s=loop_lag_s,
         )
 
     def circuit_changed(self, webhook_id: str, state: CircuitState) -> None:

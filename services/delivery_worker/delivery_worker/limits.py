@@ -215,6 +215,24 @@ class RateMeter:
         return self._raw * math.exp(-max(0.0, now - self._at) / self.tau_s)
 
 
+LOOP_BUSY_S = 0.005
+"""Event-loop lag (:class:`LoopLag`) from which the worker counts as CPU-bound and does not park."""
+
+
+class LoopLag:
+    """How long a callback waits in the event loop's ready queue before it runs, exponentially
+    weighted: about a millisecond while the worker waits on its endpoints, tens of milliseconds once
+    its own CPU (or the machine's, shared with other processes) is what limits its rate."""
+
+    def __init__(self, weight: float = 0.25) -> None:
+        self.weight = weight
+        self.seconds = 0.0
+
+    def record(self, waited_s: float) -> None:
+        """One probe waited ``waited_s`` seconds."""
+        self.seconds += self.weight * (max(0.0, waited_s) - self.seconds)
+
+
 def should_park(
     *,
     waiting: int,
@@ -224,6 +242,8 @@ def should_park(
     max_in_flight: int,
     slot_time_s: float,
     park_after_s: float,
+    loop_lag_s: float = 0.0,
+    busy_lag_s: float = LOOP_BUSY_S,
 ) -> bool:
     """Whether a newly fetched job should go round the shortest retry tier instead of queueing.
 
@@ -236,8 +256,16 @@ def should_park(
     over quickly and queues instead of churning; a slow or hanging endpoint that holds the window
     stalls the turnover and gets parked (see :meth:`SlotTime.estimate` for a webhook with no
     finished job yet).
+
+    Nor does a job park while the worker is CPU-bound (``loop_lag_s`` at least ``busy_lag_s``): then
+    the window drains as fast as the worker can run jobs, whoever they are for, a lane is long only
+    because the event loop is, and parking would add a produce and a consume per job to the very
+    resource that limits everyone (with two workers on two shared cores it parked a third of a
+    backlog for healthy webhooks, and the parked jobs' return made the loop busier still).
     """
     if waiting < max_queued or window_load < 0.5 or window_drain_s <= park_after_s:
+        return False
+    if loop_lag_s >= busy_lag_s:
         return False
     return waiting * slot_time_s / max(1, max_in_flight) > park_after_s
 

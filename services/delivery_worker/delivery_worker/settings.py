@@ -36,8 +36,8 @@ class WorkerSettings(ServerSettings, ConsumerGroupSettings, ReadyTimeoutSettings
         ge=1,
         le=100_000,
         description="Jobs of one webhook waiting for an in-flight slot before parking on the 1 s tier is "
-        "considered (it happens only when that queue would take longer than 1 s to drain and the "
-        "fetch window is not turning over within 1 s).",
+        "considered (it happens only when that queue would take longer than 1 s to drain, the "
+        "fetch window is not turning over within 1 s and the worker is not CPU-bound).",
     )
     unknown_webhook_grace_ms: int = Field(
         default=60_000,
