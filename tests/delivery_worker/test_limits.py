@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -183,6 +184,18 @@ def test_loop_lag_is_a_moving_average_of_probes() -> None:
     for _ in range(20):
         lag.record(0.0)
     assert lag.seconds < 1e-6  # an idle loop reads idle again
+
+
+async def test_loop_lag_probe_measures_a_blocked_loop() -> None:
+    lag = LoopLag(weight=1.0)
+    lag.probe()
+    lag.probe()  # one probe at a time: the second is not queued
+    time.sleep(0.02)  # the loop is blocked before the probe's callback can run
+    await asyncio.sleep(0)
+    assert lag.seconds >= 0.02
+    lag.probe()
+    await asyncio.sleep(0)  # an idle loop runs it at once
+    assert lag.seconds < 0.01
 
 
 @pytest.mark.parametrize(

@@ -126,7 +126,6 @@ class JobConsumer:
         """Jobs run to the end (not parked) per second, for the parking rule's window turnover."""
         self.loop_lag = LoopLag()
         """The event loop's lag, probed once per fetch: a CPU-bound worker does not park."""
-        self._probe_at: float | None = None
         self._commit_lock = asyncio.Lock()
 
     def listener(self) -> ConsumerRebalanceListener:
@@ -148,7 +147,7 @@ class JobConsumer:
                     if self.max_pending - self.pending <= 0:
                         continue
                     room = self.max_pending - self.pending
-                self._probe_loop()
+                self.loop_lag.probe()
                 try:
                     batch = await self._fetch(room)
                 except KafkaError as exc:
@@ -233,17 +232,6 @@ class JobConsumer:
             runner = asyncio.create_task(self._run_lane(key, lane))
             self.runners.add(runner)
             runner.add_done_callback(self.runners.discard)
-
-    def _probe_loop(self) -> None:
-        """Measure how long a callback queued now waits to run (one probe in flight at a time)."""
-        if self._probe_at is None:
-            self._probe_at = time.perf_counter()
-            asyncio.get_running_loop().call_soon(self._probed)
-
-    def _probed(self) -> None:
-        if self._probe_at is not None:
-            self.loop_lag.record(time.perf_counter() - self._probe_at)
-            self._probe_at = None
 
     def _drain_s(self) -> float:
         """How long the jobs in the window would take to finish at the recent rate of jobs run."""

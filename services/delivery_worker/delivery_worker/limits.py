@@ -1,14 +1,15 @@
 """Per-webhook protection of endpoints: in-flight limit, token-bucket rate limit, circuit breaker.
 
 The token bucket and the breaker are pure state machines driven by an explicit clock (monotonic
-seconds) so they can be table-tested; :class:`InFlightLimiter` is the only asyncio part. One set
-of guards per webhook is shared by every partition the worker owns.
+seconds) so they can be table-tested; :class:`InFlightLimiter` and :meth:`LoopLag.probe` are the only
+asyncio parts. One set of guards per webhook is shared by every partition the worker owns.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Literal
@@ -227,10 +228,22 @@ class LoopLag:
     def __init__(self, weight: float = 0.25) -> None:
         self.weight = weight
         self.seconds = 0.0
+        self._probe_at: float | None = None
 
     def record(self, waited_s: float) -> None:
         """One probe waited ``waited_s`` seconds."""
         self.seconds += self.weight * (max(0.0, waited_s) - self.seconds)
+
+    def probe(self) -> None:
+        """Queue a callback on the running loop that records how long it waited (one at a time)."""
+        if self._probe_at is None:
+            self._probe_at = time.perf_counter()
+            asyncio.get_running_loop().call_soon(self._probed)
+
+    def _probed(self) -> None:
+        if self._probe_at is not None:
+            self.record(time.perf_counter() - self._probe_at)
+            self._probe_at = None
 
 
 def should_park(
