@@ -394,7 +394,8 @@ async def raw_hop_latency(
     finally:
         await producer.stop()
         await consumer.stop()
-    return latency_summary(got)
+    summary: dict[str, float] = latency_summary(got)
+    return summary
 
 
 async def results_lag(config_api_url: str) -> float | None:
@@ -719,10 +720,23 @@ async def start_pipeline(
         topic_prefix=f"{base.topic_prefix}{tag}.",
         dsn=await fresh_database(infra.dsn, f"bench_{tag}"),
     )
-    for spec in service_specs(stack):
-        old = sup.procs.get(spec.name)
-        sup.add(spec).peak_rss = old.peak_rss if old is not None else 0
-    await asyncio.gather(*(sup.start(n, timeout_s=120) for n in SERVICES))
+    for attempt in range(3):
+        for spec in service_specs(stack):
+            old = sup.procs.get(spec.name)
+            sup.add(spec).peak_rss = old.peak_rss if old is not None else 0
+        started = await asyncio.gather(
+            *(sup.start(n, timeout_s=120) for n in SERVICES), return_exceptions=True
+        )
+        errors = [r for r in started if isinstance(r, BaseException)]
+        if not errors:
+            break
+        # A port chosen free can be taken before the service binds it (this process opens thousands
+        # of connections, each on an ephemeral port): start again on new ports, anything else fails.
+        if attempt == 2 or not all("already in use" in str(e) for e in errors):
+            raise errors[0]
+        print(f"a service port was taken before it was bound, restarting on new ports: {errors[0]}")
+        for name in SERVICES:
+            await asyncio.to_thread(sup.procs[name].stop)
     api = ConfigApi(sup.procs["config_api"].base_url, stack.admin_token)
     for n in range(webhooks):
         await create_bench_webhook(api, receiver, max_in_flight, "bench" if n == 0 else f"bench{n}")
