@@ -181,7 +181,7 @@ async def test_a_cpu_bound_worker_queues_its_backlog_instead_of_parking(
         configs = [make_config(box, rec.url(path), max_in_flight=2) for path in ("/a", "/b")]
         for cfg in configs:
             await bus.config(cfg)
-        jobs = [make_job(configs[i % 2], i) for i in range(160)]
+        jobs = [make_job(configs[i % 2], i) for i in range(80)]
         for job in jobs:
             await bus.job(job)
         stop = asyncio.Event()
@@ -193,7 +193,7 @@ async def test_a_cpu_bound_worker_queues_its_backlog_instead_of_parking(
 
         hogging = asyncio.create_task(hog())
         try:
-            app = await start_worker(max_pending=80, max_queued_per_webhook=5)
+            app = await start_worker(max_pending=40, max_queued_per_webhook=5)
             lag_seen: list[float] = [0.0]
 
             def delivered() -> bool:
