@@ -64,9 +64,7 @@ class FakeConsumer:
         return {TP: batch} if batch else {}
 
     def add(self, offset: int) -> None:
-        self.queue.append(
-            ConsumerRecord(TP.topic, 0, offset, 0, 0, b"wh_1", b"{}", None, 2, 2, [])  # type: ignore[arg-type]
-        )
+        self.queue.append(ConsumerRecord(TP.topic, 0, offset, 0, 0, b"wh_1", b"{}", None, 2, 2, []))
         self.arrived.set()
 
 
@@ -89,6 +87,8 @@ def consumer_and_jobs() -> tuple[FakeConsumer, JobConsumer]:
         handle=no_records,
     )
     fake = FakeConsumer()
+    # Structural fakes of the aiokafka consumer, the Deliverer and the Outbox: only the methods the
+    # fetch and commit loops call (the ignores say so to a type checker; tests are not type-checked).
     jobs = JobConsumer(
         fake,  # type: ignore[arg-type]
         deliverer,  # type: ignore[arg-type]
