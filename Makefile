@@ -5,6 +5,9 @@ SHELL := /bin/bash
 UV_SYSTEM := $(shell command -v uv 2>/dev/null)
 UV := $(if $(UV_SYSTEM),$(UV_SYSTEM),$(CURDIR)/.tools/bin/uv)
 PYTEST_ARGS ?=
+# pytest-xdist processes for `make test` (each starts its own embedded broker and PostgreSQL);
+# TEST_WORKERS=0 runs the suite in one process.
+TEST_WORKERS ?= 2
 export UV_LINK_MODE ?= copy
 # Versions of the vendored browser builds of the admin UI (`make ui`); bump here and re-run the target.
 VUE_VERSION ?= 3.5.45
@@ -39,7 +42,7 @@ run: install ## start the whole system (embedded broker and PostgreSQL unless co
 	$(UV) run --no-sync python deploy/local/launcher.py
 
 test: system-deps install ## run the whole suite (unit + integration + e2e + browser)
-	$(UV) run --no-sync python -m pytest $(PYTEST_ARGS)
+	$(UV) run --no-sync python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 test-fast: system-deps install ## unit tests only (no broker, no database)
 	$(UV) run --no-sync python -m pytest -m "not integration and not e2e and not browser" $(PYTEST_ARGS)

@@ -26,6 +26,10 @@ from webhook_core.secrets_crypto import generate_key
 
 REPO = Path(__file__).resolve().parent.parent
 
+# The CLIs' rich consoles are built at import and fix their width from COLUMNS when it is set (a pytest-xdist
+# worker inherits COLUMNS=80): unset, they read the COLUMNS each CLI test passes when it runs.
+os.environ.pop("COLUMNS", None)
+
 
 def _containers_wanted() -> bool:
     return os.environ.get("TEST_INFRA") == "containers"

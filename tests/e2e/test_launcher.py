@@ -80,7 +80,8 @@ def wait_up(proc: subprocess.Popen[bytes], env: dict[str, str], out: Path) -> No
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             pytest.fail(f"launcher exited with {proc.returncode}:\n{out.read_text()[-5000:]}")
-        if all(http_ok(u) for u in urls) and "carehooks is up" in out.read_text():
+        # The banner's last line: the lines before it (the admin token) are written by then.
+        if all(http_ok(u) for u in urls) and "both CLIs read the dev token" in out.read_text():
             return
         time.sleep(0.2)
     pytest.fail(f"stack not up within {UP_TIMEOUT_S:.0f}s:\n{out.read_text()[-5000:]}")
