@@ -102,6 +102,18 @@ async def test_in_flight_limiter() -> None:
     assert lim.in_flight == 3
 
 
+async def test_in_flight_limiter_try_acquire_takes_only_a_free_slot_nobody_queues_for() -> None:
+    lim = InFlightLimiter()
+    assert [lim.try_acquire(2), lim.try_acquire(2), lim.try_acquire(2)] == [True, True, False]
+    assert lim.in_flight == 2
+    queued = asyncio.create_task(lim.acquire(2))
+    await asyncio.sleep(0.01)
+    assert not lim.try_acquire(3)  # a raised limit, but a job is queued: no jumping the queue
+    lim.release()
+    await asyncio.wait_for(queued, 1)
+    assert lim.in_flight == 2 and not lim.try_acquire(0)  # a limit below 1 counts as 1
+
+
 def test_offset_tracker_commits_only_the_finished_prefix() -> None:
     t: OffsetTracker[str] = OffsetTracker()
     for off in (10, 11, 12, 13):

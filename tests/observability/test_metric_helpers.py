@@ -217,3 +217,22 @@ def test_worker_and_dispatcher_metrics_bound_the_integration_label() -> None:
     }
     assert _samples(worker.registry, "carehooks_retries_scheduled_total") == {(("tier", "1"),): 1.0}
     assert [dispatcher.integration(i) for i in ("ehr", "lab")] == ["ehr", OTHER]
+
+
+def test_worker_per_integration_children_follow_the_configured_integrations() -> None:
+    from delivery_worker.metrics import WorkerMetrics
+
+    view = WebhookView()
+    worker = WorkerMetrics()
+    worker.watch_integrations(view)
+    worker.of_integration("lab").succeeded.inc()  # not configured yet: counted as other
+    view.apply("w2", _webhook("w2", "lab"))
+    worker.of_integration("lab").succeeded.inc()
+    worker.of_integration("lab").duration.observe(0.2)
+    worker.of_integration("forged").duration.observe(0.1)
+    assert _samples(worker.registry, "carehooks_delivery_attempts_total") == {
+        (("error_category", "none"), ("integration", "lab"), ("outcome", "succeeded")): 1.0,
+        (("error_category", "none"), ("integration", OTHER), ("outcome", "succeeded")): 1.0,
+    }
+    counts = _samples(worker.registry, "carehooks_delivery_duration_seconds_count")
+    assert counts == {(("integration", "lab"),): 1.0, (("integration", OTHER),): 1.0}

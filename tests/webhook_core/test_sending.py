@@ -303,8 +303,31 @@ def test_a_policy_built_from_a_list_is_hashable_and_memoised_verdicts_match() ->
     from webhook_core.ssrf import SsrfError, check_addresses, check_addresses_cached
 
     policy = SsrfPolicy(allowed_networks=[ipaddress.ip_network("10.1.0.0/16")])
-    assert hash(policy) == hash(SsrfPolicy(allowed_networks=(ipaddress.ip_network("10.1.0.0/16"),)))
+    same = SsrfPolicy(allowed_networks=(ipaddress.ip_network("10.1.0.0/16"),))
+    assert hash(policy) == hash(same) and policy == same
+    other = SsrfPolicy(allowed_networks=[ipaddress.ip_network("10.1.0.0/16")], allowed_ports={443})
+    assert other != policy and {policy: 1}.get(other) is None
     for _ in range(2):  # the second answer comes from the memo
         assert check_addresses_cached("h", ["10.1.2.3"], policy) == check_addresses("h", ["10.1.2.3"], policy)
         with pytest.raises(SsrfError, match="resolves to an address webhooks may not target"):
             check_addresses_cached("h", ["10.2.0.1"], policy)
+
+
+def test_a_target_pins_its_url_to_each_checked_address_and_keeps_few() -> None:
+    from webhook_core.sending import _MAX_PINNED, _target
+
+    target = _target("HTTPS://Example.org:8443/hook?x=1", False)
+    assert not isinstance(target, str)
+    assert (target.host_header, target.server_hostname, target.literal) == (
+        "example.org:8443",
+        "example.org",
+        None,
+    )
+    assert str(target.pinned_url("2001:db8::1")) == "https://[2001:db8::1]:8443/hook?x=1"
+    assert target.pinned_url("2001:db8::1") is target.pinned_url("2001:db8::1")
+    for n in range(3 * _MAX_PINNED):  # DNS answers rotating through many addresses
+        assert str(target.pinned_url(f"192.0.2.{n}")) == f"https://192.0.2.{n}:8443/hook?x=1"
+    assert len(target.pinned) <= _MAX_PINNED
+    literal = _target("http://[::1]:80/", True)
+    assert not isinstance(literal, str) and (literal.literal, literal.host_header) == ("::1", "[::1]")
+    assert _target("ftp://example.org/", False) == "subscription_url scheme 'ftp' is not allowed; use https"

@@ -106,12 +106,19 @@ class SsrfPolicy:
 
     allowed_networks: Sequence[IPNetwork] = field(default_factory=tuple)
     allowed_ports: frozenset[int] | None = None
+    _hash: int = field(init=False, repr=False, compare=False, default=0)
 
     def __post_init__(self) -> None:
         # Always a tuple, so a policy is hashable and send-time verdicts can be memoised per policy.
         object.__setattr__(self, "allowed_networks", tuple(self.allowed_networks))
         if self.allowed_ports is not None:
             object.__setattr__(self, "allowed_ports", frozenset(self.allowed_ports))
+        # Hashed once: the worker's memoised verdicts hash the policy on every send, and hashing
+        # the networks each time cost more than the lookup it keys.
+        object.__setattr__(self, "_hash", hash((self.allowed_networks, self.allowed_ports)))
+
+    def __hash__(self) -> int:
+        return self._hash
 
 
 def _embedded_v4(address: ipaddress.IPv6Address) -> tuple[str, ipaddress.IPv4Address] | None:

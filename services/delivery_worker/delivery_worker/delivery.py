@@ -40,7 +40,7 @@ from delivery_worker.decision import (
 )
 from delivery_worker.endpoints import Endpoints
 from delivery_worker.job_records import JobRecords
-from delivery_worker.limits import CircuitBreaker, WebhookGuards
+from delivery_worker.limits import CircuitBreaker, InFlightLimiter, WebhookGuards
 from delivery_worker.metrics import WorkerMetrics
 from delivery_worker.outbox import Publication
 from delivery_worker.plan import (
@@ -129,9 +129,11 @@ class Deliverer:
         self.records = JobRecords(
             options.topics, payloads, metrics, options.max_record_bytes, traced=self.traced
         )
-        self._global = asyncio.Semaphore(max_concurrency)
-        self.in_flight = 0
-        metrics.in_flight.set_function(lambda: self.in_flight)
+        # POSTs in flight, at most max_concurrency: a job waits here, before its timeout starts,
+        # rather than for a connection inside aiohttp, where the wait would count against it.
+        self.max_concurrency = max_concurrency
+        self.sending = InFlightLimiter()
+        metrics.in_flight.set_function(lambda: self.sending.in_flight)
         metrics.watch_integrations(view)
 
     async def handle(self, record: Record) -> list[Publication]:
@@ -154,7 +156,8 @@ class Deliverer:
             reason = "webhook deleted" if config is None else "webhook inactive"
             return [self._cancel(job, reason)]
         guards = self.endpoints.guards_of(job.webhook_id)
-        await guards.limiter.acquire(config.max_in_flight)
+        if not guards.limiter.try_acquire(config.max_in_flight):
+            await guards.limiter.acquire(config.max_in_flight)
         acquired = self.clock()
         guards.slot_time.started(acquired)
         try:
@@ -250,8 +253,9 @@ class Deliverer:
     async def _send(self, job: DeliveryJobV1, config: WebhookConfigV1) -> SendResult:
         body = job.body_text.encode()
         try:
-            secrets, auth = self.credentials.get(config, time.time())
-            headers = build_headers(job.delivery_id, int(time.time()), body, secrets, auth)
+            wall = time.time()
+            secrets, auth = self.credentials.get(config, wall)
+            headers = build_headers(job.delivery_id, int(wall), body, secrets, auth)
             if self.traced:
                 inject_http(headers)  # the attempt span's traceparent, so the receiver can join the trace
         except ValueError as exc:  # DecryptionError, ValidationError and reserved header names
@@ -268,25 +272,25 @@ class Deliverer:
                 retry_after=None,
                 classification=classify(None, "invalid_config"),
             )
-        async with self._global:
-            self.in_flight += 1
-            started = time.perf_counter()
-            try:
-                result = await send_webhook(
-                    self.session,
-                    config.subscription_url,
-                    body,
-                    headers,
-                    config.timeout_ms / 1000,
-                    self.options.policy,
-                    self.options.allow_http,
-                    self.resolver,
-                )
-            except Exception as exc:  # send_webhook classifies endpoint problems; anything else is a bug
-                raise _MaybeSentError(type(exc).__name__) from exc
-            finally:
-                self.in_flight -= 1
-        self.metrics.child(self.metrics.duration, job.integration_id).observe(time.perf_counter() - started)
+        if not self.sending.try_acquire(self.max_concurrency):
+            await self.sending.acquire(self.max_concurrency)
+        started = time.perf_counter()
+        try:
+            result = await send_webhook(
+                self.session,
+                config.subscription_url,
+                body,
+                headers,
+                config.timeout_ms / 1000,
+                self.options.policy,
+                self.options.allow_http,
+                self.resolver,
+            )
+        except Exception as exc:  # send_webhook classifies endpoint problems; anything else is a bug
+            raise _MaybeSentError(type(exc).__name__) from exc
+        finally:
+            self.sending.release()
+        self.metrics.of_integration(job.integration_id).duration.observe(time.perf_counter() - started)
         return result
 
     def _count(
@@ -299,7 +303,7 @@ class Deliverer:
     ) -> None:
         """Metrics and the log line of a decision (no line per success: the result is the audit trail)."""
         if isinstance(decision, Succeeded):
-            self.metrics.child(self.metrics.attempts, job.integration_id, "succeeded", "none").inc()
+            self.metrics.of_integration(job.integration_id).succeeded.inc()
             source_time = job.published_at or job.dispatched_at
             ended = now or utcnow()
             self.metrics.event_to_delivery.observe(max(0.0, (ended - source_time).total_seconds()))

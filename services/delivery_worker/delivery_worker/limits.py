@@ -107,12 +107,18 @@ class InFlightLimiter:
         self.in_flight = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
 
+    def try_acquire(self, limit: int) -> bool:
+        """Take a slot under ``limit`` if one is free and nobody is queued (no coroutine: the usual case)."""
+        if self.in_flight < max(1, limit) and not self._waiters:
+            self.in_flight += 1
+            return True
+        return False
+
     async def acquire(self, limit: int) -> None:
         """Wait for a slot under ``limit``."""
-        limit = max(1, limit)
-        if self.in_flight < limit and not self._waiters:
-            self.in_flight += 1
+        if self.try_acquire(limit):
             return
+        limit = max(1, limit)
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[None] = loop.create_future()
         self._waiters.append(waiter)
