@@ -85,7 +85,7 @@ def synthetic_results(webhook_id: str, rows: int, seed: int) -> list[DeliveryRes
                 object_type="response",
                 object_id=f"resp-{i % 50_000}",
                 attempt=1,
-                outcome=outcome,  # type: ignore[arg-type]
+                outcome=outcome,
                 status_code=200 if ok else 503,
                 error_category=None if ok else "http_5xx",
                 error_message=None if ok else "HTTP 503",

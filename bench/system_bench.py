@@ -518,7 +518,8 @@ async def scale_out(
         await asyncio.sleep(8.0)  # the groups rebalance onto the new members
         await pipeline_burst(pub, gen, rx, 200 // per_event, 60.0, per_event)
         names = [n for n in sup.procs if n.startswith(("dispatcher", "delivery_worker"))]
-        pids = [sup.procs[n].process.pid for n in names if sup.procs[n].process is not None]
+        procs = [sup.procs[n].process for n in names]
+        pids = [p.pid for p in procs if p is not None]
         worker_urls = [sup.procs[n].base_url for n in names if n.startswith("delivery_worker")]
         rates, cpu_ms, parked = [], [], []
         for _ in range(args.repeats):

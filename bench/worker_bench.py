@@ -313,7 +313,7 @@ class Bench:
         probe.cancel()
         await asyncio.gather(probe, return_exceptions=True)
         latencies = [(seen[d] - sent[d]) * 1000 for d in seen]
-        summary = latency_summary(latencies)
+        summary: dict[str, Any] = dict(latency_summary(latencies))
         # The broker's share: publish -> fetched by a plain consumer polling like the worker does.
         hop = latency_summary([(hops[d] - sent[d]) * 1000 for d in hops if d in sent])
         summary["broker_hop_ms"] = {k: hop[k] for k in ("p50", "p95", "p99")}
@@ -400,7 +400,7 @@ class Bench:
             await producer.start()
             self.others = {
                 "bench": psutil.Process(),
-                "receiver": psutil.Process(receiver.process.pid),
+                "receiver": psutil.Process(receiver.pid),
                 "broker": psutil.Process(broker.process.pid),
             }
             raw_rates: list[float] = []
@@ -411,7 +411,7 @@ class Bench:
             floor_cpu: list[float] = []
             lean_rates: list[float] = []
             lean_cpu: list[float] = []
-            latencies: list[dict[str, float]] = []
+            latencies: list[dict[str, Any]] = []
             for run in range(self.args.runs):
                 workers = await self.stage(run, producer, receiver, rx)
                 me = psutil.Process()

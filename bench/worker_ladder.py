@@ -214,7 +214,7 @@ class Ladder:
         await outbox.stop()
         await producer.stop()
         await session.close()
-        return ((after.user + after.system) - (before.user + before.system)) * 1000 / self.jobs
+        return float((after.user + after.system) - (before.user + before.system)) * 1000 / self.jobs
 
     async def main(self, rungs: Sequence[str], rounds: int) -> dict[str, Any]:
         run_dir = REPO / ".run" / "bench" / f"ladder-{time.strftime('%Y%m%d-%H%M%S')}"

@@ -23,7 +23,7 @@ import statistics
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeAlias
 
 from aiokafka.structs import ConsumerRecord
 from pydantic_core import to_json
@@ -40,7 +40,7 @@ from webhook_core.payload_crypto import Payloads
 from webhook_core.secrets_crypto import SecretBox, generate_key, generate_signing_secret
 from webhook_core.sending import build_headers, read_excerpt
 
-Record = ConsumerRecord[bytes, bytes]
+Record: TypeAlias = "ConsumerRecord[bytes, bytes]"
 
 
 class _Body:

@@ -305,6 +305,13 @@ class ReceiverProc:
     def url(self, label: str) -> str:
         return f"{self.base_url}/h/{label}"
 
+    @property
+    def pid(self) -> int:
+        """The receiver's process id (once started)."""
+        if self.process is None:
+            raise RuntimeError("the receiver is not started")
+        return self.process.pid
+
     def start(self) -> None:
         args = [sys.executable, str(RECEIVER_SCRIPT), "--port", str(self.port)]
         if not self.verify:
