@@ -518,26 +518,34 @@ async def scale_out(
         await asyncio.sleep(8.0)  # the groups rebalance onto the new members
         await pipeline_burst(pub, gen, rx, 200 // per_event, 60.0, per_event)
         names = [n for n in sup.procs if n.startswith(("dispatcher", "delivery_worker"))]
-        procs = [sup.procs[n].process for n in names]
-        pids = [p.pid for p in procs if p is not None]
+        roles: dict[str, list[int]] = {"dispatcher": [], "delivery_worker": []}
+        for n in names:
+            process = sup.procs[n].process
+            if process is not None:
+                roles["dispatcher" if n.startswith("dispatcher") else "delivery_worker"].append(process.pid)
         worker_urls = [sup.procs[n].base_url for n in names if n.startswith("delivery_worker")]
         rates, cpu_ms, parked = [], [], []
+        by_role: dict[str, list[float]] = {role: [] for role in roles}
         for _ in range(args.repeats):
             parked_before = await parked_total(worker_urls)
-            cpu_before = sum(cpu_seconds(pid) for pid in pids)
+            before = {role: sum(cpu_seconds(pid) for pid in pids) for role, pids in roles.items()}
             burst = await pipeline_burst(pub, gen, rx, args.burst // per_event, 180.0, per_event)
-            used = sum(cpu_seconds(pid) for pid in pids) - cpu_before
+            used = {role: sum(cpu_seconds(pid) for pid in pids) - before[role] for role, pids in roles.items()}
             # Parked jobs come back through a retry tier: a produce and a consume more each.
             parked.append(await parked_total(worker_urls) - parked_before)
             rates.append(burst["deliveries_per_s"])
             if burst["delivered"]:
-                cpu_ms.append(round(used * 1000 / burst["delivered"], 3))
+                cpu_ms.append(round(sum(used.values()) * 1000 / burst["delivered"], 3))
+                for role, seconds in used.items():
+                    by_role[role].append(round(seconds * 1000 / burst["delivered"], 3))
         key = f"{dispatchers}d{workers}w"
         topologies[key] = {
             "dispatchers": dispatchers,
             "workers": workers,
             "deliveries_per_s": spread(rates),
             "cpu_ms_per_delivery": spread(cpu_ms),
+            # Where a rise with processes comes from: the dispatchers' or the workers' share.
+            "cpu_ms_per_delivery_by_role": {role: spread(v) for role, v in by_role.items()},
             "parked_per_burst": parked,
         }
         print(f"scale-out {key}: {topologies[key]}", flush=True)
@@ -820,6 +828,15 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     pipe: Pipeline | None = None
     try:
         pipe = await start_pipeline(infra, sup, base, "tp", receiver, rx, gen, args.max_in_flight)
+        if args.scale_out_only:  # the scale-out phase alone, for A/B runs of what it measures
+            await pipe.close()
+            pipe = await start_pipeline(
+                infra, sup, base, "so", receiver, rx, gen, args.max_in_flight, args.scale_out_webhooks
+            )
+            out["scale_out"] = await scale_out(
+                sup, pipe.stack, pipe.pub, gen, rx, args, args.scale_out_webhooks
+            )
+            return out
         body = sample_body(gen)
         raw_topic = Topics().with_prefix(f"{pipe.stack.topic_prefix}raw.").surveymonkey_events
         await ensure_topics(
@@ -1068,6 +1085,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="only the raw baselines and the pipeline bursts (pipeline / raw HTTP per run), for A/B runs",
     )
+    p.add_argument(
+        "--scale-out-only",
+        action="store_true",
+        help="only the scale-out phase (1+1, 1+2, 2+2 processes), for A/B runs",
+    )
     p.add_argument("--out", type=Path, default=None)
     args = p.parse_args(argv)
     if args.out is None:
@@ -1091,6 +1113,9 @@ def main(argv: list[str] | None = None) -> int:
     args.out.write_text(json.dumps(out, indent=2, default=str) + "\n")
     if args.throughput_only:
         print(f"pipeline / raw HTTP per run: {out['ratios']['per_run_pipeline_vs_raw_http']}")
+        return 0
+    if args.scale_out_only:
+        print(json.dumps(out["scale_out"], indent=1))
         return 0
     print(render(out))
     print(f"\nresults: {args.out}")
