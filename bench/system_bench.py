@@ -530,7 +530,9 @@ async def scale_out(
             parked_before = await parked_total(worker_urls)
             before = {role: sum(cpu_seconds(pid) for pid in pids) for role, pids in roles.items()}
             burst = await pipeline_burst(pub, gen, rx, args.burst // per_event, 180.0, per_event)
-            used = {role: sum(cpu_seconds(pid) for pid in pids) - before[role] for role, pids in roles.items()}
+            used = {
+                role: sum(cpu_seconds(pid) for pid in pids) - before[role] for role, pids in roles.items()
+            }
             # Parked jobs come back through a retry tier: a produce and a consume more each.
             parked.append(await parked_total(worker_urls) - parked_before)
             rates.append(burst["deliveries_per_s"])
