@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from aiokafka import AIOKafkaProducer
 from dlq_factories import letter
@@ -35,3 +37,23 @@ async def test_null_and_binary_header_values_do_not_break_a_scan(
     ).scan()
     assert result.invalid == 0 and len(result.entries) == 1
     assert result.entries[0].headers == {"bin": "\ufffd\ufffd", "integration-id": "int_1"}
+
+
+async def test_an_unreachable_broker_leaves_no_consumer_open(monkeypatch: pytest.MonkeyPatch) -> None:
+    from aiokafka import AIOKafkaConsumer
+
+    from dlq_replayer import topic_reader
+    from dlq_replayer.errors import UnavailableError
+
+    made: list[AIOKafkaConsumer] = []
+
+    class Recorded(AIOKafkaConsumer):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+    monkeypatch.setattr(topic_reader, "AIOKafkaConsumer", Recorded)
+    with pytest.raises(UnavailableError, match=r"cannot reach Kafka at 127\.0\.0\.1:1"):
+        async with topic_reader.assigned_consumer("127.0.0.1:1", embedded_broker_client(), "t"):
+            pass
+    assert len(made) == 1 and made[0]._closed is True  # stopped: no client left, no "Unclosed" warning

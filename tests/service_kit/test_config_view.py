@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaProducer
@@ -59,3 +60,24 @@ async def test_follower_catches_up_then_follows(kafka_bootstrap: str, topics: To
             await follower.stop()
     finally:
         await producer.stop()
+
+
+async def test_a_follower_that_cannot_start_leaves_no_consumer_open(monkeypatch: pytest.MonkeyPatch) -> None:
+    from aiokafka import AIOKafkaConsumer
+    from aiokafka.errors import KafkaConnectionError
+
+    from service_kit import config_view
+
+    made: list[AIOKafkaConsumer] = []
+
+    class Recorded(AIOKafkaConsumer):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+    monkeypatch.setattr(config_view, "AIOKafkaConsumer", Recorded)
+    follower = ConfigFollower("127.0.0.1:1", embedded_broker_client(), "webhooks.config", WebhookView(), 10)
+    with pytest.raises(KafkaConnectionError):
+        await follower.start()
+    assert len(made) == 1 and made[0]._closed is True
+    await follower.stop()  # nothing to stop: a no-op

@@ -141,22 +141,25 @@ class ConfigFollower:
     async def start(self) -> None:
         """Assign every partition, seek to the beginning and start following in the background."""
         consumer = AIOKafkaConsumer(group_id=None, **self._options)
-        await consumer.start()
+        try:
+            await consumer.start()
+            partitions: set[int] | None = None
+            for _ in range(100):
+                await consumer.topics()
+                partitions = consumer.partitions_for_topic(self.topic)
+                if partitions:
+                    break
+                await asyncio.sleep(0.1)
+            if not partitions:
+                raise RuntimeError(f"config topic {self.topic!r} does not exist")
+            tps = [TopicPartition(self.topic, p) for p in sorted(partitions)]
+            consumer.assign(tps)
+            await consumer.seek_to_beginning(*tps)
+            ends = await consumer.end_offsets(tps)
+        except BaseException:
+            await consumer.stop()  # whatever failed (a start included), no client is left behind
+            raise
         self._consumer = consumer
-        partitions: set[int] | None = None
-        for _ in range(100):
-            await consumer.topics()
-            partitions = consumer.partitions_for_topic(self.topic)
-            if partitions:
-                break
-            await asyncio.sleep(0.1)
-        if not partitions:
-            await consumer.stop()
-            raise RuntimeError(f"config topic {self.topic!r} does not exist")
-        tps = [TopicPartition(self.topic, p) for p in sorted(partitions)]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        ends = await consumer.end_offsets(tps)
         self._targets = {tp: off for tp, off in ends.items() if off > 0}
         self._task = asyncio.create_task(self._follow(), name=f"config-follower:{self.topic}")
 

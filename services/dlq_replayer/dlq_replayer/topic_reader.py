@@ -36,6 +36,7 @@ async def assigned_consumer(
     try:
         await consumer.start()
     except KafkaError as exc:
+        await consumer.stop()  # a failed start leaves a client behind (and an "Unclosed" warning)
         raise UnavailableError(f"cannot reach Kafka at {bootstrap_servers}: {type(exc).__name__}") from None
     try:
         partitions = None
