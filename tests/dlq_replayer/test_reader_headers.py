@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from aiokafka import AIOKafkaProducer
 from dlq_factories import letter
+from recorded_consumers import record_consumers, stopped
 
 from contracts.base import utcnow
 from contracts.topics import Topics
@@ -40,20 +39,11 @@ async def test_null_and_binary_header_values_do_not_break_a_scan(
 
 
 async def test_an_unreachable_broker_leaves_no_consumer_open(monkeypatch: pytest.MonkeyPatch) -> None:
-    from aiokafka import AIOKafkaConsumer
-
     from dlq_replayer import topic_reader
     from dlq_replayer.errors import UnavailableError
 
-    made: list[AIOKafkaConsumer] = []
-
-    class Recorded(AIOKafkaConsumer):
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            made.append(self)
-
-    monkeypatch.setattr(topic_reader, "AIOKafkaConsumer", Recorded)
+    made = record_consumers(monkeypatch, topic_reader)
     with pytest.raises(UnavailableError, match=r"cannot reach Kafka at 127\.0\.0\.1:1"):
         async with topic_reader.assigned_consumer("127.0.0.1:1", embedded_broker_client(), "t"):
             pass
-    assert len(made) == 1 and made[0]._closed is True  # stopped: no client left, no "Unclosed" warning
+    assert len(made) == 1 and stopped(made[0])  # no client left, no "Unclosed" warning

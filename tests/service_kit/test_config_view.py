@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaProducer
+from recorded_consumers import record_consumers, stopped
 
 from contracts.base import utcnow
 from contracts.topics import Topics
@@ -63,21 +63,13 @@ async def test_follower_catches_up_then_follows(kafka_bootstrap: str, topics: To
 
 
 async def test_a_follower_that_cannot_start_leaves_no_consumer_open(monkeypatch: pytest.MonkeyPatch) -> None:
-    from aiokafka import AIOKafkaConsumer
     from aiokafka.errors import KafkaConnectionError
 
     from service_kit import config_view
 
-    made: list[AIOKafkaConsumer] = []
-
-    class Recorded(AIOKafkaConsumer):
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            made.append(self)
-
-    monkeypatch.setattr(config_view, "AIOKafkaConsumer", Recorded)
+    made = record_consumers(monkeypatch, config_view)
     follower = ConfigFollower("127.0.0.1:1", embedded_broker_client(), "webhooks.config", WebhookView(), 10)
     with pytest.raises(KafkaConnectionError):
         await follower.start()
-    assert len(made) == 1 and made[0]._closed is True
+    assert len(made) == 1 and stopped(made[0])
     await follower.stop()  # nothing to stop: a no-op
