@@ -605,6 +605,30 @@ async def bare_relay(
     return await relay_through(bootstrap, source, count, concurrency, make)
 
 
+async def lean_delivery(
+    session: aiohttp.ClientSession, url: str, value: bytes, secret: str, box: SecretBox, sink: str
+) -> Publication:
+    """The lean relay's work on one record: validate and open the ``delivery_job.v1``, sign it, POST it,
+    keep a 1 KB excerpt, and build the ``delivery_result.v1`` record (encrypted payload) for ``sink``."""
+    job = Payloads(box).open(DeliveryJobV1.model_validate_json(value))
+    body = job.body_text.encode()
+    headers = build_headers(job.delivery_id, int(time.time()), body, [secret], NoAuth())
+    attempted_at = datetime.now(UTC)
+    async with session.post(url, data=body, headers=headers, allow_redirects=False) as resp:
+        excerpt = await read_excerpt(resp)
+        status = resp.status
+    result = result_for(
+        job,
+        "succeeded" if 200 <= status < 300 else "retrying",
+        attempted_at,
+        status_code=status,
+        response_ms=int((datetime.now(UTC) - attempted_at).total_seconds() * 1000),
+        response_body=excerpt,
+        payload_encrypted=job.body_encrypted or box.encrypt(job.body_text, payload_context(job.delivery_id)),
+    )
+    return Publication(sink, job.webhook_id, to_json(result))
+
+
 async def lean_relay(
     bootstrap: str,
     source: str,
@@ -638,24 +662,7 @@ async def lean_relay(
                 all_acked.set()
 
         async def relay(key: bytes | None, value: bytes) -> None:
-            job = Payloads(box).open(DeliveryJobV1.model_validate_json(value))
-            body = job.body_text.encode()
-            headers = build_headers(job.delivery_id, int(time.time()), body, [secret], NoAuth())
-            attempted_at = datetime.now(UTC)
-            async with session.post(url, data=body, headers=headers, allow_redirects=False) as resp:
-                excerpt = await read_excerpt(resp)
-                status = resp.status
-            result = result_for(
-                job,
-                "succeeded" if 200 <= status < 300 else "retrying",
-                attempted_at,
-                status_code=status,
-                response_ms=int((datetime.now(UTC) - attempted_at).total_seconds() * 1000),
-                response_body=excerpt,
-                payload_encrypted=job.body_encrypted
-                or box.encrypt(job.body_text, payload_context(job.delivery_id)),
-            )
-            outbox.enqueue([Publication(sink, job.webhook_id, to_json(result))], on_ack)
+            outbox.enqueue([await lean_delivery(session, url, value, secret, box, sink)], on_ack)
 
         async def flush() -> None:
             await all_acked.wait()

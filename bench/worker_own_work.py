@@ -22,23 +22,18 @@ import asyncio
 import statistics
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, cast
 
+import aiohttp
 from aiokafka.structs import ConsumerRecord
-from pydantic_core import to_json
-from worker_bench import bench_webhook, body_for, make_deliverer, make_job
+from worker_bench import bench_webhook, body_for, lean_delivery, make_deliverer, make_job
 
-from contracts.deliveries import DeliveryJobV1, payload_context
 from contracts.topics import Topics
-from contracts.webhooks import NoAuth
 from delivery_worker.outbox import Publication
-from delivery_worker.plan import result_for
 from service_kit.runtime import DEFAULT_GC_GEN0_THRESHOLD, run
 from service_kit.settings import decode_secrets_key
 from webhook_core.payload_crypto import Payloads
 from webhook_core.secrets_crypto import SecretBox, generate_key, generate_signing_secret
-from webhook_core.sending import build_headers, read_excerpt
 
 Record: TypeAlias = "ConsumerRecord[bytes, bytes]"
 
@@ -81,6 +76,12 @@ class CannedSession:
         return _Exchange()
 
 
+def _canned() -> aiohttp.ClientSession:
+    # Duck-typed: both sides only call ``post(...)`` as an async context manager and read the response's
+    # status, headers and content, which is all CannedSession provides.
+    return cast(aiohttp.ClientSession, CannedSession())
+
+
 class OwnWork:
     def __init__(self, jobs: int) -> None:
         self.box = SecretBox(decode_secrets_key(generate_key()))
@@ -100,33 +101,19 @@ class OwnWork:
             )
 
     async def lean(self) -> float:
-        session = CannedSession()
-        urls = {hook.id: hook.subscription_url for hook in self.hooks}
-        box, secret = self.box, self.secret
+        session = _canned()
+        url, sink = (
+            self.hooks[0].subscription_url,
+            self.topics.delivery_results,
+        )  # every hook's URL is the same
 
         async def relay(value: bytes) -> Publication:
-            job = Payloads(box).open(DeliveryJobV1.model_validate_json(value))
-            body = job.body_text.encode()
-            headers = build_headers(job.delivery_id, int(time.time()), body, [secret], NoAuth())
-            attempted_at = datetime.now(UTC)
-            async with session.post(urls[job.webhook_id], data=body, headers=headers) as resp:
-                excerpt, status = await read_excerpt(resp), resp.status  # type: ignore[arg-type]
-            result = result_for(
-                job,
-                "succeeded" if 200 <= status < 300 else "retrying",
-                attempted_at,
-                status_code=status,
-                response_ms=int((datetime.now(UTC) - attempted_at).total_seconds() * 1000),
-                response_body=excerpt,
-                payload_encrypted=job.body_encrypted
-                or box.encrypt(job.body_text, payload_context(job.delivery_id)),
-            )
-            return Publication(self.topics.delivery_results, job.webhook_id, to_json(result))
+            return await lean_delivery(session, url, value, self.secret, self.box, sink)
 
         return await self._timed([r.value or b"" for r in self.records], relay)
 
     async def deliverer(self) -> float:
-        deliverer, _ = make_deliverer(self.topics, self.hooks, CannedSession(), self.box)  # type: ignore[arg-type]
+        deliverer, _ = make_deliverer(self.topics, self.hooks, _canned(), self.box)
         return await self._timed(self.records, deliverer.handle)
 
     async def _timed(self, items: Sequence[Any], step: Any) -> float:
