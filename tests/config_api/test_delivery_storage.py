@@ -5,14 +5,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from datetime import timedelta
+from typing import cast
 from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from delivery_helpers import make_result, publish, wait_until
+from recorded_consumers import cancel_while_starting, record_consumers, stopped
 
 from config_api.db import create_pool
+from config_api.deliveries import ingest
 from config_api.deliveries.health import Thresholds
 from config_api.deliveries.ingest import ResultsIngestor, group_id_for
 from config_api.deliveries.retention import purge_expired
@@ -129,3 +132,18 @@ async def test_retention_purges_old_attempts_payloads_and_buckets(database_url: 
         assert await purge_expired(pool, retention_days=30, now=now) == type(report)(0, 0, 0, 0)
     finally:
         await pool.close()
+
+
+async def test_an_ingestor_cancelled_while_its_consumer_starts_leaves_none_open(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    made = record_consumers(monkeypatch, ingest)
+    ingestor = ResultsIngestor(
+        cast(asyncpg.Pool, None),  # never reached: the consumer does not start
+        "127.0.0.1:1",
+        embedded_broker_client(),
+        "results",
+        LIMITS,
+    )
+    await cancel_while_starting(monkeypatch, ingestor.run())  # the config API shutting down
+    assert len(made) == 1 and stopped(made[0])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from aiokafka import AIOKafkaProducer
 from dlq_factories import letter
-from recorded_consumers import record_consumers, stopped
+from recorded_consumers import cancel_while_starting, record_consumers, stopped
 
 from contracts.base import utcnow
 from contracts.topics import Topics
@@ -47,3 +47,18 @@ async def test_an_unreachable_broker_leaves_no_consumer_open(monkeypatch: pytest
         async with topic_reader.assigned_consumer("127.0.0.1:1", embedded_broker_client(), "t"):
             pass
     assert len(made) == 1 and stopped(made[0])  # no client left, no "Unclosed" warning
+
+
+async def test_a_reader_cancelled_while_its_consumer_starts_leaves_none_open(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from dlq_replayer import topic_reader
+
+    made = record_consumers(monkeypatch, topic_reader)
+
+    async def read() -> None:
+        async with topic_reader.assigned_consumer("127.0.0.1:1", embedded_broker_client(), "t"):
+            pass
+
+    await cancel_while_starting(monkeypatch, read())  # the admin's request abandoned
+    assert len(made) == 1 and stopped(made[0])

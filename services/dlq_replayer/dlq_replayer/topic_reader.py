@@ -35,9 +35,15 @@ async def assigned_consumer(
     )
     try:
         await consumer.start()
-    except KafkaError as exc:
-        await consumer.stop()  # a failed start leaves a client behind (and an "Unclosed" warning)
-        raise UnavailableError(f"cannot reach Kafka at {bootstrap_servers}: {type(exc).__name__}") from None
+    except BaseException as exc:
+        # A failed or cancelled start (the request abandoned) leaves a client behind, and an
+        # "Unclosed AIOKafkaConsumer" warning, unless the consumer is stopped.
+        await consumer.stop()
+        if isinstance(exc, KafkaError):
+            raise UnavailableError(
+                f"cannot reach Kafka at {bootstrap_servers}: {type(exc).__name__}"
+            ) from None
+        raise
     try:
         partitions = None
         for _ in range(20):

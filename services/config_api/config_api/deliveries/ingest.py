@@ -107,8 +107,13 @@ class ResultsIngestor:
             except KafkaError as exc:
                 await consumer.stop()
                 logger.warning("results consumer cannot start, retrying", extra={"error": type(exc).__name__})
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self._max_retry_delay_s)
+            except BaseException:
+                # Cancelled while starting (the API shutting down during a broker outage): a consumer
+                # never stopped leaves its client behind ("Unclosed AIOKafkaConsumer").
+                await consumer.stop()
+                raise
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self._max_retry_delay_s)
 
     async def _fetch(
         self, consumer: AIOKafkaConsumer
