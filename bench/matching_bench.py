@@ -385,8 +385,13 @@ def main() -> int:
         print(
             f"{n:>7} webhooks: median {row['median']:.0f} events/CPU-s (min {row['min']:.0f}, max {row['max']:.0f}){extra}"
         )
+    # The verdict names each check, so a FAIL says which one failed.
+    scaling = "ok" if ratio >= args.threshold else "below"
+    worst_ok = "ok" if worst["passed"] else "over"
     print(
-        f"{'PASS' if result['passed'] else 'FAIL'}: {scales[-1]} keeps {ratio:.1%} of {base} (threshold {args.threshold:.0%})"
+        f"{'PASS' if result['passed'] else 'FAIL'}: {scales[-1]} keeps {ratio:.1%} of {base} "
+        f"(threshold {args.threshold:.0%}: {scaling}); worst filter {worst['worst_ms_per_event']:.3f} ms "
+        f"per event (target < {worst['target_ms']} ms: {worst_ok})"
     )
     print(f"wrote {args.out}")
     return 0 if result["passed"] else 1
