@@ -75,6 +75,7 @@ from chaos_lib.stack import (
 
 from contracts.topics import Topics
 from contracts.webhooks import WebhookConfigV1
+from devstack.broker import EMBEDDED_BROKER_ENV
 from devstack.ports import free_port
 from service_kit.kafka import assign_from_beginning, consumer_options, ensure_topics, producer_options
 from service_kit.kafka_security import embedded_broker_client
@@ -356,10 +357,21 @@ class StageTail:
 
 
 async def raw_hop_latency(
-    bootstrap: str, topic: str, body: bytes, rate: float, seconds: float
+    bootstrap: str,
+    topic: str,
+    body: bytes,
+    rate: float,
+    seconds: float,
+    fetch_wait_ms: int = int(EMBEDDED_BROKER_ENV["KAFKA_FETCH_MAX_WAIT_MS"]),
 ) -> dict[str, float]:
-    """One broker hop at ``rate``/s: send time -> the time a consumer following the topic got it."""
-    consumer = AIOKafkaConsumer(group_id=None, **consumer_options(bootstrap, embedded_broker_client(), 50))
+    """One broker hop at ``rate``/s: send time -> the time a consumer following the topic got it.
+
+    The consumer fetches with the services' wait (``make run``'s 10 ms): the embedded broker holds a
+    fetch for its whole wait, so a longer one would make the floor slower than the pipeline's own hops
+    (until 2026-12-03 it was 50 ms)."""
+    consumer = AIOKafkaConsumer(
+        group_id=None, **consumer_options(bootstrap, embedded_broker_client(), fetch_wait_ms)
+    )
     producer = AIOKafkaProducer(**producer_options(bootstrap, embedded_broker_client()))
     await consumer.start()
     await producer.start()
