@@ -9,12 +9,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from chaos_lib.events import Message
 from contracts.topics import Headers, Topics
-from service_kit.kafka import consumer_options, producer_options
+from service_kit.kafka import assign_from_beginning, consumer_options, producer_options
 from service_kit.kafka_security import embedded_broker_client
 
 T = TypeVar("T")
@@ -98,18 +98,7 @@ class TopicTail(Generic[T]):
 
     async def start(self) -> None:
         await self._consumer.start()
-        partitions: set[int] | None = None
-        for _ in range(100):
-            await self._consumer.topics()
-            partitions = self._consumer.partitions_for_topic(self.topic)
-            if partitions:
-                break
-            await asyncio.sleep(0.1)
-        if not partitions:
-            raise RuntimeError(f"topic {self.topic} does not exist")
-        tps = [TopicPartition(self.topic, p) for p in sorted(partitions)]
-        self._consumer.assign(tps)
-        await self._consumer.seek_to_beginning(*tps)
+        await assign_from_beginning(self._consumer, self.topic, timeout_s=10.0)
         self._task = asyncio.create_task(self._follow(), name=f"tail:{self.topic}")
 
     async def _follow(self) -> None:

@@ -18,7 +18,7 @@ from aiokafka.errors import KafkaError
 from pydantic import TypeAdapter, ValidationError
 
 from contracts.webhooks import PRIORITY_RULES_KEY_PREFIX, ConfigRecord, PriorityRulesV1, WebhookConfigV1
-from service_kit.kafka import consumer_options
+from service_kit.kafka import assign_from_beginning, consumer_options
 from service_kit.kafka_security import KafkaClientSettings
 
 logger = logging.getLogger(__name__)
@@ -143,18 +143,10 @@ class ConfigFollower:
         consumer = AIOKafkaConsumer(group_id=None, **self._options)
         try:
             await consumer.start()
-            partitions: set[int] | None = None
-            for _ in range(100):
-                await consumer.topics()
-                partitions = consumer.partitions_for_topic(self.topic)
-                if partitions:
-                    break
-                await asyncio.sleep(0.1)
-            if not partitions:
-                raise RuntimeError(f"config topic {self.topic!r} does not exist")
-            tps = [TopicPartition(self.topic, p) for p in sorted(partitions)]
-            consumer.assign(tps)
-            await consumer.seek_to_beginning(*tps)
+            try:
+                tps = await assign_from_beginning(consumer, self.topic, timeout_s=10.0)
+            except TimeoutError:
+                raise RuntimeError(f"config topic {self.topic!r} does not exist") from None
             ends = await consumer.end_offsets(tps)
         except BaseException:
             await consumer.stop()  # whatever failed (a start included), no client is left behind
