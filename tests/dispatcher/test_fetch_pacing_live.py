@@ -1,5 +1,6 @@
 """The dispatcher's consumers on the idle fetch wait after a quiet spell, back on the short one with the
-first record, all three together (intake, config view, patient index), on the real embedded broker."""
+first record, both together (intake, and the one follower of the config view and the patient index), on
+the real embedded broker."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ pytestmark = pytest.mark.integration
 
 
 def waits(app: object) -> set[int]:
-    consumers = (app.intake.consumer, app.config.consumer, app.patient_follower.consumer)  # type: ignore[attr-defined]
+    consumers = (app.intake.consumer, app.config.consumer)  # type: ignore[attr-defined]
     return {c._fetcher._fetch_max_wait_ms for c in consumers}
 
 

@@ -24,9 +24,9 @@ async def test_each_dead_loop_shows_on_healthz(
         assert status == 200, body
         loops = app.supervisor.tasks
         # fetch-pacing: the tests run with the embedded broker's settings (KAFKA_IDLE_FETCH_MAX_WAIT_MS)
+        # one follower for the config view and the patient index (one consumer, one loop)
         assert set(loops) == {
             "config-follower",
-            "patient-index-follower",
             "intake",
             "intake-commits",
             "fetch-pacing",
@@ -45,15 +45,10 @@ async def test_each_dead_loop_shows_on_healthz(
         assert json.loads(body)["dead_loops"] == [
             {"name": "config-follower", "reason": "RuntimeError: broken fetch"}
         ]
-        for name in ("patient-index-follower", "intake"):
-            loops[name].cancel()
-            await asyncio.gather(loops[name], return_exceptions=True)
+        loops["intake"].cancel()
+        await asyncio.gather(loops["intake"], return_exceptions=True)
         status, body = await http_get(url)
         assert status == 503
-        assert [d["name"] for d in json.loads(body)["dead_loops"]] == [
-            "config-follower",
-            "patient-index-follower",
-            "intake",
-        ]
+        assert [d["name"] for d in json.loads(body)["dead_loops"]] == ["config-follower", "intake"]
         assert not app.ready
     # and the orderly stop above went through although a loop had died with an error

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from functools import lru_cache
 from typing import Any, TypeVar
 
@@ -179,21 +179,25 @@ async def prepare_topics(
 
 
 async def assign_from_beginning(
-    consumer: AIOKafkaConsumer, topic: str, timeout_s: float = 5.0
+    consumer: AIOKafkaConsumer, topic: str | Sequence[str], timeout_s: float = 5.0
 ) -> list[TopicPartition]:
-    """Assign every partition of ``topic`` to a started group-less consumer, at the earliest offsets.
+    """Assign every partition of ``topic`` (or of each of several topics) to a started group-less
+    consumer, at the earliest offsets.
 
-    For tools, benchmarks and tests that read a whole topic; raises TimeoutError if the topic's
+    For followers, tools, benchmarks and tests that read whole topics; raises TimeoutError if a topic's
     partitions are not known within ``timeout_s`` (its metadata may lag its creation).
     """
+    names = [topic] if isinstance(topic, str) else list(topic)
+    tps: list[TopicPartition] = []
     async with asyncio.timeout(timeout_s):
-        partitions = consumer.partitions_for_topic(topic) or set()
-        while not partitions:
-            await consumer.topics()
-            partitions = consumer.partitions_for_topic(topic) or set()
-            if not partitions:
-                await asyncio.sleep(0.05)
-    tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        for name in names:
+            partitions = consumer.partitions_for_topic(name) or set()
+            while not partitions:
+                await consumer.topics()
+                partitions = consumer.partitions_for_topic(name) or set()
+                if not partitions:
+                    await asyncio.sleep(0.05)
+            tps += [TopicPartition(name, p) for p in sorted(partitions)]
     consumer.assign(tps)
     await consumer.seek_to_beginning(*tps)
     return tps

@@ -37,16 +37,14 @@ from webhook_core.secrets_crypto import SecretBox
 logger = logging.getLogger(__name__)
 
 
-class _PatientIndexSink(WebhookView):
-    """Lets the proven ConfigFollower (read from the start, caught-up signal, follow) feed the patient index."""
+class _PatientIndexSink:
+    """Feeds the patient index from the config follower (read from the start, caught-up signal, follow)."""
 
     def __init__(self, patients: PatientIndex) -> None:
-        super().__init__()
         self._patients = patients
 
-    def apply(self, key: str, value: bytes | None) -> ConfigChange | None:
+    def apply(self, key: str, value: bytes | None) -> None:
         self._patients.apply_record(key, value)
-        return None
 
 
 class DispatcherApp:
@@ -62,11 +60,15 @@ class DispatcherApp:
         self.patients = PatientIndex()
         bootstrap = settings.kafka_bootstrap_servers
         # The short wait, not the background one: a config change must apply before the events that
-        # follow it on a broker that holds fetches (tests/dispatcher/test_service.py).
-        wait_ms = settings.kafka_fetch_max_wait_ms
-        self.config = ConfigFollower(bootstrap, settings, self.topics.webhooks_config, self.view, wait_ms)
-        self.patient_follower = ConfigFollower(
-            bootstrap, settings, self.topics.patient_index, _PatientIndexSink(self.patients), wait_ms
+        # follow it on a broker that holds fetches (tests/dispatcher/test_service.py). One consumer for
+        # both compacted topics (webhooks and the patient index): one polling loop, not two.
+        self.config = ConfigFollower(
+            bootstrap,
+            settings,
+            self.topics.webhooks_config,
+            self.view,
+            settings.kafka_fetch_max_wait_ms,
+            also={self.topics.patient_index: _PatientIndexSink(self.patients)},
         )
         limits = ProcessingLimits(
             max_input_bytes=settings.max_input_bytes,
@@ -99,13 +101,11 @@ class DispatcherApp:
         self.intake = add_intake(self.broker, settings, self.topics, self._handle_batch, self.pipeline)
         self._committing: asyncio.Task[None] | None = None
         self._stopping = False
-        # All three on the short wait pace together (service_kit.fetch_pacing: a config view left on the
+        # Both on the short wait pace together (service_kit.fetch_pacing: a config view left on the
         # idle wait behind a busy intake would apply changes after the events that follow them).
-        self.pacer = idle_pacer(
-            lambda: (self.intake.consumer, self.config.consumer, self.patient_follower.consumer), settings
-        )
+        self.pacer = idle_pacer(lambda: (self.intake.consumer, self.config.consumer), settings)
         if self.pacer is not None:
-            self.config.on_records = self.patient_follower.on_records = self.pacer.seen
+            self.config.on_records = self.pacer.seen
         self._pacing: asyncio.Task[None] | None = None
         self._consuming = False
         self.metrics.watch_ready(lambda: self.ready)
@@ -113,9 +113,7 @@ class DispatcherApp:
     @property
     def ready(self) -> bool:
         """Config view and patient index caught up, and the event consumer running."""
-        return (
-            self._consuming and self.supervisor.healthy and self.config.ready and self.patient_follower.ready
-        )
+        return self._consuming and self.supervisor.healthy and self.config.ready
 
     @property
     def _consumer(self) -> AIOKafkaConsumer | None:
@@ -138,11 +136,8 @@ class DispatcherApp:
         await self._producer.start()
         await self.config.start()
         self.supervisor.watch(self.config.task, "config-follower")
-        await self.patient_follower.start()
-        self.supervisor.watch(self.patient_follower.task, "patient-index-follower")
         # Matching against a half-built view would silently drop deliveries: wait for both views first.
         await self.config.wait_ready(settings.ready_timeout_s)
-        await self.patient_follower.wait_ready(settings.ready_timeout_s)
         self._committing = asyncio.create_task(self.pipeline.run(), name="intake-commits")
         self.supervisor.watch(self._committing, "intake-commits")
         await self.broker.start()
@@ -180,7 +175,6 @@ class DispatcherApp:
         if self._consumer is not None:
             _leave_group_even_in_generation_zero(self._consumer)
         await self.broker.stop()
-        await self.patient_follower.stop()
         await self.config.stop()
         if self._producer is not None:
             await self._producer.stop()
