@@ -742,68 +742,61 @@ async def start_pipeline(
     return Pipeline(stack, topics, pub, api)
 
 
+@dataclasses.dataclass(frozen=True)
+class Rig:
+    """What every latency phase runs on: broker and database, the services' supervisor, the receiver,
+    and the event generator."""
+
+    infra: Infra
+    sup: Supervisor
+    receiver: ReceiverProc
+    rx: ReceiverClient
+    gen: EventGenerator
+
+
 async def measured_phase(
-    infra: Infra,
-    sup: Supervisor,
-    pipe: Pipeline,
-    receiver: ReceiverProc,
-    rx: ReceiverClient,
-    gen: EventGenerator,
-    body: bytes,
-    rate: float,
-    seconds: float,
-    tail: StageTail,
+    rig: Rig, pipe: Pipeline, body: bytes, rate: float, seconds: float, tail: StageTail
 ) -> tuple[dict[str, Any], dict[str, float]]:
     """One latency run at ``rate``/s with its stages, the cores each process used, and a raw hop measured
     beside it (``raw_hop_beside``: its own process, a tenth of the rate, the same seconds); then the raw
     hop alone at the full rate. Returns (pipeline latencies, raw hop alone)."""
     raw_topics = Topics().with_prefix(f"{pipe.stack.topic_prefix}raw.")
-    await ensure_topics(infra.bootstrap, raw_topics, embedded_broker_client())
+    await ensure_topics(rig.infra.bootstrap, raw_topics, embedded_broker_client())
     body_file = REPO / ".run" / "bench" / "hop_body.json"
     body_file.parent.mkdir(parents=True, exist_ok=True)
     body_file.write_bytes(body)
-    waited = await settle(sup.procs["config_api"].base_url)
-    pids = {name: proc.process.pid for name, proc in sup.procs.items() if proc.alive() and proc.process}
-    if infra.broker is not None:
-        pids["broker"] = infra.broker.process.pid
-    if receiver.process is not None:
-        pids["receiver"] = receiver.process.pid
+    waited = await settle(rig.sup.procs["config_api"].base_url)
+    pids = {name: proc.process.pid for name, proc in rig.sup.procs.items() if proc.alive() and proc.process}
+    if rig.infra.broker is not None:
+        pids["broker"] = rig.infra.broker.process.pid
+    if rig.receiver.process is not None:
+        pids["receiver"] = rig.receiver.process.pid
     probe, start_at = await start_beside(
-        infra.bootstrap, raw_topics.fhir_events, rate / 10, seconds, body_file
+        rig.infra.bootstrap, raw_topics.fhir_events, rate / 10, seconds, body_file
     )
     await asyncio.sleep(max(0.0, start_at - time.time()))
     cpu_before = process_cpu(pids)
     wall_before = time.monotonic()
-    res = await latency_at(pipe.pub, gen, rx, rate, seconds, tail)
+    res = await latency_at(pipe.pub, rig.gen, rig.rx, rate, seconds, tail)
     res["cores_used"] = cores_used(pids, cpu_before, time.monotonic() - wall_before)
     res["settled_after_s"] = waited
     res["raw_hop_beside"] = await result_of(probe)
-    hop = await raw_hop_latency(infra.bootstrap, raw_topics.surveymonkey_events, body, rate, seconds)
+    hop = await raw_hop_latency(rig.infra.bootstrap, raw_topics.surveymonkey_events, body, rate, seconds)
     return res, hop
 
 
 async def latency_repeat(
-    infra: Infra,
-    sup: Supervisor,
-    pipe: Pipeline,
-    receiver: ReceiverProc,
-    rx: ReceiverClient,
-    gen: EventGenerator,
-    body: bytes,
-    max_rate: float,
-    args: argparse.Namespace,
+    rig: Rig, pipe: Pipeline, body: bytes, max_rate: float, args: argparse.Namespace
 ) -> list[tuple[str, dict[str, Any], dict[str, float]]]:
     """The 25/50/75 % phases on one pipeline (:func:`measured_phase`); per phase (percent, pipeline
     latencies with stages, cores used and the raw hop beside, raw hop alone)."""
-    tail = StageTail(infra.bootstrap, pipe.topics)
+    tail = StageTail(rig.infra.bootstrap, pipe.topics)
     await tail.start()
     out = []
     try:
         for pct in ("25", "50", "75"):
             rate = max_rate * int(pct) / 100
-            res, hop = await measured_phase(
-                infra, sup, pipe, receiver, rx, gen, body, rate, args.latency_seconds, tail
-            )
+            res, hop = await measured_phase(rig, pipe, body, rate, args.latency_seconds, tail)
             out.append((pct, res, hop))
     finally:
         await tail.stop()
@@ -811,14 +804,7 @@ async def latency_repeat(
 
 
 async def latency_only(
-    infra: Infra,
-    sup: Supervisor,
-    base: StackConfig,
-    receiver: ReceiverProc,
-    rx: ReceiverClient,
-    gen: EventGenerator,
-    body: bytes,
-    args: argparse.Namespace,
+    rig: Rig, base: StackConfig, body: bytes, args: argparse.Namespace
 ) -> list[dict[str, Any]]:
     """``--repeats`` latency runs at ``--latency-only`` events/s, each on a fresh pipeline
     (:func:`measured_phase`): end-to-end, raw hop alone and beside, and the fine stages (p50, p99), and
@@ -826,13 +812,13 @@ async def latency_only(
     rate = args.latency_only
     runs = []
     for i in range(args.repeats):
-        pipe = await start_pipeline(infra, sup, base, f"lo{i}", receiver, rx, gen, args.max_in_flight)
-        tail = StageTail(infra.bootstrap, pipe.topics)
+        pipe = await start_pipeline(
+            rig.infra, rig.sup, base, f"lo{i}", rig.receiver, rig.rx, rig.gen, args.max_in_flight
+        )
+        tail = StageTail(rig.infra.bootstrap, pipe.topics)
         await tail.start()
         try:
-            res, hop = await measured_phase(
-                infra, sup, pipe, receiver, rx, gen, body, rate, args.latency_seconds, tail
-            )
+            res, hop = await measured_phase(rig, pipe, body, rate, args.latency_seconds, tail)
         finally:
             await tail.stop()
             await pipe.close()
@@ -893,7 +879,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             return out
         body = sample_body(gen)
         if args.latency_only is not None:  # one rate, fresh pipelines, for A/B runs of the latency budget
-            out["latency_only"] = await latency_only(infra, sup, base, receiver, rx, gen, body, args)
+            out["latency_only"] = await latency_only(Rig(infra, sup, receiver, rx, gen), base, body, args)
             return out
         raw_topic = Topics().with_prefix(f"{pipe.stack.topic_prefix}raw.").surveymonkey_events
         await ensure_topics(
@@ -944,7 +930,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             await pipe.close()
             pipe = await start_pipeline(infra, sup, base, f"lat{i}", receiver, rx, gen, args.max_in_flight)
             for pct, res, hop in await latency_repeat(
-                infra, sup, pipe, receiver, rx, gen, body, max_rate, args
+                Rig(infra, sup, receiver, rx, gen), pipe, body, max_rate, args
             ):
                 latency_runs[pct].append(res)
                 hop_runs[pct].append(hop)
