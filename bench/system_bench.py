@@ -15,7 +15,9 @@ Phases (each repeated ``--repeats`` times; the machine is noisy, so medians and 
    each producer) of the job and of its first result: publish -> job produced (dispatcher: one broker
    hop, parsing, matching, produce), job produced -> receipt (worker: one broker hop, signing, the
    POST), receipt -> result produced; beside one raw broker hop (produce -> consume) at the same rate
-   in the same run, the floor of each of the two hops;
+   in the same run, the floor of each of the two hops, measured alone after the phase and beside the
+   pipeline during it (``bench/hop_probe.py``, its own process, a tenth of the rate);
+   ``--latency-only RATE`` runs only this phase at one rate, for A/B runs;
 6. scale-out: bursts of the same number of deliveries, to 8 webhooks (jobs are keyed by webhook, so
    they spread over the delivery partitions), with 1 dispatcher + 1 worker, 1 + 2 and 2 + 2 processes
    (each group shared), deliveries/s and CPU ms per delivery (dispatchers + workers); the scaling factor is the
