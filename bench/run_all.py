@@ -20,6 +20,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from rate_search import rate_text
+
 BENCH = Path(__file__).resolve().parent
 RESULTS = BENCH / "results"
 OTHERS = ("worker_bench", "matching_bench", "status_bench", "idle_bench", "payload_bench", "tracing_bench")
@@ -113,7 +115,7 @@ def table(summary: dict[str, Any]) -> str:
             label = "sustained max deliveries/s (rate ramp; share of the burst figure)"
             lines.append(f"{'':<12}{label:<58}{sus['sustained_per_s']:>12}  ({sus['of_burst_max']})")
         for pct, lat in sys_res["latency_ms"].items():
-            label = f"latency p50/p95/p99 ms at {pct} of sustained max ({lat['rate_per_s']}/s)"
+            label = f"latency p50/p95/p99 ms at {pct} of re-checked max ({rate_text(lat['rate_per_s'])}/s)"
             value = f"{lat['p50']['median']}/{lat['p95']['median']}/{lat['p99']['median']}"
             lines.append(f"{'':<12}{label:<58}{value:>12}")
         for s in sys_res.get("dispatcher_scale", []):

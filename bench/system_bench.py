@@ -9,7 +9,8 @@ Phases (each repeated ``--repeats`` times; the machine is noisy, so medians and 
 4. sustained maximum: a rate ramp, steady arrivals in tenths of the burst figure (up from 50 %, down
    from 40 % if 50 % is too much), each step on a fresh pipeline and kept up with when every event
    arrived and the latency did not grow (delivered rate within 3 % of the offered one); the highest
-   such rate is the maximum the latency phases take fractions of;
+   such rate is the maximum the latency phases take fractions of, re-checked right before each
+   latency repeat (``bench/rate_search.py``: lowered by tenths while it is no longer kept up with);
 5. latency: publish->receipt p50/p95/p99 at 25/50/75 % of that sustained maximum;
    Each latency run is also split into stages with the Kafka record timestamps (CreateTime, set by
    each producer) of the job and of its first result: publish -> job produced (dispatcher: one broker
@@ -46,8 +47,8 @@ import secrets
 import statistics
 import sys
 import time
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -75,6 +76,7 @@ from chaos_lib.stack import (
     start_infra,
 )
 from hop_probe import raw_hop_latency, result_of, start_beside
+from rate_search import rate_text, recheck_max, sustained_max
 
 from contracts.topics import Topics
 from contracts.webhooks import WebhookConfigV1
@@ -275,31 +277,6 @@ async def keeps_up(
         "kept_up": len(run.got) == run.count and delivered_rate >= KEEPS_UP * rate,
         **latency_summary(lat),
     }
-
-
-async def sustained_max(
-    step_at: Callable[[float], Awaitable[dict[str, Any]]], burst_max: float
-) -> dict[str, Any]:
-    """The highest offered rate the pipeline keeps up with (:func:`keeps_up`, run by ``step_at``), in
-    tenths of the burst maximum: up from 50 % until a step is not kept up with (or 120 %); down from
-    40 % when 50 % is not. 0 when it keeps up with none."""
-    steps: list[dict[str, Any]] = []
-    best = 0.0
-    tenth = 5
-    while 1 <= tenth <= 12:
-        step = await step_at(burst_max * tenth / 10)
-        print(f"ramp {tenth * 10}% of the burst maximum: {step}", flush=True)
-        steps.append(step)
-        if step["kept_up"]:
-            best = step["offered_per_s"]
-            if tenth < 5:
-                break  # going down: the first rate kept up with is the answer
-            tenth += 1
-        elif best:
-            break  # going up: the last rate kept up with is the answer
-        else:
-            tenth = min(tenth, 5) - 1
-    return {"sustained_per_s": best, "of_burst_max": round(best / burst_max, 2), "steps": steps}
 
 
 class StageTail:
@@ -913,14 +890,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         # from a backlog: a burst is processed in large cheap batches, steady arrivals in small ones,
         # and at 75 % of the burst figure the pipeline fell behind (2026-12-03: p99 19x the raw hop).
 
-        async def ramp_step(rate: float) -> dict[str, Any]:
+        async def ramp_step(rate: float, tag: str = "ramp") -> dict[str, Any]:
             # Each step on a fresh pipeline, like the latency repeats: on topics holding the earlier
             # steps' records the embedded broker is slower, which would lower each later step.
             nonlocal pipe
             if pipe is not None:
                 await pipe.close()
             pipe = await start_pipeline(
-                infra, sup, base, f"ramp{int(rate)}", receiver, rx, gen, args.max_in_flight
+                infra, sup, base, f"{tag}{int(rate)}", receiver, rx, gen, args.max_in_flight
             )
             await settle(sup.procs["config_api"].base_url)
             return await keeps_up(pipe.pub, gen, rx, rate, args.ramp_seconds)
@@ -928,11 +905,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         out["sustained"] = await sustained_max(ramp_step, burst_max)
         max_rate = out["sustained"]["sustained_per_s"] or burst_max * 0.3
         hop_runs: dict[str, list[dict[str, float]]] = {"25": [], "50": [], "75": []}
+        out["rechecked"] = []
         for i in range(args.repeats):
+            recheck = await recheck_max(partial(ramp_step, tag=f"re{i}_"), max_rate)
+            out["rechecked"].append(recheck)
             await pipe.close()
             pipe = await start_pipeline(infra, sup, base, f"lat{i}", receiver, rx, gen, args.max_in_flight)
             for pct, res, hop in await latency_repeat(
-                Rig(infra, sup, receiver, rx, gen), pipe, body, max_rate, args
+                Rig(infra, sup, receiver, rx, gen), pipe, body, recheck["max_per_s"], args
             ):
                 latency_runs[pct].append(res)
                 hop_runs[pct].append(hop)
@@ -949,7 +929,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         }
         out["latency_ms"] = {
             f"{pct}%": {
-                "rate_per_s": round(max_rate * int(pct) / 100, 1),
+                "rate_per_s": spread([r["rate_per_s"] for r in rs]),
                 **{q: spread([r.get(q, float("nan")) for r in rs]) for q in ("p50", "p95", "p99")},
             }
             for pct, rs in latency_runs.items()
@@ -1078,9 +1058,13 @@ def render(out: dict[str, Any]) -> str:
             f"burst figure; steps: "
             + ", ".join(f"{x['offered_per_s']}->{x['delivered_per_s']}" for x in sus["steps"])
         )
+        lines.append(
+            "re-checked right before each latency repeat (the host's speed drifts): "
+            + ", ".join(f"{r['max_per_s']}/s ({r['of_ramp_max']})" for r in out.get("rechecked", []))
+        )
     for pct, lat in out["latency_ms"].items():
         lines.append(
-            f"latency at {pct} of the sustained max ({lat['rate_per_s']}/s): p50 {lat['p50']['median']} ms, "
+            f"latency at {pct} of the re-checked max ({rate_text(lat['rate_per_s'])}/s): p50 {lat['p50']['median']} ms, "
             f"p95 {lat['p95']['median']} ms, p99 {lat['p99']['median']} ms (medians of runs)"
         )
     for pct, b in out.get("latency_budget_ms", {}).items():
