@@ -66,6 +66,11 @@ POLLING_KEYS = (
 )
 
 
+# The partitions of every topic before 2026-12-04 (the embedded profile has 2 since): the real and flat
+# profiles keep them, so their rows stay comparable with the earlier ones.
+SIX_PARTITIONS = {"KAFKA_AUTO_CREATE_PARTITIONS": "6"}
+
+
 def profile_env(profile: str) -> dict[str, str]:
     """The broker-related environment of a profile: ``embedded``, ``real``, ``flat`` (the embedded
     profile with every consumer at the short wait), or ``wait:<ms>`` (the embedded profile with another
@@ -77,12 +82,12 @@ def profile_env(profile: str) -> dict[str, str]:
     ):  # every consumer at the short wait, no pacing (the embedded profile before 2026-12-02)
         short = EMBEDDED_BROKER_ENV["KAFKA_FETCH_MAX_WAIT_MS"]
         flat = {k: v for k, v in EMBEDDED_BROKER_ENV.items() if k != "KAFKA_IDLE_FETCH_MAX_WAIT_MS"}
-        return {**flat, "KAFKA_BACKGROUND_FETCH_MAX_WAIT_MS": short}
+        return {**flat, "KAFKA_BACKGROUND_FETCH_MAX_WAIT_MS": short, **SIX_PARTITIONS}
     if profile.startswith("wait:"):
         return {**EMBEDDED_BROKER_ENV, "KAFKA_FETCH_MAX_WAIT_MS": str(int(profile.removeprefix("wait:")))}
     if profile != "real":
         raise SystemExit(f"unknown profile {profile!r}: real, embedded, flat or wait:<ms>")
-    return {k: v for k, v in EMBEDDED_BROKER_ENV.items() if k not in POLLING_KEYS}
+    return {**{k: v for k, v in EMBEDDED_BROKER_ENV.items() if k not in POLLING_KEYS}, **SIX_PARTITIONS}
 
 
 def specs(cfg: StackConfig, profile: str) -> list[ServiceSpec]:
@@ -148,7 +153,8 @@ async def one_run(
         infra.bootstrap, infra.dsn, prefix, generate_key(), "bench-" + secrets.token_urlsafe(24)
     )
     topics = Topics().with_prefix(prefix)
-    await ensure_topics(infra.bootstrap, topics, embedded_broker_client())
+    partitions = int(profile_env(profile)["KAFKA_AUTO_CREATE_PARTITIONS"])
+    await ensure_topics(infra.bootstrap, topics, embedded_broker_client(), partitions)
     own_dir = run_dir / f"{tag}-{webhooks}"
     own_dir.mkdir(parents=True, exist_ok=True)
     receiver = ReceiverProc(own_dir, verify=False)

@@ -8,7 +8,8 @@ on Ctrl-C / SIGTERM / SIGHUP (or when a service dies) stop everything it started
 
 Environment of the launcher itself (the services' settings are documented in the README):
 CAREHOOKS_RUN_DIR (default ./.run), CAREHOOKS_SERVICES (comma list, default all four), KAFKA_PORT
-(embedded broker, default 9092), DELIVERY_PARTITIONS (default 6), KAFKA_REPLICATION_FACTOR (default 1),
+(embedded broker, default 9092), DELIVERY_PARTITIONS (default: KAFKA_AUTO_CREATE_PARTITIONS, 2 on the
+embedded broker, else 6), KAFKA_REPLICATION_FACTOR (default 1),
 CAREHOOKS_HEALTH_TIMEOUT_S (default 90), CAREHOOKS_STOP_GRACE_S (default 20; above the worker's own 15 s drain).
 """
 
@@ -92,7 +93,7 @@ class Plan:
     embedded_kafka: bool
     kafka_port: int
     embedded_pg: bool
-    partitions: int
+    partitions: int | None  # None: the services' KAFKA_AUTO_CREATE_PARTITIONS
     replication_factor: int
     health_timeout_s: float
     grace_s: float
@@ -113,7 +114,9 @@ def read_plan(env: dict[str, str]) -> Plan:
         embedded_kafka=not env.get("KAFKA_BOOTSTRAP_SERVERS"),
         kafka_port=_int_env(env, "KAFKA_PORT", 9092, 1, 65535),
         embedded_pg=not env.get("DATABASE_URL"),
-        partitions=_int_env(env, "DELIVERY_PARTITIONS", 6, 1, 1000),
+        partitions=_int_env(env, "DELIVERY_PARTITIONS", 6, 1, 1000)
+        if env.get("DELIVERY_PARTITIONS")
+        else None,
         replication_factor=_int_env(env, "KAFKA_REPLICATION_FACTOR", 1, 1, 10),
         health_timeout_s=_float_env(env, "CAREHOOKS_HEALTH_TIMEOUT_S", 90.0),
         grace_s=_float_env(env, "CAREHOOKS_STOP_GRACE_S", 20.0),
@@ -268,12 +271,13 @@ def ensure_all_topics(env: dict[str, str], plan: Plan, console: Console) -> None
     settings = load_settings(CommonSettings)
     from aiokafka.errors import KafkaError
 
+    partitions = plan.partitions or settings.kafka_auto_create_partitions
     try:
         count = create_topics(
             settings.kafka_bootstrap_servers,
             settings.topics,
             settings,
-            plan.partitions,
+            partitions,
             plan.replication_factor,
         )
     except (KafkaError, OSError) as exc:
@@ -281,7 +285,7 @@ def ensure_all_topics(env: dict[str, str], plan: Plan, console: Console) -> None
             f"cannot create topics on {settings.kafka_bootstrap_servers} ({type(exc).__name__}: {exc}); "
             "is KAFKA_BOOTSTRAP_SERVERS right and the broker up?"
         ) from None
-    console.say(f"{count} topics present ({plan.partitions} partitions each for new ones)")
+    console.say(f"{count} topics present ({partitions} partitions each for new ones)")
 
 
 def print_banner(stack: Stack, env: dict[str, str], admin_token: str | None) -> None:

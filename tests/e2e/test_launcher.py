@@ -141,6 +141,7 @@ def test_run_twice_then_ctrl_c_and_a_dying_service_leave_nothing_behind(tmp_path
     text = out.read_text()
     assert "dev profile" in text
     assert "memory only" in text
+    assert "topics present (2 partitions each for new ones)" in text  # the embedded broker's count
 
     # Second run right after, same ports and run dir: comes up again with the kept token and data
     # (the config API alone is enough to show that, and keeps the suite fast).

@@ -28,6 +28,7 @@ KAFKA_ENV = [
     "KAFKA_CLIENT_ID",
     "KAFKA_ENABLE_IDEMPOTENCE",
     "KAFKA_AUTO_CREATE_TOPICS",
+    "KAFKA_AUTO_CREATE_PARTITIONS",
 ]
 
 
@@ -74,6 +75,7 @@ def test_defaults_are_plaintext_and_idempotent() -> None:
     assert (consumer["fetch_max_wait_ms"], consumer["fetch_min_bytes"]) == (500, 1)
     assert consumer["consumer_timeout_ms"] == 1000  # aiokafka's 200 woke idle consumers 5 times a second
     assert client.kafka_auto_create_topics is False
+    assert client.kafka_auto_create_partitions == 6
 
 
 async def test_sasl_ssl_scram_maps_to_aiokafka(monkeypatch: pytest.MonkeyPatch, pki: dict[str, Path]) -> None:

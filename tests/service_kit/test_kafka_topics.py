@@ -13,8 +13,8 @@ import pytest
 from aiokafka.admin import NewTopic
 
 from contracts.topics import Topics
-from service_kit.kafka import admin_client, ensure_topics, missing_topics
-from service_kit.kafka_security import embedded_broker_client
+from service_kit.kafka import admin_client, ensure_topics, missing_topics, prepare_topics
+from service_kit.kafka_security import KafkaClientSettings, embedded_broker_client
 from service_kit.topic_plan import (
     Action,
     ClusterTopic,
@@ -163,6 +163,38 @@ async def test_plan_and_apply_on_the_broker(kafka_bootstrap: str, topic_prefix: 
 
     again = await asyncio.to_thread(_command, env, "plan")
     assert [line.split()[0] for line in again.stdout.splitlines()[:-1]] == ["raise", "drift", "keep"]
+
+
+@pytest.mark.integration
+async def test_auto_created_topics_take_the_configured_partition_count(
+    kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    """KAFKA_AUTO_CREATE_PARTITIONS sizes what a service creates at start; an explicit count wins;
+    existing topics are left as they are."""
+    names = Topics().with_prefix(topic_prefix)
+    admin = admin_client(kafka_bootstrap, embedded_broker_client())
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(names.deliveries_dlq, 5, 1)])
+    finally:
+        await admin.close()
+    client = KafkaClientSettings.model_construct(
+        kafka_enable_idempotence=False, kafka_auto_create_topics=True, kafka_auto_create_partitions=3
+    )
+    await prepare_topics(kafka_bootstrap, names, client)
+    explicit = Topics().with_prefix(f"{topic_prefix}x.")
+    await ensure_topics(kafka_bootstrap, explicit, client, partitions=1)
+    admin = admin_client(kafka_bootstrap, embedded_broker_client())
+    await admin.start()
+    try:
+        cluster = await read_cluster(admin, [*names.all_topics(), *explicit.all_topics()])
+    finally:
+        await admin.close()
+    created = {cluster[name].partitions for name in names.all_topics() if name != names.deliveries_dlq}
+    assert created == {3}  # compacted ones included
+    assert cluster[names.deliveries_dlq].partitions == 5
+    assert {cluster[name].partitions for name in explicit.all_topics()} == {1}
+    assert embedded_broker_client().kafka_auto_create_partitions == 2  # what tests and benches create
 
 
 @pytest.mark.integration

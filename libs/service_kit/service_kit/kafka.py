@@ -126,16 +126,19 @@ async def ensure_topics(
     bootstrap_servers: str,
     topics: Topics,
     client: KafkaClientSettings,
-    partitions: int = 6,
+    partitions: int | None = None,
     replication_factor: int = 1,
     attempts: int = 30,
 ) -> None:
-    """Create every topic that does not exist yet (idempotent); compacted ones get cleanup.policy=compact."""
+    """Create every topic that does not exist yet (idempotent); compacted ones get cleanup.policy=compact.
+
+    ``partitions``: each new topic's count, by default ``KAFKA_AUTO_CREATE_PARTITIONS`` of ``client``.
+    """
     compacted = topics.compacted()
     wanted = [
         NewTopic(
             name=name,
-            num_partitions=partitions,
+            num_partitions=partitions or client.kafka_auto_create_partitions,
             replication_factor=replication_factor,
             topic_configs={"cleanup.policy": "compact"} if name in compacted else {},
         )

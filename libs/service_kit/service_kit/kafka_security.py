@@ -94,6 +94,17 @@ class KafkaClientSettings(FileSettings):
         description="Create missing topics at start; when false a service whose topics are missing "
         "exits naming them (provision with `python -m service_kit.topics apply`).",
     )
+    kafka_auto_create_partitions: int = Field(
+        # A real cluster's topics come from deploy/topics.yaml (12 on the hot path); this only sizes the
+        # topics a service creates itself. The embedded broker charges CPU per partition per fetch, so
+        # `make run` and the tests create 2 (devstack.broker.EMBEDDED_BROKER_ENV).
+        default=6,
+        ge=1,
+        le=1000,
+        validation_alias=_env("KAFKA_AUTO_CREATE_PARTITIONS"),
+        description="Partitions of each topic created by KAFKA_AUTO_CREATE_TOPICS (the most processes of "
+        "one consumer group that can share a topic).",
+    )
 
     _ssl_context: ssl.SSLContext | None = PrivateAttr(default=None)
 
@@ -132,7 +143,9 @@ def embedded_broker_client() -> KafkaClientSettings:
 
     Idempotence is off: Tansu does not implement InitProducerId (see devstack.broker.EMBEDDED_BROKER_ENV).
     """
-    return KafkaClientSettings.model_construct(kafka_enable_idempotence=False, kafka_auto_create_topics=True)
+    return KafkaClientSettings.model_construct(
+        kafka_enable_idempotence=False, kafka_auto_create_topics=True, kafka_auto_create_partitions=2
+    )
 
 
 def check_combination(s: KafkaClientSettings) -> None:
