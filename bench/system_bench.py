@@ -738,7 +738,8 @@ async def measured_phase(
 ) -> tuple[dict[str, Any], dict[str, float]]:
     """One latency run at ``rate``/s with its stages, the cores each process used, and a raw hop measured
     beside it (``raw_hop_beside``: its own process, a tenth of the rate, the same seconds); then, once
-    the config API ingested the phase's results, the raw hop alone at the full rate. Returns (pipeline latencies, raw hop alone)."""
+    the config API ingested the phase's results, the raw hop alone at the full rate.
+    Returns (pipeline latencies, raw hop alone)."""
     raw_topics = Topics().with_prefix(f"{pipe.stack.topic_prefix}raw.")
     await ensure_topics(rig.infra.bootstrap, raw_topics, embedded_broker_client())
     body_file = REPO / ".run" / "bench" / "hop_body.json"
@@ -894,8 +895,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         # and at 75 % of the burst figure the pipeline fell behind (2026-12-03: p99 19x the raw hop).
 
         async def ramp_step(rate: float, tag: str = "ramp") -> dict[str, Any]:
-            # Each step on a fresh pipeline, like the latency repeats: on topics holding the earlier
-            # steps' records the embedded broker is slower, which would lower each later step.
+            # Each step on a fresh pipeline, like the latency repeats, so no step inherits another's
+            # backlog or consumer state (the topics' size itself costs the embedded broker nothing
+            # measurable: docs/chaos.md, 2026-12-04).
             nonlocal pipe
             if pipe is not None:
                 await pipe.close()
