@@ -22,6 +22,7 @@ from chaos_lib.scenario import ALL_FAULTS, ChaosConfig, run_chaos
 from chaos_lib.stack import REPO, StackConfig, Supervisor, service_specs, start_infra
 
 from contracts.topics import Topics
+from devstack.processes import interrupt_on_sigterm
 from webhook_core.secrets_crypto import generate_key
 
 
@@ -87,4 +88,5 @@ async def main() -> int:
 
 
 if __name__ == "__main__":
+    interrupt_on_sigterm()  # stopped by kill: still stop the stack it started
     sys.exit(asyncio.run(main()))

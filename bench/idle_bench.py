@@ -49,6 +49,7 @@ from contracts.topics import Topics
 from contracts.webhooks import WebhookConfigV1
 from devstack.broker import EMBEDDED_BROKER_ENV
 from devstack.ports import free_port
+from devstack.processes import interrupt_on_sigterm
 from service_kit.kafka import ensure_topics, producer_options
 from service_kit.kafka_security import embedded_broker_client
 from webhook_core.secrets_crypto import generate_key
@@ -277,6 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--trickle-interval-s", type=float, default=0.5)
     p.add_argument("--out", default=str(REPO / "bench" / "results" / "idle.json"))
     args = p.parse_args(argv)
+    interrupt_on_sigterm()  # stopped by kill or by run_all's timeout: still stop the stack it started
     out = asyncio.run(run(args))
     Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
     print(render(out))

@@ -18,7 +18,8 @@ Pass: the largest scale keeps >= 80 % of the baseline's median events/s.
 ``--broker`` adds the baseline vs the largest scale through the embedded broker and a running
 dispatcher (wall clock: the broker is another process).
 It also measures the worst filters the config API accepts (``bench/filter_worst.py``: CPU time of one
-match per event with the dispatcher's evaluation budget; target under 1 ms).
+match per event with the dispatcher's evaluation budget, against one ordinary event's whole processing
+measured beside it; target at most 6 ordinary events).
 Output: JSON in bench/results/matching.json (median, min, max, IQR per configuration, the ratio).
 """
 
@@ -47,6 +48,7 @@ from contracts.topics import Topics
 from contracts.webhooks import WebhookConfigV1
 from devstack.broker import start_broker
 from devstack.ports import free_port
+from devstack.processes import interrupt_on_sigterm
 from dispatcher.app import DispatcherApp, create_app
 from dispatcher.events import NormalisedEvent
 from dispatcher.fhir import parse_fhir
@@ -358,17 +360,24 @@ def main() -> int:
             "cpus": os.cpu_count(),
         },
     }
-    worst = filter_worst.run()
+    ordinary, baseline = records[:100], processors[base]
+
+    def ordinary_event_ms() -> float:
+        return 1000 / run_once(baseline, ordinary)[0]
+
+    worst = filter_worst.run(ordinary_event_ms)
     result["worst_filter"] = worst
     result["passed"] = result["passed"] and worst["passed"]
     print(
-        f"worst filter within the limits: {worst['worst_ms_per_event']:.3f} ms per event "
-        f"(target < {worst['target_ms']} ms, budget {worst['budget_steps']} steps)",
+        f"worst filter within the limits: {worst['worst_ms_per_event']:.3f} ms per event = "
+        f"{worst['worst_to_ordinary']} ordinary events ({worst['ordinary_event_ms']:.3f} ms each, measured "
+        f"beside it; target <= {worst['target_ratio']:g}, budget {worst['budget_steps']} steps)",
         flush=True,
     )
     del processors  # free the in-process indexes before the broker run builds its own
     gc.collect()
     if args.broker:
+        interrupt_on_sigterm()  # stopped by kill or by run_all's timeout: still stop its broker
         result["broker"] = asyncio.run(broker_bench(args))
         b = result["broker"]
         print(
@@ -390,8 +399,8 @@ def main() -> int:
     worst_ok = "ok" if worst["passed"] else "over"
     print(
         f"{'PASS' if result['passed'] else 'FAIL'}: {scales[-1]} keeps {ratio:.1%} of {base} "
-        f"(threshold {args.threshold:.0%}: {scaling}); worst filter {worst['worst_ms_per_event']:.3f} ms "
-        f"per event (target < {worst['target_ms']} ms: {worst_ok})"
+        f"(threshold {args.threshold:.0%}: {scaling}); worst filter {worst['worst_to_ordinary']} ordinary "
+        f"events (target <= {worst['target_ratio']:g}: {worst_ok})"
     )
     print(f"wrote {args.out}")
     return 0 if result["passed"] else 1

@@ -25,6 +25,8 @@ from rate_search import rate_text
 BENCH = Path(__file__).resolve().parent
 RESULTS = BENCH / "results"
 OTHERS = ("worker_bench", "matching_bench", "status_bench", "idle_bench", "payload_bench", "tracing_bench")
+TEARDOWN_S = 60.0
+"""How long a timed-out script may take to stop what it started before it is killed."""
 
 
 def run_script(name: str, args: list[str], timeout_s: float) -> dict[str, Any]:
@@ -36,19 +38,23 @@ def run_script(name: str, args: list[str], timeout_s: float) -> dict[str, Any]:
     log = RESULTS / f"{short}.log"
     began = time.time()
     print(f"== {name} {' '.join(args)}", flush=True)
-    try:
-        with log.open("w") as out:
-            proc = subprocess.run(
-                [sys.executable, str(script), *args],
-                cwd=BENCH.parent,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                timeout=timeout_s,
-                check=False,
-            )
-        status = "ok" if proc.returncode == 0 else f"exit {proc.returncode}"
-    except subprocess.TimeoutExpired:
-        status = f"timeout after {timeout_s:.0f}s"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, str(script), *args], cwd=BENCH.parent, stdout=out, stderr=subprocess.STDOUT
+        )
+        try:
+            code = proc.wait(timeout=timeout_s)
+            status = "ok" if code == 0 else f"exit {code}"
+        except subprocess.TimeoutExpired:
+            # SIGTERM first (subprocess.run's timeout sends SIGKILL): the script then stops the broker,
+            # PostgreSQL and services it started (devstack.processes.interrupt_on_sigterm).
+            proc.terminate()
+            try:
+                proc.wait(timeout=TEARDOWN_S)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            status = f"timeout after {timeout_s:.0f}s"
     took = time.time() - began
     found: dict[str, Any] = {}
     # only the script's own file: other engineers may be writing their results meanwhile

@@ -23,7 +23,6 @@ import argparse
 import asyncio
 import json
 import random
-import signal
 import statistics
 import sys
 import tempfile
@@ -46,6 +45,7 @@ from config_api.deliveries.store import store_results
 from config_api.settings import ConfigApiSettings
 from contracts.base import utcnow
 from contracts.deliveries import DeliveryResultV1
+from devstack.processes import interrupt_on_sigterm
 from service_kit.kafka import ensure_topics
 from service_kit.kafka_security import embedded_broker_client
 from webhook_core.secrets_crypto import generate_key
@@ -253,10 +253,6 @@ async def run(rows: int, rounds: int) -> dict[str, Any]:
         infra.close()
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -265,9 +261,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=200)
     parser.add_argument("--out", type=Path, default=RESULTS / "status.json")
     args = parser.parse_args()
-    # SIGTERM (and SIGINT in a background job, where it starts ignored) must still stop the embedded stack.
-    signal.signal(signal.SIGTERM, _interrupt)
-    signal.signal(signal.SIGINT, _interrupt)
+    interrupt_on_sigterm()  # the embedded stack is stopped however this process is asked to end
     report = asyncio.run(run(args.rows, args.rounds))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")

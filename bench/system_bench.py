@@ -81,6 +81,7 @@ from rate_search import rate_text, recheck_max, sustained_max
 from contracts.topics import Topics
 from contracts.webhooks import WebhookConfigV1
 from devstack.ports import free_port
+from devstack.processes import interrupt_on_sigterm
 from service_kit.kafka import assign_from_beginning, consumer_options, ensure_topics, producer_options
 from service_kit.kafka_security import embedded_broker_client
 from service_kit.runtime import run as run_tuned
@@ -1189,6 +1190,7 @@ def main(argv: list[str] | None = None) -> int:
     # paused the publisher, which then caught up with a clump of ~150 events at once: at 50 % load
     # that clump, not the pipeline, made most of the p99 (2026-12-03: 1,500 events/s, e2e p99
     # 100-233 ms with the default GC, 46 ms tuned), and the same pauses inflated the raw hop.
+    interrupt_on_sigterm()  # stopped by kill or by run_all's timeout: still stop the stack it started
     out = run_tuned(run(args), "uvloop")
     out["payload_encryption"] = args.payload_encryption
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -43,6 +43,7 @@ from system_bench import create_bench_webhook, machine, pipeline_burst
 
 from contracts.topics import Topics
 from devstack.ports import free_port
+from devstack.processes import interrupt_on_sigterm
 from webhook_core.secrets_crypto import generate_key
 
 TRACED = ("config_api", "dispatcher", "delivery_worker")
@@ -140,6 +141,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    interrupt_on_sigterm()  # stopped by kill or by run_all's timeout: still stop the stack it started
     out = asyncio.run(run(args))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=2, default=str) + "\n")

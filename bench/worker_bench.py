@@ -66,6 +66,7 @@ from delivery_worker.outbox import Outbox, Publication
 from delivery_worker.plan import result_for
 from devstack.broker import EMBEDDED_BROKER_ENV, start_broker
 from devstack.ports import free_port, free_ports
+from devstack.processes import interrupt_on_sigterm
 from service_kit.config_view import WebhookView
 from service_kit.kafka import assign_from_beginning, consumer_options, ensure_topics, producer_options
 from service_kit.kafka_security import embedded_broker_client
@@ -856,6 +857,7 @@ def main() -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
     # The same event loop as the worker (uvloop by default), so raw, bare relay and worker compare like for like.
     # ...and the same garbage collector settings.
+    interrupt_on_sigterm()  # stopped by kill or by run_all's timeout: still stop the stack it started
     out = run(Bench(args, run_dir).run(), args.event_loop, args.gc_gen0_threshold)
     out["event_loop"] = args.event_loop
     out["payload_encryption"] = args.payload_encryption

@@ -24,6 +24,7 @@ import psutil
 
 from devstack.broker import EMBEDDED_BROKER_ENV
 from devstack.ports import free_port, wait_for_port
+from devstack.processes import die_with_parent
 
 REPO = Path(__file__).resolve().parents[2]
 RECEIVER_SCRIPT = Path(__file__).resolve().parent / "receiver.py"
@@ -66,6 +67,7 @@ class ServiceProc:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=die_with_parent,
         )
         log.close()
         self.starts += 1
@@ -318,7 +320,12 @@ class ReceiverProc:
             args.append("--no-verify")
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
         self.process = subprocess.Popen(
-            args, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            args,
+            cwd=REPO,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=die_with_parent,
         )
         log.close()
         wait_for_port("127.0.0.1", self.port, timeout_s=20)

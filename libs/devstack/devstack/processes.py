@@ -75,9 +75,13 @@ def service_by_name(name: str) -> ServiceSpec:
     raise ValueError(f"unknown service {name!r} (known: {known})")
 
 
-def _die_with_parent() -> None:
-    # Runs in the child between fork and exec: if the parent dies without tearing down (SIGKILL),
-    # the kernel sends SIGTERM to the child instead of leaving it orphaned. Linux only.
+def die_with_parent() -> None:
+    """``preexec_fn`` of a child that must not outlive its parent (Linux; a no-op elsewhere).
+
+    Runs in the child between fork and exec: if the parent dies without tearing down (SIGKILL), the
+    kernel sends SIGTERM to the child instead of leaving it orphaned. The parent is the *thread* that
+    started the child: start such children from the main thread only.
+    """
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
@@ -96,8 +100,21 @@ def spawn_service(
         stdout=stdout,
         stderr=subprocess.STDOUT,
         start_new_session=True,
-        preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+        preexec_fn=die_with_parent if sys.platform == "linux" else None,
     )
+
+
+def interrupt_on_sigterm() -> None:
+    """Make SIGTERM (and SIGINT) raise KeyboardInterrupt in a process that starts others.
+
+    SIGTERM's default action ends a process at once, skipping the ``finally`` blocks that stop the
+    broker, PostgreSQL and services it started (a benchmark stopped by ``kill`` or by a timeout left them
+    all running); a background job of a non-interactive shell starts with SIGINT ignored. As
+    KeyboardInterrupt both unwind like Ctrl-C: ``asyncio.Runner`` cancels the main task and its clean-up
+    runs.
+    """
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 class ServiceExitedError(RuntimeError):
