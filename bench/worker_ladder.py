@@ -56,6 +56,7 @@ from delivery_worker.outbox import Outbox, Publication
 from delivery_worker.plan import result_for
 from devstack.broker import start_broker
 from devstack.ports import free_port
+from devstack.processes import interrupt_on_sigterm
 from service_kit.kafka import consumer_options, ensure_topics, producer_options
 from service_kit.kafka_security import embedded_broker_client
 from service_kit.runtime import DEFAULT_GC_GEN0_THRESHOLD, run
@@ -300,6 +301,7 @@ def main() -> None:
         help="the consumer rung's fetch window (the worker's default)",
     )
     args = parser.parse_args()
+    interrupt_on_sigterm()  # stopped by kill: still stop the broker and receiver it started
     out = run(
         Ladder(args.jobs, args.max_in_flight, args.max_pending).main(args.rungs.split(","), args.rounds),
         "uvloop",
