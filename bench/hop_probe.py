@@ -8,7 +8,9 @@ and the two cores: the difference is the machine's limit, not the pipeline's cod
 so that the load generator's event loop does not delay its sends or its reads.
 
     python bench/hop_probe.py BOOTSTRAP TOPIC RATE SECONDS START_AT BODY_FILE
-prints the latency summary (JSON) on its last line; it starts sending at the wall-clock START_AT.
+prints its samples, ``[[sent wall-clock s, latency ms], ...]`` (JSON), on its last line; it starts
+sending at the wall-clock START_AT. ``system_bench`` summarises them and lines them up with the
+pipeline's slowest events (``bench/tail_attribution.py``).
 """
 
 from __future__ import annotations
@@ -32,6 +34,13 @@ from service_kit.runtime import run as run_tuned
 
 
 async def raw_hop_latency(
+    bootstrap: str, topic: str, body: bytes, rate: float, seconds: float
+) -> dict[str, float]:
+    """The latency summary of :func:`hop_samples`."""
+    return latency_summary([ms for _, ms in await hop_samples(bootstrap, topic, body, rate, seconds)])
+
+
+async def hop_samples(
     bootstrap: str,
     topic: str,
     body: bytes,
@@ -39,8 +48,9 @@ async def raw_hop_latency(
     seconds: float,
     fetch_wait_ms: int = int(EMBEDDED_BROKER_ENV["KAFKA_FETCH_MAX_WAIT_MS"]),
     start_at: float | None = None,
-) -> dict[str, float]:
-    """One broker hop at ``rate``/s: send time -> the time a consumer following the topic got it.
+) -> list[tuple[float, float]]:
+    """One broker hop at ``rate``/s, (send wall-clock s, ms until a consumer following the topic got it)
+    per record.
 
     The consumer fetches with the services' wait (``make run``'s 10 ms): the embedded broker holds a
     fetch for its whole wait, so a longer one would make the floor slower than the pipeline's own hops
@@ -52,7 +62,7 @@ async def raw_hop_latency(
     await consumer.start()
     await producer.start()
     sent: dict[bytes, float] = {}
-    got: list[float] = []
+    got: list[tuple[float, float]] = []
     try:
         await consumer.topics()
         tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or set()]
@@ -65,7 +75,7 @@ async def raw_hop_latency(
             while True:
                 for records in (await consumer.getmany(timeout_ms=200, max_records=2000)).values():
                     now = time.time()
-                    got.extend((now - sent[r.key]) * 1000 for r in records if r.key in sent)
+                    got.extend((sent[r.key], (now - sent[r.key]) * 1000) for r in records if r.key in sent)
 
         follower = asyncio.create_task(follow())
         if start_at is not None:
@@ -88,8 +98,7 @@ async def raw_hop_latency(
     finally:
         await producer.stop()
         await consumer.stop()
-    summary: dict[str, float] = latency_summary(got)
-    return summary
+    return got
 
 
 async def start_beside(
@@ -111,25 +120,24 @@ async def start_beside(
     return proc, start_at
 
 
-async def result_of(proc: asyncio.subprocess.Process) -> dict[str, float]:
-    """The probe's latency summary ({"n": 0} when it printed none)."""
+async def result_of(proc: asyncio.subprocess.Process) -> list[tuple[float, float]]:
+    """The probe's samples (none when it printed none)."""
     out, _ = await proc.communicate()
     lines = out.decode().strip().splitlines()
-    with contextlib.suppress(ValueError, IndexError):
-        result: dict[str, float] = json.loads(lines[-1])
-        return result
-    return {"n": 0}
+    with contextlib.suppress(ValueError, IndexError, TypeError):
+        return [(float(sent), float(ms)) for sent, ms in json.loads(lines[-1])]
+    return []
 
 
 def main(argv: list[str]) -> int:
     bootstrap, topic, rate, seconds, start_at, body_file = argv
     body = Path(body_file).read_bytes()
     # tuned like the services and the load generator (uvloop, the same garbage-collector thresholds)
-    summary = run_tuned(
-        raw_hop_latency(bootstrap, topic, body, float(rate), float(seconds), start_at=float(start_at)),
+    samples = run_tuned(
+        hop_samples(bootstrap, topic, body, float(rate), float(seconds), start_at=float(start_at)),
         "uvloop",
     )
-    print(json.dumps(summary), flush=True)
+    print(json.dumps([[round(sent, 4), round(ms, 2)] for sent, ms in samples]), flush=True)
     return 0
 
 

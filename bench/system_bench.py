@@ -77,6 +77,7 @@ from chaos_lib.stack import (
 )
 from hop_probe import raw_hop_latency, result_of, start_beside
 from rate_search import rate_text, recheck_max, sustained_max
+from tail_attribution import EventTimes, attribute_tail, combine
 
 from contracts.topics import Topics
 from contracts.webhooks import WebhookConfigV1
@@ -241,16 +242,27 @@ async def latency_at(
     rate: float,
     seconds: float,
     tail: StageTail | None = None,
-) -> dict[str, Any]:
-    """Publish at ``rate``/s for ``seconds``; publish->receipt latency of every delivery."""
+) -> tuple[dict[str, Any], list[EventTimes]]:
+    """Publish at ``rate``/s for ``seconds``; publish->receipt latency of every delivery, and each
+    delivered event's times (with its fine stages when ``tail`` follows them)."""
     run = await steady_run(pub, gen, rx, rate, seconds)
     out: dict[str, Any] = {"rate_per_s": rate, **latency_summary(run.latencies_ms())}
+    receipts = {r["key"]: r["t"] for r in run.got}
+    per_event: dict[str, dict[str, float]] = {}
     if tail is not None:
         await asyncio.sleep(1.0)  # the last results reach the results topic
         tail.parse()
-        receipts = {r["key"]: r["t"] for r in run.got}
-        out["stages"] = stage_summary(run.sent, receipts, tail)
-    return out
+        per_event = event_stages(run.sent, receipts, tail)
+        out["stages"] = stage_summary(per_event)
+    events = [
+        EventTimes(
+            sent_s=run.sent[key],
+            latency_ms=(at - run.sent[key]) * 1000,
+            stages={n: v for n, v in per_event.get(key, {}).items() if n in FINE_STAGES},
+        )
+        for key, at in receipts.items()
+    ]
+    return out, events
 
 
 async def keeps_up(
@@ -409,10 +421,18 @@ def cores_used(pids: dict[str, int], before: dict[str, float], wall_s: float) ->
     return {name: round((now[name] - before[name]) / wall_s, 2) for name in now}
 
 
-def stage_summary(
+def stage_summary(per_event: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+    """p50/p95/p99 of each stage (:func:`event_stages`) over the events it was measured for."""
+    return {
+        name: latency_summary([stages[name] for stages in per_event.values() if name in stages])
+        for name in (*STAGES, *FINE_STAGES)
+    }
+
+
+def event_stages(
     sent: dict[str, float], receipts: dict[str, float], tail: StageTail
 ) -> dict[str, dict[str, float]]:
-    """p50/p95/p99 of each stage over the events whose job, receipt and result were all seen.
+    """Per event whose job, receipt and result were all seen, the ms of each stage.
 
     Coarse stages: ``dispatcher`` (publish -> job produced), ``worker`` (job produced -> receipt),
     ``result`` (receipt -> result produced). Fine ones split them at the times each side wrote:
@@ -420,23 +440,25 @@ def stage_summary(
     ``job_out`` (-> the job's produce), ``to_worker`` (-> the attempt started: one broker hop, the
     worker's fetch, its queue, signing), ``post`` (-> the receiver had the request).
     """
-    stages: dict[str, list[float]] = {name: [] for name in (*STAGES, *FINE_STAGES)}
+    per_event: dict[str, dict[str, float]] = {}
     for key, published in sent.items():
         job, receipt, result = tail.job_ms.get(key), receipts.get(key), tail.result_ms.get(key)
         if job is None or receipt is None or result is None:
             continue
-        stages["dispatcher"].append(job - published * 1000)
-        stages["worker"].append(receipt * 1000 - job)
-        stages["result"].append(result - receipt * 1000)
-        stages["end_to_end"].append((receipt - published) * 1000)
+        stages = per_event[key] = {
+            "dispatcher": job - published * 1000,
+            "worker": receipt * 1000 - job,
+            "result": result - receipt * 1000,
+            "end_to_end": (receipt - published) * 1000,
+        }
         dispatched, attempted = tail.dispatched_ms.get(key), tail.attempted_ms.get(key)
         if dispatched is None or attempted is None:
             continue
-        stages["to_dispatcher"].append(dispatched - published * 1000)
-        stages["job_out"].append(job - dispatched)
-        stages["to_worker"].append(attempted - job)
-        stages["post"].append(receipt * 1000 - attempted)
-    return {name: latency_summary(values) for name, values in stages.items()}
+        stages["to_dispatcher"] = dispatched - published * 1000
+        stages["job_out"] = job - dispatched
+        stages["to_worker"] = attempted - job
+        stages["post"] = receipt * 1000 - attempted
+    return per_event
 
 
 async def scale_out(
@@ -758,10 +780,13 @@ async def measured_phase(
     await asyncio.sleep(max(0.0, start_at - time.time()))
     cpu_before = process_cpu(pids)
     wall_before = time.monotonic()
-    res = await latency_at(pipe.pub, rig.gen, rig.rx, rate, seconds, tail)
+    res, events = await latency_at(pipe.pub, rig.gen, rig.rx, rate, seconds, tail)
     res["cores_used"] = cores_used(pids, cpu_before, time.monotonic() - wall_before)
     res["settled_after_s"] = waited
-    res["raw_hop_beside"] = await result_of(probe)
+    beside = await result_of(probe)
+    res["raw_hop_beside"] = latency_summary([ms for _, ms in beside])
+    # Were the slowest events slow while the broker's own hop was? (bench/tail_attribution.py)
+    res["tail"] = attribute_tail(events, beside)
     # Alone means alone: after a busy phase the config API was still ingesting its results, and the
     # hop's p99 read 25.8 ms after the 50 % phase against 13.7 after the 25 % one (2026-12-04 02:10).
     res["hop_alone_settled_after_s"] = await settle(rig.sup.procs["config_api"].base_url)
@@ -814,6 +839,7 @@ async def latency_only(
             "p99_vs_raw_hop": round(res["p99"] / hop["p99"], 2) if hop.get("p99") else None,
             "p99_vs_beside": round(res["p99"] / beside["p99"], 2) if beside.get("p99") else None,
             **{s: [res["stages"][s].get("p50"), res["stages"][s].get("p99")] for s in FINE_STAGES},
+            "tail": res["tail"],
             "cores": res["cores_used"],
         }
         print(f"latency-only {i + 1} at {rate}/s: {json.dumps(line)}", flush=True)
@@ -960,6 +986,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     q: spread([r.get("raw_hop_beside", {}).get(q, float("nan")) for r in rs])["median"]
                     for q in ("p50", "p95", "p99")
                 },
+                # Whose the p99 tail is: the share of the slowest events that overlapped a stall of
+                # the raw hop beside, against ordinary moments (bench/tail_attribution.py).
+                "tail": combine([r.get("tail", {}) for r in rs]),
                 # How busy the 2 cores were: near 2.0 in all, every stage queues for a CPU.
                 "cores_used": {
                     name: spread([r["cores_used"][name] for r in rs if name in r.get("cores_used", {})])[
@@ -1093,6 +1122,14 @@ def render(out: dict[str, Any]) -> str:
                 f"{name} {b[name]['p50']}/{b[name]['p95']}/{b[name]['p99']}" for name in FINE_STAGES
             )
             lines.append(f"  finer at {pct}: {fine}")
+        tail = b.get("tail", {})
+        if tail.get("runs"):
+            slowest = ", ".join(f"{name} {share}" for name, share in tail["slowest_stage"].items())
+            lines.append(
+                f"  p99 tail at {pct}: {tail['tail_meeting_probe_stall']} of its events overlapped a stall "
+                f"of the raw hop beside, ordinary moments {tail['ordinary_meeting_probe_stall']} (per run "
+                f"{tail['per_run']}); slowest stage of each: {slowest}"
+            )
         if b.get("cores_used"):
             used = ", ".join(f"{name} {value}" for name, value in b["cores_used"].items())
             lines.append(f"  cores used at {pct}: {used} (total {round(sum(b['cores_used'].values()), 2)})")
