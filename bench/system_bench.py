@@ -75,6 +75,7 @@ from chaos_lib.stack import (
     service_specs,
     start_infra,
 )
+from fetch_times import read_probe_dir, taken_summary
 from hop_probe import raw_hop_latency, result_of, start_beside
 from rate_search import rate_text, recheck_max, sustained_max
 from tail_attribution import EventTimes, attribute_tail, combine
@@ -787,11 +788,40 @@ async def measured_phase(
     res["raw_hop_beside"] = latency_summary([ms for _, ms in beside])
     # Were the slowest events slow while the broker's own hop was? (bench/tail_attribution.py)
     res["tail"] = attribute_tail(events, beside)
+    probe_dir = os.environ.get(FETCH_PROBE_ENV)
+    if probe_dir and events:
+        res["taken"] = await fetch_taken(Path(probe_dir), pipe.topics, events)
     # Alone means alone: after a busy phase the config API was still ingesting its results, and the
     # hop's p99 read 25.8 ms after the 50 % phase against 13.7 after the 25 % one (2026-12-04 02:10).
     res["hop_alone_settled_after_s"] = await settle(rig.sup.procs["config_api"].base_url)
     hop = await raw_hop_latency(rig.infra.bootstrap, raw_topics.surveymonkey_events, body, rate, seconds)
     return res, hop
+
+
+FETCH_PROBE_ENV = "CAREHOOKS_FETCH_PROBE_DIR"
+"""Set by ``--fetch-times``: the services log when they took each record (bench/fetch_probe)."""
+
+
+def enable_fetch_probe(run_dir: Path) -> Path:
+    """Make every process started from now on log when it took each record (``--fetch-times``)."""
+    directory = run_dir / "fetch"
+    directory.mkdir(parents=True, exist_ok=True)
+    probe = str(Path(__file__).resolve().parent / "fetch_probe")
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (probe, os.environ.get("PYTHONPATH")) if p)
+    os.environ[FETCH_PROBE_ENV] = str(directory)
+    return directory
+
+
+async def fetch_taken(directory: Path, topics: Topics, events: list[EventTimes]) -> dict[str, Any]:
+    """Publish → the dispatcher took the event, job produced → the worker took the job, over the phase."""
+    await asyncio.sleep(1.5)  # the services write what they took at most once a second
+    since = min(e.sent_s for e in events) * 1000
+    until = max(e.sent_s + e.latency_ms / 1000 for e in events) * 1000
+    samples = read_probe_dir(directory)
+    return {
+        "to_dispatcher_taken": taken_summary(samples, topics.surveymonkey_events, since, until),
+        "to_worker_taken": taken_summary(samples, topics.deliveries, since, until),
+    }
 
 
 async def latency_repeat(
@@ -840,6 +870,7 @@ async def latency_only(
             "p99_vs_beside": round(res["p99"] / beside["p99"], 2) if beside.get("p99") else None,
             **{s: [res["stages"][s].get("p50"), res["stages"][s].get("p99")] for s in FINE_STAGES},
             "tail": res["tail"],
+            **{k: [v.get("p50"), v.get("p99")] for k, v in res.get("taken", {}).items()},
             "cores": res["cores_used"],
         }
         print(f"latency-only {i + 1} at {rate}/s: {json.dumps(line)}", flush=True)
@@ -849,6 +880,8 @@ async def latency_only(
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     run_dir = REPO / ".run" / "bench" / time.strftime("%Y%m%d-%H%M%S")
+    if args.fetch_times:
+        enable_fetch_probe(run_dir)
     infra = start_infra(run_dir)
     sup = Supervisor(run_dir)
     base = StackConfig(
@@ -989,6 +1022,22 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 # Whose the p99 tail is: the share of the slowest events that overlapped a stall of
                 # the raw hop beside, against ordinary moments (bench/tail_attribution.py).
                 "tail": combine([r.get("tail", {}) for r in rs]),
+                # With --fetch-times: each hop until the service took the record (bench/fetch_times.py).
+                **(
+                    {
+                        "taken": {
+                            hop: {
+                                q: spread([r["taken"][hop].get(q, float("nan")) for r in rs if "taken" in r])[
+                                    "median"
+                                ]
+                                for q in ("p50", "p95", "p99")
+                            }
+                            for hop in ("to_dispatcher_taken", "to_worker_taken")
+                        }
+                    }
+                    if any("taken" in r for r in rs)
+                    else {}
+                ),
                 # How busy the 2 cores were: near 2.0 in all, every stage queues for a CPU.
                 "cores_used": {
                     name: spread([r["cores_used"][name] for r in rs if name in r.get("cores_used", {})])[
@@ -1122,6 +1171,9 @@ def render(out: dict[str, Any]) -> str:
                 f"{name} {b[name]['p50']}/{b[name]['p95']}/{b[name]['p99']}" for name in FINE_STAGES
             )
             lines.append(f"  finer at {pct}: {fine}")
+        if b.get("taken"):
+            taken = ", ".join(f"{hop} {v['p50']}/{v['p95']}/{v['p99']}" for hop, v in b["taken"].items())
+            lines.append(f"  until the service took the record at {pct}: {taken}")
         tail = b.get("tail", {})
         if tail.get("runs"):
             slowest = ", ".join(f"{name} {share}" for name, share in tail["slowest_stage"].items())
@@ -1207,6 +1259,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=None,
         metavar="RATE",
         help="only the latency phase at RATE events/s (with its stages and the raw hop), for A/B runs",
+    )
+    p.add_argument(
+        "--fetch-times",
+        action="store_true",
+        help="also split each hop at the moment the service took the record (bench/fetch_probe; "
+        "the logging adds a little CPU to every service, so not in make bench)",
     )
     p.add_argument("--out", type=Path, default=None)
     args = p.parse_args(argv)

@@ -1,0 +1,57 @@
+"""Fetch-time probe for ``system_bench.py --fetch-times`` (a bench tool, never on a service's path).
+
+Put on ``PYTHONPATH`` with ``CAREHOOKS_FETCH_PROBE_DIR`` set, it wraps ``AIOKafkaConsumer.getmany`` in
+every Python process started with that environment: for each record handed to the application it
+appends ``<topic> <record timestamp ms> <taken ms>`` to ``<dir>/<pid>.txt``, so a hop can be split
+at the moment the consuming service took the record (see ``bench/fetch_times.py``). Lines are
+buffered and written at most once a second, and at exit. Without the variable it does nothing.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import time
+from typing import Any
+
+_DIR = os.environ.get("CAREHOOKS_FETCH_PROBE_DIR")
+
+
+def _install(directory: str) -> None:
+    from aiokafka.consumer import consumer as consumer_module
+
+    original = consumer_module.AIOKafkaConsumer.getmany
+    path = os.path.join(directory, f"{os.getpid()}.txt")
+    lines: list[str] = []
+    flushed = [time.monotonic()]
+
+    def flush() -> None:
+        if lines:
+            with open(path, "a", encoding="ascii") as out:
+                out.write("".join(lines))
+            lines.clear()
+        flushed[0] = time.monotonic()
+
+    async def getmany(
+        self: Any, *partitions: Any, timeout_ms: int = 0, max_records: int | None = None
+    ) -> Any:
+        batch = await original(self, *partitions, timeout_ms=timeout_ms, max_records=max_records)
+        if batch:
+            taken = time.time() * 1000
+            for tp, records in batch.items():
+                lines.extend(f"{tp.topic} {r.timestamp} {taken:.1f}\n" for r in records)
+        if time.monotonic() - flushed[0] > 1.0:
+            flush()
+        return batch
+
+    consumer_module.AIOKafkaConsumer.getmany = getmany
+    atexit.register(flush)
+
+
+if _DIR:
+    try:
+        _install(_DIR)
+    except Exception as exc:
+        import sys
+
+        print(f"fetch probe not installed: {exc!r}", file=sys.stderr)
