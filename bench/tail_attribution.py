@@ -24,6 +24,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from chaos_lib.measure import percentile
+
 Interval = tuple[float, float]
 """(start, end) in seconds."""
 
@@ -35,12 +37,6 @@ class EventTimes:
     sent_s: float
     latency_ms: float
     stages: Mapping[str, float]
-
-
-def quantile(values: Sequence[float], q: float) -> float:
-    """The ``q`` quantile (nearest rank) of a non-empty sequence."""
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
 def slowest_share(latencies_ms: Sequence[float], share: float) -> list[int]:
@@ -94,7 +90,8 @@ def attribute_tail(
     latencies = [e.latency_ms for e in events]
     tail = [events[i] for i in slowest_share(latencies, 1 - tail_q)]
     cut = tail[-1].latency_ms
-    low, high = quantile(latencies, 0.40), quantile(latencies, 0.60)
+    ordered = sorted(latencies)
+    low, high = percentile(ordered, 0.40), percentile(ordered, 0.60)
     middle = [e for e in events if low <= e.latency_ms <= high]
     window_s = statistics.median(e.latency_ms for e in tail) / 1000
     stalls = stall_intervals(probe)

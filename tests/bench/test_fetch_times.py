@@ -12,11 +12,9 @@ import uuid
 from pathlib import Path
 
 import pytest
+from fetch_times import parse_lines, read_probe_dir, taken_summary
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
-sys.path.insert(0, str(BENCH))
-
-from fetch_times import parse_lines, read_probe_dir, taken_summary  # noqa: E402
 
 CONSUMER_SCRIPT = textwrap.dedent(
     """

@@ -3,16 +3,10 @@ they answer, against a fake pipeline that keeps up with every rate up to a capac
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
-
-BENCH = Path(__file__).resolve().parents[2] / "bench"
-sys.path.insert(0, str(BENCH))
-
-from rate_search import rate_text, recheck_max, sustained_max  # noqa: E402
+from rate_search import rate_text, recheck_max, sustained_max
 
 
 class FakePipeline:

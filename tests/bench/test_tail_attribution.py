@@ -3,20 +3,12 @@ pipeline's slowest events overlapped a stall of the raw hop beside, against ordi
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
-
-BENCH = Path(__file__).resolve().parents[2] / "bench"
-sys.path.insert(0, str(BENCH))
-
-from tail_attribution import (  # noqa: E402
+from tail_attribution import (
     EventTimes,
     attribute_tail,
     combine,
     meets,
-    quantile,
     share_meeting,
     slowest_stage,
     stall_intervals,
@@ -52,14 +44,6 @@ def test_share_meeting() -> None:
     assert share_meeting([], STALLS) is None
     assert share_meeting([(0.0, 0.5), (1.0, 1.01), (2.2, 2.3), (5.0, 6.0)], STALLS) == 0.5
     assert share_meeting([(0.0, 0.5)], []) == 0.0
-
-
-@pytest.mark.parametrize(
-    ("values", "q", "expected"),
-    [([5.0], 0.99, 5.0), ([1.0, 2.0, 3.0], 0.5, 2.0), (list(map(float, range(101))), 0.99, 99.0)],
-)
-def test_quantile(values: list[float], q: float, expected: float) -> None:
-    assert quantile(values, q) == expected
 
 
 def test_slowest_stage_is_the_furthest_over_its_median() -> None:

@@ -19,11 +19,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-
-BENCH = Path(__file__).resolve().parents[2] / "bench"
-sys.path.insert(0, str(BENCH))
-
-import run_all  # noqa: E402
+import run_all
 
 BROKER_SCRIPT = """
 import asyncio, sys

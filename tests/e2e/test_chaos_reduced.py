@@ -10,18 +10,11 @@ database; the scenario, receiver and accounting are the ones of ``bench/chaos.py
 from __future__ import annotations
 
 import json
-import sys
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
-
-from contracts.topics import Topics
-
-BENCH = Path(__file__).resolve().parents[2] / "bench"
-sys.path.insert(0, str(BENCH))
-
-from chaos_lib.accounting import (  # noqa: E402
+from chaos_lib.accounting import (
     ConfigChange,
     DeadLetterFacts,
     HookInfo,
@@ -29,11 +22,13 @@ from chaos_lib.accounting import (  # noqa: E402
     classify,
     expected_pairs,
 )
-from chaos_lib.events import EventFacts, EventGenerator, Message  # noqa: E402
-from chaos_lib.report import render, verdicts  # noqa: E402
-from chaos_lib.scenario import ChaosConfig, run_chaos  # noqa: E402
-from chaos_lib.stack import StackConfig, Supervisor, service_specs  # noqa: E402
-from chaos_lib.webhooks import matches  # noqa: E402
+from chaos_lib.events import EventFacts, EventGenerator, Message
+from chaos_lib.report import render, verdicts
+from chaos_lib.scenario import ChaosConfig, run_chaos
+from chaos_lib.stack import StackConfig, Supervisor, service_specs
+from chaos_lib.webhooks import matches
+
+from contracts.topics import Topics
 
 APPT = EventFacts(
     key="fhir:Appointment/a1",
