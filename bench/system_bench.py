@@ -821,6 +821,8 @@ async def fetch_taken(directory: Path, topics: Topics, events: list[EventTimes])
     return {
         "to_dispatcher_taken": taken_summary(samples, topics.surveymonkey_events, since, until),
         "to_worker_taken": taken_summary(samples, topics.deliveries, since, until),
+        # The dispatcher's producer: job handed to it → the broker's acknowledgement back.
+        "job_acked": taken_summary(samples, f"ack:{topics.deliveries}", since, until),
     }
 
 
@@ -1032,7 +1034,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                                 ]
                                 for q in ("p50", "p95", "p99")
                             }
-                            for hop in ("to_dispatcher_taken", "to_worker_taken")
+                            for hop in ("to_dispatcher_taken", "to_worker_taken", "job_acked")
                         }
                     }
                     if any("taken" in r for r in rs)

@@ -145,9 +145,7 @@ class Ladder:
 
     async def consumer_rung(self, bootstrap: str, topics: Topics) -> float:
         """CPU ms per job through JobConsumer + Deliverer, from the first fetch to the last ack."""
-        producer = AIOKafkaProducer(
-            **{**producer_options(bootstrap, embedded_broker_client()), "max_batch_size": 1 << 20}
-        )
+        producer = AIOKafkaProducer(**producer_options(bootstrap, embedded_broker_client()))
         await producer.start()
         on_ack, all_acked = self.acked_counter()
 

@@ -3,7 +3,10 @@
 Put on ``PYTHONPATH`` with ``CAREHOOKS_FETCH_PROBE_DIR`` set, it wraps ``AIOKafkaConsumer.getmany`` in
 every Python process started with that environment: for each record handed to the application it
 appends ``<topic> <record timestamp ms> <taken ms>`` to ``<dir>/<pid>.txt``, so a hop can be split
-at the moment the consuming service took the record (see ``bench/fetch_times.py``). Lines are
+at the moment the consuming service took the record (see ``bench/fetch_times.py``); and it wraps
+``AIOKafkaProducer.send``: for each record produced it appends ``ack:<topic> <sent ms> <acked ms>``
+(when the application handed it over, when the broker's acknowledgement reached the producer), so
+the producer's queue and the broker's write can be told apart from the fetch. Lines are
 buffered and written at most once a second, and at exit. Without the variable it does nothing.
 """
 
@@ -19,8 +22,10 @@ _DIR = os.environ.get("CAREHOOKS_FETCH_PROBE_DIR")
 
 def _install(directory: str) -> None:
     from aiokafka.consumer import consumer as consumer_module
+    from aiokafka.producer import producer as producer_module
 
     original = consumer_module.AIOKafkaConsumer.getmany
+    original_send = producer_module.AIOKafkaProducer.send
     path = os.path.join(directory, f"{os.getpid()}.txt")
     lines: list[str] = []
     flushed = [time.monotonic()]
@@ -44,7 +49,19 @@ def _install(directory: str) -> None:
             flush()
         return batch
 
+    async def send(self: Any, topic: str, *args: Any, **kwargs: Any) -> Any:
+        sent = time.time() * 1000
+        future = await original_send(self, topic, *args, **kwargs)
+
+        def acked(done: Any) -> None:
+            if not done.cancelled() and done.exception() is None:
+                lines.append(f"ack:{topic} {sent:.1f} {time.time() * 1000:.1f}\n")
+
+        future.add_done_callback(acked)
+        return future
+
     consumer_module.AIOKafkaConsumer.getmany = getmany
+    producer_module.AIOKafkaProducer.send = send
     atexit.register(flush)
 
 

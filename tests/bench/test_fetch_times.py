@@ -1,5 +1,5 @@
 """``system_bench --fetch-times``: the probe that rides in the services (bench/fetch_probe) logs when each
-record was taken, against the real embedded broker in a process of its own; the parsing and the
+record was taken and when each one produced was acknowledged, against the real embedded broker in a process of its own; the parsing and the
 summaries (bench/fetch_times.py) are table-tested."""
 
 from __future__ import annotations
@@ -64,6 +64,10 @@ def test_the_probe_logs_each_record_a_process_took(kafka_bootstrap: str, tmp_pat
     assert len(samples[topic]) == 3
     for created, taken in samples[topic]:
         assert 0 <= taken - created < 30_000  # taken after it was stamped, written at exit
+    # And each record the process produced, from the hand-over to the broker's acknowledgement.
+    assert len(samples[f"ack:{topic}"]) == 3
+    for sent, acked in samples[f"ack:{topic}"]:
+        assert 0 <= acked - sent < 30_000
 
 
 def test_without_the_variable_the_probe_does_nothing(tmp_path: Path) -> None:

@@ -97,11 +97,9 @@ class WorkerApp:
         await self.follower.start()
         self.supervisor.watch(self.follower.task, "config-follower")
         await self.follower.wait_ready(s.ready_timeout_s)
-        # Large batches: the outbox sends everything a round of jobs produced for one partition as one
-        # batch; with the default 16 KB it would be cut into many small ones queued behind each other.
-        self.producer = AIOKafkaProducer(
-            **{**producer_options(s.kafka_bootstrap_servers, s), "max_batch_size": 1 << 20}
-        )
+        # Large batches (producer_options): the outbox sends everything a round of jobs produced for one
+        # partition as one batch, not cut into 16 KB ones queued behind each other.
+        self.producer = AIOKafkaProducer(**producer_options(s.kafka_bootstrap_servers, s))
         await self.producer.start()
         stopping = asyncio.Event()
         self.outbox = Outbox(self.producer, stopping, s.producer_linger_ms / 1000)

@@ -52,6 +52,15 @@ class DispatcherSettings(ServerSettings, ConsumerGroupSettings, ReadyTimeoutSett
             "are committed in poll order after all its jobs were acknowledged (1: one batch at a time)."
         ),
     )
+    ship_every_ms: float = Field(
+        default=2.0,
+        ge=0,
+        le=1_000,
+        description=(
+            "While a polled batch is processed, hand the jobs made so far to the producer and let it send "
+            "them after this much processing, instead of once at the end of the batch (0: at the end)."
+        ),
+    )
     max_job_bytes: int = Field(
         default=3_500_000,
         ge=10_000,
