@@ -68,7 +68,7 @@ def _install(directory: str) -> None:
 if _DIR:
     try:
         _install(_DIR)
-    except Exception as exc:
+    except Exception as exc:  # a probe must never stop the service it rides in: say why it is off
         import sys
 
         print(f"fetch probe not installed: {exc!r}", file=sys.stderr)

@@ -28,7 +28,9 @@ EVENTS = 6
 class Recorder:
     """Counts the batches the dispatcher polled and the non-empty hand-overs to its producer."""
 
-    def __init__(self, app: DispatcherApp, slow_s: float, fail_send: int | None = None) -> None:
+    def __init__(
+        self, app: DispatcherApp, monkeypatch: pytest.MonkeyPatch, slow_s: float, fail_send: int | None = None
+    ) -> None:
         self.batches: list[int] = []
         self.sends: list[int] = []
         self.failed = False
@@ -52,9 +54,9 @@ class Recorder:
             time.sleep(slow_s)  # an event that costs processing time, as a big batch's do
             return process(record)
 
-        app.pipeline.add = counting_add  # type: ignore[method-assign]
-        app._send = counting_send  # type: ignore[method-assign]
-        app.processor.process = slow_process  # type: ignore[method-assign]
+        monkeypatch.setattr(app.pipeline, "add", counting_add)
+        monkeypatch.setattr(app, "_send", counting_send)
+        monkeypatch.setattr(app.processor, "process", slow_process)
 
 
 async def _committed(app: DispatcherApp, tp: TopicPartition, wanted: int) -> int | None:
@@ -68,7 +70,13 @@ async def _committed(app: DispatcherApp, tp: TopicPartition, wanted: int) -> int
 
 
 async def _run(
-    bootstrap: str, topics: Topics, prefix: str, key: str, ship_every_ms: float, fail_send: int | None = None
+    monkeypatch: pytest.MonkeyPatch,
+    bootstrap: str,
+    topics: Topics,
+    prefix: str,
+    key: str,
+    ship_every_ms: float,
+    fail_send: int | None = None,
 ) -> tuple[Recorder, list[str]]:
     settings = settings_for(bootstrap, prefix, key).model_copy(update={"ship_every_ms": ship_every_ms})
     async with Bus(bootstrap, topics) as bus:
@@ -77,7 +85,7 @@ async def _run(
         for i in range(EVENTS):
             await bus.publish({"resourceType": "Task", "id": f"t{i}"}, partition=0)
         app = create_app(settings)
-        recorder = Recorder(app, slow_s=0.003, fail_send=fail_send)  # before the first poll
+        recorder = Recorder(app, monkeypatch, slow_s=0.003, fail_send=fail_send)  # before the first poll
         await app.start()
         try:
             jobs = await bus.collect(EVENTS, topics.deliveries, settle_s=0.5)
@@ -90,31 +98,47 @@ async def _run(
 
 
 async def test_a_batch_ships_its_jobs_in_slices_and_is_committed_once_all_are_acknowledged(
-    kafka_bootstrap: str, topics: Topics, topic_prefix: str, secrets_key: str
+    kafka_bootstrap: str,
+    topics: Topics,
+    topic_prefix: str,
+    secrets_key: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # A slice shorter than one event's processing: every event's job is handed over on its own.
-    recorder, ids = await _run(kafka_bootstrap, topics, topic_prefix, secrets_key, ship_every_ms=0.001)
+    recorder, ids = await _run(
+        monkeypatch, kafka_bootstrap, topics, topic_prefix, secrets_key, ship_every_ms=0.001
+    )
     assert ids == [f"t{i}" for i in range(EVENTS)]
     assert max(recorder.batches) >= 2, recorder.batches  # else the test shows nothing
     assert len(recorder.sends) == sum(recorder.batches) == EVENTS
 
 
 async def test_with_slicing_off_a_batch_ships_once(
-    kafka_bootstrap: str, topics: Topics, topic_prefix: str, secrets_key: str
+    kafka_bootstrap: str,
+    topics: Topics,
+    topic_prefix: str,
+    secrets_key: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    recorder, ids = await _run(kafka_bootstrap, topics, topic_prefix, secrets_key, ship_every_ms=0)
+    recorder, ids = await _run(
+        monkeypatch, kafka_bootstrap, topics, topic_prefix, secrets_key, ship_every_ms=0
+    )
     assert ids == [f"t{i}" for i in range(EVENTS)]
     assert max(recorder.batches) >= 2, recorder.batches
     assert len(recorder.sends) == len(recorder.batches)
 
 
 async def test_a_refused_slice_makes_the_whole_batch_be_read_again(
-    kafka_bootstrap: str, topics: Topics, topic_prefix: str, secrets_key: str
+    kafka_bootstrap: str,
+    topics: Topics,
+    topic_prefix: str,
+    secrets_key: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # The second slice is refused: the first one's job was acknowledged, but the batch must not be
     # committed past the refused one; it is processed again and every job is produced.
     recorder, ids = await _run(
-        kafka_bootstrap, topics, topic_prefix, secrets_key, ship_every_ms=0.001, fail_send=2
+        monkeypatch, kafka_bootstrap, topics, topic_prefix, secrets_key, ship_every_ms=0.001, fail_send=2
     )
     assert recorder.failed
     assert ids == [f"t{i}" for i in range(EVENTS)]
