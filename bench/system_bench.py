@@ -75,7 +75,7 @@ from chaos_lib.stack import (
     service_specs,
     start_infra,
 )
-from fetch_times import read_probe_dir, taken_summary
+from fetch_times import gc_pauses, read_probe_dir, taken_summary
 from hop_probe import raw_hop_latency, result_of, start_beside
 from rate_search import rate_text, recheck_max, sustained_max
 from tail_attribution import EventTimes, attribute_tail, combine
@@ -785,12 +785,19 @@ async def measured_phase(
     res["cores_used"] = cores_used(pids, cpu_before, time.monotonic() - wall_before)
     res["settled_after_s"] = waited
     beside = await result_of(probe)
+    if os.environ.get(FETCH_PROBE_ENV):
+        with (Path(os.environ[FETCH_PROBE_ENV]) / f"beside-{int(rate)}-{int(time.time())}.json").open(
+            "w"
+        ) as out:
+            json.dump(beside, out)
     res["raw_hop_beside"] = latency_summary([ms for _, ms in beside])
     # Were the slowest events slow while the broker's own hop was? (bench/tail_attribution.py)
     res["tail"] = attribute_tail(events, beside)
     probe_dir = os.environ.get(FETCH_PROBE_ENV)
     if probe_dir and events:
         res["taken"] = await fetch_taken(Path(probe_dir), pipe.topics, events)
+        with (Path(probe_dir) / f"events-{int(rate)}-{int(time.time())}.json").open("w") as out:
+            json.dump([dataclasses.asdict(e) for e in events], out)
     # Alone means alone: after a busy phase the config API was still ingesting its results, and the
     # hop's p99 read 25.8 ms after the 50 % phase against 13.7 after the 25 % one (2026-12-04 02:10).
     res["hop_alone_settled_after_s"] = await settle(rig.sup.procs["config_api"].base_url)
@@ -823,6 +830,8 @@ async def fetch_taken(directory: Path, topics: Topics, events: list[EventTimes])
         "to_worker_taken": taken_summary(samples, topics.deliveries, since, until),
         # The dispatcher's producer: job handed to it → the broker's acknowledgement back.
         "job_acked": taken_summary(samples, f"ack:{topics.deliveries}", since, until),
+        # Every process's garbage collections in the phase (each stops that process's loop).
+        "gc": gc_pauses(directory, since, until),
     }
 
 
@@ -872,7 +881,8 @@ async def latency_only(
             "p99_vs_beside": round(res["p99"] / beside["p99"], 2) if beside.get("p99") else None,
             **{s: [res["stages"][s].get("p50"), res["stages"][s].get("p99")] for s in FINE_STAGES},
             "tail": res["tail"],
-            **{k: [v.get("p50"), v.get("p99")] for k, v in res.get("taken", {}).items()},
+            **{k: [v.get("p50"), v.get("p99")] for k, v in res.get("taken", {}).items() if k != "gc"},
+            **({"gc": res["taken"]["gc"]} if "taken" in res else {}),
             "cores": res["cores_used"],
         }
         print(f"latency-only {i + 1} at {rate}/s: {json.dumps(line)}", flush=True)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import random
 import time
@@ -26,6 +27,7 @@ from aiohttp import web
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 HANG_S = 60.0
+FREEZE_EVERY = 1000
 
 
 def event_key(body: bytes) -> str | None:
@@ -84,6 +86,10 @@ class Receiver:
             "key": event_key(body),
         }
         self.records.append(record)
+        if len(self.records) % FREEZE_EVERY == 0:
+            # The records live until the process ends: out of the collector's sight, or its full
+            # collections walk all of them (a 34-58 ms stall in a 20 s run, 2026-12-04).
+            gc.freeze()
         until = self.hang.get(label)
         if until is not None and arrived < until:
             record["status"] = -1  # hung: the sender gives up before any answer

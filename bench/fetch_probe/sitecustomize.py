@@ -6,13 +6,16 @@ appends ``<topic> <record timestamp ms> <taken ms>`` to ``<dir>/<pid>.txt``, so 
 at the moment the consuming service took the record (see ``bench/fetch_times.py``); and it wraps
 ``AIOKafkaProducer.send``: for each record produced it appends ``ack:<topic> <sent ms> <acked ms>``
 (when the application handed it over, when the broker's acknowledgement reached the producer), so
-the producer's queue and the broker's write can be told apart from the fetch. Lines are
-buffered and written at most once a second, and at exit. Without the variable it does nothing.
+the producer's queue and the broker's write can be told apart from the fetch; and each garbage
+collection: ``gc:<generation> <start ms> <end ms> <CPU ms>`` (a collection stops the event loop: in
+2026-12-04's runs the dispatcher's took 30-58 ms at a time). Lines are buffered and written at most
+once a second, and at exit. Without the variable it does nothing.
 """
 
 from __future__ import annotations
 
 import atexit
+import gc
 import os
 import time
 from typing import Any
@@ -60,8 +63,18 @@ def _install(directory: str) -> None:
         future.add_done_callback(acked)
         return future
 
+    gc_started = [0.0, 0.0]
+
+    def collected(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            gc_started[:] = time.time() * 1000, time.thread_time() * 1000
+        else:
+            now, cpu = time.time() * 1000, time.thread_time() * 1000 - gc_started[1]
+            lines.append(f"gc:{info['generation']} {gc_started[0]:.2f} {now:.2f} {cpu:.2f}\n")
+
     consumer_module.AIOKafkaConsumer.getmany = getmany
     producer_module.AIOKafkaProducer.send = send
+    gc.callbacks.append(collected)
     atexit.register(flush)
 
 

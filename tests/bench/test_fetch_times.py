@@ -12,7 +12,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from fetch_times import parse_lines, read_probe_dir, taken_summary
+from fetch_times import gc_pauses, parse_gc_lines, parse_lines, process_role, read_probe_dir, taken_summary
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 
@@ -43,6 +43,8 @@ CONSUMER_SCRIPT = textwrap.dedent(
             await producer.stop()
 
     asyncio.run(main(sys.argv[1], sys.argv[2]))
+    import gc
+    gc.collect()
     """
 )
 
@@ -68,6 +70,11 @@ def test_the_probe_logs_each_record_a_process_took(kafka_bootstrap: str, tmp_pat
     assert len(samples[f"ack:{topic}"]) == 3
     for sent, acked in samples[f"ack:{topic}"]:
         assert 0 <= acked - sent < 30_000
+    # And the garbage collections, the script's own full one among them.
+    (probe_file,) = tmp_path.glob("*.txt")
+    pauses = parse_gc_lines(probe_file.read_text().splitlines())
+    assert any(generation == 2 for generation, *_ in pauses)
+    assert all(end >= start and cpu >= 0 for _, start, end, cpu in pauses)
 
 
 def test_without_the_variable_the_probe_does_nothing(tmp_path: Path) -> None:
@@ -108,3 +115,31 @@ def test_taken_summary_keeps_the_window(
     summary = taken_summary(samples, "jobs", since, until)
     assert summary["n"] == expected_n
     assert summary.get("p50") == expected_p50
+
+
+def test_parse_gc_lines_reads_only_collections() -> None:
+    lines = ["gc:0 100 101.5 1.2\n", "gc:2 200 260 55\n", "jobs 1 2\n", "gc:x 1 2 3\n", "gc:1 1 2\n"]
+    assert parse_gc_lines(lines) == [(0, 100.0, 101.5, 1.2), (2, 200.0, 260.0, 55.0)]
+
+
+@pytest.mark.parametrize(
+    ("lines", "role"),
+    [
+        (["p.webhooks.deliveries 1 2\n", "ack:p.webhooks.delivery-results 1 2\n"], "deliveries"),
+        (["p.a.events 1 2\n", "p.b.events 1 2\n", "p.webhooks.config 1 2\n"], "config,events"),
+        (["gc:0 1 2 0.5\n", "ack:p.x 1 2\n"], "no consumer"),
+    ],
+)
+def test_process_role_names_what_it_consumed(lines: list[str], role: str) -> None:
+    assert process_role(lines) == role
+
+
+def test_gc_pauses_keeps_the_window_per_process(tmp_path: Path) -> None:
+    (tmp_path / "7.txt").write_text(
+        "p.webhooks.deliveries 1 2\ngc:0 50 51 1\ngc:0 100 130 25.5\ngc:1 150 152 2\ngc:2 400 500 90\n"
+    )
+    (tmp_path / "8.txt").write_text("gc:0 10 11 1\n")
+    assert gc_pauses(tmp_path, 100, 400) == {
+        "deliveries (7)": {"collections": 2, "cpu_ms": 27.5, "longest_ms": 30.0},
+        "no consumer (8)": {"collections": 0, "cpu_ms": 0.0, "longest_ms": 0.0},
+    }

@@ -17,7 +17,6 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
-from faststream.kafka.message import KafkaMessage
 
 from dispatcher.handlers import EventProcessor, InputRecord, Outgoing, ProcessingLimits
 from dispatcher.intake import add_intake, build_broker
@@ -181,15 +180,13 @@ class DispatcherApp:
             await self._producer.stop()
         await self.ops.stop()
 
-    async def _handle_batch(self, message: KafkaMessage) -> None:
+    async def _handle_batch(self, records: tuple[ConsumerRecord, ...]) -> None:
         """One polled batch: process, hand its jobs to the producer, track it in the pipeline (never raises).
 
         With manual acknowledgement an exception escaping here would only be logged by FastStream, and a
         later batch's commit would pass this one: anything unexpected fails the pipeline instead, and the
         next poll reads the batch again.
         """
-        raw = message.raw_message
-        records: tuple[ConsumerRecord, ...] = raw if isinstance(raw, tuple) else (raw,)
         if not records or self._stopping:
             return  # nothing is committed after it: left for the next owner
         try:
