@@ -94,14 +94,33 @@ def worst_events() -> dict[str, NormalisedEvent]:
     return out
 
 
-def run(reference: Callable[[], float], repeats: int = 15) -> dict[str, Any]:
+def run(reference: Callable[[], float], repeats: int = 15, confirm_rounds: int = 9) -> dict[str, Any]:
     """Per filter and event: median CPU ms of one match; the worst of all, and as a ratio to
-    ``reference()`` (CPU ms of one ordinary event's processing, measured before each filter and event);
-    pass when that ratio is at most ``TARGET_RATIO``."""
+    ``reference()`` (CPU ms of one ordinary event's processing, measured before each filter and event).
+
+    The worst of 20 medians is biased upward on a noisy host: on 2026-12-04 the slowest cell of a sweep
+    read 0.50 ms where the same filter and event read 0.29 in an interleaved microbenchmark, and a
+    different cell was "the worst" in each of four runs. So the three slowest cells are measured again,
+    ``confirm_rounds`` times each, every round right after a reference measurement; a cell's ratio is
+    the median of its rounds' ratios. Pass when the largest confirmed ratio is at most ``TARGET_RATIO``
+    (the sweep's own maximum is reported beside it).
+
+    The heap built before (the matching benchmark's indexes of up to 100,000 webhooks) is frozen for
+    the run: otherwise whichever measurement a full collection of it falls in reads slow."""
+    gc.collect()
+    gc.freeze()
+    try:
+        return _run(reference, repeats, confirm_rounds)
+    finally:
+        gc.unfreeze()
+
+
+def _run(reference: Callable[[], float], repeats: int, confirm_rounds: int) -> dict[str, Any]:
     budget = DispatcherSettings.model_fields["filter_budget_steps"].default
     events = worst_events()
     results: dict[str, Any] = {}
-    worst = 0.0
+    cells: dict[tuple[str, str], Callable[[int], tuple[float, bool]]] = {}
+    sweep: dict[tuple[str, str], float] = {}
     reference_ms: list[float] = []
     for name, flt in worst_filters().items():
         compiled = compile_filter(flt)
@@ -121,33 +140,55 @@ def run(reference: Callable[[], float], repeats: int = 15) -> dict[str, Any]:
         assert len(index) == 1, index.rejected
         row: dict[str, Any] = {"predicates": compiled.nodes, "operands": compiled.operands}
         for label, event in events.items():
-            exceeded = 0
-
-            def count(_: str, exc: FilterEvaluationError) -> None:
-                nonlocal exceeded
-                exceeded += 1
-
+            cell = _cell(index, event, budget)
             reference_ms.append(reference())
-            times = []
-            gc.collect()
-            for _ in range(repeats):
-                started = time.process_time()
-                for _ in range(20):
-                    index.match(event, count, budget)
-                times.append((time.process_time() - started) / 20 * 1000)
-            ms = statistics.median(times)
-            worst = max(worst, ms)
-            row[label] = {"ms_per_event": round(ms, 4), "budget_exceeded": exceeded > 0}
+            ms, exceeded = cell(repeats)
+            sweep[(name, label)] = ms
+            cells[(name, label)] = cell
+            row[label] = {"ms_per_event": round(ms, 4), "budget_exceeded": exceeded}
         results[name] = row
     ordinary = statistics.median(reference_ms)
-    ratio = worst / ordinary
+    sweep_worst = max(sweep.values())
+    confirmed: dict[str, float] = {}
+    for key in sorted(sweep, key=lambda k: sweep[k], reverse=True)[:3]:
+        ratios = []
+        for _ in range(confirm_rounds):
+            ref = reference()
+            ratios.append(cells[key](5)[0] / ref)
+        confirmed[f"{key[0]} / {key[1]}"] = round(statistics.median(ratios), 2)
+    ratio = max(confirmed.values())
     return {
         "budget_steps": budget,
-        "worst_ms_per_event": round(worst, 4),
+        "worst_ms_per_event": round(sweep_worst, 4),
         "ordinary_event_ms": round(ordinary, 4),
         "ordinary_event_ms_runs": [round(ms, 4) for ms in reference_ms],
-        "worst_to_ordinary": round(ratio, 2),
+        "sweep_worst_to_ordinary": round(sweep_worst / ordinary, 2),
+        "confirmed_ratios": confirmed,
+        "worst_to_ordinary": ratio,
         "target_ratio": TARGET_RATIO,
         "passed": ratio <= TARGET_RATIO,
         "filters": results,
     }
+
+
+def _cell(index: WebhookIndex, event: NormalisedEvent, budget: int) -> Callable[[int], tuple[float, bool]]:
+    """Measures one filter on one event: (median CPU ms of one match over ``repeats`` x 20, whether the
+    budget ran out)."""
+
+    def measure(repeats: int) -> tuple[float, bool]:
+        exceeded = 0
+
+        def count(_: str, exc: FilterEvaluationError) -> None:
+            nonlocal exceeded
+            exceeded += 1
+
+        times = []
+        gc.collect()
+        for _ in range(repeats):
+            started = time.process_time()
+            for _ in range(20):
+                index.match(event, count, budget)
+            times.append((time.process_time() - started) / 20 * 1000)
+        return statistics.median(times), exceeded > 0
+
+    return measure

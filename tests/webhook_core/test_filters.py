@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import Any
 
 import pytest
@@ -123,3 +124,11 @@ def test_type_mismatch_cannot_be_evaluated() -> None:
     compiled = compile_filter({"data.status": {"$gt": 5}})
     with pytest.raises(FilterEvaluationError, match=r"\$gt compares a number with a string"):
         compiled.matches(APPOINTMENT)
+
+
+def test_paths_resolve_through_any_mapping_not_only_dicts() -> None:
+    # resolve() takes a fast path for dict; other mappings (a read-only view) must resolve the same.
+    flt = compile_filter({"data.items.v": {"$in": [2]}, "data.kind": "x"})
+    items = [MappingProxyType({"v": 1}), {"v": 2}]
+    assert flt.matches(MappingProxyType({"data": MappingProxyType({"items": items, "kind": "x"})})) is True
+    assert flt.matches({"data": MappingProxyType({"items": items[:1], "kind": "x"})}) is False

@@ -80,7 +80,8 @@ def resolve(event: Mapping[str, Any], segments: tuple[str, ...], budget: Evaluat
         budget.spend(len(current))
         found: list[object] = []
         for value in current:
-            if isinstance(value, Mapping):
+            # type() before isinstance(): events are parsed JSON, and an ABC check costs ~4 x more per value
+            if type(value) is dict or isinstance(value, Mapping):
                 if segment in value:
                     found.append(value[segment])
             elif isinstance(value, list):
@@ -93,7 +94,7 @@ def resolve(event: Mapping[str, Any], segments: tuple[str, ...], budget: Evaluat
                 _flatten_into(value, items, budget)
                 budget.spend(len(items))  # the second pass, over the flattened items
                 for item in items:
-                    if isinstance(item, Mapping) and segment in item:
+                    if (type(item) is dict or isinstance(item, Mapping)) and segment in item:
                         found.append(item[segment])
         if not found:
             current = []
