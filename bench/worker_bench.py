@@ -41,7 +41,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import aiohttp
 import psutil
@@ -50,7 +49,6 @@ from pydantic_core import to_json
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.structs import ConsumerRecord
 from chaos_lib.measure import latency_summary, spread
 from chaos_lib.stack import ReceiverClient, ReceiverProc
 from system_bench import machine, raw_http
@@ -58,7 +56,6 @@ from system_bench import machine, raw_http
 from contracts.deliveries import DeliveryJobV1, payload_context
 from contracts.topics import Topics
 from contracts.webhooks import NoAuth, RetryPolicy, SigningSecret, WebhookConfigV1
-from delivery_worker import delivery as delivery_module
 from delivery_worker.delivery import Deliverer, DeliveryOptions
 from delivery_worker.dns_cache import CachingResolver
 from delivery_worker.metrics import WorkerMetrics
@@ -72,10 +69,9 @@ from service_kit.kafka import assign_from_beginning, consumer_options, ensure_to
 from service_kit.kafka_security import embedded_broker_client
 from service_kit.runtime import DEFAULT_GC_GEN0_THRESHOLD, run
 from service_kit.settings import decode_secrets_key
-from webhook_core.outcome import classify
 from webhook_core.payload_crypto import Payloads
 from webhook_core.secrets_crypto import SecretBox, generate_key, generate_signing_secret
-from webhook_core.sending import SendResult, build_headers, read_excerpt
+from webhook_core.sending import build_headers, read_excerpt
 from webhook_core.ssrf import SsrfPolicy, system_resolver
 from webhook_core.webhook_secrets import secret_context
 
@@ -482,7 +478,7 @@ class Bench:
             # The lean relay's own work per job, without I/O: the most a faster parser/serialiser
             # could take off its CPU per message (the rest is aiohttp, aiokafka and the loop).
             "lean_relay_own_work_us": lean_work_us(self.box),
-            "deliverer_own_work_us": await deliverer_own_work_us(self.box),
+            "own_work_rungs_us": await own_work_rungs(),
             "latency_ms_at_half_max": {
                 "p50": spread([lat["p50"] for lat in latencies]),
                 "p95": spread([lat["p95"] for lat in latencies]),
@@ -693,47 +689,13 @@ def make_deliverer(
     return Deliverer(options, view, session, box, metrics, 256, resolver), metrics
 
 
-async def deliverer_own_work_us(box: SecretBox, number: int = 20_000) -> float:
-    """µs per job of :meth:`Deliverer.handle` without I/O: the send answered at once with a canned 200.
+async def own_work_rungs(jobs: int = 4000, rounds: int = 5) -> dict[str, Any]:
+    """The worker's own CPU per job without I/O, rung by rung from the lean relay's to
+    :meth:`Deliverer.handle` (see ``worker_own_work.py``): what each feature adds to the mandatory work."""
+    # Imported here: worker_own_work imports this module.
+    from worker_own_work import OwnWork
 
-    Beside :func:`lean_work_us`'s total, what the worker's own per-job code (config view, limits,
-    breaker, credentials, tracing hooks, metrics, decision, results) adds to the mandatory work.
-    """
-    secret = generate_signing_secret()
-    hooks = [
-        bench_webhook(box, f"wh_micro_{n}", "micro", "http://127.0.0.1:9/x", secret, 32) for n in range(8)
-    ]
-    topics = Topics().with_prefix("micro.")
-    sealer = Payloads(box)
-    records: list[ConsumerRecord[bytes, bytes]] = []
-    for i in range(number):
-        value = sealer.seal(make_job(hooks[i % len(hooks)], i, body_for(i))).to_bytes()
-        records.append(
-            ConsumerRecord(topics.deliveries, 0, i, 0, 0, hooks[i % 8].id.encode(), value, None, 0, 0, [])
-        )
-    canned = SendResult(
-        status_code=200,
-        response_ms=3,
-        response_body='{"ok":true}',
-        error_category=None,
-        error=None,
-        retry_after=None,
-        classification=classify(200, None),
-    )
-
-    async def answered(*args: object, **kwargs: object) -> SendResult:
-        return canned
-
-    async with aiohttp.ClientSession() as session:
-        deliverer, _ = make_deliverer(topics, hooks, session, box)
-        with mock.patch.object(delivery_module, "send_webhook", answered):
-            for record in records[: number // 10]:  # warm-up: credentials cached, metric children made
-                await deliverer.handle(record)
-            began = time.process_time()
-            for record in records:
-                await deliverer.handle(record)
-            used = time.process_time() - began
-    return round(used / number * 1e6, 1)
+    return await OwnWork(jobs).main(rounds)
 
 
 def lean_work_us(box: SecretBox, number: int = 20_000) -> dict[str, float]:
@@ -877,9 +839,10 @@ def main() -> None:
         f"lean relay own work    {own['total']} µs per job without I/O, of "
         f"{out['cpu_ms_per_message_lean_relay']['median'] * 1000:.0f} µs CPU per message ({own})"
     )
+    rungs = out["own_work_rungs_us"]
     print(
-        f"Deliverer own work     {out['deliverer_own_work_us']} µs per job without I/O "
-        f"(lean relay's own work {own['total']})"
+        f"own work per job, no I/O µs: {rungs['median_us']} (steps {rungs['steps_us']}; "
+        f"Deliverer / lean {rungs['ratio']})"
     )
     print(
         f"latency at half max    p50 {lat['p50']['median']} p95 {lat['p95']['median']} p99 {lat['p99']['median']} ms"

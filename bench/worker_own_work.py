@@ -1,39 +1,63 @@
 """The worker's own CPU per job beside the lean relay's, with the HTTP exchange taken out (not a test).
 
-An A/B tool for changes to the worker's per-job code: both sides run in this process over the same
-canned HTTP exchange (a session whose ``post`` answers 200 after one pass of the event loop), so
-aiohttp, aiokafka and the broker, which cost both the same and carry most of the machine's noise,
-are out of the figure. Unlike ``deliverer_own_work_us`` of ``worker_bench.py`` (which replaces the
-whole send), the worker's side runs :func:`webhook_core.sending.send_webhook` itself: the send-time
-SSRF re-check, pinning, timeout and result classification are in.
+An A/B tool for changes to the worker's per-job code, and the split of its extra cost over the lean
+relay by feature: every side runs in this process over the same canned HTTP exchange (a session
+whose ``post`` answers 200 after one pass of the event loop), so aiohttp, aiokafka and the broker,
+which cost every side the same and carry most of the machine's noise, are out of the figure.
+
+Rungs, each the previous plus one part of what the worker does per job:
 
 - ``lean``: the lean relay's per-job work (validate and open the job, sign, POST, excerpt, result
-  dict, JSON);
-- ``deliverer``: :meth:`delivery_worker.delivery.Deliverer.handle` on the same records.
+  dict, JSON; :func:`worker_bench.lean_delivery`);
+- ``send``: the POST through the worker's :func:`webhook_core.sending.send_webhook` (the send-time
+  SSRF re-check, pinned address, timeout, result classification), which the security standard
+  makes mandatory and the lean relay skips;
+- ``metrics``: plus the worker's three per-delivery metric updates (POST duration, succeeded
+  attempts, event-to-delivery latency);
+- ``records``: plus the retry decision and the worker's result records (:meth:`JobRecords.end`: the
+  size bound with its hashed fallback, the fields the status and logs read) instead of the lean
+  relay's bare result;
+- ``deliverer``: :meth:`delivery_worker.delivery.Deliverer.handle` on the same records: plus the
+  config view, per-webhook and global in-flight limits, rate limit, circuit breaker, credentials
+  cache, tracing hook and its coroutine levels.
 
-Rounds alternate the two; it prints µs of CPU per job (medians and each round) and the ratio.
-Usage: ``uv run --no-sync python bench/worker_own_work.py [--jobs 8000] [--rounds 9]``.
+Rounds alternate the rungs; it prints µs of CPU per job per rung (medians and each round), each
+step's cost and the worker's ratio to the lean relay.
+Usage: ``uv run --no-sync python bench/worker_own_work.py [--jobs 8000] [--rounds 9] [--rungs lean,deliverer]``.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import statistics
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, TypeAlias, cast
 
 import aiohttp
 from aiokafka.structs import ConsumerRecord
-from worker_bench import bench_webhook, body_for, lean_delivery, make_deliverer, make_job
+from pydantic_core import to_json
+from worker_bench import POLICY, bench_webhook, body_for, lean_delivery, make_deliverer, make_job
 
+from contracts.base import utcnow
+from contracts.deliveries import DeliveryJobV1, payload_context
 from contracts.topics import Topics
+from contracts.webhooks import NoAuth, RetryPolicy
+from delivery_worker.decision import DecisionPolicy, decide
+from delivery_worker.dns_cache import CachingResolver
+from delivery_worker.job_records import JobRecords
+from delivery_worker.metrics import WorkerMetrics
 from delivery_worker.outbox import Publication
+from delivery_worker.plan import result_for
 from service_kit.runtime import DEFAULT_GC_GEN0_THRESHOLD, run
 from service_kit.settings import decode_secrets_key
 from webhook_core.payload_crypto import Payloads
 from webhook_core.secrets_crypto import SecretBox, generate_key, generate_signing_secret
+from webhook_core.sending import build_headers, send_webhook
+from webhook_core.ssrf import Resolver, system_resolver
 
 Record: TypeAlias = "ConsumerRecord[bytes, bytes]"
 
@@ -82,6 +106,64 @@ def _canned() -> aiohttp.ClientSession:
     return cast(aiohttp.ClientSession, CannedSession())
 
 
+RUNGS = ("lean", "send", "metrics", "records", "deliverer")
+STEPS = {
+    "send": "send-time checks (SSRF re-check, pinned address, timeout, classification)",
+    "metrics": "per-delivery metrics (3 updates)",
+    "records": "retry decision and the worker's result records",
+    "deliverer": "config view, limits, breaker, credentials, tracing hook, coroutine levels",
+}
+
+
+@dataclass(frozen=True)
+class Extras:
+    """What a rung adds to the lean relay's work (None: not this rung's)."""
+
+    resolver: Resolver
+    metrics: WorkerMetrics | None = None
+    records: JobRecords | None = None
+    retry: RetryPolicy | None = None
+
+
+async def checked_delivery(
+    session: aiohttp.ClientSession,
+    url: str,
+    value: bytes,
+    secret: str,
+    box: SecretBox,
+    sink: str,
+    extras: Extras,
+) -> list[Publication]:
+    """:func:`worker_bench.lean_delivery` with the worker's send path and, per ``extras``, its
+    metric updates and its decision and result records (the same calls the Deliverer makes)."""
+    job = Payloads(box).open(DeliveryJobV1.model_validate_json(value))
+    body = job.body_text.encode()
+    headers = build_headers(job.delivery_id, int(time.time()), body, [secret], NoAuth())
+    attempted_at = utcnow()
+    started = time.perf_counter()
+    sent = await send_webhook(session, url, body, headers, 10.0, POLICY, True, extras.resolver)
+    if extras.metrics is not None:
+        extras.metrics.of_integration(job.integration_id).duration.observe(time.perf_counter() - started)
+    now = utcnow()
+    if extras.metrics is not None and sent.success:  # every bench delivery succeeds
+        extras.metrics.of_integration(job.integration_id).succeeded.inc()
+        source_time = job.published_at or job.dispatched_at
+        extras.metrics.event_to_delivery.observe(max(0.0, (now - source_time).total_seconds()))
+    if extras.records is not None and extras.retry is not None:
+        decision = decide(job, sent, DecisionPolicy(extras.retry, 1.0), now)
+        return extras.records.end(job, [], decision, sent, attempted_at, "closed", now)
+    result = result_for(
+        job,
+        "succeeded" if sent.success else "retrying",
+        attempted_at,
+        status_code=sent.status_code,
+        response_ms=sent.response_ms,
+        response_body=sent.response_body,
+        payload_encrypted=job.body_encrypted or box.encrypt(job.body_text, payload_context(job.delivery_id)),
+    )
+    return [Publication(sink, job.webhook_id, to_json(result))]
+
+
 class OwnWork:
     def __init__(self, jobs: int) -> None:
         self.box = SecretBox(decode_secrets_key(generate_key()))
@@ -100,21 +182,37 @@ class OwnWork:
                 ConsumerRecord(self.topics.deliveries, 0, i, 0, 0, hook.id.encode(), value, None, 0, 0, [])
             )
 
-    async def lean(self) -> float:
+    async def rung(self, name: str) -> float:
+        """µs of CPU per job of one rung over every record (after a warm-up fifth)."""
+        if name == "deliverer":
+            deliverer, _ = make_deliverer(self.topics, self.hooks, _canned(), self.box)
+            return await self._timed(self.records, deliverer.handle)
         session = _canned()
         url, sink = (
             self.hooks[0].subscription_url,
             self.topics.delivery_results,
         )  # every hook's URL is the same
+        values = [r.value or b"" for r in self.records]
+        if name == "lean":
 
-        async def relay(value: bytes) -> Publication:
-            return await lean_delivery(session, url, value, self.secret, self.box, sink)
+            async def lean(value: bytes) -> Publication:
+                return await lean_delivery(session, url, value, self.secret, self.box, sink)
 
-        return await self._timed([r.value or b"" for r in self.records], relay)
+            return await self._timed(values, lean)
+        metrics = WorkerMetrics() if name in ("metrics", "records") else None
+        extras = Extras(
+            CachingResolver(system_resolver, 10.0),
+            metrics,
+            JobRecords(self.topics, Payloads(self.box), metrics, 4_000_000, traced=False)
+            if name == "records" and metrics is not None
+            else None,
+            self.hooks[0].retry_policy,
+        )
 
-    async def deliverer(self) -> float:
-        deliverer, _ = make_deliverer(self.topics, self.hooks, _canned(), self.box)
-        return await self._timed(self.records, deliverer.handle)
+        async def checked(value: bytes) -> list[Publication]:
+            return await checked_delivery(session, url, value, self.secret, self.box, sink, extras)
+
+        return await self._timed(values, checked)
 
     async def _timed(self, items: Sequence[Any], step: Any) -> float:
         for item in items[: len(items) // 5]:  # warm-up: caches filled, metric children made
@@ -124,18 +222,22 @@ class OwnWork:
             await step(item)
         return (time.process_time() - began) / len(items) * 1e6
 
-    async def main(self, rounds: int) -> dict[str, Any]:
-        lean: list[float] = []
-        own: list[float] = []
+    async def main(self, rounds: int, rungs: Sequence[str] = RUNGS) -> dict[str, Any]:
+        """Alternating rounds of ``rungs``: medians and rounds in µs per job, each rung's step over the
+        previous one, and the last rung's ratio to the first."""
+        runs: dict[str, list[float]] = {name: [] for name in rungs}
         for _ in range(rounds):
-            lean.append(await self.lean())
-            own.append(await self.deliverer())
+            for name in rungs:
+                runs[name].append(await self.rung(name))
+        medians = {name: statistics.median(values) for name, values in runs.items()}
+        first, last = runs[rungs[0]], runs[rungs[-1]]
         return {
-            "lean_us": round(statistics.median(lean), 1),
-            "deliverer_us": round(statistics.median(own), 1),
-            "ratio": round(statistics.median(o / w for o, w in zip(own, lean, strict=True)), 2),
-            "lean_runs_us": [round(x, 1) for x in lean],
-            "deliverer_runs_us": [round(x, 1) for x in own],
+            "median_us": {name: round(m, 1) for name, m in medians.items()},
+            "steps_us": {
+                name: round(medians[name] - medians[before], 1) for before, name in itertools.pairwise(rungs)
+            },
+            "ratio": round(statistics.median(b / a for a, b in zip(first, last, strict=True)), 2),
+            "runs_us": {name: [round(x, 1) for x in values] for name, values in runs.items()},
         }
 
 
@@ -143,8 +245,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=8000)
     parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument(
+        "--rungs", default=",".join(RUNGS), help=f"a comma-separated subset of {RUNGS}, in order"
+    )
     args = parser.parse_args()
-    out = run(OwnWork(args.jobs).main(args.rounds), "uvloop", DEFAULT_GC_GEN0_THRESHOLD)
+    rungs = tuple(args.rungs.split(","))
+    unknown = set(rungs) - set(RUNGS)
+    if unknown or len(rungs) < 2:
+        parser.error(
+            f"--rungs: at least two of {', '.join(RUNGS)} (unknown: {', '.join(sorted(unknown)) or 'none'})"
+        )
+    out = run(OwnWork(args.jobs).main(args.rounds, rungs), "uvloop", DEFAULT_GC_GEN0_THRESHOLD)
     print(out)
 
 
