@@ -842,7 +842,7 @@ def main() -> None:
     rungs = out["own_work_rungs_us"]
     print(
         f"own work per job, no I/O µs: {rungs['median_us']} (steps {rungs['steps_us']}; "
-        f"Deliverer / lean {rungs['ratio']})"
+        f"the worker's code over the lean relay's {rungs['worker_over_lean_us']} µs per job)"
     )
     print(
         f"latency at half max    p50 {lat['p50']['median']} p95 {lat['p95']['median']} p99 {lat['p99']['median']} ms"

@@ -19,10 +19,17 @@ Rungs, each the previous plus one part of what the worker does per job:
   relay's bare result;
 - ``deliverer``: :meth:`delivery_worker.delivery.Deliverer.handle` on the same records: plus the
   config view, per-webhook and global in-flight limits, rate limit, circuit breaker, credentials
-  cache, tracing hook and its coroutine levels.
+  cache, tracing hook and its coroutine levels;
+- ``concurrent``: the same 256 jobs at a time, a task per job behind a semaphore, as the relays of
+  ``worker_bench.py`` run them (acknowledgements canned);
+- ``consumer``: the worker's :class:`~delivery_worker.consumer.JobConsumer` around the Deliverer
+  instead, over a canned consumer and outbox: lanes, offset tracking, the parking rule, the
+  acknowledgement callbacks.
 
 Rounds alternate the rungs; it prints µs of CPU per job per rung (medians and each round), each
-step's cost and the worker's ratio to the lean relay.
+step's cost, the last rung's ratio to the first and, with every rung, ``worker_over_lean_us``: what
+the worker's own code adds per job to the lean relay's (every step but ``concurrent``, which the lean
+relay, running 256 jobs at once, pays too).
 Usage: ``uv run --no-sync python bench/worker_own_work.py [--jobs 8000] [--rounds 9] [--rungs lean,deliverer]``.
 """
 
@@ -33,11 +40,12 @@ import asyncio
 import itertools
 import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias, cast
 
 import aiohttp
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 from pydantic_core import to_json
 from worker_bench import POLICY, bench_webhook, body_for, lean_delivery, make_deliverer, make_job
@@ -46,11 +54,12 @@ from contracts.base import utcnow
 from contracts.deliveries import DeliveryJobV1, payload_context
 from contracts.topics import Topics
 from contracts.webhooks import NoAuth, RetryPolicy
+from delivery_worker.consumer import JobConsumer
 from delivery_worker.decision import DecisionPolicy, decide
 from delivery_worker.dns_cache import CachingResolver
 from delivery_worker.job_records import JobRecords
 from delivery_worker.metrics import WorkerMetrics
-from delivery_worker.outbox import Publication
+from delivery_worker.outbox import Outbox, Publication
 from delivery_worker.plan import result_for
 from service_kit.runtime import DEFAULT_GC_GEN0_THRESHOLD, run
 from service_kit.settings import decode_secrets_key
@@ -106,13 +115,64 @@ def _canned() -> aiohttp.ClientSession:
     return cast(aiohttp.ClientSession, CannedSession())
 
 
-RUNGS = ("lean", "send", "metrics", "records", "deliverer")
+RUNGS = ("lean", "send", "metrics", "records", "deliverer", "concurrent", "consumer")
 STEPS = {
     "send": "send-time checks (SSRF re-check, pinned address, timeout, classification)",
     "metrics": "per-delivery metrics (3 updates)",
     "records": "retry decision and the worker's result records",
     "deliverer": "config view, limits, breaker, credentials, tracing hook, coroutine levels",
+    "concurrent": "256 jobs at once, a task per job (as the relays run them)",
+    "consumer": "the JobConsumer instead: lanes, offset tracking, parking rule, acknowledgement callbacks",
 }
+CONCURRENCY = 256
+"""Jobs in flight at once in the concurrent rungs: the bench webhooks' 8 x 32, as in worker_bench."""
+
+
+class CannedConsumer:
+    """An AIOKafkaConsumer stand-in for :class:`JobConsumer`: hands out records held in memory, one
+    partition, no group (commits and seeks are no-ops)."""
+
+    def __init__(self, records: Sequence[Record]) -> None:
+        self.records = records
+        self.position = 0
+        self.tp = TopicPartition(records[0].topic, records[0].partition)
+
+    def assignment(self) -> set[TopicPartition]:
+        return {self.tp}
+
+    def paused(self) -> set[TopicPartition]:
+        return set()
+
+    def highwater(self, _: TopicPartition) -> int:
+        return len(self.records)
+
+    async def commit(self, _: object) -> None:
+        return None
+
+    async def getmany(
+        self, *partitions: TopicPartition, timeout_ms: int = 0, max_records: int | None = None
+    ) -> dict[TopicPartition, list[Record]]:
+        if partitions or self.position >= len(self.records):
+            await asyncio.sleep(timeout_ms / 1000)  # nothing more: wait like a long poll, using no CPU
+            return {}
+        end = min(len(self.records), self.position + (max_records or 500))
+        batch = list(self.records[self.position : end])
+        self.position = end
+        return {self.tp: batch}
+
+
+class CannedOutbox:
+    """An :class:`Outbox` stand-in: every job's records are acknowledged on the next pass of the loop."""
+
+    def __init__(self, acked: Callable[[], None]) -> None:
+        self.acked = acked
+
+    def enqueue(self, _: Sequence[Publication], done: Callable[[], None]) -> None:
+        asyncio.get_running_loop().call_soon(self._done, done)
+
+    def _done(self, done: Callable[[], None]) -> None:
+        done()
+        self.acked()
 
 
 @dataclass(frozen=True)
@@ -184,6 +244,8 @@ class OwnWork:
 
     async def rung(self, name: str) -> float:
         """µs of CPU per job of one rung over every record (after a warm-up fifth)."""
+        if name in ("concurrent", "consumer"):
+            return await self._concurrent(name)
         if name == "deliverer":
             deliverer, _ = make_deliverer(self.topics, self.hooks, _canned(), self.box)
             return await self._timed(self.records, deliverer.handle)
@@ -214,6 +276,61 @@ class OwnWork:
 
         return await self._timed(values, checked)
 
+    async def _concurrent(self, name: str) -> float:
+        """The Deliverer over every record, 256 at a time: a task per job behind a semaphore (as the
+        relays run them), or the JobConsumer's lanes (as the worker does); acknowledgements canned."""
+        deliverer, metrics = make_deliverer(self.topics, self.hooks, _canned(), self.box)
+        warm = self.records[: len(self.records) // 5]
+        for record in warm:  # warm-up: caches filled, metric children made
+            await deliverer.handle(record)
+        count = len(self.records)
+        acked = 0
+        all_acked = asyncio.Event()
+
+        def on_ack() -> None:
+            nonlocal acked
+            acked += 1
+            if acked == count:
+                all_acked.set()
+
+        outbox = CannedOutbox(on_ack)
+        began = time.process_time()
+        if name == "concurrent":
+            slots = asyncio.Semaphore(CONCURRENCY)
+
+            async def one(record: Record) -> None:
+                try:
+                    outbox.enqueue(await deliverer.handle(record), _nothing)
+                finally:
+                    slots.release()
+
+            tasks = []
+            for record in self.records:
+                await slots.acquire()
+                tasks.append(asyncio.create_task(one(record)))
+            await asyncio.gather(*tasks)
+            await all_acked.wait()
+        else:
+            jobs = JobConsumer(
+                cast(AIOKafkaConsumer, CannedConsumer(self.records)),
+                deliverer,
+                cast(Outbox, outbox),
+                self.topics,
+                metrics,
+                subscribed=[self.topics.deliveries_priority, self.topics.deliveries],
+                max_pending=2000,
+                poll_timeout_ms=100,
+                commit_interval_s=1.0,
+                due_tolerance_ms=200,
+            )
+            loop = asyncio.create_task(jobs.run())
+            await all_acked.wait()
+            jobs.stopping.set()
+            used = time.process_time() - began
+            await loop
+            return used / count * 1e6
+        return (time.process_time() - began) / count * 1e6
+
     async def _timed(self, items: Sequence[Any], step: Any) -> float:
         for item in items[: len(items) // 5]:  # warm-up: caches filled, metric children made
             await step(item)
@@ -231,14 +348,25 @@ class OwnWork:
                 runs[name].append(await self.rung(name))
         medians = {name: statistics.median(values) for name, values in runs.items()}
         first, last = runs[rungs[0]], runs[rungs[-1]]
+        extra: dict[str, float] = {}
+        if set(RUNGS) <= set(rungs):
+            # What the worker's own code adds per job to the lean relay's: everything but the
+            # concurrent step, which a relay running 256 jobs at once (as the lean relay does) pays too.
+            over = medians["deliverer"] - medians["lean"] + medians["consumer"] - medians["concurrent"]
+            extra = {"worker_over_lean_us": round(over, 1)}
         return {
             "median_us": {name: round(m, 1) for name, m in medians.items()},
             "steps_us": {
                 name: round(medians[name] - medians[before], 1) for before, name in itertools.pairwise(rungs)
             },
             "ratio": round(statistics.median(b / a for a, b in zip(first, last, strict=True)), 2),
+            **extra,
             "runs_us": {name: [round(x, 1) for x in values] for name, values in runs.items()},
         }
+
+
+def _nothing() -> None:
+    return None
 
 
 def main() -> None:

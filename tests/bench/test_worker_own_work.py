@@ -3,6 +3,8 @@ really does the work it is named for, so the steps it reports are the cost of th
 
 from __future__ import annotations
 
+import asyncio
+
 import worker_own_work
 from worker_own_work import Extras, OwnWork, checked_delivery
 
@@ -61,3 +63,11 @@ async def test_the_rungs_and_their_steps() -> None:
     assert list(steps) == ["send", "deliverer"]
     assert abs(steps["send"] - (median["send"] - median["lean"])) <= 0.11  # from unrounded medians
     assert abs(steps["deliverer"] - (median["deliverer"] - median["send"])) <= 0.11
+
+
+async def test_the_concurrent_rungs_finish_every_job() -> None:
+    """The consumer rung drives the real JobConsumer over a canned consumer and outbox: it returns
+    only once every job was acknowledged (a job lost on the way would hang it, hence the bound)."""
+    own = OwnWork(300)
+    for name in ("concurrent", "consumer"):
+        assert await asyncio.wait_for(own.rung(name), 30) > 0
