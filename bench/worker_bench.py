@@ -624,6 +624,20 @@ async def lean_delivery(
     return Publication(sink, job.webhook_id, to_json(result))
 
 
+def acked_counter(count: int) -> tuple[Callable[[], None], asyncio.Event]:
+    """A callback to run once per acknowledged job, and the event set once ``count`` were."""
+    acked = 0
+    all_acked = asyncio.Event()
+
+    def on_ack() -> None:
+        nonlocal acked
+        acked += 1
+        if acked == count:
+            all_acked.set()
+
+    return on_ack, all_acked
+
+
 async def lean_relay(
     bootstrap: str,
     source: str,
@@ -647,14 +661,7 @@ async def lean_relay(
         # The worker's own batching outbox: the cheapest way to produce and learn of each ack.
         outbox = Outbox(producer, asyncio.Event())
         outbox.start()
-        acked = 0
-        all_acked = asyncio.Event()
-
-        def on_ack() -> None:
-            nonlocal acked
-            acked += 1
-            if acked == count:
-                all_acked.set()
+        on_ack, all_acked = acked_counter(count)
 
         async def relay(key: bytes | None, value: bytes) -> None:
             outbox.enqueue([await lean_delivery(session, url, value, secret, box, sink)], on_ack)

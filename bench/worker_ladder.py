@@ -39,6 +39,7 @@ from worker_bench import (
     REPO,
     Flush,
     Relay,
+    acked_counter,
     bench_webhook,
     body_for,
     make_deliverer,
@@ -77,19 +78,6 @@ class Ladder:
         self.secret = generate_signing_secret()
         self.hooks: list[WebhookConfigV1] = []
 
-    def acked_counter(self) -> tuple[Callable[[], None], asyncio.Event]:
-        """A callback to run once per acknowledged job, and the event set when all were."""
-        count = 0
-        done = asyncio.Event()
-
-        def on_ack() -> None:
-            nonlocal count
-            count += 1
-            if count == self.jobs:
-                done.set()
-
-        return on_ack, done
-
     def rung(
         self, name: str, topics: Topics
     ) -> Callable[[aiohttp.ClientSession, AIOKafkaProducer], tuple[Relay, Flush]]:
@@ -99,7 +87,7 @@ class Ladder:
         def make(session: aiohttp.ClientSession, producer: AIOKafkaProducer) -> tuple[Relay, Flush]:
             outbox = Outbox(producer, asyncio.Event())
             outbox.start()
-            on_ack, all_acked = self.acked_counter()
+            on_ack, all_acked = acked_counter(self.jobs)
             resolver = CachingResolver(system_resolver, 10.0)
 
             async def flush() -> None:
@@ -147,7 +135,7 @@ class Ladder:
         """CPU ms per job through JobConsumer + Deliverer, from the first fetch to the last ack."""
         producer = AIOKafkaProducer(**producer_options(bootstrap, embedded_broker_client()))
         await producer.start()
-        on_ack, all_acked = self.acked_counter()
+        on_ack, all_acked = acked_counter(self.jobs)
 
         class CountingOutbox(Outbox):
             def enqueue(self, items: Sequence[Publication], done: Callable[[], None]) -> None:

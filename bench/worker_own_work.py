@@ -48,7 +48,15 @@ import aiohttp
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 from pydantic_core import to_json
-from worker_bench import POLICY, bench_webhook, body_for, lean_delivery, make_deliverer, make_job
+from worker_bench import (
+    POLICY,
+    acked_counter,
+    bench_webhook,
+    body_for,
+    lean_delivery,
+    make_deliverer,
+    make_job,
+)
 
 from contracts.base import utcnow
 from contracts.deliveries import DeliveryJobV1, payload_context
@@ -284,15 +292,7 @@ class OwnWork:
         for record in warm:  # warm-up: caches filled, metric children made
             await deliverer.handle(record)
         count = len(self.records)
-        acked = 0
-        all_acked = asyncio.Event()
-
-        def on_ack() -> None:
-            nonlocal acked
-            acked += 1
-            if acked == count:
-                all_acked.set()
-
+        on_ack, all_acked = acked_counter(count)
         outbox = CannedOutbox(on_ack)
         began = time.process_time()
         if name == "concurrent":
