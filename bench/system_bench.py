@@ -785,15 +785,13 @@ async def measured_phase(
     res["cores_used"] = cores_used(pids, cpu_before, time.monotonic() - wall_before)
     res["settled_after_s"] = waited
     beside = await result_of(probe)
-    if os.environ.get(FETCH_PROBE_ENV):
-        with (Path(os.environ[FETCH_PROBE_ENV]) / f"beside-{int(rate)}-{int(time.time())}.json").open(
-            "w"
-        ) as out:
+    probe_dir = os.environ.get(FETCH_PROBE_ENV)
+    if probe_dir:
+        with (Path(probe_dir) / f"beside-{int(rate)}-{int(time.time())}.json").open("w") as out:
             json.dump(beside, out)
     res["raw_hop_beside"] = latency_summary([ms for _, ms in beside])
     # Were the slowest events slow while the broker's own hop was? (bench/tail_attribution.py)
     res["tail"] = attribute_tail(events, beside)
-    probe_dir = os.environ.get(FETCH_PROBE_ENV)
     if probe_dir and events:
         res["taken"] = await fetch_taken(Path(probe_dir), pipe.topics, events)
         with (Path(probe_dir) / f"events-{int(rate)}-{int(time.time())}.json").open("w") as out:

@@ -26,9 +26,9 @@ async def test_the_send_rung_runs_the_send_time_ssrf_check() -> None:
     metrics = WorkerMetrics()
     extras = Extras(
         CachingResolver(system_resolver, 10.0),
+        own.hooks[0].retry_policy,
         metrics,
         JobRecords(own.topics, Payloads(own.box), metrics, 4_000_000, traced=False),
-        own.hooks[0].retry_policy,
     )
     session = worker_own_work._canned()
     sink = own.topics.delivery_results
